@@ -1,0 +1,1 @@
+"""Loyal's off-chain side: chain client, content store, protocol agents and the `loyal` CLI."""
