@@ -1,0 +1,1 @@
+"""Shared base for every subsystem: chain client, devnet, deployment, events, content store."""
