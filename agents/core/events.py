@@ -48,8 +48,11 @@ def fetch_events(chain: Chain, *, from_block: int = 0, to_block: int | None = No
 
 @dataclass
 class EventCursor:
-    """Last processed position (+ the owner's state), persisted atomically in a JSON file."""
-    path: Path
+    """Last processed position (+ the owner's state), persisted atomically in a JSON file.
+
+    With `path=None` the cursor lives in memory only (a one-off follow that persists nothing).
+    """
+    path: Path | None
     scanned_to: int = -1  # every block <= scanned_to is fully processed
     last: tuple[int, int] | None = None  # (block, log_index) of the last processed event
     state: dict = field(default_factory=dict)
@@ -73,6 +76,8 @@ class EventCursor:
             self.last = (event.block, event.log_index)
         if scanned_to is not None:
             self.scanned_to = max(self.scanned_to, scanned_to)
+        if self.path is None:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         with open(tmp, "w") as f:

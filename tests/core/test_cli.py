@@ -51,3 +51,27 @@ def test_devnet_main_job_json(tmp_path):
     s = json.loads(r.stdout)
     assert s["steps"]["core: token and staking"]["total_staked_LOYAL"] == 550.0
     assert (tmp_path / "deployments" / "31337.json").exists()
+
+
+def test_events_follow_prints_new_events_and_resumes_from_cursor(chain, signers, anvil, tmp_path):
+    import time
+
+    cursor = tmp_path / "audit.json"
+    start = chain.w3.eth.block_number + 1
+    cmd = [sys.executable, "-m", "agents.cli", "events", "--rpc", anvil.rpc_url, "--book", str(chain.book.path),
+           "-e", "Transfer", "--from-block", str(start), "--follow", "--cursor", str(cursor), "--json"]
+    token = chain.contract("LoyalToken")
+
+    def run_until(n_lines):
+        p = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        lines = [json.loads(p.stdout.readline()) for _ in range(n_lines)]
+        time.sleep(0.5)  # let the cursor commit land
+        p.kill()
+        p.wait()
+        return lines
+
+    chain.transact(signers[1], token.functions.transfer(signers[2].address, 11))
+    chain.transact(signers[1], token.functions.transfer(signers[2].address, 12))
+    assert [e["args"]["value"] for e in run_until(2)] == [11, 12]
+    chain.transact(signers[1], token.functions.transfer(signers[2].address, 13))
+    assert [e["args"]["value"] for e in run_until(1)] == [13]  # resumed after the first two
