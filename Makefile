@@ -11,7 +11,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench clean ipfs
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -34,8 +34,14 @@ build: setup
 demo: build
 	loyal devnet
 
+## ipfs: js-ipfs 0.66.1 (offline IPFS daemon for the store tests); `npm ci` trips on a git-tarball optional dep
+ipfs: tools/ipfs/node_modules/.installed
+tools/ipfs/node_modules/.installed: tools/ipfs/package.json tools/ipfs/package-lock.json
+	cd tools/ipfs && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: forge unit/fuzz/invariant tests, then the Python suite against a real Anvil
-test: build
+test: build ipfs
 	forge test
 	$(PY) -m pytest
 
@@ -44,4 +50,4 @@ bench: build
 	$(PY) -m bench
 
 clean:
-	rm -rf build $(VENV) node_modules
+	rm -rf build $(VENV) node_modules tools/ipfs/node_modules
