@@ -137,8 +137,8 @@ class LocalStore(ContentStore):
     def put(self, data: bytes) -> str:
         cid = cid_of(data)
         final = self.path_of(cid)
-        if final.is_file() and final.stat().st_size == len(data):
-            return cid
+        if final.is_file() and final.stat().st_size == len(data) and cid_of(final.read_bytes()) == cid:
+            return cid  # already stored intact; a damaged copy is replaced below
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
         try:

@@ -100,9 +100,10 @@ def test_local_truncated_blob_is_refused(local):
         local.get(cid)
 
 
-def test_local_put_repairs_a_truncated_blob(local):
+@pytest.mark.parametrize("damaged", [b"hell", b"jello\n"])
+def test_local_put_repairs_a_damaged_blob(local, damaged):
     cid = local.put(b"hello\n")
-    local.path_of(cid).write_bytes(b"hell")
+    local.path_of(cid).write_bytes(damaged)
     assert local.put(b"hello\n") == cid
     assert local.get(cid) == b"hello\n"
 
