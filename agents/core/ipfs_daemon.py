@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -35,8 +36,11 @@ def _jsipfs_cmd(ipfs_dir: Path) -> list[str]:
     cli = ipfs_dir / "node_modules" / "ipfs" / "src" / "cli.js"
     if not cli.is_file():
         raise IpfsDaemonError(f"js-ipfs is not installed ({cli} missing): run `make ipfs`")
+    node = shutil.which("node")
+    if node is None:
+        raise IpfsDaemonError("`node` is not on PATH: js-ipfs needs Node.js")
     # Node 20 lacks Promise.withResolvers, which js-ipfs' libp2p calls: preload a polyfill.
-    return ["node", "--require", str(ipfs_dir / "polyfill.cjs"), str(cli)]
+    return [node, "--require", str(ipfs_dir / "polyfill.cjs"), str(cli)]
 
 
 def _configure(repo: Path) -> None:

@@ -111,9 +111,6 @@ class ContentStore(ABC):
     def has(self, cid: str) -> bool:
         """Whether the store holds `cid` (raises InvalidCid for malformed text)."""
 
-    def put_file(self, path: str | os.PathLike[str]) -> str:
-        return self.put(Path(path).read_bytes())
-
     @property
     @abstractmethod
     def location(self) -> str:

@@ -259,3 +259,11 @@ def test_cli_errors_are_one_line(tmp_path, monkeypatch):
     dst = tmp_path / "never.bin"
     res = runner.invoke(app, ["store", "get", ABSENT_CID, "-o", str(dst)])
     assert res.exit_code == 1 and not dst.exists()
+
+
+def test_daemon_helper_names_the_missing_install(tmp_path):
+    from agents.core.ipfs_daemon import IpfsDaemonError, ipfs_daemon
+
+    with pytest.raises(IpfsDaemonError, match="make ipfs"):
+        with ipfs_daemon(ipfs_dir=tmp_path):
+            pass
