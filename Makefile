@@ -41,7 +41,7 @@ tools/ipfs/node_modules/.installed: tools/ipfs/package.json tools/ipfs/package-l
 	touch $@
 
 ## test: forge unit/fuzz/invariant tests, then the Python suite against a real Anvil
-test: build ipfs
+test: build ipfs ape-setup
 	forge test
 	$(PY) -m pytest
 
@@ -54,7 +54,7 @@ ape-setup: .venv-ape/.installed
 	touch $@
 
 ## bench: benchmarks; results land in bench/results/
-bench: build
+bench: build ipfs
 	$(PY) -m bench
 
 clean:
