@@ -21,6 +21,7 @@ from .signers import dev_signer
 # (module, function, title): one line per subsystem, run in order.
 SCENARIOS: list[tuple[str, str, str]] = [
     ("agents.core.devnet", "core_scenario", "core: token and staking"),
+    ("agents.dao.demo", "dao_scenario", "dao: votes, OTK drip, attestation halt"),
 ]
 
 DEV_TOKENS = 1_000_000 * 10**18
