@@ -5,6 +5,7 @@ import pytest
 from eth_utils import keccak
 
 from agents.core.errors import Reverted
+from agents.core.events import fetch_events
 from agents.core.signers import dev_signer
 from agents.dao.datacenter import Datacenter
 from agents.dao.deploy import DAO_CONTRACTS, DEV_MEMBERS, genesis_members
@@ -29,6 +30,7 @@ def test_deploy_hook_hands_every_registry_to_the_governor(chain, dao):
 
 
 def test_demo_flow_halts_drip_and_revokes_hardware(chain):
+    start = chain.w3.eth.block_number + 1
     s = run_demo(chain, log=lambda _: None)
     assert s["proposals"] == {"system": "Executed", "review": "Executed", "safety": "Executed",
                               "emergency": "Executed"}
@@ -38,6 +40,15 @@ def test_demo_flow_halts_drip_and_revokes_hardware(chain):
     assert s["run_status"] == "Halted" and s["stop_reason"] == "drip halted (attestation failed)"
     assert s["hardware_status"] == "Pending" and s["failed_attestations"] == 3
     assert s["bounty_paid_LOYAL"] == 500.0
+    # The auditor view (`loyal events`) decodes every log the DAO contracts wrote.
+    addresses = [chain.book.contracts[n]["address"] for n in DAO_CONTRACTS]
+    logs = chain.w3.eth.get_logs({"fromBlock": start, "toBlock": "latest", "address": addresses})
+    events = fetch_events(chain, from_block=start, contracts=DAO_CONTRACTS)
+    assert len(events) == len(logs)
+    names = {e.name for e in events}
+    assert {"ProposalCreated", "VoteCast", "ProposalExecuted", "PersonnelAdmitted", "ModelApproved",
+            "HardwareApproved", "AttestationRecorded", "OTKIssued", "OTKConsumed", "RunHalted", "HardwareRevoked",
+            "WhistleblowerReport", "BountyPaid", "CreditsGranted", "CreditsCharged", "InspectionRecorded"} <= names
 
 
 def _approved_hardware(chain, dao, budget=1_000):
