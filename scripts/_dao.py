@@ -21,7 +21,10 @@ STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "E
 def dev_account(index: int):
     if chain.chain_id != 31337:
         raise click.ClickException(f"chain {chain.chain_id} is not the dev chain 31337: dev keys are public")
-    return accounts.test_accounts[index]
+    test_accounts = accounts.test_accounts
+    while len(test_accounts) <= index:  # beyond `number_of_accounts`: derive the next ones from the mnemonic
+        test_accounts.generate_test_account()
+    return test_accounts[index]
 
 
 def governor():

@@ -10,6 +10,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from eth_utils import keccak
 
 from scripts._dao import advance_past, dev_account, emit, find_proposal, governor, state
+from scripts._loyal import load_book, suite_contract
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -28,6 +29,11 @@ def cli(index, proposal_id, wait, as_json):
     if current != "Succeeded":
         raise click.ClickException(f"proposal {proposal_id} is {current}, not Succeeded: nothing executed")
     args = log.event_arguments  # (`log.values` would be the mapping method, not the field)
+    book = load_book()
+    targets = {str(t).lower() for t in args["targets"]}
+    for name, entry in book.items():  # bind the targets so Ape decodes their events in the receipt
+        if entry["address"].lower() in targets:
+            suite_contract(book, name)
     receipt = gov.execute(list(args["targets"]), [int(v) for v in args["values"]], [bytes(c) for c in args["calldatas"]],
                           keccak(text=args["description"]), sender=executor)
     result = {"proposalId": proposal_id, "state": state(gov, proposal_id), "tx": receipt.txn_hash,
