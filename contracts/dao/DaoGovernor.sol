@@ -48,6 +48,8 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
 
     mapping(ProposalType => TypeConfig) private _configs;
     mapping(uint256 proposalId => ProposalType) private _types;
+    /// @dev The type's rules as they were when the proposal was created (later changes do not apply).
+    mapping(uint256 proposalId => TypeConfig) private _rules;
 
     /// @dev `uint8(type) + 1` while `proposeTyped` runs; 0 outside (plain `propose` = System).
     uint8 private transient _typeInFlight;
@@ -82,8 +84,8 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         _typeInFlight = 0;
     }
 
-    /// @notice Change the rules of a proposal type (governance only; applies to later proposals,
-    /// except quorum/threshold which are read when a proposal is tallied).
+    /// @notice Change the rules of a proposal type (governance only; applies to proposals created
+    /// afterwards: each proposal keeps the rules it was created under).
     function setTypeConfig(ProposalType pType, TypeConfig calldata config) external onlyGovernance {
         _setTypeConfig(pType, config);
     }
@@ -98,16 +100,21 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         return _types[proposalId];
     }
 
+    /// @notice Rules `proposalId` was created under (zeroed for unknown ids).
+    function proposalRules(uint256 proposalId) external view returns (TypeConfig memory) {
+        return _rules[proposalId];
+    }
+
     /// @notice Votes needed (For + Abstain) for `proposalId` to reach quorum; counts eligible
     /// personnel at the snapshot (at the current time while the snapshot is still in the future).
     function proposalQuorum(uint256 proposalId) public view returns (uint256) {
-        return _quorumFor(_types[proposalId], proposalSnapshot(proposalId));
+        return _quorumFor(_rules[proposalId], proposalSnapshot(proposalId));
     }
 
     /// @notice Quorum of a System proposal snapshotted at `timepoint` (OZ interface; typed
     /// proposals use {proposalQuorum}).
     function quorum(uint256 timepoint) public view override returns (uint256) {
-        return _quorumFor(ProposalType.System, timepoint);
+        return _quorumFor(_configs[ProposalType.System], timepoint);
     }
 
     /// @notice Voting delay of the type being proposed (System outside a proposal).
@@ -151,8 +158,7 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         emit TypeConfigSet(t, c);
     }
 
-    function _quorumFor(ProposalType t, uint256 timepoint) private view returns (uint256) {
-        TypeConfig storage c = _configs[t];
+    function _quorumFor(TypeConfig storage c, uint256 timepoint) private view returns (uint256) {
         uint256 eligible = personnel.eligibleCount(c.tierMask, c.trackMask, timepoint);
         return Math.max(1, Math.mulDiv(eligible, c.quorumBps, BPS, Math.Rounding.Ceil));
     }
@@ -170,6 +176,7 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         if (tier < required) revert ProposerTierTooLow(proposer, tier, required);
         proposalId = super._propose(targets, values, calldatas, description, proposer);
         _types[proposalId] = t;
+        _rules[proposalId] = _configs[t];
         emit ProposalTyped(proposalId, t);
     }
 
@@ -181,7 +188,7 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         returns (uint256)
     {
         (PersonnelRegistry.Track track, uint8 tier) = personnel.roleAt(account, proposalSnapshot(proposalId));
-        TypeConfig storage c = _configs[_types[proposalId]];
+        TypeConfig storage c = _rules[proposalId];
         if (tier == 0 || c.tierMask & (1 << tier) == 0 || c.trackMask & (1 << uint8(track)) == 0) {
             revert VoterNotEligible(proposalId, account, track, tier);
         }
@@ -205,6 +212,6 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         returns (bool)
     {
         (uint256 againstVotes, uint256 forVotes,) = proposalVotes(proposalId);
-        return forVotes * BPS > uint256(_configs[_types[proposalId]].thresholdBps) * (forVotes + againstVotes);
+        return forVotes * BPS > uint256(_rules[proposalId].thresholdBps) * (forVotes + againstVotes);
     }
 }

@@ -340,6 +340,21 @@ contract DaoGovernorTest is Test {
         gov.setTypeConfig(DaoGovernor.ProposalType.Review, bad);
     }
 
+    function test_ruleChange_appliesOnlyToLaterProposals() public {
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _approveModelCall(1);
+        uint256 before = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "before");
+        vm.prank(address(gov)); // as if executed by a vote: Review becomes tier-3 only
+        gov.setTypeConfig(DaoGovernor.ProposalType.Review, DaoGovernor.TypeConfig(1, 8, BOTH, 3000, 5000, 1 hours, 2 days));
+        uint256 afterId = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "after");
+        vm.warp(block.timestamp + 1 hours + 1);
+        _vote(p1, before, 1); // old rules: tier 1 votes
+        vm.expectRevert(
+            abi.encodeWithSelector(DaoGovernor.VoterNotEligible.selector, afterId, p1, PersonnelRegistry.Track.Policy, 1)
+        );
+        _vote(p1, afterId, 1);
+        assertEq(gov.proposalRules(before).tierMask, 14, "kept rules");
+    }
+
     function test_whistleblower_anyoneReports_emptyRejected() public {
         vm.prank(outsider);
         assertEq(personnel.fileReport(bytes32("model-7"), keccak256("report body")), 1, "report id");
