@@ -40,6 +40,7 @@ class Proposal:
     description: str
     vote_start: int
     vote_end: int
+    gas_used: int = 0  # of the proposing transaction
 
     @property
     def description_hash(self) -> bytes:
@@ -101,7 +102,8 @@ class Dao:
                                                   [a.calldata for a in actions], description)
         receipt = self.chain.transact(proposer, fn)
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ProposalCreated")
-        return Proposal(ev.args["proposalId"], t, tuple(actions), description, ev.args["voteStart"], ev.args["voteEnd"])
+        return Proposal(ev.args["proposalId"], t, tuple(actions), description, ev.args["voteStart"], ev.args["voteEnd"],
+                        receipt["gasUsed"])
 
     def state(self, proposal: Proposal | int) -> str:
         pid = proposal.id if isinstance(proposal, Proposal) else proposal
