@@ -70,6 +70,17 @@ class ForkTrainer:
             raise NonCanonicalTensors("state tensors do not match this model's LoRA adapter (other base model or LoRA config?)")
         self._assign(state)
 
+    def snapshot(self) -> tuple[dict[str, torch.Tensor], tensors.State]:
+        """Exact copy of the adapter weights and state, for `restore` if a step is not recorded."""
+        return {n: p.detach().clone() for n, p in self._params.items()}, dict(self._state)
+
+    def restore(self, snap: tuple[dict[str, torch.Tensor], tensors.State]) -> None:
+        weights, state = snap
+        with torch.no_grad():
+            for name, p in self._params.items():
+                p.copy_(weights[name])
+        self._state = state
+
     def _assign(self, state: tensors.State) -> None:
         with torch.no_grad():
             for name, p in self._params.items():
