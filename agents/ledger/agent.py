@@ -13,7 +13,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
-from agents.core.errors import LoyalError
+from agents.core.errors import ConfigError, LoyalError
 from agents.core.store import ContentStore, cid_of
 from ml.ledger import tensors
 from ml.ledger.crypto import BlobContext, UserKey
@@ -163,18 +163,24 @@ class Ledger:
 class UserAgent:
     """One user's agent: their signer, their key, the shared content store."""
 
-    def __init__(self, chain: Chain, signer: LocalAccount, store: ContentStore, key: UserKey, home: Path):
+    def __init__(self, chain: Chain, signer: LocalAccount, store: ContentStore, key: UserKey | None, home: Path):
         self.chain = chain
         self.ledger = Ledger(chain)
         self.signer = signer
         self.store = store
-        self.key = key
+        self._key = key
         self.home = Path(home)
         self._trainers: dict[int, ForkTrainer] = {}
 
     @property
     def c(self):
         return self.ledger.c
+
+    @property
+    def key(self) -> UserKey:
+        if self._key is None:
+            raise ConfigError("this command needs the user's ledger key (create one with `loyal ledger keygen`)")
+        return self._key
 
     def _ctx(self, kind: str, fid: int, seq: int) -> BlobContext:
         return BlobContext(kind, self.chain.chain_id, self.ledger.address, fid, seq)
@@ -191,7 +197,7 @@ class UserAgent:
         receipt = self.chain.transact(self.signer, self.c.functions.forkModel(base_id))
         return [e for e in self.chain.decode_events(receipt) if e.name == "ModelForked"][0].args["userModelId"]
 
-    def _check_recorder(self, fid: int) -> ForkView:
+    def check_recorder(self, fid: int) -> ForkView:
         f = self.ledger.fork(fid)  # UnknownFork if absent
         if not self.chain.call(self.c.functions.isRecorder(fid, self.signer.address)):
             raise NotYourFork(f"fork {fid} belongs to {f.owner}; {self.signer.address} may not record on it")
@@ -249,7 +255,7 @@ class UserAgent:
     # -- recording -----------------------------------------------------------------------
     def train(self, fid: int, interaction: Interaction) -> TrainResult:
         """One SFT step on `interaction`, recorded as one op (needs `attach` first)."""
-        f = self._check_recorder(fid)
+        f = self.check_recorder(fid)
         trainer = self._trainers.get(fid)
         if trainer is None:
             raise LoyalError(f"no model attached to fork {fid}: call attach(fork, model, tokenizer) first")
@@ -279,7 +285,7 @@ class UserAgent:
     # -- export, verify, claim -------------------------------------------------------------
     def export(self, fid: int) -> ExportResult:
         """Encrypt the state at the head, store it and publish its CID on chain."""
-        f = self._check_recorder(fid)
+        f = self.check_recorder(fid)
         state = self.current_state(fid, f)
         if state is None:
             raise StateMismatch(f"fork {fid} has no ops yet: nothing to export")
