@@ -107,7 +107,9 @@ contract TrainingLedger is AccessControl {
     mapping(address owner => uint256[]) private _userForks;
     mapping(address owner => uint256[]) private _userOps;
     mapping(uint256 userModelId => mapping(address => bool)) private _recorders;
+    /// @notice Id of the op with this hash (0 if none): a hash is recorded at most once, ever.
     mapping(bytes32 opHash => uint256 opId) public opIdByHash;
+    /// @notice Whether the reward for op `opId` has been paid.
     mapping(uint256 opId => bool) public claimed;
     mapping(uint256 userModelId => Export) private _exports;
 
