@@ -261,20 +261,26 @@ class UserAgent:
             raise LoyalError(f"no model attached to fork {fid}: call attach(fork, model, tokenizer) first")
         current = self.current_state(fid, f)
         if current != (tensors.to_bytes(trainer.state) if trainer.state else None):
-            trainer.load_state(current)  # someone else (an authorised recorder) advanced the fork
+            if current is None:
+                raise LoyalError(f"fork {fid} has no ops on chain but the attached trainer has state: attach again")
+            trainer.load_state(current)  # another recorder of this fork advanced it
         snap = trainer.snapshot()
         step = trainer.step(interaction)
         seq = f.op_count + 1
         record = json.dumps({"prompt": interaction.prompt, "response": interaction.response,
                              "feedback": interaction.feedback}, sort_keys=True, separators=(",", ":")).encode()
         try:
-            icid = self.store.put(self.key.encrypt(record, self._ctx("interaction", fid, seq)))
-            dcid = self.store.put(self.key.encrypt(step.delta, self._ctx("delta", fid, seq)))
+            iblob = self.key.encrypt(record, self._ctx("interaction", fid, seq))
+            dblob = self.key.encrypt(step.delta, self._ctx("delta", fid, seq))
+            icid, dcid = cid_of(iblob), cid_of(dblob)
             fields = OpFields(fid, seq, f.head, icid, dcid, self.key.commitment("delta", step.delta),
                               self.key.commitment("state", step.state))
             h = op_hash(self.chain.chain_id, self.ledger.address, fields)
-            receipt = self.chain.transact(self.signer, self.c.functions.recordTraining(
-                fid, icid, dcid, fields.delta_commitment, fields.state_commitment, h))
+            fn = self.c.functions.recordTraining(fid, icid, dcid, fields.delta_commitment, fields.state_commitment, h)
+            self.chain.call(fn, sender=self.signer.address)  # a refused op raises here, before the store is touched
+            if self.store.put(iblob) != icid or self.store.put(dblob) != dcid:
+                raise LoyalError("content store returned a CID other than the blob's own")
+            receipt = self.chain.transact(self.signer, fn)
         except BaseException:
             trainer.restore(snap)
             raise
