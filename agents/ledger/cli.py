@@ -215,3 +215,44 @@ def claim(fork: int = typer.Option(..., "--fork"),
     except LoyalError as e:
         fail(e)
     _emit({"paid": paid}, as_json)
+
+
+@app.command()
+def authorise(fork: int = typer.Option(..., "--fork"), recorder: str = typer.Option(..., help="address"),
+              revoke: bool = typer.Option(False, "--revoke", help="withdraw the authorisation instead"),
+              as_json: bool = typer.Option(False, "--json")):
+    """Let another address (e.g. your second device) record ops on your fork, or stop it."""
+    from eth_utils import is_address, to_checksum_address
+
+    try:
+        if not is_address(recorder):
+            raise ConfigError(f"--recorder {recorder!r} is not an Ethereum address")
+        chain = _opts.chain()
+        from agents.ledger.agent import Ledger
+
+        c = Ledger(chain).c
+        chain.transact(_opts.signer(chain), c.functions.setRecorder(fork, to_checksum_address(recorder), not revoke))
+    except LoyalError as e:
+        fail(e)
+    _emit({"fork": fork, "recorder": to_checksum_address(recorder), "allowed": not revoke}, as_json)
+
+
+@app.command()
+def prove(op: int = typer.Option(..., "--op", help="op id"), as_json: bool = typer.Option(False, "--json")):
+    """Merkle inclusion proof of a sealed op against its block's stored root (no key needed)."""
+    from agents.ledger.agent import Ledger
+    from ml.ledger.ophash import verify_proof
+
+    try:
+        chain = _opts.chain()
+        ledger = Ledger(chain)
+        o = ledger.op(op)
+        block = chain.call(ledger.c.functions.blockOfOp(op))
+        tree, root = ledger.block_tree(block)
+        proof = tree.proof(op)
+        on_chain = chain.call(ledger.c.functions.verifyOpInclusion(block, op, o.op_hash, proof))
+    except LoyalError as e:
+        fail(e)
+    _emit({"op_id": op, "op_hash": "0x" + o.op_hash.hex(), "block": block, "root": "0x" + root.hex(),
+           "proof": ["0x" + p.hex() for p in proof], "valid_locally": verify_proof(proof, root, op, o.op_hash),
+           "valid_on_chain": on_chain}, as_json)

@@ -41,6 +41,8 @@ def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
     hist = _json(run(1, "history", "--json"))
     assert hist["total"] == 2 and hist["ops"][1]["prev_op_hash"] == hist["ops"][0]["op_hash"]
     assert _json(run(3, "seal", "--json"))["blocks_sealed"] == [1]
+    proof = _json(run(5, "prove", "--op", "2", "--json"))
+    assert proof["valid_locally"] and proof["valid_on_chain"] and proof["block"] == 1
     exp = _json(run(1, "export", "--fork", str(fid), "--json"))
     assert exp["op_count"] == 2
     report = _json(run(1, "verify", "--fork", str(fid), "--json"))
@@ -49,8 +51,28 @@ def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
 
     bad = run(2, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "x", "--response", "y", ok=False)
     assert bad.exit_code == 1 and "may not record" in bad.output
+    bad = run(1, "prove", "--op", "99", ok=False)
+    assert bad.exit_code == 1 and "UnknownOp" in bad.output
     bad = run(2, "claim", "--fork", str(fid), "--op", "1", ok=False)
     assert bad.exit_code == 1 and "NotForkOwner" in bad.output
+
+
+def test_cli_authorise_second_device(run, tiny_lm_dir, tmp_path):
+    from agents.core.signers import dev_signer
+
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    fid = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    run(1, "keygen")
+    key = tmp_path / "home" / "ledger" / "keys" / f"{dev_signer(1).address.lower()}.key"
+    train = ["train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "p", "--response", "r"]
+    bad = run(6, "--key-file", str(key), *train, ok=False)
+    assert bad.exit_code == 1 and "may not record" in bad.output
+    run(1, "authorise", "--fork", str(fid), "--recorder", dev_signer(6).address)
+    assert _json(run(6, "--key-file", str(key), *train, "--json"))["seq"] == 1
+    run(1, "authorise", "--fork", str(fid), "--recorder", dev_signer(6).address, "--revoke")
+    assert run(6, "--key-file", str(key), *train, ok=False).exit_code == 1
+    bad = run(1, "authorise", "--fork", str(fid), "--recorder", "nobody", ok=False)
+    assert "not an Ethereum address" in bad.output
 
 
 def test_cli_missing_key_is_a_clear_error(run):
