@@ -1,9 +1,15 @@
 """Adapter states and deltas as canonical safetensors bytes, and the fold that defines a fork's state.
 
-Canonical layout: safetensors with no `__metadata__`, every tensor float32, contiguous, on CPU,
-names sorted (safetensors writes header entries and data in name order for a single dtype).
-`to_bytes` produces it; `from_bytes` accepts only it (re-serialising must give the same bytes), so
-the same state always has exactly one byte string and one hash.
+Canonical layout (a valid safetensors file, written by this module so the bytes do not depend on
+the installed safetensors version):
+
+    u64 little-endian header length N || header (N bytes) || tensor data
+
+header = compact JSON (no spaces, ASCII) of `{name: {"dtype":"F32","shape":[...],"data_offsets":[a,b]}}`
+with names sorted, no `__metadata__`, right-padded with spaces to a multiple of 8 bytes; data is
+each tensor's little-endian float32 values, row-major, in name order, back to back.
+`to_bytes` produces it; `from_bytes` parses with safetensors and accepts only bytes that re-encode
+identically, so the same state always has exactly one byte string and one hash.
 
 A fork's state is a fold over its deltas: `state_0 = {}` and `state_i = fold(state_{i-1}, delta_i)`,
 where `fold` adds tensors elementwise in float32 (`fold({}, d) = d`). The trainer loads the folded
@@ -12,9 +18,12 @@ hold bit-identical weights.
 """
 from __future__ import annotations
 
+import json
+import struct
+
+import numpy as np
 import torch
 from safetensors.torch import load as _st_load
-from safetensors.torch import save as _st_save
 
 from .errors import NonCanonicalTensors
 
@@ -31,11 +40,23 @@ def _canonical(state: State) -> State:
     return out
 
 
+def _encode(state: State) -> bytes:
+    header, chunks, offset = {}, [], 0
+    for name in sorted(state):
+        data = state[name].numpy().astype("<f4", copy=False).tobytes(order="C")
+        header[name] = {"dtype": "F32", "shape": list(state[name].shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    h = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(chunks)
+
+
 def to_bytes(state: State) -> bytes:
     """Canonical safetensors bytes of `state` (float32 tensors)."""
     if not state:
         raise NonCanonicalTensors("an adapter state or delta has at least one tensor")
-    return _st_save(_canonical(state))
+    return _encode(_canonical(state))
 
 
 def from_bytes(data: bytes) -> State:
@@ -44,7 +65,7 @@ def from_bytes(data: bytes) -> State:
         state = _st_load(data)
     except Exception as e:  # safetensors raises its own SafetensorError / ValueError
         raise NonCanonicalTensors(f"not a safetensors blob: {e}") from None
-    if not state or _st_save(_canonical(state)) != data:
+    if not state or _encode(_canonical(state)) != data:
         raise NonCanonicalTensors("safetensors bytes are not in the canonical layout")
     return state
 

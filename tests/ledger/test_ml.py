@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 import torch
+from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from ml.ledger import tensors
@@ -23,6 +24,14 @@ def test_canonical_bytes_independent_of_insertion_order():
     b = {"a": torch.arange(4.0).reshape(2, 2), "b": torch.ones(3)}
     assert tensors.to_bytes(a) == tensors.to_bytes(b)
     assert tensors.to_bytes(tensors.from_bytes(tensors.to_bytes(a))) == tensors.to_bytes(a)
+
+
+def test_canonical_bytes_are_valid_safetensors():
+    state = {"z.lora_B": torch.randn(8, 4), "a.lora_A": torch.randn(4, 8), "m": torch.randn(3)}
+    data = tensors.to_bytes(state)
+    assert data == st_save({k: state[k] for k in sorted(state)}), "same bytes as the safetensors writer today"
+    back = st_load(data)
+    assert all(torch.equal(back[k], state[k]) for k in state)
 
 
 @pytest.mark.parametrize(
