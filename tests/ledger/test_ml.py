@@ -68,6 +68,24 @@ def test_training_steps_fold_to_trainer_state(trainer):
     assert all("lora_" in name for name in state), "only adapter tensors are trained and recorded"
 
 
+def test_any_causal_lm_llama_architecture(tmp_path):
+    """SmolLM2's architecture (Llama) works with peft's default LoRA targets and the same fold."""
+    from ml.ledger.base import load_base
+    from ml.ledger.trainer import ForkTrainer
+    from tests.ledger.tiny_lm import make_tiny_lm
+
+    model, tok = load_base(make_tiny_lm(tmp_path / "llama", arch="llama"))
+    tr = ForkTrainer(model, tok, lr=0.5, seed=0)
+    state, losses = {}, []
+    for _ in range(4):
+        step = tr.step(Interaction("q", "a longer answer"))
+        state = tensors.fold(state, tensors.from_bytes(step.delta))
+        assert tensors.to_bytes(state) == step.state
+        losses.append(step.loss)
+    assert any("q_proj.lora_A" in n for n in state) and any("v_proj.lora_B" in n for n in state)
+    assert losses[-1] < losses[0]
+
+
 def test_feedback_is_the_training_target(tiny_lm_dir):
     from ml.ledger.base import load_base
     from ml.ledger.trainer import ForkTrainer
