@@ -66,6 +66,15 @@ def test_fork_train_history_export_verify_claim(setup, tiny_lm_dir, chain, signe
     assert paid == 4 * chain.call(alice.c.functions.rewardPerOp())
     assert alice.claim(fid) == 0, "nothing left to claim"
 
+    # Every record is readable by `loyal events` (the core event reader).
+    from agents.core.events import fetch_events
+
+    evs = fetch_events(chain, contracts=["TrainingLedger"])
+    assert {"BaseModelRegistered", "ModelForked", "TrainingRecorded", "BlockSealed", "ModelExported",
+            "TrainingRewardsClaimed"} <= {e.name for e in evs}
+    rec = [e for e in evs if e.name == "TrainingRecorded" and e.args["userModelId"] == fid]
+    assert [e.args["opHash"] for e in rec] == [r.op_hash for r in results]
+
 
 def test_verify_by_a_fresh_agent_with_the_same_key(setup, tiny_lm_dir, chain, signers, store, tmp_path):
     admin, alice, bob, base_id, _ = setup
