@@ -19,7 +19,7 @@ from ml.ledger.base import load_base  # noqa: E402
 from ml.ledger.crypto import UserKey  # noqa: E402
 from ml.ledger.rebuild import RecordedOp, rebuild  # noqa: E402
 from ml.ledger.trainer import ForkTrainer, Interaction  # noqa: E402
-from tests.ledger.tiny_lm import make_tiny_lm  # noqa: E402
+from ml.ledger.tiny import make_tiny_lm  # noqa: E402
 
 from . import write  # noqa: E402
 

@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory):
-    from tests.ledger.tiny_lm import make_tiny_lm
+    from ml.ledger.tiny import make_tiny_lm
 
     return make_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
 

@@ -199,7 +199,7 @@ def test_unsealed_op_cannot_be_claimed(setup, tiny_lm_dir):
 
 
 def test_attach_refuses_another_base_model(setup, tiny_lm_dir, tmp_path):
-    from tests.ledger.tiny_lm import make_tiny_lm
+    from ml.ledger.tiny import make_tiny_lm
 
     admin, alice, bob, base_id, _ = setup
     fid = alice.fork(base_id)

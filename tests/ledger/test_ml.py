@@ -72,7 +72,7 @@ def test_any_causal_lm_llama_architecture(tmp_path):
     """SmolLM2's architecture (Llama) works with peft's default LoRA targets and the same fold."""
     from ml.ledger.base import load_base
     from ml.ledger.trainer import ForkTrainer
-    from tests.ledger.tiny_lm import make_tiny_lm
+    from ml.ledger.tiny import make_tiny_lm
 
     model, tok = load_base(make_tiny_lm(tmp_path / "llama", arch="llama"))
     tr = ForkTrainer(model, tok, lr=0.5, seed=0)

@@ -1,5 +1,6 @@
 """A tiny random-init causal LM (GPT-2, or Llama like SmolLM2) and a character tokenizer, saved as a
-Hugging Face model directory."""
+Hugging Face model directory: the base model of the ledger's tests, benchmark and devnet step
+(not a trained model; the real base is any HF causal-LM directory, e.g. SmolLM2's)."""
 from __future__ import annotations
 
 from pathlib import Path
