@@ -80,6 +80,7 @@ def main() -> None:
             "rebuild_only_100_ops_s": round(rebuild_s, 2),
             "sealed_ops_proven": report["sealed_ops_proven"],
             "caveat": "2 shared CPU cores (other agents running), CPU only; Anvil automine",
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         })
 
 
