@@ -140,17 +140,20 @@ class Ledger:
         return BlockTree(first, hashes), bytes(root)
 
     def proven_ops(self, ops: list[OpView]) -> int:
-        """Check each sealed op's Merkle proof against its block's stored root; returns how many."""
+        """Check each sealed op's Merkle proof against its block's stored root (locally and with the
+        contract's `verifyOpInclusion`); returns how many were proven."""
         sealed = self.chain.call(self.c.functions.sealedOpCount())
-        trees: dict[int, tuple[BlockTree, bytes]] = {}
+        trees: list[tuple[int, BlockTree, bytes]] = []
         n = 0
         for op in ops:
             if op.op_id > sealed:
                 continue
-            b = self.chain.call(self.c.functions.blockOfOp(op.op_id))
-            if b not in trees:
-                trees[b] = self.block_tree(b)
-            tree, root = trees[b]
+            hit = [t for t in trees if t[1].first_op_id <= op.op_id < t[1].first_op_id + t[1].size]
+            if not hit:
+                b = self.chain.call(self.c.functions.blockOfOp(op.op_id))
+                hit = [(b, *self.block_tree(b))]
+                trees += hit
+            b, tree, root = hit[0]
             proof = tree.proof(op.op_id)
             if not verify_proof(proof, root, op.op_id, op.op_hash) or not self.chain.call(
                 self.c.functions.verifyOpInclusion(b, op.op_id, op.op_hash, proof)
@@ -229,8 +232,8 @@ class UserAgent:
         cache.with_suffix(".safetensors").write_bytes(state)
         cache.with_suffix(".head").write_text(head.hex() + "\n")
 
-    def _rebuild(self, fid: int, f: ForkView):
-        ops = self.ledger.fork_ops(fid)
+    def _rebuild(self, fid: int, f: ForkView, ops: list[OpView] | None = None):
+        ops = self.ledger.fork_ops(fid) if ops is None else ops
         genesis = genesis_hash(self.chain.chain_id, self.ledger.address, fid, f.base_model_id,
                                self.ledger.base_cid(f.base_model_id), f.owner)
         if genesis != f.genesis:
@@ -302,13 +305,14 @@ class UserAgent:
     def verify(self, fid: int) -> dict:
         """Rebuild the adapter from the recorded deltas and check it equals the export byte for byte."""
         f = self.ledger.fork(fid)
-        rebuilt = self._rebuild(fid, f)
+        ops = self.ledger.fork_ops(fid)
+        rebuilt = self._rebuild(fid, f, ops)
         state_cid, head, _, count = self.chain.call(self.c.functions.latestExport(fid))
         if not state_cid:
             raise StateMismatch(f"fork {fid} has no export to check against (run `loyal ledger export`)")
         check_export(rebuilt, self.store.get(state_cid), self.chain.chain_id, self.ledger.address, fid, self.key,
                      bytes(head), count)
-        proven = self.ledger.proven_ops(self.ledger.fork_ops(fid))
+        proven = self.ledger.proven_ops(ops)
         return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": state_cid,
                 "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, "ok": True}
 

@@ -83,6 +83,10 @@ class BlockTree:
     def root(self) -> bytes:
         return self._levels[-1][0]
 
+    @property
+    def size(self) -> int:
+        return len(self._levels[0])
+
     def proof(self, op_id: int) -> list[bytes]:
         i = op_id - self.first_op_id
         if not 0 <= i < len(self._levels[0]):

@@ -219,3 +219,29 @@ def test_authorised_recorder_trains_for_the_owner(setup, tiny_lm_dir, chain, sig
     assert alice.ledger.op(r.op_id).recorder == signers[3].address
     ops, total = alice.ledger.history(signers[1].address)
     assert total == 1 and ops[0].op_id == r.op_id
+
+
+def test_python_block_tree_matches_chain_across_blocks(chain, signers):
+    """70 ops (two forks interleaved) seal into blocks of 64 + 6; the off-chain tree gives the stored
+    roots and every op's proof passes OZ-compatible checks on and off chain."""
+    from agents.ledger.agent import Ledger
+    from ml.ledger.ophash import BlockTree
+
+    ledger = Ledger(chain)
+    c = ledger.c
+    chain.transact(signers[0], c.functions.registerBaseModel("bafkreibase", "b"))
+    for s in (signers[1], signers[2]):
+        chain.transact(s, c.functions.forkModel(1))
+    for i in range(70):
+        fid, s = (1, signers[1]) if i % 3 else (2, signers[2])
+        f = ledger.fork(fid)
+        fields = OpFields(fid, f.op_count + 1, f.head, f"bafkint{i}", f"bafkdelta{i}", bytes([i]) * 32, b"\0" * 32)
+        chain.transact(s, c.functions.recordTraining(fid, fields.interaction_cid, fields.delta_cid,
+                                                     fields.delta_commitment, fields.state_commitment,
+                                                     op_hash(chain.chain_id, ledger.address, fields)))
+    assert [b for b, _ in ledger.seal_all(signers[3])] == [1, 2]
+    for b, (first, n) in ((1, (1, 64)), (2, (65, 6))):
+        hashes = [ledger.op(i).op_hash for i in range(first, first + n)]
+        assert BlockTree(first, hashes).root == bytes(chain.call(c.functions.getBlock(b))[3])
+    all_ops = ledger.fork_ops(1) + ledger.fork_ops(2)
+    assert ledger.proven_ops(all_ops) == 70
