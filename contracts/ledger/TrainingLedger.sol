@@ -517,9 +517,8 @@ contract TrainingLedger is AccessControl {
     {
         total = ids.length;
         if (limit > MAX_PAGE) limit = MAX_PAGE;
-        uint256 end = offset + limit;
-        if (end > total) end = total;
-        uint256 n = offset < end ? end - offset : 0;
+        uint256 n = offset < total ? total - offset : 0; // no `offset + limit`: it could overflow
+        if (n > limit) n = limit;
         opIds = new uint256[](n);
         ops = new Op[](n);
         for (uint256 i = 0; i < n; ++i) {

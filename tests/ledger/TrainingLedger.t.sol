@@ -450,6 +450,10 @@ contract TrainingLedgerTest is LedgerBase {
         assertEq(ids.length, 1, "last page");
         (ids,,) = ledger.getUserHistory(alice, 9, 10);
         assertEq(ids.length, 0, "past the end");
+        (ids,,) = ledger.getUserHistory(alice, type(uint256).max, type(uint256).max);
+        assertEq(ids.length, 0, "huge offset and limit");
+        (ids,,) = ledger.getUserHistory(alice, 0, type(uint256).max);
+        assertEq(ids.length, 5, "limit capped, no overflow");
         (ids,, total) = ledger.getUserHistory(bob, 0, 10);
         assertEq(total, 1, "bob");
         assertEq(ids[0], 6, "bob's op");
