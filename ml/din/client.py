@@ -10,7 +10,7 @@ On DIN there is no Flower server: the chain coordinates the round. The participa
 uploaded: the canonical safetensors bytes of the *update* (trained minus global weights). The
 data never leaves the participant; only the update does.
 
-Config keys (all optional): `epochs` (int, 2), `lr` (float, 0.1), `batch_size` (int, 16),
+Config keys (all optional): `epochs` (int, 5), `lr` (float, 0.5), `batch_size` (int, 16),
 `seed` (int, 0; seeds batch order so a participant's training is reproducible).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from flwr.client import ClientApp, NumPyClient
 from ml.din import model as M
 from ml.din.data import Shard
 
-DEFAULTS = {"epochs": 2, "lr": 0.1, "batch_size": 16, "seed": 0}
+DEFAULTS = {"epochs": 5, "lr": 0.5, "batch_size": 16, "seed": 0}
 
 
 def _arrays(state: Mapping[str, torch.Tensor]) -> list[np.ndarray]:
