@@ -94,8 +94,9 @@ def aggregate(updates: Mapping[str, bytes], layout: M.Layout,
 
 def combine(subgroup_aggregates: Mapping[str, bytes], member_counts: Mapping[str, int],
             layout: M.Layout) -> bytes:
-    """The round's global update: accepted subgroup aggregates (id -> bytes) weighted by their
-    member counts, as canonical bytes."""
+    """The round's global update, as canonical bytes: the accepted subgroup aggregates
+    (subgroup id -> bytes) weighted by how many participants each one averages
+    (`member_counts`; in secure-aggregation mode the survivors)."""
     return aggregate(subgroup_aggregates, layout, weights=member_counts)
 
 
