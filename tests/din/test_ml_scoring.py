@@ -81,6 +81,8 @@ def test_garbage_updates_are_rejected_with_score_zero(rounds):
         "huge": M.to_bytes({k: torch.full_like(v, 1e9) for k, v in good.items()}),
         "zero": M.to_bytes({k: torch.zeros_like(v) for k, v in good.items()}),
         "boosted": M.to_bytes({k: 10 * v for k, v in good.items()}),
+        "random": M.to_bytes({k: torch.randn(v.shape, generator=torch.Generator().manual_seed(1)) * 0.05
+                              for k, v in good.items()}),
     }
     sc = S.score_updates(g, {**ups, **garbage}, test)
     assert set(sc.rejected) == {"nan", "shape", "bytes", "huge"}
@@ -88,6 +90,7 @@ def test_garbage_updates_are_rejected_with_score_zero(rounds):
     assert all(sc.scores[k] == 0.0 for k in ("nan", "shape", "bytes", "huge", "zero"))
     assert sc.scores["boosted"] == pytest.approx(sc.scores["p00"], abs=1e-6)  # scaling buys nothing
     assert sc.scores["p00"] > 0
+    assert sc.scores["random"] < 0.2  # a random direction barely aligns with the test gradient
 
 
 def test_fedavg_of_the_poisoned_rounds_still_learns(rounds):
