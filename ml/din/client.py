@@ -27,11 +27,13 @@ from ml.din.data import Shard
 DEFAULTS = {"epochs": 5, "lr": 0.5, "batch_size": 16, "seed": 0}
 
 
-def _arrays(state: Mapping[str, torch.Tensor]) -> list[np.ndarray]:
+def to_ndarrays(state: Mapping[str, torch.Tensor]) -> list[np.ndarray]:
+    """A state dict as Flower's parameter list: float32 arrays in layout order (names sorted)."""
     return [state[k].detach().numpy().astype(np.float32) for k in sorted(state)]
 
 
-def _state(arrays: list[np.ndarray], layout: M.Layout) -> M.State:
+def from_ndarrays(arrays: list[np.ndarray], layout: M.Layout) -> M.State:
+    """Inverse of `to_ndarrays`; ValueError on a wrong count or shape."""
     if len(arrays) != len(layout):
         raise ValueError(f"got {len(arrays)} arrays for a model of {len(layout)} tensors")
     out = {}
@@ -51,10 +53,10 @@ class DinClient(NumPyClient):
         self.layout = M.layout_of(M.state_of(self.model))
 
     def get_parameters(self, config):
-        return _arrays(M.state_of(self.model))
+        return to_ndarrays(M.state_of(self.model))
 
     def set_parameters(self, parameters) -> None:
-        self.model.load_state_dict(_state(parameters, self.layout))
+        self.model.load_state_dict(from_ndarrays(parameters, self.layout))
 
     def fit(self, parameters, config):
         threads = torch.get_num_threads()
@@ -114,5 +116,5 @@ def train_update(global_bytes: bytes, shard: Shard, config: Mapping | None = Non
     client = DinClient(shard, hidden=int(glob["fc1.weight"].shape[0]))
     if client.layout != layout:
         raise ValueError(f"global model layout {layout} is not a DIN MLP layout")
-    trained, _, _ = client.fit(_arrays(glob), dict(config or {}))
-    return M.to_bytes(M.sub(_state(trained, layout), glob))
+    trained, _, _ = client.fit(to_ndarrays(glob), dict(config or {}))
+    return M.to_bytes(M.sub(from_ndarrays(trained, layout), glob))

@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_abi import encode as abi_encode
 
 from ml.din import model as M
-from ml.din.aggregate import decode_sum, encode
+from ml.din.aggregate import MAX_ABS, decode_sum, encode
 from ml.din.errors import BadUpdate, RecoveryImpossible
 
 INFO = b"loyal-din-secagg-v1"
@@ -197,8 +197,16 @@ def mask_update(update: bytes, layout: M.Layout, my_id: str, my_key: X25519Priva
 def aggregate_masked(masked: Mapping[str, bytes], members: Iterable[str], layout: M.Layout,
                      revealed: Mapping[str, Mapping[str, bytes]] | None = None) -> bytes:
     """Evaluator side, end to end: the survivors' masked bytes -> the subgroup aggregate's canonical
-    bytes (equal-weight mean over survivors), identical to aggregate.aggregate on the plain updates."""
+    bytes (equal-weight mean over survivors), identical to aggregate.aggregate on the plain updates.
+    Raises RecoveryImpossible (see unmask_sum) or BadUpdate when a vector has the wrong length or
+    the unmasked mean is out of the fixed-point range (garbage from some member; the evaluator
+    cannot tell whom, which is the point of masking)."""
     n = M.size_of(layout)
     vecs = {s: from_bytes(b, n, s) for s, b in masked.items()}
-    total = unmask_sum(vecs, members, revealed)
-    return M.to_bytes(M.unflatten(decode_sum(total, len(vecs)), layout))
+    mean = decode_sum(unmask_sum(vecs, members, revealed), len(vecs))
+    if float(np.abs(mean).max()) > MAX_ABS:
+        # honest members' encoded updates are bounded by MAX_ABS, so their mean is too
+        raise BadUpdate(f"unmasked mean of {sorted(vecs)} is out of the fixed-point range: a member "
+                        "submitted a vector it did not mask from a valid update, or a wrong seed "
+                        "was revealed", "subgroup")
+    return M.to_bytes(M.unflatten(mean, layout))

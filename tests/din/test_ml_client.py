@@ -47,7 +47,7 @@ def test_training_lowers_the_loss_on_the_own_shard(setup):
     split, genesis = setup
     shard = split.shards[1]
     cl = C.DinClient(shard)
-    params = C._arrays(M.from_bytes(genesis))
+    params = C.to_ndarrays(M.from_bytes(genesis))
     before, n, _ = cl.evaluate(params, {})
     trained, n_fit, metrics = cl.fit(params, {"seed": 0})
     after, _, _ = cl.evaluate(trained, {})
@@ -69,7 +69,7 @@ def test_same_client_runs_under_flowers_clientapp_machinery(setup, monkeypatch):
     for attr, value in (("_task_id", 1), ("_run_id", 1), ("_node_id", 0)):
         monkeypatch.setattr(TaskIdentity, attr, value)
     app = C.client_app(lambda ctx: split.shards[int(ctx.node_config["shard"])])
-    params = C._arrays(M.from_bytes(genesis))
+    params = C.to_ndarrays(M.from_bytes(genesis))
     ins = FitIns(ndarrays_to_parameters(params), {"seed": 5, "epochs": 2})
     msg = Message(fitins_to_recorddict(ins, keep_input=True), dst_node_id=1, message_type="train")
     ctx = Context(run_id=1, node_id=1, node_config={"shard": 2}, state=RecordDict(), run_config={})

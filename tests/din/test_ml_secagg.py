@@ -109,3 +109,12 @@ def test_malformed_masked_vectors_are_named():
         SA.aggregate_masked(masked, ids, layout)
     with pytest.raises(ValueError, match="non-members"):
         SA.unmask_sum({"0xstranger": np.zeros(3, np.uint64), ids[0]: np.zeros(3, np.uint64)}, ids)
+
+
+def test_a_garbage_masked_vector_spoils_the_sum_and_is_refused():
+    layout, ids, keys, pubs, updates = make_group(4)
+    masked = {i: masked_of(layout, keys, pubs, updates, i) for i in ids}
+    rng = np.random.default_rng(9)
+    masked[ids[2]] = rng.integers(0, 2**64, M.size_of(layout), dtype=np.uint64, endpoint=False).tobytes()
+    with pytest.raises(BadUpdate, match="out of the fixed-point range"):
+        SA.aggregate_masked(masked, ids, layout)
