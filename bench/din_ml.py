@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -41,12 +42,13 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(ts), out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark; `argv` defaults to none (so `python -m bench din_ml` uses the defaults)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--participants", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sizes", default="10,50,100")
-    args = ap.parse_args()
+    args = ap.parse_args([] if argv is None else argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     n = max(args.participants, max(sizes))
 
@@ -127,4 +129,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

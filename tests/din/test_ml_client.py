@@ -1,9 +1,5 @@
 """Local training: DinClient is a real Flower NumPyClient; train_update is what the daemon calls."""
-import os
-
-for _k in ("FLWR_TELEMETRY_ENABLED", "FLWR_DISABLE_UPDATE_CHECK", "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"):
-    os.environ.setdefault(_k, "0" if _k == "FLWR_TELEMETRY_ENABLED" else "1")
-
+# tests/conftest.py sets Flower's offline env vars (no telemetry, no update check) before this import.
 import numpy as np
 import pytest
 import torch
