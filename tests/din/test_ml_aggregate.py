@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml.din import aggregate as A
 from ml.din import client as C
@@ -110,3 +112,18 @@ def test_three_rounds_of_fedavg_over_ten_shards_improve_test_accuracy(round0):
         accs.append(S.evaluate(M.from_bytes(g), split.test).accuracy)
     assert accs[0] < 0.2  # random init on 10 classes
     assert accs[1] > accs[0] + 0.2 and accs[3] > accs[1] and accs[3] > 0.75, accs
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.floats(-A.MAX_ABS, A.MAX_ABS, width=32), min_size=6, max_size=6),
+                min_size=1, max_size=8),
+       st.randoms(use_true_random=False))
+def test_property_fixed_point_mean_is_order_independent_and_close(rows, rnd):
+    vecs = [np.array(r, dtype=np.float32) for r in rows]
+    ref = A.mean_vector(vecs)
+    shuffled = vecs[:]
+    rnd.shuffle(shuffled)
+    assert A.mean_vector(shuffled).tobytes() == ref.tobytes()
+    exact = np.mean(np.stack(vecs).astype(np.float64), axis=0)
+    # fixed-point rounding (2^-25 per value) plus the float32 cast of the result
+    assert np.all(np.abs(ref - exact) <= 2.0 ** -24 + np.abs(exact) * 2.0 ** -23)

@@ -2,7 +2,6 @@
 # tests/conftest.py sets Flower's offline env vars (no telemetry, no update check) before this import.
 import numpy as np
 import pytest
-import torch
 from flwr.app import Context, Message, RecordDict
 from flwr.client import NumPyClient
 from flwr.compat.common.parameter import ndarrays_to_parameters, parameters_to_ndarrays

@@ -3,6 +3,8 @@ recovered only when every needed seed is revealed, and the evaluator's result eq
 aggregate byte for byte."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml.din import aggregate as A
 from ml.din import model as M
@@ -118,3 +120,20 @@ def test_a_garbage_masked_vector_spoils_the_sum_and_is_refused():
     masked[ids[2]] = rng.integers(0, 2**64, M.size_of(layout), dtype=np.uint64, endpoint=False).tobytes()
     with pytest.raises(BadUpdate, match="out of the fixed-point range"):
         SA.aggregate_masked(masked, ids, layout)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ids=st.lists(st.text(alphabet="0123456789abcdefxX", min_size=1, max_size=6), min_size=2,
+                    max_size=7, unique=True),
+       data=st.data())
+def test_property_masks_cancel_for_any_group_and_any_dropouts(ids, data):
+    rng = np.random.default_rng(len(ids))
+    keys = {i: SA.private_key_from_bytes(rng.bytes(32)) for i in ids}
+    pubs = {i: SA.public_bytes(k) for i, k in keys.items()}
+    q = {i: rng.integers(-2**40, 2**40, 17, dtype=np.int64) for i in ids}
+    masked = {i: SA.mask(q[i], i, keys[i], pubs, CTX) for i in ids}
+    dropped = data.draw(st.sets(st.sampled_from(ids), max_size=len(ids) - 2))
+    survivors = [i for i in ids if i not in dropped]
+    revealed = {s: SA.recovery_seeds(s, keys[s], pubs, dropped, CTX) for s in survivors}
+    total = SA.unmask_sum({s: masked[s] for s in survivors}, ids, revealed)
+    assert np.array_equal(total, sum(q[s] for s in survivors))
