@@ -106,8 +106,8 @@ def score_updates(global_bytes: bytes, updates: Mapping[str, bytes], test: Shard
 def score_subgroups(global_bytes: bytes, aggregates: Mapping[str, bytes],
                     members: Mapping[str, Sequence[str]], test: Shard) -> Scores:
     """Secure-aggregation mode: score each subgroup aggregate (subgroup id -> bytes) and give every
-    member (`members`: subgroup id -> participant ids) its subgroup's score; a subgroup without an
-    (accepted) aggregate scores 0. `alignment` and `rejected` are keyed by subgroup id, `scores`
+    member (`members`: subgroup id -> participant ids averaged in it, i.e. the survivors) its
+    subgroup's score; a subgroup without an (accepted) aggregate scores 0. `alignment` and `rejected` are keyed by subgroup id, `scores`
     by participant id."""
     per_group = score_updates(global_bytes, aggregates, test)
     out = Scores(alignment=per_group.alignment, rejected=per_group.rejected)
