@@ -49,7 +49,9 @@ def run_demo(chain: Chain, log: Callable[[str], None] = print) -> dict:
     hw_id = next(e for e in chain.decode_events(r) if e.name == "HardwareRegistered").args["hardwareId"]
     log(f"model #{model_id} and hardware #{hw_id} submitted (Pending)")
 
-    # Three proposals voted in the same window.
+    # Three proposals voted in the same window. A proposer must have been registered before the
+    # current second (OZ reads proposer votes at clock() - 1): on a just-deployed chain, tick once.
+    dao.advance_past(dao.now())
     system = dao.propose(m["policy2"], "system", [
         Action.call(dao.personnel, "admit", inspector.address, SAFETY, 2, keccak(text="vetting-record-29")),
         Action.call(dao.credits, "grant", operator.address, CREDITS, keccak(text="dc-1 allocation")[:32]),

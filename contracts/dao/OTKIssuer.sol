@@ -18,7 +18,7 @@ import {GasCredits} from "./GasCredits.sol";
 /// @dev Only keccak256 hashes of OTKs are stored. The key itself never goes on-chain until it is
 /// consumed: the operator derives it off-chain (the reference agent uses
 /// HMAC-SHA256(run secret, runId || index)) and submits only its hash with the ration request;
-/// the workload presents the preimage once to `consume`. Budget is counted at issuance.
+/// the operator's workload presents the preimage once to `consume`. Budget is counted at issuance.
 contract OTKIssuer is Ownable {
     enum RunStatus {
         None,
@@ -217,7 +217,8 @@ contract OTKIssuer is Ownable {
         credits.charge(msg.sender, OP_RATION, amount);
     }
 
-    /// @notice Consume an OTK by presenting its preimage `key`; works once, before the key expires,
+    /// @notice Consume an OTK by presenting its preimage `key` (the run's operator only, so a key
+    /// seen in the mempool cannot be burnt by someone else); works once, before the key expires,
     /// while its run is Active.
     /// @return runId the run the key belongs to.
     /// @return amount units the key carried.
@@ -229,6 +230,7 @@ contract OTKIssuer is Ownable {
         if (block.timestamp > k.expiresAt) revert KeyExpired(keyHash, k.expiresAt);
         runId = k.runId;
         Run storage r = _runs[runId];
+        if (msg.sender != r.operator) revert NotRunOperator(runId, msg.sender);
         if (r.status != RunStatus.Active) revert RunNotActive(runId, r.status);
         k.consumed = true;
         amount = k.amount;

@@ -214,10 +214,14 @@ contract OTKIssuerTest is DaoComputeBase {
         _attest(GOOD);
         uint256 runId = _open(250, 100);
         _drip(runId, "secret");
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.NotRunOperator.selector, runId, address(this)));
+        issuer.consume("secret"); // someone who saw the key cannot burn it
+        vm.prank(operator);
         (uint256 r, uint256 amount) = issuer.consume("secret");
         assertEq(r, runId, "run");
         assertEq(amount, 100, "amount");
         bytes32 h = keccak256(abi.encodePacked(bytes32("secret")));
+        vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.KeyAlreadyConsumed.selector, h));
         issuer.consume("secret");
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.UnknownKey.selector, keccak256(abi.encodePacked(bytes32("nope")))));
@@ -238,7 +242,12 @@ contract OTKIssuerTest is DaoComputeBase {
         uint256 runId = _open(250, 100);
         _drip(runId, "k");
         vm.warp(block.timestamp + 1 hours + 1);
-        vm.expectRevert();
+        vm.prank(operator);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                OTKIssuer.KeyExpired.selector, keccak256(abi.encodePacked(bytes32("k"))), uint64(block.timestamp - 1)
+            )
+        );
         issuer.consume("k");
     }
 
@@ -267,6 +276,7 @@ contract OTKIssuerTest is DaoComputeBase {
         emit RunHalted(runId, OTKIssuer.HaltReason.AttestationFailed);
         assertEq(_drip(runId, "k1"), 0, "no ration");
         assertEq(uint256(issuer.getRun(runId).status), uint256(OTKIssuer.RunStatus.Halted), "halted");
+        vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.RunNotActive.selector, runId, OTKIssuer.RunStatus.Halted));
         issuer.consume("k0");
         vm.prank(operator);
@@ -381,6 +391,7 @@ contract OTKHandler is Test {
     function consume(uint256 keySeed) external {
         if (keys.length == 0) return;
         bytes32 key = keys[keySeed % keys.length];
+        vm.prank(operator);
         try issuer.consume(key) {
             if (++consumedCount[key] > 1) doubleConsumes++;
         } catch {}
