@@ -32,7 +32,7 @@ def governor():
 
 
 def encode_call(book: dict, spec: str, args_json: str) -> tuple[str, bytes]:
-    """`("ModelRegistry.approve", "[1, 2, \\"triage\\", 5000, 1790000000]")` -> (address, calldata)."""
+    """`("DaoModelRegistry.approve", "[1, 2, \\"triage\\", 5000, 1790000000]")` -> (address, calldata)."""
     try:
         name, fn = spec.split(".", 1)
     except ValueError:

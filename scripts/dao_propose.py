@@ -1,4 +1,4 @@
-"""`ape run dao_propose --account 24 --type review --call ModelRegistry.approve '[1,2,"triage",5000,1790000000]'
+"""`ape run dao_propose --account 24 --type review --call DaoModelRegistry.approve '[1,2,"triage",5000,1790000000]'
 --description "Approve model 1"`: create a typed DAO proposal as dev account N.
 
 Repeat `--call Contract.function JSON_ARGS` for several actions (contracts by address-book name).
@@ -17,7 +17,7 @@ from scripts._loyal import load_book
 @click.option("--account", "index", type=click.IntRange(min=0), required=True, help="proposer's dev account index")
 @click.option("--type", "ptype", type=click.Choice(list(TYPES)), default="review", show_default=True)
 @click.option("--call", "calls", nargs=2, multiple=True, required=True, metavar="CONTRACT.FN JSON_ARGS",
-              help="an action, e.g. ModelRegistry.approve '[1,2,\"triage\",5000,1790000000]'")
+              help="an action, e.g. DaoModelRegistry.approve '[1,2,\"triage\",5000,1790000000]'")
 @click.option("--description", required=True)
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 def cli(index, ptype, calls, description, as_json):

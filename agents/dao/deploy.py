@@ -41,7 +41,7 @@ TREASURY_DEV_FUNDS = 100_000 * 10**18
 # Dev chain genesis: (dev account index, track, tier).
 DEV_MEMBERS = [(20, SAFETY, 1), (21, SAFETY, 2), (22, SAFETY, 3), (23, POLICY, 1), (24, POLICY, 2), (25, POLICY, 3)]
 
-DAO_CONTRACTS = ["PersonnelRegistry", "DaoGovernor", "ModelRegistry", "HardwareRegistry", "GasCredits", "OTKIssuer",
+DAO_CONTRACTS = ["PersonnelRegistry", "DaoGovernor", "DaoModelRegistry", "HardwareRegistry", "GasCredits", "OTKIssuer",
                  "DaoTreasury"]
 
 
@@ -68,7 +68,7 @@ def deploy_dao(d: Deployer) -> None:
     chain = d.chain
     personnel = d.ensure("PersonnelRegistry", d.admin)
     governor = d.ensure("DaoGovernor", personnel, TYPE_CONFIGS)
-    models = d.ensure("ModelRegistry", governor, MODEL_MAX_RETRIES)
+    models = d.ensure("DaoModelRegistry", governor, MODEL_MAX_RETRIES)
     hardware = d.ensure("HardwareRegistry", governor, personnel, HARDWARE_FAILURE_LIMIT)
     credits = d.ensure("GasCredits", d.admin)
     issuer = d.ensure("OTKIssuer", governor, models, hardware, credits, OTK_LIFETIME)

@@ -87,7 +87,7 @@ class Dao:
         self.chain = chain
         self.governor = chain.contract("DaoGovernor")
         self.personnel = chain.contract("PersonnelRegistry")
-        self.models = chain.contract("ModelRegistry")
+        self.models = chain.contract("DaoModelRegistry")
         self.hardware = chain.contract("HardwareRegistry")
         self.issuer = chain.contract("OTKIssuer")
         self.credits = chain.contract("GasCredits")

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
-import {ModelRegistry} from "./ModelRegistry.sol";
+import {DaoModelRegistry} from "./DaoModelRegistry.sol";
 import {HardwareRegistry} from "./HardwareRegistry.sol";
 import {GasCredits} from "./GasCredits.sol";
 
@@ -59,7 +59,7 @@ contract OTKIssuer is Ownable {
     bytes32 public constant OP_OPEN_RUN = keccak256("dao.otk.openRun");
     bytes32 public constant OP_RATION = keccak256("dao.otk.ration");
 
-    ModelRegistry public immutable models;
+    DaoModelRegistry public immutable models;
     HardwareRegistry public immutable hardware;
     GasCredits public immutable credits;
 
@@ -114,7 +114,7 @@ contract OTKIssuer is Ownable {
     /// @param governance owner (the governor).
     constructor(
         address governance,
-        ModelRegistry models_,
+        DaoModelRegistry models_,
         HardwareRegistry hardware_,
         GasCredits credits_,
         uint64 keyLifetime_

@@ -4,14 +4,14 @@ pragma solidity ^0.8.24;
 import {Test, Vm} from "../utils/Test.sol";
 import {PersonnelRegistry} from "../../contracts/dao/PersonnelRegistry.sol";
 import {DaoGovernor} from "../../contracts/dao/DaoGovernor.sol";
-import {ModelRegistry} from "../../contracts/dao/ModelRegistry.sol";
+import {DaoModelRegistry} from "../../contracts/dao/DaoModelRegistry.sol";
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 contract DaoGovernorTest is Test {
     PersonnelRegistry personnel;
     DaoGovernor gov;
-    ModelRegistry models;
+    DaoModelRegistry models;
 
     // Safety track s1..s3, Policy track p1..p3 (tier = index); keys let us sign ballots.
     uint256[7] pk;
@@ -57,7 +57,7 @@ contract DaoGovernorTest is Test {
         c[3] = DaoGovernor.TypeConfig(3, 8, BOTH, 5000, 5000, 0, 1 hours); // Emergency: tier 3, 1 h
         gov = new DaoGovernor(personnel, c);
         personnel.transferOwnership(address(gov));
-        models = new ModelRegistry(address(gov), 2);
+        models = new DaoModelRegistry(address(gov), 2);
         vm.warp(block.timestamp + 1);
     }
 
@@ -68,7 +68,7 @@ contract DaoGovernorTest is Test {
         v = new uint256[](1);
         d = new bytes[](1);
         t[0] = address(models);
-        d[0] = abi.encodeCall(ModelRegistry.approve, (modelId, 2, "triage", 1000, uint64(block.timestamp + 365 days)));
+        d[0] = abi.encodeCall(DaoModelRegistry.approve, (modelId, 2, "triage", 1000, uint64(block.timestamp + 365 days)));
     }
 
     function _admitCall(address who, uint8 tier) internal view returns (address[] memory t, uint256[] memory v, bytes[] memory d) {

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Test, Vm} from "../utils/Test.sol";
 import {PersonnelRegistry} from "../../contracts/dao/PersonnelRegistry.sol";
-import {ModelRegistry} from "../../contracts/dao/ModelRegistry.sol";
+import {DaoModelRegistry} from "../../contracts/dao/DaoModelRegistry.sol";
 import {HardwareRegistry} from "../../contracts/dao/HardwareRegistry.sol";
 import {GasCredits} from "../../contracts/dao/GasCredits.sol";
 import {OTKIssuer} from "../../contracts/dao/OTKIssuer.sol";
@@ -12,7 +12,7 @@ import {OTKIssuer} from "../../contracts/dao/OTKIssuer.sol";
 /// covered in DaoGovernor.t.sol), so each test exercises one rule.
 abstract contract DaoComputeBase is Test {
     PersonnelRegistry personnel;
-    ModelRegistry models;
+    DaoModelRegistry models;
     HardwareRegistry hardware;
     GasCredits credits;
     OTKIssuer issuer;
@@ -31,7 +31,7 @@ abstract contract DaoComputeBase is Test {
         hwKey = vm.addr(HW_KEY);
         personnel = new PersonnelRegistry(address(this));
         personnel.admit(inspector, PersonnelRegistry.Track.Safety, 2, bytes32("vet"));
-        models = new ModelRegistry(address(this), 2);
+        models = new DaoModelRegistry(address(this), 2);
         hardware = new HardwareRegistry(address(this), personnel, 3);
         credits = new GasCredits(address(this));
         issuer = new OTKIssuer(address(this), models, hardware, credits, 1 hours);

@@ -2,19 +2,19 @@
 pragma solidity ^0.8.24;
 
 import {Test, Vm} from "../utils/Test.sol";
-import {ModelRegistry} from "../../contracts/dao/ModelRegistry.sol";
+import {DaoModelRegistry} from "../../contracts/dao/DaoModelRegistry.sol";
 import {GasCredits} from "../../contracts/dao/GasCredits.sol";
 import {DaoTreasury} from "../../contracts/dao/DaoTreasury.sol";
 import {LoyalToken} from "../../contracts/core/LoyalToken.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
-contract ModelRegistryTest is Test {
-    ModelRegistry models;
+contract DaoModelRegistryTest is Test {
+    DaoModelRegistry models;
     address dev = address(0xDE5);
 
     function setUp() public {
         vm.warp(1_000_000);
-        models = new ModelRegistry(address(this), 1);
+        models = new DaoModelRegistry(address(this), 1);
     }
 
     function _submit() internal returns (uint256 id) {
@@ -25,8 +25,8 @@ contract ModelRegistryTest is Test {
     function test_approve_setsTierPurposeBudget() public {
         uint256 id = _submit();
         models.approve(id, 3, "medical triage", 777, uint64(block.timestamp + 10));
-        ModelRegistry.Model memory m = models.getModel(id);
-        assertEq(uint256(m.status), uint256(ModelRegistry.Status.Approved), "approved");
+        DaoModelRegistry.Model memory m = models.getModel(id);
+        assertEq(uint256(m.status), uint256(DaoModelRegistry.Status.Approved), "approved");
         assertEq(m.tier, 3, "tier");
         assertEq(m.computeBudget, 777, "budget");
         assertTrue(models.isCertified(id), "certified");
@@ -39,34 +39,34 @@ contract ModelRegistryTest is Test {
     function test_rejectRetryLimit() public {
         uint256 id = _submit();
         models.reject(id, bytes32("unsafe"));
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.NotSubmitter.selector, address(this)));
+        vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.NotSubmitter.selector, address(this)));
         models.requestRetry(id);
         vm.prank(dev);
         models.requestRetry(id);
         models.reject(id, bytes32("still unsafe"));
         vm.prank(dev);
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.RetryLimitReached.selector, id, 1));
+        vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.RetryLimitReached.selector, id, 1));
         models.requestRetry(id);
     }
 
     function test_badInput() public {
-        vm.expectRevert(ModelRegistry.EmptyArtifact.selector);
+        vm.expectRevert(DaoModelRegistry.EmptyArtifact.selector);
         models.submit(bytes32(0), "x");
         uint256 id = _submit();
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.InvalidTier.selector, 4));
+        vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.InvalidTier.selector, 4));
         models.approve(id, 4, "p", 1, uint64(block.timestamp + 1));
-        vm.expectRevert(ModelRegistry.ZeroBudget.selector);
+        vm.expectRevert(DaoModelRegistry.ZeroBudget.selector);
         models.approve(id, 1, "p", 0, uint64(block.timestamp + 1));
-        vm.expectRevert(ModelRegistry.EmptyPurpose.selector);
+        vm.expectRevert(DaoModelRegistry.EmptyPurpose.selector);
         models.approve(id, 1, "", 1, uint64(block.timestamp + 1));
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.CertificationNotInFuture.selector, uint64(block.timestamp)));
+        vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.CertificationNotInFuture.selector, uint64(block.timestamp)));
         models.approve(id, 1, "p", 1, uint64(block.timestamp));
-        vm.expectRevert(abi.encodeWithSelector(ModelRegistry.UnknownModel.selector, 9));
+        vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.UnknownModel.selector, 9));
         models.reject(9, bytes32(0));
         vm.prank(dev);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, dev));
         models.approve(id, 1, "p", 1, uint64(block.timestamp + 1));
-        assertEq(uint256(models.getModel(id).status), uint256(ModelRegistry.Status.Pending), "untouched");
+        assertEq(uint256(models.getModel(id).status), uint256(DaoModelRegistry.Status.Pending), "untouched");
     }
 }
 

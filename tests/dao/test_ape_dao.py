@@ -35,12 +35,12 @@ def ape(args: list[str], chain, anvil) -> dict:
 
 
 def test_propose_vote_vote_by_sig_execute_through_ape(chain, anvil):
-    models = chain.contract("ModelRegistry")
+    models = chain.contract("DaoModelRegistry")
     r = chain.transact(dev_signer(27), models.functions.submit(keccak(text="ape-model"), "ipfs://ape"))
     model_id = next(e for e in chain.decode_events(r) if e.name == "ModelSubmitted").args["modelId"]
     until = chain.w3.eth.get_block("latest")["timestamp"] + 365 * 86400
 
-    p = ape(["dao_propose", "--account", "23", "--type", "review", "--call", "ModelRegistry.approve",
+    p = ape(["dao_propose", "--account", "23", "--type", "review", "--call", "DaoModelRegistry.approve",
              json.dumps([model_id, 2, "ape triage", 5000, until]), "--description", "Approve via Ape", "--json"],
             chain, anvil)
     pid = p["proposalId"]

@@ -3,14 +3,14 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
-/// @title ModelRegistry
+/// @title DaoModelRegistry
 /// @notice AI models submitted for use on DAO compute. A model enters Pending; a governance vote
 /// approves it (setting its risk tier, declared purpose, compute budget and certification expiry)
 /// or rejects it. A rejected model may be put up for a retry vote by its submitter a bounded number
 /// of times; an approved model's certification is renewed by vote.
 /// @dev The owner is the governor. Compute budgets are in abstract compute units consumed by
 /// {OTKIssuer} rations.
-contract ModelRegistry is Ownable {
+contract DaoModelRegistry is Ownable {
     enum Status {
         None,
         Pending,
