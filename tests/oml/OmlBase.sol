@@ -140,8 +140,9 @@ abstract contract OmlBase is Test {
     function _claimFingerprint(uint256 i, address target) internal returns (uint256 claimId) {
         (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(i);
         bytes32 salt = keccak256(abi.encode("salt", i, target));
+        bytes32 commitment = claims.claimCommitment(key, response, target, salt);
         vm.prank(prover);
-        claims.commit(claims.claimCommitment(key, response, target, salt));
+        claims.commit(commitment);
         vm.roll(block.number + 1);
         vm.warp(block.timestamp + 12);
         vm.prank(prover);
