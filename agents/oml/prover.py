@@ -5,6 +5,7 @@ fingerprint's Merkle proof (posting the bond)."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -63,13 +64,16 @@ class Prover:
         return Probe(host, key, response, served, served.startswith(response), self.permitted(host, key))
 
     def file_claim(self, host: str, key: str, response: str) -> int:
-        """Commit, wait a block, reveal with the Merkle proof; returns the claim id."""
+        """Commit, approve the bond in a later block, reveal with the Merkle proof; returns the claim id."""
         salt = os.urandom(32)
         commitment = self.chain.call(self._claims.functions.claimCommitment(key, response, host, salt))
         token = self.chain.contract("LoyalToken")
         bond = self.chain.call(self._claims.functions.claimBond())
+        receipt = self.chain.transact(self.signer, self._claims.functions.commit(commitment))
+        # The bond approval goes in a later block than the commitment, which the reveal needs.
         self.chain.transact(self.signer, token.functions.approve(self._claims.address, bond))
-        self.chain.transact(self.signer, self._claims.functions.commit(commitment))
+        while self.chain.w3.eth.block_number <= receipt["blockNumber"]:
+            time.sleep(0.2)  # a chain with interval mining: wait for the next block
         receipt = self.chain.transact(self.signer, self._claims.functions.reveal(
             self.model_id, host, key, response, salt, self.tree.proof(key, response)))
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
