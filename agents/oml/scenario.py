@@ -111,3 +111,66 @@ def run(chain: Chain, actors: Actors, model_id: int, model, fingerprints: list[t
             out.status = chain.call(claims.functions.claim(out.claim_id))[11]
     out.balances = balances(chain, actors)
     return out
+
+
+TOKEN = 10**18
+ACTOR_INDICES = (40, 41, 42, 43, 44, 45, 46, 47, 48)  # dev accounts the OML story uses
+
+
+def prepare(chain: Chain, admin: LocalAccount, store, *, n_fingerprints: int = 4, seed: int = 0,
+            say: Say = lambda s: None, fund: Callable[[str], None] | None = None):
+    """Train the fingerprinted model, register it, onboard platform, hosts and verifiers.
+
+    Returns (actors, model_id, model, fingerprints). `fund(address)` gives an actor LoyalToken.
+    """
+    import time
+
+    import torch
+
+    from agents.core.signers import dev_signer
+
+    from .community import Terms, register_model
+    from .host import join_as_host
+    from .verifier import join_as_verifier
+
+    torch.set_num_threads(1)
+    accounts = [dev_signer(i) for i in ACTOR_INDICES]
+    actors = Actors(*accounts[:5], verifiers=accounts[5:8])
+    for a in accounts[:8]:
+        if fund:
+            fund(a.address)
+    t = time.monotonic()
+    model = pm.new_model(seed=seed)
+    fingerprints = pm.make_fingerprints(n_fingerprints, seed=seed + 1)
+    stats = pm.inject(model, fingerprints, seed=seed)
+    say(f"injected {n_fingerprints} fingerprints into a tiny GPT-2 by SFT: {stats['steps']} steps, "
+        f"match rate {stats['match_rate']:.0%}, {time.monotonic() - t:.1f} s")
+    terms = Terms(fee_per_query=TOKEN, stake_required=500 * TOKEN, licence_period=30 * 24 * 3600, query_budget=10_000)
+    model_id, cid = register_model(chain, actors.community, store, pm.to_bytes(model), fingerprints, terms)
+    say(f"community {actors.community.address} registered model {model_id} (weights {cid}), "
+        f"fee {terms.fee_per_query / TOKEN:g} LOYAL/query, stake {terms.stake_required / TOKEN:g} LOYAL")
+    ledger = chain.contract("UsageLedger")
+    role = chain.call(ledger.functions.PLATFORM_ROLE())
+    if not chain.call(ledger.functions.hasRole(role, actors.platform.address)):
+        chain.transact(admin, ledger.functions.grantRole(role, actors.platform.address))
+    for h in (actors.honest, actors.cheater):
+        join_as_host(chain, h, model_id)
+    served = pm.from_bytes(store.get(cid))  # hosts load exactly the registered weights (hash-checked get)
+    say("both hosts staked and signed the licence (EIP-712); verifiers staked and registered")
+    for v in actors.verifiers:
+        join_as_verifier(chain, v)
+    chain.mine(1)
+    return actors, model_id, served, fingerprints
+
+
+def devnet_scenario(ctx) -> dict:
+    """`loyal devnet` step: the OML story on the devnet chain; returns summary figures."""
+    from agents.core.store import LocalStore
+
+    token = ctx.chain.contract("LoyalToken")
+    fund = lambda a: ctx.chain.transact(ctx.admin, token.functions.mint(a, 10_000 * TOKEN))  # noqa: E731
+    actors, model_id, model, fps = prepare(ctx.chain, ctx.admin, LocalStore(ctx.home / "oml-store"),
+                                           say=ctx.console.print, fund=fund)
+    out = run(ctx.chain, actors, model_id, model, fps, say=ctx.console.print)
+    return {"claim_status": out.status, "cheater_stake_LOYAL": out.balances["cheater"]["stake"] / TOKEN,
+            "honest_stake_LOYAL": out.balances["honest"]["stake"] / TOKEN}
