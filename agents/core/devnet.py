@@ -21,6 +21,7 @@ from .signers import dev_signer
 # (module, function, title): one line per subsystem, run in order.
 SCENARIOS: list[tuple[str, str, str]] = [
     ("agents.core.devnet", "core_scenario", "core: token and staking"),
+    ("agents.ledger.scenario", "run", "ledger: forks, training ops, verify, rewards"),
 ]
 
 DEV_TOKENS = 1_000_000 * 10**18

@@ -1,0 +1,46 @@
+"""Devnet step: two users fork a base model, train on their interactions, seal, export, verify, claim."""
+from __future__ import annotations
+
+from agents.core.devnet import ScenarioContext
+from agents.core.store import LocalStore
+from agents.ledger.agent import UserAgent
+from ml.ledger.base import load_base
+from ml.ledger.crypto import UserKey
+from ml.ledger.errors import ChainBroken
+from ml.ledger.tiny import make_tiny_lm
+from ml.ledger.trainer import Interaction
+
+CHATS = {
+    1: [("What is Loyal?", "Community-owned AI.", None), ("Who owns my fork?", "The DAO.", "You do."),
+        ("Where is my data?", "Encrypted in the store.", None)],
+    2: [("Say hello", "hello", None), ("Say goodbye", "bye", "goodbye")],
+}
+
+
+def run(ctx: ScenarioContext) -> dict:
+    chain, home = ctx.chain, ctx.home / "ledger"
+    store = LocalStore(home / "store")
+    model_dir = make_tiny_lm(home / "base-tiny-gpt2")
+    admin = UserAgent(chain, ctx.admin, store, None, home / "admin")
+    base_id, base_cid = admin.register_base(load_base(model_dir)[0], "tiny-gpt2 (random init)")
+    out = {"base_cid": base_cid, "ops": 0}
+    users = []
+    for i, chats in CHATS.items():
+        user = UserAgent(chain, ctx.signer(i), store, UserKey.generate(), home / f"user{i}")
+        fid = user.fork(base_id)
+        user.attach(fid, *load_base(model_dir), lr=0.5)
+        for prompt, response, feedback in chats:
+            user.train(fid, Interaction(prompt, response, feedback))
+            out["ops"] += 1
+        users.append((user, fid))
+    out["blocks_sealed"] = len(admin.ledger.seal_all(ctx.admin))
+    paid = 0
+    for user, fid in users:
+        user.export(fid)
+        report = user.verify(fid)  # raises on any mismatch
+        if report["sealed_ops_proven"] != report["ops"]:
+            raise ChainBroken(f"fork {fid}: {report['sealed_ops_proven']} of {report['ops']} ops proven in blocks")
+        paid += user.claim(fid)
+    out["forks_verified"] = len(users)
+    out["rewards_LOYAL"] = paid / 1e18
+    return out

@@ -1,0 +1,107 @@
+"""Python mirror of TrainingLedger's hashes: fork genesis, op hash chain, and the OpMerkle block tree.
+
+Same preimages as the contract (see its NatSpec); tests check both sides agree on a real chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+OP_TYPEHASH = keccak(
+    b"LoyalLedgerOp(uint256 chainId,address ledger,uint256 userModelId,uint256 seq,bytes32 prevOpHash,"
+    b"bytes32 interactionCidHash,bytes32 deltaCidHash,bytes32 deltaCommitment,bytes32 stateCommitment)"
+)
+GENESIS_TYPEHASH = keccak(
+    b"LoyalLedgerFork(uint256 chainId,address ledger,uint256 userModelId,uint256 baseModelId,"
+    b"bytes32 baseModelCidHash,address owner)"
+)
+
+
+def genesis_hash(chain_id: int, ledger: str, user_model_id: int, base_model_id: int, base_cid: str, owner: str) -> bytes:
+    return keccak(
+        encode(
+            ["bytes32", "uint256", "address", "uint256", "uint256", "bytes32", "address"],
+            [GENESIS_TYPEHASH, chain_id, to_checksum_address(ledger), user_model_id, base_model_id,
+             keccak(base_cid.encode()), to_checksum_address(owner)],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class OpFields:
+    """The fields an op hash commits to."""
+
+    user_model_id: int
+    seq: int
+    prev_op_hash: bytes
+    interaction_cid: str
+    delta_cid: str
+    delta_commitment: bytes
+    state_commitment: bytes
+
+
+def op_hash(chain_id: int, ledger: str, f: OpFields) -> bytes:
+    return keccak(
+        encode(
+            ["bytes32", "uint256", "address", "uint256", "uint256", "bytes32", "bytes32", "bytes32", "bytes32", "bytes32"],
+            [OP_TYPEHASH, chain_id, to_checksum_address(ledger), f.user_model_id, f.seq, f.prev_op_hash,
+             keccak(f.interaction_cid.encode()), keccak(f.delta_cid.encode()), f.delta_commitment, f.state_commitment],
+        )
+    )
+
+
+def leaf(op_id: int, op_hash_: bytes) -> bytes:
+    """OpMerkle.leaf: keccak256(bytes.concat(keccak256(abi.encode(opId, opHash))))."""
+    return keccak(keccak(encode(["uint256", "bytes32"], [op_id, op_hash_])))
+
+
+def _pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b) if a < b else keccak(b + a)
+
+
+def _next(level: list[bytes]) -> list[bytes]:
+    nxt = [_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        nxt.append(level[-1])
+    return nxt
+
+
+class BlockTree:
+    """The tree `sealBlock` builds over ops `first_op_id ..` in id order (odd last node carried up)."""
+
+    def __init__(self, first_op_id: int, op_hashes: list[bytes]):
+        if not op_hashes:
+            raise ValueError("a sealed block holds at least one op")
+        self.first_op_id = first_op_id
+        self._levels = [[leaf(first_op_id + i, h) for i, h in enumerate(op_hashes)]]
+        while len(self._levels[-1]) > 1:
+            self._levels.append(_next(self._levels[-1]))
+
+    @property
+    def root(self) -> bytes:
+        return self._levels[-1][0]
+
+    @property
+    def size(self) -> int:
+        return len(self._levels[0])
+
+    def proof(self, op_id: int) -> list[bytes]:
+        i = op_id - self.first_op_id
+        if not 0 <= i < len(self._levels[0]):
+            raise KeyError(f"op {op_id} is not in this block")
+        out = []
+        for level in self._levels[:-1]:
+            if (i ^ 1) < len(level):
+                out.append(level[i ^ 1])
+            i //= 2
+        return out
+
+
+def verify_proof(proof: list[bytes], root: bytes, op_id: int, op_hash_: bytes) -> bool:
+    """OpenZeppelin MerkleProof.verify on the op's leaf."""
+    h = leaf(op_id, op_hash_)
+    for sib in proof:
+        h = _pair(h, sib)
+    return h == root

@@ -1,0 +1,247 @@
+"""The ledger end to end on a real Anvil with the suite deployed: fork, train, seal, history, export,
+verify, claim, and every bad input refused with nothing written."""
+from __future__ import annotations
+
+import pytest
+
+from agents.core.errors import Reverted
+from agents.core.store import CorruptBlob
+from agents.ledger.agent import NotYourFork, UserAgent
+from ml.ledger import tensors
+from ml.ledger.base import load_base
+from ml.ledger.crypto import BlobContext, UserKey
+from ml.ledger.errors import BaseModelMismatch, DecryptionFailed, DeltaHashMismatch, StateMismatch
+from ml.ledger.ophash import OpFields, op_hash
+from ml.ledger.trainer import Interaction
+
+LR = dict(lr=0.5, seed=0)
+
+
+@pytest.fixture
+def setup(chain, signers, store, tiny_lm_dir, tmp_path):
+    admin = UserAgent(chain, signers[0], store, UserKey.generate(), tmp_path / "admin")
+    model, tok = load_base(tiny_lm_dir)
+    base_id, base_cid = admin.register_base(model, "tiny-gpt2")
+    alice = UserAgent(chain, signers[1], store, UserKey.generate(), tmp_path / "alice")
+    bob = UserAgent(chain, signers[2], store, UserKey.generate(), tmp_path / "bob")
+    return admin, alice, bob, base_id, base_cid
+
+
+def _trained(alice, base_id, tiny_lm_dir, n):
+    fid = alice.fork(base_id)
+    model, tok = load_base(tiny_lm_dir)
+    alice.attach(fid, model, tok, **LR)
+    results = [alice.train(fid, Interaction(f"question {i}", f"answer {i}", "better answer" if i == 1 else None))
+               for i in range(n)]
+    return fid, results
+
+
+def _blob_count(store):
+    return sum(1 for p in (store.root / "blobs").rglob("*") if p.is_file()) if (store.root / "blobs").exists() else 0
+
+
+def test_fork_train_history_export_verify_claim(setup, tiny_lm_dir, chain, signers):
+    admin, alice, bob, base_id, base_cid = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 4)
+    f = alice.ledger.fork(fid)
+    assert f.owner == signers[1].address and f.op_count == 4 and f.head == results[-1].op_hash
+    assert alice.ledger.base_cid(base_id) == base_cid
+
+    ops, total = alice.ledger.history(signers[1].address, offset=1, limit=2)
+    assert total == 4 and [o.seq for o in ops] == [2, 3]
+    assert ops[0].prev_op_hash == results[0].op_hash, "ops are hash-chained"
+
+    blocks = admin.ledger.seal_all(signers[0])
+    assert len(blocks) == 1
+    exp = alice.export(fid)
+    assert exp.op_count == 4 and exp.head == f.head
+    report = alice.verify(fid)
+    assert report["ok"] and report["ops"] == 4 and report["sealed_ops_proven"] == 4
+
+    # Only ciphertext reaches the store: no plaintext prompt in any blob.
+    for o in alice.ledger.fork_ops(fid):
+        assert b"question" not in alice.store.get(o.interaction_cid)
+
+    paid = alice.claim(fid)
+    assert paid == 4 * chain.call(alice.c.functions.rewardPerOp())
+    assert alice.claim(fid) == 0, "nothing left to claim"
+
+    # Every record is readable by `loyal events` (the core event reader).
+    from agents.core.events import fetch_events
+
+    evs = fetch_events(chain, contracts=["TrainingLedger"])
+    assert {"BaseModelRegistered", "ModelForked", "TrainingRecorded", "BlockSealed", "ModelExported",
+            "TrainingRewardsClaimed"} <= {e.name for e in evs}
+    rec = [e for e in evs if e.name == "TrainingRecorded" and e.args["userModelId"] == fid]
+    assert [e.args["opHash"] for e in rec] == [r.op_hash for r in results]
+
+
+def test_verify_by_a_fresh_agent_with_the_same_key(setup, tiny_lm_dir, chain, signers, store, tmp_path):
+    admin, alice, bob, base_id, _ = setup
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 3)
+    alice.export(fid)
+    auditor = UserAgent(chain, signers[5], store, alice.key, tmp_path / "auditor")  # key shared by the user
+    assert auditor.verify(fid)["ops"] == 3
+    stranger = UserAgent(chain, signers[5], store, UserKey.generate(), tmp_path / "stranger")
+    with pytest.raises(DecryptionFailed):
+        stranger.verify(fid)
+
+
+def test_resume_training_in_a_new_process_from_chain(setup, tiny_lm_dir, chain, signers, store, tmp_path):
+    admin, alice, bob, base_id, _ = setup
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 2)
+    again = UserAgent(chain, signers[1], store, alice.key, tmp_path / "alice-new-home")  # no cache: rebuilds
+    model, tok = load_base(tiny_lm_dir)
+    again.attach(fid, model, tok, **LR)
+    r = again.train(fid, Interaction("q", "a"))
+    assert r.seq == 3
+    again.export(fid)
+    assert alice.verify(fid)["ops"] == 3
+
+
+def test_verify_detects_a_tampered_blob(setup, tiny_lm_dir, store):
+    admin, alice, bob, base_id, _ = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 3)
+    alice.export(fid)
+    path = store.path_of(results[1].delta_cid)
+    blob = bytearray(path.read_bytes())
+    blob[-5] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CorruptBlob):
+        alice.verify(fid)
+
+
+def test_verify_detects_delta_not_matching_its_commitment(setup, tiny_lm_dir, chain, signers, store):
+    """A recorder that commits to one delta but uploads another is caught by verify."""
+    admin, alice, bob, base_id, _ = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 1)
+    f = alice.ledger.fork(fid)
+    state = tensors.from_bytes(alice.current_state(fid))
+    real = {k: v * 0.5 for k, v in state.items()}
+    fake = {k: v * 0.25 for k, v in state.items()}
+    ctx = BlobContext("delta", chain.chain_id, alice.ledger.address, fid, 2)
+    dcid = store.put(alice.key.encrypt(tensors.to_bytes(fake), ctx))
+    fields = OpFields(fid, 2, f.head, results[0].interaction_cid, dcid,
+                      alice.key.commitment("delta", tensors.to_bytes(real)),
+                      alice.key.commitment("state", tensors.to_bytes(tensors.fold(state, real))))
+    chain.transact(signers[1], alice.c.functions.recordTraining(
+        fid, fields.interaction_cid, dcid, fields.delta_commitment, fields.state_commitment,
+        op_hash(chain.chain_id, alice.ledger.address, fields)))
+    with pytest.raises(DeltaHashMismatch, match="seq 2"):
+        alice.verify(fid)
+
+
+def test_verify_detects_export_of_another_state(setup, tiny_lm_dir, chain, signers, store):
+    admin, alice, bob, base_id, _ = setup
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 2)
+    state = tensors.from_bytes(alice.current_state(fid))
+    other = tensors.to_bytes({k: v + 1e-3 for k, v in state.items()})
+    cid = store.put(alice.key.encrypt(other, BlobContext("state", chain.chain_id, alice.ledger.address, fid, 2)))
+    chain.transact(signers[1], alice.c.functions.exportModel(fid, cid))
+    with pytest.raises(StateMismatch, match="byte"):
+        alice.verify(fid)
+
+
+def test_recording_to_another_users_fork_writes_nothing(setup, tiny_lm_dir, chain, signers, store):
+    admin, alice, bob, base_id, _ = setup
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 1)
+    before = (_blob_count(store), chain.call(alice.c.functions.counts()))
+    with pytest.raises(NotYourFork, match="may not record"):
+        bob.train(fid, Interaction("q", "a"))
+    f = alice.ledger.fork(fid)
+    fields = OpFields(fid, 2, f.head, "bafkreia", "bafkreib", b"\0" * 32, b"\0" * 32)
+    with pytest.raises(Reverted.named("NotAuthorisedRecorder")):
+        chain.transact(signers[2], alice.c.functions.recordTraining(
+            fid, "bafkreia", "bafkreib", b"\0" * 32, b"\0" * 32, op_hash(chain.chain_id, alice.ledger.address, fields)))
+    assert (_blob_count(store), chain.call(alice.c.functions.counts())) == before
+
+
+def test_delta_hash_mismatch_and_replay_refused(setup, tiny_lm_dir, chain, signers):
+    admin, alice, bob, base_id, _ = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 1)
+    f = alice.ledger.fork(fid)
+    fields = OpFields(fid, 2, f.head, "bafkreia", "bafkreib", b"\1" * 32, b"\2" * 32)
+    h = op_hash(chain.chain_id, alice.ledger.address, fields)
+    with pytest.raises(Reverted.named("OpHashMismatch")):
+        chain.transact(signers[1], alice.c.functions.recordTraining(fid, "bafkreia", "bafkreib", b"\3" * 32, b"\2" * 32, h))
+    op1 = alice.ledger.op(results[0].op_id)
+    with pytest.raises(Reverted.named("OpAlreadyRecorded")):
+        chain.transact(signers[1], alice.c.functions.recordTraining(
+            fid, op1.interaction_cid, op1.delta_cid, op1.delta_commitment, op1.state_commitment, op1.op_hash))
+    assert alice.ledger.fork(fid) == f, "nothing written"
+
+
+def test_claims_of_another_and_double_claims_refused(setup, tiny_lm_dir, chain, signers):
+    admin, alice, bob, base_id, _ = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 2)
+    bob_fid = bob.fork(base_id)
+    admin.ledger.seal_all(signers[0])
+    ids = [r.op_id for r in results]
+    token = chain.contract("LoyalToken")
+    bob_before = chain.call(token.functions.balanceOf(signers[2].address))
+    with pytest.raises(Reverted.named("NotForkOwner")):
+        bob.claim(fid, ids)
+    with pytest.raises(Reverted.named("OpNotInFork")):
+        bob.claim(bob_fid, ids)
+    assert chain.call(token.functions.balanceOf(signers[2].address)) == bob_before
+    assert not any(chain.call(alice.c.functions.claimed(i)) for i in ids)
+    alice.claim(fid, ids[:1])
+    with pytest.raises(Reverted.named("AlreadyClaimed")):
+        alice.claim(fid, ids)
+    assert alice.claimable(fid) == ids[1:]
+
+
+def test_unsealed_op_cannot_be_claimed(setup, tiny_lm_dir):
+    admin, alice, bob, base_id, _ = setup
+    fid, results = _trained(alice, base_id, tiny_lm_dir, 1)
+    with pytest.raises(Reverted.named("OpNotSealed")):
+        alice.claim(fid, [results[0].op_id])
+
+
+def test_attach_refuses_another_base_model(setup, tiny_lm_dir, tmp_path):
+    from ml.ledger.tiny import make_tiny_lm
+
+    admin, alice, bob, base_id, _ = setup
+    fid = alice.fork(base_id)
+    model, tok = load_base(make_tiny_lm(tmp_path / "other", seed=1))
+    with pytest.raises(BaseModelMismatch):
+        alice.attach(fid, model, tok)
+
+
+def test_authorised_recorder_trains_for_the_owner(setup, tiny_lm_dir, chain, signers, store, tmp_path):
+    admin, alice, bob, base_id, _ = setup
+    fid = alice.fork(base_id)
+    device = UserAgent(chain, signers[3], store, alice.key, tmp_path / "device")  # the user's second device
+    chain.transact(signers[1], alice.c.functions.setRecorder(fid, signers[3].address, True))
+    model, tok = load_base(tiny_lm_dir)
+    device.attach(fid, model, tok, **LR)
+    r = device.train(fid, Interaction("q", "a"))
+    assert alice.ledger.op(r.op_id).recorder == signers[3].address
+    ops, total = alice.ledger.history(signers[1].address)
+    assert total == 1 and ops[0].op_id == r.op_id
+
+
+def test_python_block_tree_matches_chain_across_blocks(chain, signers):
+    """70 ops (two forks interleaved) seal into blocks of 64 + 6; the off-chain tree gives the stored
+    roots and every op's proof passes OZ-compatible checks on and off chain."""
+    from agents.ledger.agent import Ledger
+    from ml.ledger.ophash import BlockTree
+
+    ledger = Ledger(chain)
+    c = ledger.c
+    chain.transact(signers[0], c.functions.registerBaseModel("bafkreibase", "b"))
+    for s in (signers[1], signers[2]):
+        chain.transact(s, c.functions.forkModel(1))
+    for i in range(70):
+        fid, s = (1, signers[1]) if i % 3 else (2, signers[2])
+        f = ledger.fork(fid)
+        fields = OpFields(fid, f.op_count + 1, f.head, f"bafkint{i}", f"bafkdelta{i}", bytes([i]) * 32, b"\0" * 32)
+        chain.transact(s, c.functions.recordTraining(fid, fields.interaction_cid, fields.delta_cid,
+                                                     fields.delta_commitment, fields.state_commitment,
+                                                     op_hash(chain.chain_id, ledger.address, fields)))
+    assert [b for b, _ in ledger.seal_all(signers[3])] == [1, 2]
+    for b, (first, n) in ((1, (1, 64)), (2, (65, 6))):
+        hashes = [ledger.op(i).op_hash for i in range(first, first + n)]
+        assert BlockTree(first, hashes).root == bytes(chain.call(c.functions.getBlock(b))[3])
+    all_ops = ledger.fork_ops(1) + ledger.fork_ops(2)
+    assert ledger.proven_ops(all_ops) == 70

@@ -1,0 +1,80 @@
+"""`loyal ledger` through the real CLI entry point against Anvil."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.cli import app
+
+
+@pytest.fixture
+def run(chain, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOYAL_HOME", str(tmp_path / "home"))
+    runner = CliRunner()
+    base = ["ledger", "--rpc", chain.w3.provider.endpoint_uri, "--book", str(chain.book.path), "--store", str(store.root)]
+
+    def invoke(account: int, *args: str, ok: bool = True):
+        res = runner.invoke(app, [*base, "--dev-account", str(account), *args])
+        if ok:
+            assert res.exit_code == 0, res.output
+        return res
+
+    yield invoke
+    chain.reset_nonces()
+
+
+def _json(res) -> dict:
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
+    run(1, "keygen")
+    run(2, "keygen")
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    fid = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    for i in range(2):
+        op = _json(run(1, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--lr", "0.5",
+                       "--prompt", f"p{i}", "--response", f"r{i}", "--json"))
+        assert op["seq"] == i + 1
+    hist = _json(run(1, "history", "--json"))
+    assert hist["total"] == 2 and hist["ops"][1]["prev_op_hash"] == hist["ops"][0]["op_hash"]
+    assert _json(run(3, "seal", "--json"))["blocks_sealed"] == [1]
+    proof = _json(run(5, "prove", "--op", "2", "--json"))
+    assert proof["valid_locally"] and proof["valid_on_chain"] and proof["block"] == 1
+    exp = _json(run(1, "export", "--fork", str(fid), "--json"))
+    assert exp["op_count"] == 2
+    report = _json(run(1, "verify", "--fork", str(fid), "--json"))
+    assert report["ok"] and report["sealed_ops_proven"] == 2 and report["state_cid"] == exp["state_cid"]
+    assert _json(run(1, "claim", "--fork", str(fid), "--json"))["paid"] == 2 * 10**18
+
+    bad = run(2, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "x", "--response", "y", ok=False)
+    assert bad.exit_code == 1 and "may not record" in bad.output
+    bad = run(1, "prove", "--op", "99", ok=False)
+    assert bad.exit_code == 1 and "UnknownOp" in bad.output
+    bad = run(2, "claim", "--fork", str(fid), "--op", "1", ok=False)
+    assert bad.exit_code == 1 and "NotForkOwner" in bad.output
+
+
+def test_cli_authorise_second_device(run, tiny_lm_dir, tmp_path):
+    from agents.core.signers import dev_signer
+
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    fid = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    run(1, "keygen")
+    key = tmp_path / "home" / "ledger" / "keys" / f"{dev_signer(1).address.lower()}.key"
+    train = ["train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "p", "--response", "r"]
+    bad = run(6, "--key-file", str(key), *train, ok=False)
+    assert bad.exit_code == 1 and "may not record" in bad.output
+    run(1, "authorise", "--fork", str(fid), "--recorder", dev_signer(6).address)
+    assert _json(run(6, "--key-file", str(key), *train, "--json"))["seq"] == 1
+    run(1, "authorise", "--fork", str(fid), "--recorder", dev_signer(6).address, "--revoke")
+    assert run(6, "--key-file", str(key), *train, ok=False).exit_code == 1
+    bad = run(1, "authorise", "--fork", str(fid), "--recorder", "nobody", ok=False)
+    assert "not an Ethereum address" in bad.output
+
+
+def test_cli_missing_key_is_a_clear_error(run):
+    res = run(4, "export", "--fork", "1", ok=False)
+    assert res.exit_code == 1 and "keygen" in res.output
