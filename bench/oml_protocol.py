@@ -17,7 +17,7 @@ from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
 from agents.oml.host import Host, create_app as host_app
-from agents.oml.permits import PermitSigner, UsageTree
+from agents.oml.permits import PermitSigner, UsageTree, query_hash
 from agents.oml.platform import Platform, create_app as platform_app
 from agents.oml.serve import Service
 from ml.oml import protocol_model as pm
@@ -83,7 +83,7 @@ def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Ho
         key, resp = fps[i]
         salt = os.urandom(32)
         if target == actors.honest.address:
-            [permit] = platform.issue(target, model_id, [pm_hash(key)])
+            [permit] = platform.issue(target, model_id, [query_hash(key)])
         c = chain.call(claims.functions.claimCommitment(key, resp, target, salt))
         steps.setdefault("commit", g(chain.transact(actors.prover, claims.functions.commit(c))))
         chain.transact(actors.prover, token.functions.approve(claims.address, 10**21))
@@ -104,11 +104,6 @@ def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Ho
         + steps["finalize_confirm_slash"])
     out["claim"] = steps
     return out
-
-
-def pm_hash(text: str) -> bytes:
-    from agents.oml.permits import query_hash
-    return query_hash(text)
 
 
 def main() -> None:

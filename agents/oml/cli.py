@@ -53,6 +53,6 @@ def demo(
         t.add_row(name, f"{b['tokens'] / 1e18:,.0f}", f"{a['tokens'] / 1e18:,.0f}",
                   f"{b['stake'] / 1e18:,.0f}", f"{a['stake'] / 1e18:,.0f}")
     console.print(t)
-    if out.status != 3:
+    if out.status != scenario.ClaimStatus.CONFIRMED:
         console.print("[red]the cheater was not slashed[/red]")
         raise typer.Exit(1)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from agents.core.chain import Chain
 from agents.core.errors import LoyalError
 
+from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
 
 Generate = Callable[[str, int], str]
@@ -150,18 +151,17 @@ class Host:
     def defend(self, claim_id: int) -> str | None:
         """Answer an open claim against this host with σ(key) if it has one; returns how."""
         claims = self.chain.contract("Claims")
-        c = self.chain.call(claims.functions.claim(claim_id))
-        prover, host, model_id, key_hash, _resp, committed_at, *_rest, status = c
-        if host != self.address or model_id != self.model_id or status != 1:
+        c = read_claim(self.chain, claim_id)
+        if c.host != self.address or c.model_id != self.model_id or c.status != ClaimStatus.OPEN:
             return None
-        p = self.state.by_query.get(bytes(key_hash))
+        p = self.state.by_query.get(c.key_hash)
         if p is None:
             return None
         posted = self.state.batch_of.get(self.digest(p))
         if posted is not None:
             batch_id, tree = posted
             b = self.chain.call(self._ledger.functions.batch(batch_id))
-            if b[3] <= committed_at:  # postedAt
+            if b[3] <= c.committed_at:  # batch.postedAt
                 self.chain.transact(self.signer, claims.functions.defendWithUsage(
                     claim_id, p.as_struct(), batch_id, tree.proof(self.digest(p))))
                 return "usage batch"

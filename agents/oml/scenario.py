@@ -7,19 +7,24 @@ transactions on the chain, the model generating every answer.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
+from agents.core.signers import dev_signer
 from ml.oml import protocol_model as pm
 
-from .host import Host, create_app as host_app
+from .claims import ClaimStatus, read_claim
+from .community import Terms, register_model
+from .host import Host, create_app as host_app, join_as_host
 from .platform import Platform, create_app as platform_app
 from .prover import Prover
 from .serve import Service
-from .verifier import Verifier
+from .verifier import Verifier, join_as_verifier
 
 Say = Callable[[str], None]
 
@@ -41,7 +46,7 @@ class Outcome:
     defences: dict = field(default_factory=dict)
     verdicts: list = field(default_factory=list)
     usage: dict | None = None
-    status: int = 0
+    status: ClaimStatus = ClaimStatus.NONE
     balances: dict = field(default_factory=dict)
 
 
@@ -108,7 +113,7 @@ def run(chain: Chain, actors: Actors, model_id: int, model, fingerprints: list[t
                         f"{e.args['communityShare'] / 1e18:g} to the community")
                 elif e.name == "ClaimRejected":
                     say(f"claim {out.claim_id} rejected: bond to the host")
-            out.status = chain.call(claims.functions.claim(out.claim_id))[11]
+            out.status = read_claim(chain, out.claim_id).status
     out.balances = balances(chain, actors)
     return out
 
@@ -123,16 +128,6 @@ def prepare(chain: Chain, admin: LocalAccount, store, *, n_fingerprints: int = 4
 
     Returns (actors, model_id, model, fingerprints). `fund(address)` gives an actor LoyalToken.
     """
-    import time
-
-    import torch
-
-    from agents.core.signers import dev_signer
-
-    from .community import Terms, register_model
-    from .host import join_as_host
-    from .verifier import join_as_verifier
-
     torch.set_num_threads(1)
     accounts = [dev_signer(i) for i in ACTOR_INDICES]
     actors = Actors(*accounts[:5], verifiers=accounts[5:8])

@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
 
+from .claims import read_claim
 from .permits import Permit, query_hash
 
 
@@ -51,11 +52,11 @@ class Verifier:
         return logs[0]["args"]["key"], logs[0]["args"]["response"]
 
     def review(self, claim_id: int) -> Verdict:
-        c = self.chain.call(self._claims.functions.claim(claim_id))
-        _prover, host, model_id, _kh, _rh, committed_at = c[:6]
+        c = read_claim(self.chain, claim_id)
+        host = c.host
         key, response = self.evidence(claim_id)
         # The reveal proved the Merkle membership on-chain; the evidence must hash to what it stored.
-        in_commitment = query_hash(key) == bytes(c[3]) and query_hash(response) == bytes(c[4])
+        in_commitment = query_hash(key) == c.key_hash and query_hash(response) == c.response_hash
         url = self.host_urls.get(host)
         reproduced = False
         if url is not None:
@@ -65,7 +66,7 @@ class Verifier:
         r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
         r.raise_for_status()
         permits = [Permit.from_json(p) for p in r.json()["permits"]]
-        before = any(p.model_id == model_id and p.expiry - self._ttl <= committed_at for p in permits)
+        before = any(p.model_id == c.model_id and p.expiry - self._ttl <= c.committed_at for p in permits)
         return Verdict(claim_id, in_commitment, reproduced, before, in_commitment and reproduced and not before)
 
     def vote(self, claim_id: int) -> Verdict:

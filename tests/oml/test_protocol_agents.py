@@ -6,13 +6,13 @@ import pytest
 
 from agents.core.errors import Reverted
 from agents.oml import scenario
+from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, PermissionDenied, create_app as host_app
 from agents.oml.platform import Platform, create_app as platform_app
 from agents.oml.prover import Prover
 from agents.oml.serve import Service
 from ml.oml import protocol_model as pm
 
-CONFIRMED, DEFENDED = 3, 2
 
 
 def _actors(oml):
@@ -28,7 +28,7 @@ def test_cheater_is_caught_and_slashed_honest_host_untouched(oml):
     assert cheater_probe.fingerprint_match and not cheater_probe.permitted and cheater_probe.claim_id
     assert out.defences == {}
     assert all(v.confirm and v.reproduced and not v.permitted_before_commit for v in out.verdicts)
-    assert out.status == CONFIRMED
+    assert out.status == ClaimStatus.CONFIRMED
     after = out.balances
     stake = 500 * 10**18
     assert after["cheater"]["stake"] == before["cheater"]["stake"] - stake
@@ -53,7 +53,7 @@ def test_honest_host_defends_a_wrongful_claim_with_its_usage_batch(oml):
             claim_id = prover.file_claim(oml.honest.address, key, response)  # ignores the platform record
             assert host.defend_all() == {claim_id: "usage batch"}
     claims = chain.contract("Claims")
-    assert chain.call(claims.functions.claim(claim_id))[11] == DEFENDED
+    assert read_claim(chain, claim_id).status == ClaimStatus.DEFENDED
     with pytest.raises(Reverted.named("ClaimNotOpen")):
         chain.transact(oml.prover, claims.functions.finalize(claim_id))
     with pytest.raises(Reverted.named("KeySpent")):
