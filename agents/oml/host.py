@@ -100,9 +100,12 @@ class Host:
 
     # -- serving -------------------------------------------------------------------------------
     def request_permits(self, queries: list[str]) -> list[Permit]:
-        r = self._http.post("/v1/permits", json={
-            "host": self.address, "model_id": self.model_id,
-            "query_hashes": ["0x" + query_hash(q).hex() for q in queries]})
+        try:
+            r = self._http.post("/v1/permits", json={
+                "host": self.address, "model_id": self.model_id,
+                "query_hashes": ["0x" + query_hash(q).hex() for q in queries]})
+        except httpx.HTTPError as e:
+            raise PermissionDenied(f"platform at {self._http.base_url} unreachable ({type(e).__name__})") from None
         if r.status_code != 200:
             raise PermissionDenied(f"platform refused permits ({r.status_code}): {r.json().get('detail')}")
         permits = [Permit.from_json(p) for p in r.json()["permits"]]

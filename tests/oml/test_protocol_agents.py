@@ -81,8 +81,18 @@ def test_platform_refuses_unlicensed_host_and_host_reports_it(oml, signers):
         with Service(host_app(stranger)) as svc:
             r = httpx.post(f"{svc.url}/v1/completions", json={"prompt": "hello", "max_tokens": 4})
             assert r.status_code == 503 and "no running licence" in r.json()["detail"]
+    gone = Host(oml.chain, oml.honest, oml.model_id, lambda p, n: "x", platform_url=plat.url)  # service stopped
+    with pytest.raises(PermissionDenied, match="unreachable"):
+        gone.request_permits(["hello"])
+
+
+def test_platform_rejects_malformed_requests(oml):
+    with Service(platform_app(Platform(oml.chain, oml.platform))) as plat:
         bad = httpx.post(f"{plat.url}/v1/permits", json={"host": "nope", "model_id": 1, "query_hashes": ["0x00"]})
         assert bad.status_code == 422
+        short = httpx.post(f"{plat.url}/v1/permits",
+                           json={"host": oml.honest.address, "model_id": 1, "query_hashes": ["0x1234"]})
+        assert short.status_code == 422 and "not 32 bytes" in short.json()["detail"]
 
 
 def test_platform_log_restores_nonces_and_records(oml, tmp_path):
