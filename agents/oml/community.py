@@ -29,3 +29,28 @@ def register_model(chain: Chain, community: LocalAccount, store: ContentStore, w
         cid, root, terms.fee_per_query, terms.stake_required, terms.licence_period, terms.query_budget))
     ev = next(e for e in chain.decode_events(receipt) if e.name == "ModelRegistered")
     return ev.args["modelId"], cid
+
+
+def set_host_subset(chain: Chain, community: LocalAccount, model_id: int, host: str,
+                    subset: list[tuple[str, str]]) -> bytes:
+    """Record the root of the fingerprint subset embedded in `host`'s copy; returns the root.
+
+    Every pair of the subset must also be in the model's full fingerprint set.
+    """
+    root = FingerprintTree(subset).root
+    registry = chain.contract("ModelRegistry")
+    chain.transact(community, registry.functions.setHostSubsetRoot(model_id, host, root))
+    return root
+
+
+def trace_leak(chain: Chain, model_id: int, key: str, response: str,
+               subsets: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """Hosts whose recorded subset (checked on-chain) contains the (key, response) pair seen in a leak."""
+    registry = chain.contract("ModelRegistry")
+    found = []
+    for host, pairs in subsets.items():
+        if (key, response) in pairs:
+            proof = FingerprintTree(pairs).proof(key, response)
+            if chain.call(registry.functions.isHostSubsetFingerprint(model_id, host, key, response, proof)):
+                found.append(host)
+    return found

@@ -62,3 +62,15 @@ def test_usage_tree_proofs_verify_in_posted_batch(oml):
         assert chain.call(ledger.functions.isInBatch(batch_id, signer.digest(p), tree.proof(signer.digest(p))))
     with pytest.raises(Reverted.named("QueryBudgetExceeded")):
         chain.transact(oml.honest, ledger.functions.postUsage(oml.model_id, 10_000, tree.root))
+
+
+def test_host_subsets_trace_a_leaked_pair_to_its_host(oml):
+    from agents.oml.community import set_host_subset, trace_leak
+
+    subsets = {oml.honest.address: oml.pairs[:2], oml.cheater.address: oml.pairs[2:]}
+    for host, pairs in subsets.items():
+        set_host_subset(oml.chain, oml.community, oml.model_id, host, pairs)
+    key, response = oml.pairs[3]
+    assert trace_leak(oml.chain, oml.model_id, key, response, subsets) == [oml.cheater.address]
+    with pytest.raises(Reverted.named("NotCommunity")):
+        set_host_subset(oml.chain, oml.honest, oml.model_id, oml.honest.address, oml.pairs[:1])
