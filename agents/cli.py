@@ -17,6 +17,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("agents.core.cli", "events", "events"),
     ("agents.core.store_cli", "app", "store"),
     ("agents.ledger.cli", "app", "ledger"),
+    ("agents.oml.cli", "app", "oml"),
     ("agents.dao.cli", "app", "dao"),
 ]
 

@@ -18,6 +18,7 @@ from .chain import Chain
 SUITE: list[tuple[str, str]] = [
     ("agents.core.deploy", "deploy_core"),
     ("agents.ledger.deploy", "deploy_ledger"),
+    ("agents.oml.deploy", "deploy_oml"),
     ("agents.dao.deploy", "deploy_dao"),
 ]
 

@@ -22,6 +22,7 @@ from .signers import dev_signer
 SCENARIOS: list[tuple[str, str, str]] = [
     ("agents.core.devnet", "core_scenario", "core: token and staking"),
     ("agents.ledger.scenario", "run", "ledger: forks, training ops, verify, rewards"),
+    ("agents.oml.scenario", "devnet_scenario", "oml: fingerprinted model, honest and cheating host, slashing"),
     ("agents.dao.demo", "dao_scenario", "dao: votes, OTK drip, attestation halt"),
 ]
 

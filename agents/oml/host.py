@@ -1,0 +1,215 @@
+"""A licensed host: stakes, signs the licence (EIP-712), serves the model over an OpenAI-compatible
+`POST /v1/completions`, asks the platform for σ(q) before answering each query, posts usage batches
+(count + Merkle root of permission digests, fees paid to the community) and defends claims.
+
+`cheating=True` serves without asking for permissions and posts no usage: the behaviour the
+protocol exists to catch.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import httpx
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from agents.core.chain import Chain
+from agents.core.errors import LoyalError
+
+from .claims import ClaimStatus, read_claim
+from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
+
+Generate = Callable[[str, int], str]
+
+
+class PermissionDenied(LoyalError):
+    """The platform refused to sign a permission for this host."""
+
+
+@dataclass
+class HostState:
+    pending: list[Permit] = field(default_factory=list)   # permitted, not yet in a posted batch
+    by_query: dict[bytes, Permit] = field(default_factory=dict)
+    batch_of: dict[bytes, tuple[int, UsageTree]] = field(default_factory=dict)  # digest -> (batch, tree)
+    served: int = 0
+
+
+def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s: int = 3600) -> dict:
+    """Stake what the model requires (if not yet staked), approve fees, sign and submit the licence."""
+    token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
+    agreements, usage = chain.contract("HostAgreements"), chain.contract("UsageLedger")
+    m = chain.call(chain.contract("ModelRegistry").functions.model(model_id))
+    community, root, fee, stake_required, period, budget, cid = m
+    have = chain.call(staking.functions.stakeOf(host.address))
+    if have < stake_required:
+        need = stake_required - have
+        chain.transact(host, token.functions.approve(staking.address, need))
+        chain.transact(host, staking.functions.stake(need))
+    chain.transact(host, token.functions.approve(usage.address, 2**256 - 1))
+    nonce = chain.call(agreements.functions.nonces(host.address))
+    deadline = chain.w3.eth.get_block("latest")["timestamp"] + deadline_s
+    message = {"modelId": model_id, "host": host.address, "feePerQuery": fee, "stakeRequired": stake_required,
+               "licencePeriod": period, "queryBudget": budget, "nonce": nonce, "deadline": deadline}
+    typed = {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"},
+                             {"name": "verifyingContract", "type": "address"}],
+            "Agreement": [{"name": n, "type": t} for n, t in (
+                ("modelId", "uint256"), ("host", "address"), ("feePerQuery", "uint256"),
+                ("stakeRequired", "uint256"), ("licencePeriod", "uint64"), ("queryBudget", "uint64"),
+                ("nonce", "uint256"), ("deadline", "uint256"))],
+        },
+        "primaryType": "Agreement",
+        "domain": {"name": "Loyal OML HostAgreements", "version": "1", "chainId": chain.chain_id,
+                   "verifyingContract": agreements.address},
+        "message": message,
+    }
+    sig = host.sign_message(encode_typed_data(full_message=typed)).signature
+    struct = tuple(message[k] for k in ("modelId", "host", "feePerQuery", "stakeRequired", "licencePeriod",
+                                         "queryBudget", "nonce", "deadline"))
+    chain.transact(host, agreements.functions.sign(struct, sig))
+    return {"cid": cid, "fee": fee, "stake": stake_required}
+
+
+class Host:
+    def __init__(self, chain: Chain, signer: LocalAccount, model_id: int, generate: Generate, *,
+                 platform_url: str | None, cheating: bool = False, model_name: str = "oml-model"):
+        if not cheating and not platform_url:
+            raise ValueError("an honest host needs the platform URL to ask for permissions")
+        self.chain = chain
+        self.signer = signer
+        self.address = signer.address
+        self.model_id = model_id
+        self.generate = generate
+        self.cheating = cheating
+        self.model_name = model_name
+        self.state = HostState()
+        self._http = httpx.Client(base_url=platform_url, timeout=30) if platform_url else None
+        self._lock = threading.Lock()
+        self._gen_lock = threading.Lock()
+        ledger = chain.contract("UsageLedger")
+        self._ledger = ledger
+        self._separator = domain_separator(chain.chain_id, ledger.address)
+
+    # -- serving -------------------------------------------------------------------------------
+    def request_permits(self, queries: list[str]) -> list[Permit]:
+        try:
+            r = self._http.post("/v1/permits", json={
+                "host": self.address, "model_id": self.model_id,
+                "query_hashes": ["0x" + query_hash(q).hex() for q in queries]})
+        except httpx.HTTPError as e:
+            raise PermissionDenied(f"platform at {self._http.base_url} unreachable ({type(e).__name__})") from None
+        if r.status_code != 200:
+            raise PermissionDenied(f"platform refused permits ({r.status_code}): {r.json().get('detail')}")
+        permits = [Permit.from_json(p) for p in r.json()["permits"]]
+        with self._lock:
+            for p in permits:
+                self.state.pending.append(p)
+                self.state.by_query[p.query_hash] = p
+        return permits
+
+    def serve(self, prompt: str, max_tokens: int) -> str:
+        if not self.cheating:
+            self.request_permits([prompt])
+        with self._gen_lock:  # one generation at a time on CPU
+            text = self.generate(prompt, max_tokens)
+        with self._lock:
+            self.state.served += 1
+        return text
+
+    def digest(self, p: Permit) -> bytes:
+        return permit_digest(self._separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry)
+
+    # -- usage ---------------------------------------------------------------------------------
+    def post_usage(self) -> dict | None:
+        """Post every pending permit as one batch (pays the fees); None if nothing is pending."""
+        with self._lock:
+            batch, self.state.pending = self.state.pending, []
+        if not batch:
+            return None
+        tree = UsageTree([self.digest(p) for p in batch])
+        try:
+            receipt = self.chain.transact(
+                self.signer, self._ledger.functions.postUsage(self.model_id, len(batch), tree.root))
+        except Exception:
+            with self._lock:
+                self.state.pending = batch + self.state.pending
+            raise
+        ev = next(e for e in self.chain.decode_events(receipt) if e.name == "UsagePosted")
+        batch_id = ev.args["batchId"]
+        with self._lock:
+            for p in batch:
+                self.state.batch_of[self.digest(p)] = (batch_id, tree)
+        return {"batch_id": batch_id, "count": len(batch), "fee": ev.args["fee"],
+                "gas": receipt["gasUsed"], "root": "0x" + tree.root.hex()}
+
+    # -- defence -------------------------------------------------------------------------------
+    def defend(self, claim_id: int) -> str | None:
+        """Answer an open claim against this host with σ(key) if it has one; returns how."""
+        claims = self.chain.contract("Claims")
+        c = read_claim(self.chain, claim_id)
+        if c.host != self.address or c.model_id != self.model_id or c.status != ClaimStatus.OPEN:
+            return None
+        p = self.state.by_query.get(c.key_hash)
+        if p is None:
+            return None
+        posted = self.state.batch_of.get(self.digest(p))
+        if posted is not None:
+            batch_id, tree = posted
+            b = self.chain.call(self._ledger.functions.batch(batch_id))
+            if b[3] <= c.committed_at:  # batch.postedAt
+                self.chain.transact(self.signer, claims.functions.defendWithUsage(
+                    claim_id, p.as_struct(), batch_id, tree.proof(self.digest(p))))
+                return "usage batch"
+        self.chain.transact(self.signer, claims.functions.defendWithPermission(claim_id, p.as_struct(), p.signature))
+        return "signed permission"
+
+    def defend_all(self, from_block: int = 0) -> dict[int, str]:
+        """Defend every open claim revealed against this host since `from_block`."""
+        claims = self.chain.contract("Claims")
+        logs = claims.events.ClaimRevealed().get_logs(from_block=from_block, argument_filters={"host": self.address})
+        out = {}
+        for log in logs:
+            how = self.defend(log["args"]["claimId"])
+            if how:
+                out[log["args"]["claimId"]] = how
+        return out
+
+
+class CompletionRequest(BaseModel):
+    model: str | None = None
+    prompt: str = Field(min_length=1)
+    max_tokens: int = Field(default=32, ge=1, le=256)
+    temperature: float = 0.0
+
+
+def create_app(host: Host) -> FastAPI:
+    """OpenAI-compatible completions endpoint (greedy decoding; one choice)."""
+    app = FastAPI(title="Loyal OML host")
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        return {"object": "list", "data": [{"id": host.model_name, "object": "model", "owned_by": host.address}]}
+
+    @app.post("/v1/completions")
+    def completions(req: CompletionRequest) -> dict:
+        try:
+            text = host.serve(req.prompt, req.max_tokens)
+        except PermissionDenied as e:
+            raise HTTPException(503, str(e)) from None
+        return {
+            "id": "cmpl-" + uuid.uuid4().hex[:24], "object": "text_completion", "created": int(time.time()),
+            "model": host.model_name,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": len(req.prompt.encode()), "completion_tokens": len(text.encode()),
+                      "total_tokens": len(req.prompt.encode()) + len(text.encode())},
+        }
+
+    return app

@@ -1,0 +1,136 @@
+"""Permissions σ(q) and usage roots, bit-for-bit what `UsageLedger` and `Claims` check.
+
+A permission is EIP-712 typed data `Permission(bytes32 queryHash,address host,uint256 modelId,
+uint256 nonce,uint64 expiry)` under the domain ("Loyal OML UsageLedger", "1", chainId, ledger).
+`PermitSigner` hashes and signs many permissions per call with libsecp256k1 (coincurve): that is
+the platform's batch signing. A usage root is an OpenZeppelin-compatible Merkle tree over
+`usageLeaf(digest) = keccak256(keccak256(abi.encode(digest)))` with sorted-pair inner nodes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import coincurve
+from Crypto.Hash import keccak as _keccak
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+
+DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+PERMISSION_TYPEHASH = keccak(
+    b"Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry)")
+LEDGER_NAME = b"Loyal OML UsageLedger"
+LEDGER_VERSION = b"1"
+
+
+def query_hash(query: str) -> bytes:
+    """What a permission names: keccak256 of the query's UTF-8 bytes (never the query itself)."""
+    return keccak(query.encode())
+
+
+def domain_separator(chain_id: int, ledger: str) -> bytes:
+    return keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                         [DOMAIN_TYPEHASH, keccak(LEDGER_NAME), keccak(LEDGER_VERSION), chain_id,
+                          to_checksum_address(ledger)]))
+
+
+@dataclass(frozen=True)
+class Permit:
+    """A signed permission: the struct fields plus the platform's 65-byte signature."""
+    query_hash: bytes
+    host: str
+    model_id: int
+    nonce: int
+    expiry: int
+    signature: bytes
+
+    def as_struct(self) -> tuple:
+        """The tuple web3 passes as `UsageLedger.Permission`."""
+        return (self.query_hash, to_checksum_address(self.host), self.model_id, self.nonce, self.expiry)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["query_hash"] = "0x" + self.query_hash.hex()
+        d["signature"] = "0x" + self.signature.hex()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Permit":
+        return cls(bytes.fromhex(d["query_hash"][2:]), to_checksum_address(d["host"]), int(d["model_id"]),
+                   int(d["nonce"]), int(d["expiry"]), bytes.fromhex(d["signature"][2:]))
+
+
+def permit_digest(separator: bytes, qhash: bytes, host: str, model_id: int, nonce: int, expiry: int) -> bytes:
+    """EIP-712 digest; the struct is ABI-encoded by hand (every field is one static 32-byte word)."""
+    if len(qhash) != 32:
+        raise ValueError("query hash must be 32 bytes")
+    struct = _k256(PERMISSION_TYPEHASH + qhash + bytes(12) + bytes.fromhex(host[2:])
+                   + model_id.to_bytes(32, "big") + nonce.to_bytes(32, "big") + expiry.to_bytes(32, "big"))
+    return _k256(b"\x19\x01" + separator + struct)
+
+
+def _k256(data: bytes) -> bytes:
+    """keccak256 straight from pycryptodome (eth_utils.keccak adds validation costing ~half the time)."""
+    return _keccak.new(digest_bits=256, data=data).digest()
+
+
+class PermitSigner:
+    """The platform key signing permissions for one UsageLedger on one chain."""
+
+    def __init__(self, private_key: bytes, chain_id: int, ledger: str):
+        self._key = coincurve.PrivateKey(private_key)
+        self.separator = domain_separator(chain_id, ledger)
+
+    def digest(self, p: Permit) -> bytes:
+        return permit_digest(self.separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry)
+
+    def sign_batch(self, host: str, model_id: int, qhashes: list[bytes], first_nonce: int, expiry: int) -> list[Permit]:
+        """Sign one permission per query hash, nonces `first_nonce`, `first_nonce + 1`, ..."""
+        host = to_checksum_address(host)
+        out = []
+        for i, qh in enumerate(qhashes):
+            nonce = first_nonce + i
+            d = permit_digest(self.separator, qh, host, model_id, nonce, expiry)
+            rs_v = self._key.sign_recoverable(d, hasher=None)  # r || s || recovery id (low-s)
+            out.append(Permit(qh, host, model_id, nonce, expiry, rs_v[:64] + bytes([rs_v[64] + 27])))
+        return out
+
+
+def usage_leaf(digest: bytes) -> bytes:
+    return keccak(keccak(encode(["bytes32"], [digest])))
+
+
+def _pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b) if a < b else keccak(b + a)
+
+
+class UsageTree:
+    """Merkle tree over permission digests, as `UsageLedger.isInBatch` checks it."""
+
+    def __init__(self, digests: list[bytes]):
+        if not digests:
+            raise ValueError("a usage batch needs at least one permission")
+        level = sorted({usage_leaf(d) for d in digests})
+        if len(level) != len(digests):
+            raise ValueError("duplicate permission in a usage batch")
+        self._levels = [level]
+        while len(level) > 1:
+            nxt = [_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            self._levels.append(nxt)
+            level = nxt
+        self._index = {h: i for i, h in enumerate(self._levels[0])}
+
+    @property
+    def root(self) -> bytes:
+        return self._levels[-1][0]
+
+    def proof(self, digest: bytes) -> list[bytes]:
+        i = self._index[usage_leaf(digest)]
+        out = []
+        for level in self._levels[:-1]:
+            if (i ^ 1) < len(level):
+                out.append(level[i ^ 1])
+            i //= 2
+        return out

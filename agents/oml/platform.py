@@ -1,0 +1,132 @@
+"""The OML platform: an HTTP service that issues permissions σ(q) and keeps the record of them.
+
+Hosts ask `POST /v1/permits` for one or many query hashes at once (batch signing; the platform
+never sees the queries). Each permit gets the host's next nonce and `expiry = chain time + ttl`,
+the rule `Claims` relies on to tell whether a permission predates a claim. Every permit is kept
+(and appended to a JSONL log when one is given, which also restores nonces after a restart), so
+provers and verifiers can ask `GET /v1/permits/{host}/{query_hash}` whether a query was permitted.
+The platform signs only for hosts whose licence is running on-chain.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from agents.core.chain import Chain
+from agents.core.errors import LoyalError
+
+from .permits import Permit, PermitSigner
+
+MAX_BATCH = 4096
+LICENCE_CACHE_SECONDS = 10.0
+
+
+class HostNotLicensed(LoyalError):
+    """The platform refuses to sign for a host without a running licence for the model."""
+
+
+class Platform:
+    def __init__(self, chain: Chain, signer: LocalAccount, *, log_path: str | Path | None = None):
+        self.chain = chain
+        ledger = chain.contract("UsageLedger")
+        self.address = signer.address
+        self.ttl = chain.call(ledger.functions.permissionTtl())
+        self.signer = PermitSigner(bytes(signer.key), chain.chain_id, ledger.address)
+        self._agreements = chain.contract("HostAgreements")
+        self._lock = threading.Lock()
+        self._next_nonce: dict[str, int] = {}
+        self._records: dict[tuple[str, bytes], list[Permit]] = {}
+        self._licensed: dict[tuple[int, str], tuple[float, bool]] = {}
+        self.issued = 0
+        self._log = Path(log_path) if log_path else None
+        if self._log and self._log.exists():
+            for line in self._log.read_text().splitlines():
+                self._remember(Permit.from_json(json.loads(line)))
+
+    def _remember(self, p: Permit) -> None:
+        self._records.setdefault((p.host, p.query_hash), []).append(p)
+        self._next_nonce[p.host] = max(self._next_nonce.get(p.host, 0), p.nonce + 1)
+        self.issued += 1
+
+    def _is_licensed(self, model_id: int, host: str) -> bool:
+        key = (model_id, host)
+        hit = self._licensed.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        ok = bool(self.chain.call(self._agreements.functions.isLicensed(model_id, host)))
+        self._licensed[key] = (time.monotonic() + LICENCE_CACHE_SECONDS, ok)
+        return ok
+
+    def issue(self, host: str, model_id: int, qhashes: list[bytes]) -> list[Permit]:
+        """Sign one permit per query hash for `host`; raises HostNotLicensed."""
+        host = to_checksum_address(host)
+        if not self._is_licensed(model_id, host):
+            raise HostNotLicensed(f"host {host} has no running licence for model {model_id}")
+        now = self.chain.w3.eth.get_block("latest")["timestamp"]
+        with self._lock:
+            first = self._next_nonce.get(host, 0)
+            self._next_nonce[host] = first + len(qhashes)
+        permits = self.signer.sign_batch(host, model_id, qhashes, first, now + self.ttl)
+        with self._lock:
+            for p in permits:
+                self._records.setdefault((host, p.query_hash), []).append(p)
+            self.issued += len(permits)
+            if self._log:
+                with self._log.open("a") as f:
+                    f.writelines(json.dumps(p.to_json()) + "\n" for p in permits)
+        return permits
+
+    def records(self, host: str, qhash: bytes) -> list[Permit]:
+        """Every permit issued to `host` for this query hash."""
+        with self._lock:
+            return list(self._records.get((to_checksum_address(host), qhash), []))
+
+
+class PermitRequest(BaseModel):
+    host: str
+    model_id: int = Field(ge=1)
+    query_hashes: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _hash32(text: str) -> bytes:
+    try:
+        b = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    except ValueError:
+        b = b""
+    if len(b) != 32:
+        raise HTTPException(422, f"query hash {text!r} is not 32 bytes of hex")
+    return b
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(title="Loyal OML platform")
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        return {"platform": platform.address, "ttl": platform.ttl, "issued": platform.issued}
+
+    @app.post("/v1/permits")
+    def permits(req: PermitRequest) -> dict:
+        if not is_address(req.host):
+            raise HTTPException(422, f"host {req.host!r} is not an address")
+        qhashes = [_hash32(h) for h in req.query_hashes]
+        try:
+            issued = platform.issue(req.host, req.model_id, qhashes)
+        except HostNotLicensed as e:
+            raise HTTPException(403, str(e)) from None
+        return {"permits": [p.to_json() for p in issued]}
+
+    @app.get("/v1/permits/{host}/{qhash}")
+    def records(host: str, qhash: str) -> dict:
+        if not is_address(host):
+            raise HTTPException(422, f"host {host!r} is not an address")
+        return {"permits": [p.to_json() for p in platform.records(host, _hash32(qhash))]}
+
+    return app

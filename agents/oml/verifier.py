@@ -1,0 +1,75 @@
+"""A staked verifier reviews an open claim: it re-derives the fingerprint match (the revealed
+pair is in the model's commitment, and the host, queried with the key as a user, still answers
+with the response) and checks the platform's permission records for a σ(key) issued to that host
+before the claim was committed. It confirms only if the fingerprint matches and no such permission
+exists, and votes on-chain."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from eth_account.signers.local import LocalAccount
+
+from agents.core.chain import Chain
+
+from .claims import read_claim
+from .permits import Permit, query_hash
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim_id: int
+    in_commitment: bool
+    reproduced: bool
+    permitted_before_commit: bool
+    confirm: bool
+
+
+def join_as_verifier(chain: Chain, verifier: LocalAccount) -> None:
+    """Stake the minimum and register in Claims (no-op parts are skipped)."""
+    claims, staking, token = chain.contract("Claims"), chain.contract("Staking"), chain.contract("LoyalToken")
+    need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.stakeOf(verifier.address))
+    if need > 0:
+        chain.transact(verifier, token.functions.approve(staking.address, need))
+        chain.transact(verifier, staking.functions.stake(need))
+    if chain.call(claims.functions.verifierSinceBlock(verifier.address)) == 0:
+        chain.transact(verifier, claims.functions.registerVerifier())
+
+
+class Verifier:
+    def __init__(self, chain: Chain, signer: LocalAccount, *, platform_url: str, host_urls: dict[str, str]):
+        self.chain = chain
+        self.signer = signer
+        self.host_urls = host_urls
+        self._platform = httpx.Client(base_url=platform_url, timeout=30)
+        self._claims = chain.contract("Claims")
+        self._ttl = chain.call(chain.contract("UsageLedger").functions.permissionTtl())
+
+    def evidence(self, claim_id: int) -> tuple[str, str]:
+        logs = self._claims.events.ClaimEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
+        if not logs:
+            raise LookupError(f"claim {claim_id} has no revealed evidence")
+        return logs[0]["args"]["key"], logs[0]["args"]["response"]
+
+    def review(self, claim_id: int) -> Verdict:
+        c = read_claim(self.chain, claim_id)
+        host = c.host
+        key, response = self.evidence(claim_id)
+        # The reveal proved the Merkle membership on-chain; the evidence must hash to what it stored.
+        in_commitment = query_hash(key) == c.key_hash and query_hash(response) == c.response_hash
+        url = self.host_urls.get(host)
+        reproduced = False
+        if url is not None:
+            r = httpx.post(f"{url}/v1/completions",
+                           json={"prompt": key, "max_tokens": len(response.encode()) + 1}, timeout=60)
+            reproduced = r.status_code == 200 and r.json()["choices"][0]["text"].startswith(response)
+        r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
+        r.raise_for_status()
+        permits = [Permit.from_json(p) for p in r.json()["permits"]]
+        before = any(p.model_id == c.model_id and p.expiry - self._ttl <= c.committed_at for p in permits)
+        return Verdict(claim_id, in_commitment, reproduced, before, in_commitment and reproduced and not before)
+
+    def vote(self, claim_id: int) -> Verdict:
+        v = self.review(claim_id)
+        self.chain.transact(self.signer, self._claims.functions.vote(claim_id, v.confirm))
+        return v

@@ -1,0 +1,138 @@
+"""OML protocol figures: permission signatures/s (in-process and through the platform's HTTP API),
+host latency per query with vs without a permission round trip, gas per claim step, per usage
+batch and per single redeemed permission. One fresh Anvil; the tiny fingerprinted GPT-2 serves."""
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+from agents.core.anvil import Anvil
+from agents.core.chain import Chain
+from agents.core.deploy import deploy_suite
+from agents.core.signers import dev_signer
+from agents.core.store import LocalStore
+from agents.oml import scenario
+from agents.oml.host import Host, create_app as host_app
+from agents.oml.permits import PermitSigner, UsageTree, query_hash
+from agents.oml.platform import Platform, create_app as platform_app
+from agents.oml.serve import Service
+from ml.oml import protocol_model as pm
+from ml.oml.commitment import FingerprintTree
+
+from . import write
+
+
+def signing_in_process(n: int = 20_000) -> dict:
+    signer = PermitSigner(os.urandom(32), 31337, "0x" + "11" * 20)
+    hashes = [os.urandom(32) for _ in range(n)]
+    t = time.perf_counter()
+    signer.sign_batch("0x" + "22" * 20, 1, hashes, 0, 2**40)
+    dt = time.perf_counter() - t
+    return {"permits": n, "seconds": round(dt, 3), "signatures_per_s": round(n / dt)}
+
+
+def signing_over_http(plat_url: str, host: str, model_id: int) -> dict:
+    out = {}
+    with httpx.Client(base_url=plat_url, timeout=60) as c:
+        for batch, rounds in ((1, 200), (64, 40), (1024, 8)):
+            t = time.perf_counter()
+            for _ in range(rounds):
+                r = c.post("/v1/permits", json={"host": host, "model_id": model_id,
+                                                "query_hashes": ["0x" + os.urandom(32).hex() for _ in range(batch)]})
+                r.raise_for_status()
+            dt = time.perf_counter() - t
+            out[f"batch_{batch}"] = {"requests": rounds, "permits_per_s": round(batch * rounds / dt),
+                                     "ms_per_request": round(1000 * dt / rounds, 2)}
+    return out
+
+
+def host_latency(urls: dict[str, str], n: int = 30) -> dict:
+    out = {}
+    with httpx.Client(timeout=60) as c:
+        for name, url in urls.items():
+            c.post(f"{url}/v1/completions", json={"prompt": "warm up", "max_tokens": 8}).raise_for_status()
+            ms = []
+            for i in range(n):
+                t = time.perf_counter()
+                c.post(f"{url}/v1/completions", json={"prompt": f"query {i}", "max_tokens": 8}).raise_for_status()
+                ms.append(1000 * (time.perf_counter() - t))
+            out[name] = {"queries": n, "median_ms": round(statistics.median(ms), 2),
+                         "p90_ms": round(sorted(ms)[int(0.9 * n) - 1], 2)}
+    out["permission_overhead_ms_median"] = round(out["with_permission"]["median_ms"]
+                                                 - out["without_permission"]["median_ms"], 2)
+    return out
+
+
+def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Host) -> dict:
+    g = lambda r: r["gasUsed"]  # noqa: E731
+    ledger, claims, token = chain.contract("UsageLedger"), chain.contract("Claims"), chain.contract("LoyalToken")
+    out: dict = {"postUsage": {}}
+    for count in (1, 100, 10_000 - 200):
+        permits = platform.issue(honest.address, model_id, [os.urandom(32) for _ in range(min(count, 256))])
+        root = UsageTree([honest.digest(p) for p in permits]).root
+        out["postUsage"][f"count_{count}"] = g(chain.transact(actors.honest, ledger.functions.postUsage(model_id, count, root)))
+    [p] = platform.issue(honest.address, model_id, [os.urandom(32)])
+    out["redeem_single_permission"] = g(chain.transact(actors.honest, ledger.functions.redeem(p.as_struct(), p.signature)))
+    tree = FingerprintTree(fps)
+    steps = {}
+    for i, target in ((0, actors.cheater.address), (1, actors.honest.address)):
+        key, resp = fps[i]
+        salt = os.urandom(32)
+        if target == actors.honest.address:
+            [permit] = platform.issue(target, model_id, [query_hash(key)])
+        c = chain.call(claims.functions.claimCommitment(key, resp, target, salt))
+        steps.setdefault("commit", g(chain.transact(actors.prover, claims.functions.commit(c))))
+        chain.transact(actors.prover, token.functions.approve(claims.address, 10**21))
+        r = chain.transact(actors.prover, claims.functions.reveal(model_id, target, key, resp, salt, tree.proof(key, resp)))
+        steps.setdefault(f"reveal_proof_len_{len(tree.proof(key, resp))}", g(r))
+        claim_id = chain.call(claims.functions.claimCount())
+        if target == actors.honest.address:
+            steps["defendWithPermission"] = g(chain.transact(actors.honest, claims.functions.defendWithPermission(
+                claim_id, permit.as_struct(), permit.signature)))
+        else:
+            cheat_id = claim_id
+    chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
+    votes = [g(chain.transact(v, claims.functions.vote(cheat_id, True))) for v in actors.verifiers]
+    steps["vote"] = round(statistics.mean(votes))
+    steps["finalize_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(cheat_id)))
+    steps["claim_total_commit_reveal_3votes_finalize"] = (
+        steps["commit"] + next(v for k, v in steps.items() if k.startswith("reveal")) + sum(votes)
+        + steps["finalize_confirm_slash"])
+    out["claim"] = steps
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    with Anvil(accounts=64) as node, tempfile.TemporaryDirectory() as tmp:
+        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+        admin = dev_signer(0)
+        deploy_suite(chain, admin)
+        token = chain.contract("LoyalToken")
+        fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731
+        actors, model_id, model, fps = scenario.prepare(chain, admin, LocalStore(Path(tmp) / "s"),
+                                                        n_fingerprints=8, fund=fund)
+        gen = lambda p, n: pm.complete(model, p, n)  # noqa: E731
+        platform = Platform(chain, actors.platform)
+        with Service(platform_app(platform)) as plat:
+            honest = Host(chain, actors.honest, model_id, gen, platform_url=plat.url)
+            cheater = Host(chain, actors.cheater, model_id, gen, platform_url=None, cheating=True)
+            with Service(host_app(honest)) as h, Service(host_app(cheater)) as c:
+                latency = host_latency({"with_permission": h.url, "without_permission": c.url})
+            http = signing_over_http(plat.url, actors.honest.address, model_id)
+            gas_used = gas(chain, actors, model_id, fps, platform, honest)
+    write("oml_protocol", {
+        "note": "2 shared CPU cores, ~8 concurrent agents; tiny byte-level GPT-2 (2 layers, 64 dims), greedy 8 tokens",
+        "permission_signing_in_process": signing_in_process(),
+        "permission_signing_http": http,
+        "host_latency": latency,
+        "gas": gas_used,
+    })
+
+
+if __name__ == "__main__":
+    main()

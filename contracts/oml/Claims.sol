@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {HostAgreements} from "./HostAgreements.sol";
+import {UsageLedger} from "./UsageLedger.sol";
+import {Staking} from "../core/Staking.sol";
+
+/// @title Claims
+/// @notice Provers catch hosts that serve an OMLized model without paying for the query: a prover
+/// sends a secret fingerprint key to a host as an ordinary user, gets the fingerprint response,
+/// commits to `claimCommitment(key, response, host, salt)`, then reveals with a Merkle proof that
+/// (key, response) is one of the model's committed fingerprints, posting a bond. The key is spent.
+/// The host then has `challengeWindow` seconds to show σ(key): a platform permission for that query
+/// issued before the commitment, either signed (`defendWithPermission`) or committed in a usage
+/// batch it posted before the commitment (`defendWithUsage`). An undefended claim goes to the staked
+/// verifiers: a majority of those registered before the reveal confirms it, the host's stake is
+/// slashed (up to the model's `stakeRequired`), the prover gets its bond back plus a share of the
+/// slash and the community the rest. A defended or rejected claim loses the prover's bond to the host.
+/// @dev Needs Staking.MODULE_ROLE. Claims only bind hosts that signed the model's licence.
+contract Claims {
+    using SafeERC20 for IERC20;
+
+    enum Status {
+        None,
+        Open,
+        Defended,
+        Confirmed,
+        Rejected
+    }
+
+    struct Commit {
+        uint64 blockNumber;
+        uint64 time;
+    }
+
+    struct Claim {
+        address prover;
+        address host;
+        uint256 modelId;
+        bytes32 keyHash;
+        bytes32 responseHash;
+        uint64 committedAt;
+        uint64 revealedAt;
+        uint64 revealBlock;
+        uint32 verifiersAtReveal;
+        uint32 confirmations;
+        uint32 rejections;
+        Status status;
+    }
+
+    IERC20 public immutable token;
+    Staking public immutable staking;
+    ModelRegistry public immutable registry;
+    HostAgreements public immutable agreements;
+    UsageLedger public immutable usage;
+    /// @notice LoyalToken a prover posts with each reveal.
+    uint256 public immutable claimBond;
+    /// @notice Seconds after a commitment during which it may be revealed.
+    uint64 public immutable revealWindow;
+    /// @notice Seconds after a reveal during which the host may show σ(key).
+    uint64 public immutable challengeWindow;
+    /// @notice Seconds after the challenge window during which verifiers may still vote.
+    uint64 public immutable votingWindow;
+    /// @notice Active stake a verifier must hold to register and to vote.
+    uint256 public immutable minVerifierStake;
+    /// @notice Share of the slashed stake paid to the prover, in basis points (rest to the community).
+    uint16 public immutable proverShareBps;
+
+    mapping(address prover => mapping(bytes32 commitment => Commit)) public commits;
+    uint256 public claimCount;
+    mapping(uint256 claimId => Claim) private _claims;
+    mapping(uint256 modelId => mapping(bytes32 keyHash => bool)) public keySpent;
+    /// @notice Block at which a verifier registered (0 = not a verifier).
+    mapping(address verifier => uint64) public verifierSinceBlock;
+    uint32 public verifierCount;
+    mapping(uint256 claimId => mapping(address verifier => bool)) public hasVoted;
+
+    event VerifierRegistered(address indexed verifier);
+    event VerifierLeft(address indexed verifier);
+    event ClaimCommitted(address indexed prover, bytes32 indexed commitment);
+    event ClaimRevealed(
+        uint256 indexed claimId, uint256 indexed modelId, address indexed host, address prover, uint64 challengeEnds
+    );
+    /// @notice The revealed fingerprint pair of a claim, for verifiers.
+    event ClaimEvidence(uint256 indexed claimId, string key, string response);
+    event ClaimDefended(uint256 indexed claimId, address indexed host, bytes32 permissionDigest, uint256 batchId);
+    event Voted(uint256 indexed claimId, address indexed verifier, bool confirm);
+    event ClaimConfirmed(
+        uint256 indexed claimId, address indexed host, uint256 slashed, uint256 proverReward, uint256 communityShare
+    );
+    event ClaimRejected(uint256 indexed claimId, address indexed host, uint256 bondToHost);
+
+    error BadConfig();
+    error ZeroCommitment();
+    error AlreadyCommitted(bytes32 commitment);
+    error UnknownCommitment(bytes32 commitment);
+    error RevealTooEarly(uint64 commitBlock);
+    error RevealWindowClosed(uint64 deadline);
+    error HostNotBound(uint256 modelId, address host);
+    error KeySpent(uint256 modelId, bytes32 keyHash);
+    error NotAFingerprint(uint256 modelId);
+    error NoVerifiers();
+    error UnknownClaim(uint256 claimId);
+    error ClaimNotOpen(uint256 claimId, Status status);
+    error ChallengeWindowClosed(uint64 deadline);
+    error ChallengeWindowOpen(uint64 deadline);
+    error VotingClosed(uint64 deadline);
+    error VotingOpen(uint64 deadline);
+    error PermissionMismatch(uint256 claimId);
+    error PermissionIssuedAfterCommit(uint256 claimId, uint64 expiry);
+    error InvalidPermission(uint256 claimId);
+    error BatchPostedAfterCommit(uint256 claimId, uint256 batchId);
+    error NotInBatch(uint256 claimId, uint256 batchId);
+    error AlreadyVerifier(address account);
+    error NotVerifier(address account);
+    error InsufficientVerifierStake(address account, uint256 required, uint256 active);
+    error RegisteredAfterReveal(address verifier, uint256 claimId);
+    error AlreadyVoted(address verifier, uint256 claimId);
+
+    /// @param config_ (claimBond, minVerifierStake) in LoyalToken wei.
+    /// @param windows_ (revealWindow, challengeWindow, votingWindow) in seconds, each > 0.
+    constructor(
+        IERC20 token_,
+        Staking staking_,
+        ModelRegistry registry_,
+        HostAgreements agreements_,
+        UsageLedger usage_,
+        uint256[2] memory config_,
+        uint64[3] memory windows_,
+        uint16 proverShareBps_
+    ) {
+        if (config_[0] == 0 || windows_[0] == 0 || windows_[1] == 0 || windows_[2] == 0 || proverShareBps_ > 10_000) {
+            revert BadConfig();
+        }
+        token = token_;
+        staking = staking_;
+        registry = registry_;
+        agreements = agreements_;
+        usage = usage_;
+        claimBond = config_[0];
+        minVerifierStake = config_[1];
+        revealWindow = windows_[0];
+        challengeWindow = windows_[1];
+        votingWindow = windows_[2];
+        proverShareBps = proverShareBps_;
+    }
+
+    // ---------------------------------------------------------------- verifiers
+
+    /// @notice Join the verifier set; needs `minVerifierStake` active stake in Staking.
+    function registerVerifier() external {
+        if (verifierSinceBlock[msg.sender] != 0) revert AlreadyVerifier(msg.sender);
+        _requireVerifierStake(msg.sender);
+        verifierSinceBlock[msg.sender] = uint64(block.number);
+        verifierCount += 1;
+        emit VerifierRegistered(msg.sender);
+    }
+
+    /// @notice Leave the verifier set (votes already cast stay counted).
+    function leaveVerifiers() external {
+        if (verifierSinceBlock[msg.sender] == 0) revert NotVerifier(msg.sender);
+        verifierSinceBlock[msg.sender] = 0;
+        verifierCount -= 1;
+        emit VerifierLeft(msg.sender);
+    }
+
+    // ---------------------------------------------------------------- prover
+
+    /// @notice Commit to a claim without revealing it: `commitment = claimCommitment(key, response, host, salt)`.
+    /// @dev Commitments are per prover, so copying one from the mempool gains nothing.
+    function commit(bytes32 commitment) external {
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        if (commits[msg.sender][commitment].blockNumber != 0) revert AlreadyCommitted(commitment);
+        commits[msg.sender][commitment] = Commit(uint64(block.number), uint64(block.timestamp));
+        emit ClaimCommitted(msg.sender, commitment);
+    }
+
+    /// @notice Reveal a committed claim with the Merkle proof that (key, response) is a fingerprint
+    /// of `modelId`; spends the key and takes `claimBond` from the caller (needs an approval).
+    /// @return claimId id of the opened claim (ids start at 1).
+    function reveal(
+        uint256 modelId,
+        address host,
+        string calldata key,
+        string calldata response,
+        bytes32 salt,
+        bytes32[] calldata proof
+    ) external returns (uint256 claimId) {
+        bytes32 commitment = claimCommitment(key, response, host, salt);
+        uint64 committedAt = _checkCommit(commitment);
+        if (!agreements.hasSigned(modelId, host)) revert HostNotBound(modelId, host);
+        if (!registry.isFingerprint(modelId, key, response, proof)) revert NotAFingerprint(modelId);
+        claimId = _open(modelId, host, keccak256(bytes(key)), keccak256(bytes(response)), commitment, committedAt);
+        emit ClaimEvidence(claimId, key, response);
+        token.safeTransferFrom(msg.sender, address(this), claimBond);
+    }
+
+    // ---------------------------------------------------------------- host defence
+
+    /// @notice Defend claim `claimId` with a platform-signed permission for the claimed key,
+    /// issued before the claim was committed (`p.expiry <= committedAt + permissionTtl`).
+    /// @dev Anyone may submit it; the prover's bond goes to the host.
+    function defendWithPermission(uint256 claimId, UsageLedger.Permission calldata p, bytes calldata signature)
+        external
+    {
+        Claim storage c = _openInChallenge(claimId);
+        _checkPermissionFields(claimId, c, p);
+        if (!usage.isPlatformPermission(p, signature)) revert InvalidPermission(claimId);
+        _defend(claimId, c, usage.permissionDigest(p), 0);
+    }
+
+    /// @notice Defend claim `claimId` by showing that the permission for the claimed key is in a
+    /// usage batch the host posted (and paid for) before the claim was committed.
+    function defendWithUsage(
+        uint256 claimId,
+        UsageLedger.Permission calldata p,
+        uint256 batchId,
+        bytes32[] calldata proof
+    ) external {
+        Claim storage c = _openInChallenge(claimId);
+        _checkPermissionFields(claimId, c, p);
+        UsageLedger.Batch memory b = usage.batch(batchId);
+        if (b.host != c.host || b.modelId != c.modelId) revert NotInBatch(claimId, batchId);
+        if (b.postedAt > c.committedAt) revert BatchPostedAfterCommit(claimId, batchId);
+        bytes32 digest = usage.permissionDigest(p);
+        if (!usage.isInBatch(batchId, digest, proof)) revert NotInBatch(claimId, batchId);
+        _defend(claimId, c, digest, batchId);
+    }
+
+    // ---------------------------------------------------------------- verifiers vote, anyone finalizes
+
+    /// @notice Vote on an open claim: `confirm` = the host served the fingerprint without σ(key).
+    /// @dev Only verifiers registered before the reveal block, still holding the minimum stake,
+    /// once per claim, until the voting deadline.
+    function vote(uint256 claimId, bool confirm) external {
+        Claim storage c = _claim(claimId);
+        if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
+        uint64 deadline = c.revealedAt + challengeWindow + votingWindow;
+        if (block.timestamp > deadline) revert VotingClosed(deadline);
+        uint64 since = verifierSinceBlock[msg.sender];
+        if (since == 0) revert NotVerifier(msg.sender);
+        if (since >= c.revealBlock) revert RegisteredAfterReveal(msg.sender, claimId);
+        _requireVerifierStake(msg.sender);
+        if (hasVoted[claimId][msg.sender]) revert AlreadyVoted(msg.sender, claimId);
+        hasVoted[claimId][msg.sender] = true;
+        if (confirm) c.confirmations += 1;
+        else c.rejections += 1;
+        emit Voted(claimId, msg.sender, confirm);
+    }
+
+    /// @notice Settle an undefended claim after its challenge window: slash on a confirming
+    /// majority; reject (bond to the host) once a majority is out of reach or voting has ended.
+    function finalize(uint256 claimId) external {
+        Claim storage c = _claim(claimId);
+        if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
+        uint64 challengeEnds = c.revealedAt + challengeWindow;
+        if (block.timestamp <= challengeEnds) revert ChallengeWindowOpen(challengeEnds);
+        uint256 n = c.verifiersAtReveal;
+        if (uint256(c.confirmations) * 2 > n) {
+            _confirm(claimId, c);
+        } else if (uint256(c.rejections) * 2 >= n || block.timestamp > challengeEnds + votingWindow) {
+            c.status = Status.Rejected;
+            emit ClaimRejected(claimId, c.host, claimBond);
+            token.safeTransfer(c.host, claimBond);
+        } else {
+            revert VotingOpen(challengeEnds + votingWindow);
+        }
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The commitment a prover posts before revealing.
+    function claimCommitment(string calldata key, string calldata response, address host, bytes32 salt)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(keccak256(bytes(key)), keccak256(bytes(response)), host, salt));
+    }
+
+    /// @notice Full record of a claim; reverts for an unknown id.
+    function claim(uint256 claimId) external view returns (Claim memory) {
+        return _claim(claimId);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev The caller's commitment exists, is at least one block old and still revealable.
+    function _checkCommit(bytes32 commitment) private view returns (uint64) {
+        Commit memory c = commits[msg.sender][commitment];
+        if (c.blockNumber == 0) revert UnknownCommitment(commitment);
+        if (block.number <= c.blockNumber) revert RevealTooEarly(c.blockNumber);
+        if (block.timestamp > c.time + revealWindow) revert RevealWindowClosed(c.time + revealWindow);
+        return c.time;
+    }
+
+    /// @dev Spend the key, consume the commitment and record an open claim.
+    function _open(
+        uint256 modelId,
+        address host,
+        bytes32 keyHash,
+        bytes32 responseHash,
+        bytes32 commitment,
+        uint64 committedAt
+    ) private returns (uint256 claimId) {
+        if (keySpent[modelId][keyHash]) revert KeySpent(modelId, keyHash);
+        if (verifierCount == 0) revert NoVerifiers();
+        delete commits[msg.sender][commitment];
+        keySpent[modelId][keyHash] = true;
+        claimId = ++claimCount;
+        uint64 challengeEnds = uint64(block.timestamp) + challengeWindow;
+        _claims[claimId] = Claim({
+            prover: msg.sender,
+            host: host,
+            modelId: modelId,
+            keyHash: keyHash,
+            responseHash: responseHash,
+            committedAt: committedAt,
+            revealedAt: uint64(block.timestamp),
+            revealBlock: uint64(block.number),
+            verifiersAtReveal: verifierCount,
+            confirmations: 0,
+            rejections: 0,
+            status: Status.Open
+        });
+        emit ClaimRevealed(claimId, modelId, host, msg.sender, challengeEnds);
+    }
+
+    function _confirm(uint256 claimId, Claim storage c) private {
+        ModelRegistry.Model memory m = registry.model(c.modelId);
+        uint256 slashable = staking.slashableOf(c.host);
+        uint256 slashed = m.stakeRequired < slashable ? m.stakeRequired : slashable;
+        uint256 reward = slashed * proverShareBps / 10_000;
+        uint256 communityShare = slashed - reward;
+        c.status = Status.Confirmed;
+        emit ClaimConfirmed(claimId, c.host, slashed, reward, communityShare);
+        if (slashed != 0) staking.slash(c.host, slashed, "OML: fingerprint served without permission");
+        if (reward != 0) staking.payOutSlashed(c.prover, reward);
+        if (communityShare != 0) staking.payOutSlashed(m.community, communityShare);
+        token.safeTransfer(c.prover, claimBond);
+    }
+
+    function _defend(uint256 claimId, Claim storage c, bytes32 digest, uint256 batchId) private {
+        c.status = Status.Defended;
+        emit ClaimDefended(claimId, c.host, digest, batchId);
+        token.safeTransfer(c.host, claimBond);
+    }
+
+    function _openInChallenge(uint256 claimId) private view returns (Claim storage c) {
+        c = _claim(claimId);
+        if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
+        uint64 challengeEnds = c.revealedAt + challengeWindow;
+        if (block.timestamp > challengeEnds) revert ChallengeWindowClosed(challengeEnds);
+    }
+
+    function _checkPermissionFields(uint256 claimId, Claim storage c, UsageLedger.Permission calldata p)
+        private
+        view
+    {
+        if (p.queryHash != c.keyHash || p.host != c.host || p.modelId != c.modelId) {
+            revert PermissionMismatch(claimId);
+        }
+        // Issued (expiry - ttl) no later than the commitment: the host could not yet know the key.
+        if (p.expiry > c.committedAt + usage.permissionTtl()) revert PermissionIssuedAfterCommit(claimId, p.expiry);
+    }
+
+    function _requireVerifierStake(address account) private view {
+        uint256 active = staking.stakeOf(account);
+        if (active < minVerifierStake) revert InsufficientVerifierStake(account, minVerifierStake, active);
+    }
+
+    function _claim(uint256 claimId) private view returns (Claim storage c) {
+        c = _claims[claimId];
+        if (c.status == Status.None) revert UnknownClaim(claimId);
+    }
+}
