@@ -42,7 +42,7 @@ abstract contract DinBase is Test {
         vm.stopPrank();
         vm.prank(owner);
         token.approve(address(tasks), type(uint256).max);
-        for (uint256 i = 0; i < 7; i++) {
+        for (uint256 i = 0; i < 20; i++) {
             address p = address(uint160(0x1000 + i));
             ps.push(p);
             vm.prank(admin);
