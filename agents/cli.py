@@ -12,6 +12,10 @@ app = typer.Typer(help="Loyal: community-owned AI on an EVM chain.", no_args_is_
 
 # (module path, attribute, command name): one line per subsystem.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("agents.core.cli", "devnet", "devnet"),
+    ("agents.core.cli", "deploy", "deploy"),
+    ("agents.core.cli", "events", "events"),
+    ("agents.core.store_cli", "app", "store"),
 ]
 
 

@@ -1,0 +1,112 @@
+"""A local Anvil node on a free loopback port, started and stopped by PID."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from .errors import ConfigError, RpcUnreachable
+from .signers import ANVIL_MNEMONIC
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def anvil_binary() -> str:
+    local = REPO / "node_modules" / ".bin" / "anvil"
+    found = str(local) if local.exists() else shutil.which("anvil")
+    if not found:
+        raise ConfigError("anvil not found in node_modules/.bin or on PATH: run `make setup`")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_rpc(url: str, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> int:
+    """Poll eth_chainId until the node answers; return the chain id."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RpcUnreachable(f"node at {url} exited with code {proc.returncode} before answering")
+        try:
+            r = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1.0)
+            return int(r.json()["result"], 16)
+        except (httpx.HTTPError, ValueError, KeyError) as e:
+            last = str(e) or type(e).__name__
+            time.sleep(0.05)
+    raise RpcUnreachable(f"no JSON-RPC node answers at {url} after {timeout:.0f}s ({last})")
+
+
+class Anvil:
+    """`with Anvil() as node: node.rpc_url` — a throwaway dev chain funded from Anvil's mnemonic."""
+
+    def __init__(self, *, port: int | None = None, accounts: int = 32, balance_eth: int = 10_000,
+                 chain_id: int = 31337, block_time: float | None = None):
+        self.port = port
+        self.accounts = accounts
+        self.balance_eth = balance_eth
+        self.chain_id = chain_id
+        self.block_time = block_time
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> "Anvil":
+        binary = anvil_binary()
+        for attempt in range(3):
+            port = self.port or _free_port()
+            cmd = [binary, "--host", "127.0.0.1", "--port", str(port), "--accounts", str(self.accounts),
+                   "--balance", str(self.balance_eth), "--mnemonic", ANVIL_MNEMONIC,
+                   "--chain-id", str(self.chain_id), "--silent"]
+            if self.block_time:
+                cmd += ["--block-time", str(self.block_time)]
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+            self.port = port
+            try:
+                wait_for_rpc(self.rpc_url, proc=self.proc)
+                return self
+            except RpcUnreachable:
+                err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.poll() is not None else ""
+                self.stop()
+                if self.port is not None and attempt < 2 and "in use" in err.lower():
+                    self.port = None  # lost a race for the port: pick another
+                    continue
+                raise RpcUnreachable(f"anvil failed to start on port {port}: {err or 'no answer'}") from None
+        raise RpcUnreachable("anvil failed to start after 3 attempts")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
+    def __enter__(self) -> "Anvil":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

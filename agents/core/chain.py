@@ -1,0 +1,248 @@
+"""Chain client: connect by RPC URL, send signed transactions, decode custom errors and events.
+
+One `Chain` per process. It keeps a local nonce per signer (so a burst of transactions from one
+account needs no round trip per nonce) and re-syncs it from the node when the node disagrees.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3._utils.events import get_event_data
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
+
+from .artifacts import REPO, Artifacts, abi_type
+from .errors import DeploymentMissing, Reverted, RpcUnreachable
+
+GAS_MARGIN = 1.25  # estimate * margin: estimates are exact on Anvil but storage refunds can make them tight
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded log from one of the suite's contracts."""
+    contract: str
+    name: str
+    args: dict[str, Any]
+    address: str
+    block: int
+    log_index: int
+    tx: str
+
+    def to_json(self) -> dict:
+        def enc(v):
+            if isinstance(v, (bytes, bytearray)):
+                return "0x" + bytes(v).hex()
+            if isinstance(v, (list, tuple)):
+                return [enc(x) for x in v]
+            if isinstance(v, dict):
+                return {k: enc(x) for k, x in v.items()}
+            return v
+        return {"block": self.block, "log_index": self.log_index, "tx": self.tx, "contract": self.contract,
+                "address": self.address, "event": self.name, "args": enc(dict(self.args))}
+
+
+@dataclass
+class AddressBook:
+    """deployments/<chainId>.json: where each suite contract lives on one chain."""
+    path: Path
+    chain_id: int
+    contracts: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path, chain_id: int) -> "AddressBook":
+        if path.exists():
+            data = json.loads(path.read_text())
+            if data.get("chainId") != chain_id:
+                raise DeploymentMissing(f"address book {path} is for chain {data.get('chainId')}, not {chain_id}")
+            return cls(path, chain_id, data.get("contracts", {}))
+        return cls(path, chain_id)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"chainId": self.chain_id, "contracts": self.contracts}, indent=2) + "\n")
+        os.replace(tmp, self.path)
+
+    def address(self, name: str) -> str:
+        entry = self.contracts.get(name)
+        if not entry:
+            raise DeploymentMissing(f"{name} is not deployed on chain {self.chain_id} (address book {self.path}): run `loyal deploy`")
+        return entry["address"]
+
+
+def default_book_path(chain_id: int) -> Path:
+    root = Path(os.environ.get("LOYAL_DEPLOYMENTS", REPO / "deployments"))
+    return root / f"{chain_id}.json"
+
+
+class Chain:
+    def __init__(self, w3: Web3, artifacts: Artifacts, book: AddressBook):
+        self.w3 = w3
+        self.artifacts = artifacts
+        self.book = book
+        self.chain_id = book.chain_id
+        self._nonces: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, rpc_url: str, *, build_dir: Path | str | None = None, book_path: Path | str | None = None,
+                timeout: float = 30.0) -> "Chain":
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        try:
+            chain_id = w3.eth.chain_id
+        except Exception as e:  # requests/aiohttp/JSON errors all mean the same to a user
+            raise RpcUnreachable(f"no JSON-RPC node answers at {rpc_url} ({type(e).__name__})") from None
+        artifacts = Artifacts(build_dir) if build_dir else Artifacts()
+        book = AddressBook.load(Path(book_path) if book_path else default_book_path(chain_id), chain_id)
+        return cls(w3, artifacts, book)
+
+    # -- contracts -------------------------------------------------------------------------
+    def contract_at(self, name: str, address: str):
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts.get(name).abi)
+
+    def contract(self, name: str):
+        address = self.book.address(name)
+        return self.contract_at(name, address)
+
+    def deploy(self, signer: LocalAccount, name: str, *args) -> tuple[str, dict]:
+        art = self.artifacts.get(name)
+        factory = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        receipt = self.transact(signer, factory.constructor(*args))
+        return receipt["contractAddress"], receipt
+
+    # -- transactions ----------------------------------------------------------------------
+    def _next_nonce(self, address: str) -> int:
+        with self._lock:
+            n = self._nonces.get(address)
+            if n is None:
+                n = self.w3.eth.get_transaction_count(address, "pending")
+            self._nonces[address] = n + 1
+            return n
+
+    def reset_nonces(self) -> None:
+        """Forget cached nonces (after an evm_revert, or when another process used the key)."""
+        with self._lock:
+            self._nonces.clear()
+
+    def transact(self, signer: LocalAccount, fn, *, value: int = 0, gas: int | None = None) -> dict:
+        """Sign and send `fn` (a contract function call or constructor), wait, return the receipt.
+
+        Reverts raise `Reverted` (custom errors decoded by name) before anything is sent.
+        """
+        params: dict[str, Any] = {"from": signer.address, "value": value, "chainId": self.chain_id}
+        for attempt in range(2):
+            try:
+                if gas is None:
+                    params["gas"] = int(fn.estimate_gas({"from": signer.address, "value": value}) * GAS_MARGIN)
+                else:
+                    params["gas"] = gas
+                params["nonce"] = self._next_nonce(signer.address)
+                tx = fn.build_transaction(params)
+                signed = signer.sign_transaction(tx)
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                break
+            except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
+                self.reset_nonces()
+                raise self.revert_error(e) from None
+            except Web3RPCError as e:
+                self.reset_nonces()
+                if attempt == 0 and "nonce" in str(e).lower():
+                    continue  # another process used this key: re-sync the nonce once
+                raise
+        receipt = dict(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05))
+        if receipt["status"] != 1:
+            # Mined but reverted (state changed between estimate and inclusion): replay as a call for the reason.
+            try:
+                self.w3.eth.call({k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")},
+                                 receipt["blockNumber"] - 1)
+            except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
+                raise self.revert_error(e) from None
+            raise Reverted(f"transaction {tx_hash.to_0x_hex()} reverted")
+        return receipt
+
+    def call(self, fn, *, sender: str | None = None, block: int | str = "latest"):
+        try:
+            return fn.call({"from": sender} if sender else {}, block_identifier=block)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
+            raise self.revert_error(e) from None
+
+    # -- decoding --------------------------------------------------------------------------
+    def revert_error(self, e: Exception) -> Reverted:
+        data = getattr(e, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(e, ContractCustomError) and isinstance(data, str) and len(data) >= 10:
+            raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
+            item = self.artifacts.errors.get(raw[:4])
+            if item is not None:
+                types = [abi_type(i) for i in item.get("inputs", [])]
+                values = abi_decode(types, raw[4:])
+                args = {i["name"] or f"arg{n}": to_checksum_address(v) if t == "address" else _plain(v)
+                        for n, (i, t, v) in enumerate(zip(item["inputs"], types, values))}
+                shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+                return Reverted.named(item["name"])(f"reverted: {item['name']}({shown})", item["name"], args)
+            return Reverted(f"reverted with unknown custom error {raw[:4].hex()}")
+        msg = getattr(e, "message", None) or str(e)
+        return Reverted(f"reverted: {msg}")
+
+    def decode_log(self, log) -> Event | None:
+        if not log["topics"]:
+            return None
+        candidates = self.artifacts.events.get(bytes(log["topics"][0]), [])
+        address = to_checksum_address(log["address"])
+        known = {e["address"]: n for n, e in self.book.contracts.items()}
+        candidates = sorted(candidates, key=lambda c: c[0] != known.get(address))
+        for contract, abi in candidates:
+            indexed = sum(1 for i in abi["inputs"] if i.get("indexed"))
+            if indexed != len(log["topics"]) - 1:
+                continue
+            try:
+                d = get_event_data(self.w3.codec, abi, log)
+            except Exception:
+                continue
+            return Event(known.get(address, contract), d["event"], {k: _plain(v) for k, v in d["args"].items()},
+                         address, d["blockNumber"], d["logIndex"], d["transactionHash"].to_0x_hex())
+        return None
+
+    def decode_events(self, receipt: dict) -> list[Event]:
+        return [e for e in (self.decode_log(log) for log in receipt["logs"]) if e is not None]
+
+    # -- dev chain helpers (Anvil RPC) ----------------------------------------------------
+    def snapshot(self) -> str:
+        return self.w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert_to(self, snapshot_id: str) -> None:
+        ok = self.w3.provider.make_request("evm_revert", [snapshot_id])["result"]
+        if not ok:
+            raise RuntimeError(f"evm_revert to snapshot {snapshot_id} failed")
+        self.reset_nonces()
+
+    def advance_time(self, seconds: int) -> None:
+        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+        self.w3.provider.make_request("evm_mine", [])
+
+    def mine(self, blocks: int = 1) -> None:
+        self.w3.provider.make_request("anvil_mine", [hex(blocks)])
+
+
+def _plain(v):
+    """web3 AttributeDicts/HexBytes -> plain Python (dict/bytes) for printing and JSON."""
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v)
+    if hasattr(v, "items"):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def _show(v) -> str:
+    return "0x" + v.hex() if isinstance(v, bytes) else str(v)

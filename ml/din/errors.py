@@ -1,0 +1,25 @@
+"""Errors of DIN's ML half; each names the offending participant or value in one line."""
+from __future__ import annotations
+
+from agents.core.errors import LoyalError
+
+
+class BadUpdate(LoyalError):
+    """An update cannot be used: unparsable bytes, wrong tensor names/shapes/dtype, NaN/inf, or
+    values outside the fixed-point range. `who` names the participant when known."""
+
+    def __init__(self, reason: str, who: str | None = None):
+        self.reason, self.who = reason, who
+        super().__init__(f"bad update from {who}: {reason}" if who else f"bad update: {reason}")
+
+
+class RecoveryImpossible(LoyalError):
+    """Secure aggregation cannot remove the masks of dropped members: `missing` lists the
+    (survivor, dropped) pairs whose pairwise seed was not revealed, `too_few` is set when fewer
+    than the minimum number of members survived (the sum would expose an individual update)."""
+
+    def __init__(self, message: str, missing: list[tuple[str, str]] | None = None,
+                 survivors: list[str] | None = None):
+        self.missing = missing or []
+        self.survivors = survivors or []
+        super().__init__(message)

@@ -1,0 +1,48 @@
+"""Shared by the Ape scripts: the suite's address book and its contracts, bound through Ape.
+
+The address book is the one the Python deploy path writes (`loyal deploy` / `loyal devnet`):
+`$LOYAL_DEPLOYMENTS/<chainId>.json` (default `deployments/<chainId>.json` in the repo), format
+`{"chainId": 31337, "contracts": {"LoyalToken": {"address": "0x..", ...}, ...}}`.
+ABIs come from Ape's own compile of `contracts/` (ape-solidity through tools/solc).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from ape import chain, project
+
+REPO = Path(__file__).resolve().parents[1]
+DECIMALS = 10**18
+
+
+def book_path(chain_id: int) -> Path:
+    root = Path(os.environ.get("LOYAL_DEPLOYMENTS") or REPO / "deployments")
+    return root / f"{chain_id}.json"
+
+
+def load_book() -> dict[str, dict]:
+    """`{name: entry}` for the connected chain; a clear one-line error if missing or for another chain."""
+    chain_id = chain.chain_id
+    path = book_path(chain_id)
+    if not path.is_file():
+        raise click.ClickException(f"no address book {path} for chain {chain_id}: run `loyal deploy` first")
+    data = json.loads(path.read_text())
+    if data.get("chainId") != chain_id:
+        raise click.ClickException(f"address book {path} is for chain {data.get('chainId')}, not {chain_id}")
+    return data.get("contracts", {})
+
+
+def suite_contract(book: dict[str, dict], name: str):
+    """Ape contract instance of suite contract `name` at its address-book address."""
+    entry = book.get(name)
+    if not entry:
+        raise click.ClickException(f"{name} is not in the address book for chain {chain.chain_id}: run `loyal deploy`")
+    return project.get_contract(name).at(entry["address"])
+
+
+def fmt_tokens(wei: int) -> str:
+    whole, frac = divmod(int(wei), DECIMALS)
+    return f"{whole}.{frac:018d}".rstrip("0").rstrip(".") + " LOYAL"
