@@ -17,6 +17,7 @@ from .chain import Chain
 # (module, function): one line per subsystem, in dependency order.
 SUITE: list[tuple[str, str]] = [
     ("agents.core.deploy", "deploy_core"),
+    ("agents.din.deploy", "deploy"),
 ]
 
 INITIAL_SUPPLY = 1_000_000_000 * 10**18

@@ -72,6 +72,7 @@ contract DinTasks is AccessControl {
     mapping(uint256 taskId => address[]) private _participants;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
+    mapping(uint256 taskId => bool) public testSetPublished;
 
     event TaskCreated(
         uint256 indexed taskId, address indexed owner, uint256 deposit, string genesisCid, TaskParams params
@@ -82,6 +83,7 @@ contract DinTasks is AccessControl {
     );
     event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
     event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
+    event TestSetPublished(uint256 indexed taskId, string cid);
 
     error UnknownTask(uint256 taskId);
     error InvalidParams(string what);
@@ -94,6 +96,8 @@ contract DinTasks is AccessControl {
     error UpdateAlreadySubmitted(uint256 taskId, uint256 round, address participant);
     error PayoutExceedsDeposit(uint256 taskId, uint256 amount, uint256 remaining);
     error BondAlreadyReturned(uint256 taskId, address participant);
+    error NotOwner(uint256 taskId, address account);
+    error TestSetAlreadyPublished(uint256 taskId);
 
     /// @param token_ LoyalToken, the currency of deposits, bonds and rewards.
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants PAYER_ROLE to the scoring contract).
@@ -136,6 +140,20 @@ contract DinTasks is AccessControl {
         }
         if (p.registrationEnd <= block.timestamp) revert InvalidParams("registrationEnd");
         if (p.reward == 0) revert InvalidParams("reward");
+    }
+
+    /// @notice Publish the CID of the held-out test set, once, after round 0's Submit stage (so
+    /// round 0 updates were fixed before anyone but the owner saw it). Evaluators check the blob
+    /// against `testSetCommitment` off-chain.
+    function publishTestSet(uint256 taskId, string calldata cid) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
+        (uint64 start, uint64 end) = window(taskId, 0, Stage.Submit);
+        if (block.timestamp < end) revert OutsideWindow(taskId, 0, Stage.Submit, start, end);
+        if (bytes(cid).length == 0) revert EmptyCid();
+        if (testSetPublished[taskId]) revert TestSetAlreadyPublished(taskId);
+        testSetPublished[taskId] = true;
+        emit TestSetPublished(taskId, cid);
     }
 
     // ------------------------------------------------------------------ participants

@@ -187,4 +187,22 @@ contract DinTasksTest is DinBase {
         vm.prank(ps[6]);
         tasks.withdrawBond(id);
     }
+
+    function test_publishTestSet_ownerOnceAfterRound0Submit() public {
+        uint256 id = setUpTask(2);
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Submit);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Submit, s, e));
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+        vm.warp(e);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.NotOwner.selector, id, ps[0]));
+        vm.prank(ps[0]);
+        tasks.publishTestSet(id, "bafktest");
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+        assertTrue(tasks.testSetPublished(id), "published");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.TestSetAlreadyPublished.selector, id));
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+    }
 }
