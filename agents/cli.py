@@ -16,6 +16,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("agents.core.cli", "deploy", "deploy"),
     ("agents.core.cli", "events", "events"),
     ("agents.core.store_cli", "app", "store"),
+    ("agents.din.cli", "app", "din"),
 ]
 
 
