@@ -19,6 +19,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("agents.ledger.cli", "app", "ledger"),
     ("agents.oml.cli", "app", "oml"),
     ("agents.dao.cli", "app", "dao"),
+    ("agents.din.cli", "app", "din"),
 ]
 
 

@@ -21,6 +21,7 @@ from .signers import dev_signer
 # (module, function, title): one line per subsystem, run in order.
 SCENARIOS: list[tuple[str, str, str]] = [
     ("agents.core.devnet", "core_scenario", "core: token and staking"),
+    ("agents.din.cli", "devnet_scenario", "din: federated learning task"),
     ("agents.ledger.scenario", "run", "ledger: forks, training ops, verify, rewards"),
     ("agents.oml.scenario", "devnet_scenario", "oml: fingerprinted model, honest and cheating host, slashing"),
     ("agents.dao.demo", "dao_scenario", "dao: votes, OTK drip, attestation halt"),

@@ -1,0 +1,329 @@
+"""Thin typed wrapper over the DIN contracts (DinTasks, DinRounds, DinScoring).
+
+Only what the agents need: reads return plain Python values, writes go through `Chain.transact`
+(custom errors raise `Reverted.named(...)`). Commitment formats match the contracts' NatSpec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from eth_abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from agents.core.chain import Chain
+
+GLOBAL = 2**256 - 1  # DinRounds.GLOBAL: subgroup key of the global-model vote
+SCALE = 1_000_000  # DinScoring.SCALE: a score of 1.0
+PAGE = 256  # scores per reveal transaction (contract allows up to 512, multiples of 8)
+
+
+class Stage(IntEnum):
+    """DinTasks.Stage, plus Registration (before round 0) as -1."""
+    Registration = -1
+    Submit = 0
+    AggregateCommit = 1
+    AggregateReveal = 2
+    GlobalCommit = 3
+    GlobalReveal = 4
+    ScoreCommit = 5
+    ScoreReveal = 6
+    Settle = 7
+
+
+ROUND_STAGES = [Stage.Submit, Stage.AggregateCommit, Stage.AggregateReveal, Stage.GlobalCommit, Stage.GlobalReveal]
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What a Model Owner chooses (amounts in token wei, durations in seconds)."""
+    reward: int
+    evaluator_fee: int
+    participant_bond: int
+    min_evaluator_stake: int
+    slash_amount: int
+    rounds: int = 3
+    subgroup_size: int = 10
+    evaluators_per_subgroup: int = 3
+    max_evaluators: int = 8
+    registration_seconds: int = 3600
+    submit_seconds: int = 3600
+    commit_seconds: int = 1800
+    reveal_seconds: int = 1800
+
+    @property
+    def deposit(self) -> int:
+        return self.reward + self.evaluator_fee * self.max_evaluators
+
+
+@dataclass(frozen=True)
+class Params:
+    test_set_commitment: bytes
+    reward: int
+    evaluator_fee: int
+    participant_bond: int
+    min_evaluator_stake: int
+    slash_amount: int
+    registration_end: int
+    submit: int
+    commit: int
+    reveal: int
+    rounds: int
+    subgroup_size: int
+    evaluators_per_subgroup: int
+    max_evaluators: int
+
+    def window(self, round_: int, stage: Stage) -> tuple[int, int]:
+        """[start, end) of `stage`; mirrors DinTasks.window."""
+        c, r = self.commit, self.reveal
+        length = self.submit + 2 * (c + r)
+        if stage == Stage.Registration:
+            return 0, self.registration_end
+        if stage >= Stage.ScoreCommit:
+            s = self.registration_end + self.rounds * length
+            return {Stage.ScoreCommit: (s, s + c), Stage.ScoreReveal: (s + c, s + c + r),
+                    Stage.Settle: (s + c + r, 2**64 - 1)}[stage]
+        start = self.registration_end + round_ * length
+        lengths = [self.submit, c, r, c, r]
+        start += sum(lengths[: int(stage)])
+        return start, start + lengths[int(stage)]
+
+    def stage_at(self, ts: int) -> tuple[Stage, int]:
+        """(stage, round) at timestamp `ts` (round is 0 for Registration and score stages)."""
+        if ts < self.registration_end:
+            return Stage.Registration, 0
+        length = self.submit + 2 * (self.commit + self.reveal)
+        r = (ts - self.registration_end) // length
+        if r >= self.rounds:
+            for st in (Stage.ScoreCommit, Stage.ScoreReveal, Stage.Settle):
+                s, e = self.window(0, st)
+                if s <= ts < e:
+                    return st, 0
+        for st in ROUND_STAGES:
+            s, e = self.window(r, st)
+            if s <= ts < e:
+                return st, r
+        raise AssertionError("unreachable: windows tile the schedule")
+
+
+def fold_scores(scores: list[int]) -> bytes:
+    """h_0 = 0, h_{i+1} = keccak(abi.encode(h_i, score_i)) (DinScoring's score fold)."""
+    h = b"\x00" * 32
+    for s in scores:
+        h = keccak(abi_encode(["bytes32", "uint32"], [h, s]))
+    return h
+
+
+def vote_commitment(task: int, round_: int, group: int, who: str, cid: str, salt: bytes) -> bytes:
+    return keccak(abi_encode(["uint256", "uint256", "uint256", "address", "string", "bytes32"],
+                             [task, round_, group, who, cid, salt]))
+
+
+def score_commitment(task: int, who: str, scores: list[int], salt: bytes) -> bytes:
+    return keccak(abi_encode(["uint256", "address", "bytes32", "bytes32"], [task, who, fold_scores(scores), salt]))
+
+
+def seed_commitment(task: int, who: str, seed: bytes) -> bytes:
+    return keccak(abi_encode(["uint256", "address", "bytes32"], [task, who, seed]))
+
+
+def lower_median(values: list[int]) -> int:
+    """The median DinScoring accepts: sorted index (n - 1) // 2; 0 for no values."""
+    return sorted(values)[(len(values) - 1) // 2] if values else 0
+
+
+class Din:
+    """The three DIN contracts of one chain's address book."""
+
+    def __init__(self, chain: Chain):
+        self.chain = chain
+        self.tasks = chain.contract("DinTasks")
+        self.rounds = chain.contract("DinRounds")
+        self.scoring = chain.contract("DinScoring")
+        self.token = chain.contract("LoyalToken")
+        self.staking = chain.contract("Staking")
+        self._params: dict[int, Params] = {}
+
+    def _tx(self, signer: LocalAccount, fn) -> dict:
+        return self.chain.transact(signer, fn)
+
+    def _call(self, fn):
+        return self.chain.call(fn)
+
+    # -- time ----------------------------------------------------------------------------
+    def now(self) -> int:
+        return int(self.chain.w3.eth.get_block("latest")["timestamp"])
+
+    def stage(self, task: int) -> tuple[Stage, int]:
+        return self.params(task).stage_at(self.now())
+
+    # -- tasks ---------------------------------------------------------------------------
+    def params(self, task: int) -> Params:
+        if task not in self._params:
+            p = self._call(self.tasks.functions.params(task))
+            self._params[task] = Params(*p)
+        return self._params[task]
+
+    def create_task(self, owner: LocalAccount, cfg: TaskConfig, genesis_cid: str, test_commitment: bytes) -> int:
+        self._approve(owner, self.tasks.address, cfg.deposit)
+        p = (test_commitment, cfg.reward, cfg.evaluator_fee, cfg.participant_bond, cfg.min_evaluator_stake,
+             cfg.slash_amount, self.now() + cfg.registration_seconds, cfg.submit_seconds, cfg.commit_seconds,
+             cfg.reveal_seconds, cfg.rounds, cfg.subgroup_size, cfg.evaluators_per_subgroup, cfg.max_evaluators)
+        receipt = self._tx(owner, self.tasks.functions.createTask(p, genesis_cid))
+        (ev,) = [e for e in self.chain.decode_events(receipt) if e.name == "TaskCreated"]
+        return int(ev.args["taskId"])
+
+    def _approve(self, signer: LocalAccount, spender: str, amount: int) -> None:
+        if amount and self._call(self.token.functions.allowance(signer.address, spender)) < amount:
+            self._tx(signer, self.token.functions.approve(spender, amount))
+
+    def task_info(self, task: int) -> dict:
+        owner, deposit, paid, n, genesis = self._call(self.tasks.functions.taskInfo(task))
+        return {"owner": owner, "deposit": deposit, "paid_out": paid, "participants": n, "genesis_hash": genesis}
+
+    def participant_count(self, task: int) -> int:
+        return self._call(self.tasks.functions.participantCount(task))
+
+    def participant_at(self, task: int, i: int) -> str:
+        return self._call(self.tasks.functions.participantAt(task, i))
+
+    def is_participant(self, task: int, who: str) -> bool:
+        return self._call(self.tasks.functions.isParticipant(task, who))
+
+    def subgroup_count(self, task: int) -> int:
+        return self._call(self.tasks.functions.subgroupCount(task))
+
+    def update_hash(self, task: int, round_: int, who: str) -> bytes:
+        return bytes(self._call(self.tasks.functions.updateHash(task, round_, who)))
+
+    def register(self, signer: LocalAccount, task: int) -> dict:
+        self._approve(signer, self.tasks.address, self.params(task).participant_bond)
+        return self._tx(signer, self.tasks.functions.register(task))
+
+    def submit_update(self, signer: LocalAccount, task: int, round_: int, cid: str) -> dict:
+        return self._tx(signer, self.tasks.functions.submitUpdate(task, round_, cid))
+
+    def publish_test_set(self, signer: LocalAccount, task: int, cid: str) -> dict:
+        return self._tx(signer, self.tasks.functions.publishTestSet(task, cid))
+
+    def test_set_published(self, task: int) -> bool:
+        return self._call(self.tasks.functions.testSetPublished(task))
+
+    def bond_returned(self, task: int, who: str) -> bool:
+        return self._call(self.tasks.functions.bondReturned(task, who))
+
+    def withdraw_bond(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.tasks.functions.withdrawBond(task))
+
+    # -- evaluators ----------------------------------------------------------------------
+    def stake(self, signer: LocalAccount, amount: int) -> dict:
+        self._approve(signer, self.staking.address, amount)
+        return self._tx(signer, self.staking.functions.stake(amount))
+
+    def stake_of(self, who: str) -> int:
+        return self._call(self.staking.functions.stakeOf(who))
+
+    def enrol(self, signer: LocalAccount, task: int, seed: bytes) -> dict:
+        return self._tx(signer, self.rounds.functions.enrol(task, seed_commitment(task, signer.address, seed)))
+
+    def is_evaluator(self, task: int, who: str) -> bool:
+        return self._call(self.rounds.functions.isEvaluator(task, who))
+
+    def evaluators(self, task: int) -> list[str]:
+        n = self._call(self.rounds.functions.evaluatorCount(task))
+        return [self._call(self.rounds.functions.evaluatorAt(task, i)) for i in range(n)]
+
+    def seed_revealed(self, task: int, who: str) -> bool:
+        return self._call(self.rounds.functions.seedRevealed(task, who))
+
+    def reveal_seed(self, signer: LocalAccount, task: int, seed: bytes) -> dict:
+        return self._tx(signer, self.rounds.functions.revealSeed(task, seed))
+
+    def round_seed(self, task: int, round_: int) -> bytes:
+        return bytes(self._call(self.rounds.functions.roundSeed(task, round_)))
+
+    def draw_round_seed(self, signer: LocalAccount, task: int, round_: int) -> dict:
+        return self._tx(signer, self.rounds.functions.drawRoundSeed(task, round_))
+
+    def assigned_subgroups(self, task: int, round_: int, who: str) -> list[int]:
+        return list(self._call(self.rounds.functions.assignedSubgroups(task, round_, who)))
+
+    def subgroup_evaluators(self, task: int, round_: int, group: int) -> list[str]:
+        return list(self._call(self.rounds.functions.subgroupEvaluators(task, round_, group)))
+
+    def vote_of(self, task: int, round_: int, group: int, who: str) -> tuple[bytes, bytes]:
+        c, r = self._call(self.rounds.functions.voteOf(task, round_, group, who))
+        return bytes(c), bytes(r)
+
+    def tally(self, task: int, round_: int, group: int) -> tuple[bytes, int, bool, bool]:
+        h, votes, fin, acc = self._call(self.rounds.functions.tally(task, round_, group))
+        return bytes(h), votes, fin, acc
+
+    def commit_aggregate(self, signer, task, round_, group, cid, salt) -> dict:
+        c = vote_commitment(task, round_, group, signer.address, cid, salt)
+        return self._tx(signer, self.rounds.functions.commitAggregate(task, round_, group, c))
+
+    def reveal_aggregate(self, signer, task, round_, group, cid, salt) -> dict:
+        return self._tx(signer, self.rounds.functions.revealAggregate(task, round_, group, cid, salt))
+
+    def finalize_subgroup(self, signer, task, round_, group) -> dict:
+        return self._tx(signer, self.rounds.functions.finalizeSubgroup(task, round_, group))
+
+    def commit_global(self, signer, task, round_, cid, salt) -> dict:
+        c = vote_commitment(task, round_, GLOBAL, signer.address, cid, salt)
+        return self._tx(signer, self.rounds.functions.commitGlobal(task, round_, c))
+
+    def reveal_global(self, signer, task, round_, cid, salt) -> dict:
+        return self._tx(signer, self.rounds.functions.revealGlobal(task, round_, cid, salt))
+
+    def finalize_global(self, signer, task, round_) -> dict:
+        return self._tx(signer, self.rounds.functions.finalizeGlobal(task, round_))
+
+    # -- scoring -------------------------------------------------------------------------
+    def reveal_of(self, task: int, who: str) -> dict:
+        committed, revealed, complete, agreed, fee_claimed = self._call(self.scoring.functions.revealOf(task, who))
+        return {"committed": committed, "revealed": revealed, "complete": complete, "agreed": agreed,
+                "fee_claimed": fee_claimed}
+
+    def commit_scores(self, signer, task: int, scores: list[int], salt: bytes) -> dict:
+        c = score_commitment(task, signer.address, scores, salt)
+        return self._tx(signer, self.scoring.functions.commitScores(task, c))
+
+    def reveal_scores_page(self, signer, task: int, page: list[int], salt: bytes) -> dict:
+        return self._tx(signer, self.scoring.functions.revealScores(task, page, salt))
+
+    def scores_for(self, task: int, index: int) -> tuple[list[str], list[int]]:
+        evs, values = self._call(self.scoring.functions.scoresFor(task, index))
+        return list(evs), list(values)
+
+    def median_of(self, task: int, index: int) -> tuple[bool, int]:
+        return tuple(self._call(self.scoring.functions.medianOf(task, index)))
+
+    def settle_participant(self, signer, task: int, index: int, median: int) -> dict:
+        return self._tx(signer, self.scoring.functions.settleParticipant(task, index, median))
+
+    def totals(self, task: int) -> dict:
+        settled, sum_medians, sum_agreed, refunded = self._call(self.scoring.functions.totals(task))
+        return {"settled": settled, "sum_medians": sum_medians, "sum_agreed": sum_agreed, "owner_refunded": refunded}
+
+    def reward_of(self, task: int, who: str) -> int:
+        return self._call(self.scoring.functions.rewardOf(task, who))
+
+    def reward_claimed(self, task: int, who: str) -> bool:
+        return self._call(self.scoring.functions.rewardClaimed(task, who))
+
+    def fee_of(self, task: int, who: str) -> int:
+        return self._call(self.scoring.functions.feeOf(task, who))
+
+    def owner_refund_of(self, task: int) -> int:
+        return self._call(self.scoring.functions.ownerRefundOf(task))
+
+    def claim_reward(self, signer, task: int) -> dict:
+        return self._tx(signer, self.scoring.functions.claimReward(task))
+
+    def claim_fee(self, signer, task: int) -> dict:
+        return self._tx(signer, self.scoring.functions.claimFee(task))
+
+    def refund_owner(self, signer, task: int) -> dict:
+        return self._tx(signer, self.scoring.functions.refundOwner(task))

@@ -1,0 +1,233 @@
+"""Evaluator daemon: enrols with stake, reveals its seed, aggregates the subgroups it is assigned
+to (bit-reproducible fixed-point mean, so honest evaluators publish the same CID), votes on the
+round's global model, scores every participant after the last round, settles medians, claims fees.
+
+`lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
+`forge=True` makes a dishonest evaluator that commits a wrong aggregate (demo and tests).
+"""
+from __future__ import annotations
+
+from eth_utils import keccak
+
+from ml.din import aggregate as A
+from ml.din import data
+from ml.din import model as M
+from ml.din import scoring as S
+from ml.din.errors import BadUpdate
+
+from .contracts import GLOBAL, PAGE, SCALE, Stage, lower_median
+from .daemon import DinDaemon
+
+SEED_TAG, AGG_TAG, GLOBAL_TAG, SCORE_TAG = 1, 2, 3, 4
+
+
+class EvaluatorDaemon(DinDaemon):
+    role = "evaluator"
+
+    def __init__(self, *a, lazy: bool = False, forge: bool = False, **kw):
+        super().__init__(*a, **kw)
+        self.lazy = lazy
+        self.forge = forge
+
+    # -- dispatch --------------------------------------------------------------------------
+    def act(self, stage: Stage, round_: int) -> int:
+        din, task, me = self.din, self.task, self.address
+        if stage == Stage.Registration:
+            if not din.is_evaluator(task, me):
+                din.enrol(self.signer, task, self.secret(task, SEED_TAG))
+                self.note("enrolled")
+                return 1
+            return 0
+        if not din.is_evaluator(task, me):
+            return 0
+        sent = 0
+        if stage == Stage.Submit and round_ == 0 and not din.seed_revealed(task, me):
+            din.reveal_seed(self.signer, task, self.secret(task, SEED_TAG))
+            sent += 1
+        if self.lazy:
+            return sent
+        p = din.params(task)
+        if stage == Stage.Submit and round_ > 0:
+            sent += self._finalize_global(round_ - 1)
+        elif stage == Stage.AggregateCommit:
+            sent += self._commit_aggregates(round_)
+        elif stage == Stage.AggregateReveal:
+            sent += self._reveal_aggregates(round_)
+        elif stage == Stage.GlobalCommit:
+            sent += self._finalize_subgroups(round_) + self._commit_global(round_)
+        elif stage == Stage.GlobalReveal:
+            sent += self._reveal_global(round_)
+        elif stage == Stage.ScoreCommit:
+            sent += self._finalize_global(p.rounds - 1) + self._commit_scores()
+        elif stage == Stage.ScoreReveal:
+            sent += self._reveal_scores()
+        elif stage == Stage.Settle:
+            sent += self._settle() + self._claim_fee()
+        return sent
+
+    # -- aggregates ------------------------------------------------------------------------
+    def aggregate_cid(self, round_: int, group: int) -> str | None:
+        """Aggregate the subgroup's submitted updates (dropping unusable ones); None if none usable."""
+        updates = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
+        layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
+        while updates:
+            try:
+                blob = A.aggregate(updates, layout)
+                break
+            except BadUpdate as e:
+                if e.who not in updates:
+                    raise
+                self.note(f"round {round_} group {group}: dropped update of {e.who}: {e.reason}")
+                del updates[e.who]
+        else:
+            return None
+        if self.forge:
+            blob = b"forged by " + self.address.encode() + blob
+        return self.store.put(blob)
+
+    def _commit_aggregates(self, round_: int) -> int:
+        din, task = self.din, self.task
+        sent = 0
+        if din.round_seed(task, round_) == b"\x00" * 32:
+            din.draw_round_seed(self.signer, task, round_)
+            sent += 1
+        for g in din.assigned_subgroups(task, round_, self.address):
+            commitment, _ = din.vote_of(task, round_, g, self.address)
+            if commitment != b"\x00" * 32:
+                continue
+            cid = self.aggregate_cid(round_, g)
+            if cid is None:
+                continue
+            self.index.local[f"agg/{round_}/{g}"] = cid
+            self.index.commit_local()
+            din.commit_aggregate(self.signer, task, round_, g, cid, self.secret(task, AGG_TAG, round_, g))
+            self.note(f"round {round_} group {g}: committed aggregate")
+            sent += 1
+        return sent
+
+    def _reveal_aggregates(self, round_: int) -> int:
+        din, task = self.din, self.task
+        sent = 0
+        for g in din.assigned_subgroups(task, round_, self.address):
+            commitment, revealed = din.vote_of(task, round_, g, self.address)
+            if commitment == b"\x00" * 32 or revealed != b"\x00" * 32:
+                continue
+            cid = self.index.local.get(f"agg/{round_}/{g}") or self.aggregate_cid(round_, g)
+            din.reveal_aggregate(self.signer, task, round_, g, cid, self.secret(task, AGG_TAG, round_, g))
+            sent += 1
+        return sent
+
+    def _finalize_subgroups(self, round_: int) -> int:
+        sent = 0
+        for g in range(self.din.subgroup_count(self.task)):
+            if not self.din.tally(self.task, round_, g)[2]:
+                self.din.finalize_subgroup(self.signer, self.task, round_, g)
+                sent += 1
+        return sent
+
+    # -- global model ----------------------------------------------------------------------
+    def global_cid(self, round_: int) -> str:
+        """The round's global model: previous global + combination of the accepted aggregates,
+        each weighted by its subgroup's number of submitted updates. Anyone can recompute it."""
+        prev_cid = self.global_cid_before(round_)
+        prev = self.store.get(prev_cid)
+        layout = M.layout_of(M.from_bytes(prev))
+        aggs: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
+        for g in range(self.din.subgroup_count(self.task)):
+            h, _, _, accepted = self.din.tally(self.task, round_, g)
+            if accepted:
+                aggs[str(g)] = self.store.get(self.index.cid(h))
+                counts[str(g)] = len(self.index.updates(round_, g))
+        if not aggs:
+            return prev_cid
+        return self.store.put(A.next_global(prev, A.combine(aggs, counts, layout)))
+
+    def _commit_global(self, round_: int) -> int:
+        commitment, _ = self.din.vote_of(self.task, round_, GLOBAL, self.address)
+        if commitment != b"\x00" * 32:
+            return 0
+        cid = self.global_cid(round_)
+        self.index.local[f"global/{round_}"] = cid
+        self.index.commit_local()
+        self.din.commit_global(self.signer, self.task, round_, cid, self.secret(self.task, GLOBAL_TAG, round_))
+        return 1
+
+    def _reveal_global(self, round_: int) -> int:
+        commitment, revealed = self.din.vote_of(self.task, round_, GLOBAL, self.address)
+        if commitment == b"\x00" * 32 or revealed != b"\x00" * 32:
+            return 0
+        cid = self.index.local.get(f"global/{round_}") or self.global_cid(round_)
+        self.din.reveal_global(self.signer, self.task, round_, cid, self.secret(self.task, GLOBAL_TAG, round_))
+        return 1
+
+    def _finalize_global(self, round_: int) -> int:
+        if self.din.tally(self.task, round_, GLOBAL)[2]:
+            return 0
+        self.din.finalize_global(self.signer, self.task, round_)
+        return 1
+
+    # -- scores ----------------------------------------------------------------------------
+    def test_set(self) -> data.Shard:
+        cid = self.index.test_set
+        if cid is None:
+            raise LookupError(f"task {self.task}: the owner has not published the test set")
+        blob = self.store.get(cid)
+        if keccak(blob) != self.din.params(self.task).test_set_commitment:
+            raise ValueError(f"test set {cid} does not match the task's commitment")
+        return data.Shard.from_bytes(blob)
+
+    def score_vector(self) -> list[int]:
+        """Mean over rounds of each participant's clear-mode score, in registration order, scaled."""
+        test = self.test_set()
+        per_round = []
+        for r in range(self.din.params(self.task).rounds):
+            updates = {who: self.store.get(cid) for who, cid in self.index.all_updates(r).items()}
+            if updates:
+                glob = self.store.get(self.global_cid_before(r))
+                per_round.append(S.score_updates(glob, updates, test).scores)
+        mean = S.mean_over_rounds(per_round)
+        n = self.din.participant_count(self.task)
+        out = []
+        for i in range(n):
+            s = mean.get(self.din.participant_at(self.task, i), 0.0)
+            out.append(max(0, min(SCALE, round(s * SCALE))))
+        return out
+
+    def _commit_scores(self) -> int:
+        if self.din.reveal_of(self.task, self.address)["committed"]:
+            return 0
+        scores = self.score_vector()
+        self.index.local["scores"] = scores
+        self.index.commit_local()
+        self.din.commit_scores(self.signer, self.task, scores, self.secret(self.task, SCORE_TAG))
+        return 1
+
+    def _reveal_scores(self) -> int:
+        st = self.din.reveal_of(self.task, self.address)
+        if not st["committed"] or st["complete"]:
+            return 0
+        scores = self.index.local.get("scores") or self.score_vector()
+        sent = 0
+        for off in range(st["revealed"], len(scores), PAGE):
+            self.din.reveal_scores_page(self.signer, self.task, scores[off:off + PAGE], self.secret(self.task, SCORE_TAG))
+            sent += 1
+        return sent
+
+    def _settle(self) -> int:
+        sent = 0
+        for i in range(self.din.participant_count(self.task)):
+            if self.din.median_of(self.task, i)[0]:
+                continue
+            _, values = self.din.scores_for(self.task, i)
+            self.din.settle_participant(self.signer, self.task, i, lower_median(values))
+            sent += 1
+        return sent
+
+    def _claim_fee(self) -> int:
+        st = self.din.reveal_of(self.task, self.address)
+        if st["fee_claimed"] or self.din.fee_of(self.task, self.address) == 0:
+            return 0
+        self.din.claim_fee(self.signer, self.task)
+        self.note("claimed fee")
+        return 1

@@ -1,0 +1,79 @@
+"""What DIN agents learn only from events, kept in a resumable cursor (`EventFollower`).
+
+The contracts store hashes; CID strings live in events. Every daemon follows the DIN contracts'
+events into its own cursor file, so after a SIGKILL it resumes where it stopped and still knows
+every update CID, revealed aggregate/global CID, genesis and test-set CID.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_utils import keccak
+
+from agents.core.chain import Chain, Event
+from agents.core.events import EventCursor, EventFollower
+
+DIN_CONTRACTS = ["DinTasks", "DinRounds", "DinScoring"]
+
+
+def cid_hash(cid: str) -> str:
+    return "0x" + keccak(text=cid).hex()
+
+
+class DinIndex:
+    """Event-sourced view of one task. `state` is persisted with the cursor (JSON)."""
+
+    def __init__(self, chain: Chain, task: int, cursor_path: Path | str | None, start_block: int = 0):
+        cursor = EventCursor.open(cursor_path, start_block) if cursor_path else EventCursor(None, start_block - 1)
+        self.task = task
+        self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS)
+        self.state = cursor.state
+        for k in ("updates", "cids", "local"):
+            self.state.setdefault(k, {})
+
+    def sync(self) -> int:
+        return self.follower.poll(self._handle)
+
+    def commit_local(self) -> None:
+        """Persist `state["local"]` (the daemon's own secrets/results) now."""
+        self.follower.cursor.commit()
+
+    def _handle(self, ev: Event, state: dict) -> None:
+        a = ev.args
+        if "taskId" in a and int(a["taskId"]) != self.task:
+            return
+        if ev.name == "TaskCreated":
+            state["genesis"] = a["genesisCid"]
+        elif ev.name == "UpdateSubmitted":
+            key = f"{a['round']}/{a['subgroup']}"
+            state["updates"].setdefault(key, {})[a["participant"]] = a["cid"]
+        elif ev.name in ("AggregateRevealed", "GlobalRevealed"):
+            state["cids"][cid_hash(a["cid"])] = a["cid"]
+        elif ev.name == "TestSetPublished":
+            state["test_set"] = a["cid"]
+
+    # -- reads ---------------------------------------------------------------------------
+    @property
+    def local(self) -> dict:
+        return self.state["local"]
+
+    def updates(self, round_: int, group: int) -> dict[str, str]:
+        return dict(self.state["updates"].get(f"{round_}/{group}", {}))
+
+    def all_updates(self, round_: int) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, ups in self.state["updates"].items():
+            if int(key.split("/")[0]) == round_:
+                out.update(ups)
+        return out
+
+    def cid(self, h: bytes) -> str | None:
+        return self.state["cids"].get("0x" + h.hex())
+
+    @property
+    def genesis(self) -> str | None:
+        return self.state.get("genesis")
+
+    @property
+    def test_set(self) -> str | None:
+        return self.state.get("test_set")

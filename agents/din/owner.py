@@ -1,0 +1,102 @@
+"""Model Owner: creates the task (genesis model in the store, test-set commitment on-chain),
+publishes the test set after round 0's submissions, evaluates each accepted global model on its
+test set, writes accuracy per round as CSV and PNG, and reclaims unearned fees at the end."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+
+from agents.core.chain import Chain
+from agents.core.store import LocalStore
+from ml.din import data
+from ml.din import model as M
+from ml.din import scoring as S
+
+from .contracts import GLOBAL, Din, Stage, TaskConfig
+from .daemon import DinDaemon
+
+
+def create_task(chain: Chain, store: LocalStore, owner: LocalAccount, cfg: TaskConfig, test: data.Shard,
+                *, model_seed: int = 0) -> tuple[int, str]:
+    """Upload the genesis model (canonical safetensors bytes) and create the task. Returns (task id, genesis CID)."""
+    genesis = store.put(M.to_bytes(M.state_of(M.build(seed=model_seed))))
+    task = Din(chain).create_task(owner, cfg, genesis, data.test_set_commitment(test))
+    return task, genesis
+
+
+class OwnerDaemon(DinDaemon):
+    role = "owner"
+
+    def __init__(self, *a, test: data.Shard, **kw):
+        super().__init__(*a, **kw)
+        self.test = test
+        self.index.local.setdefault("accuracy", {})
+
+    def act(self, stage: Stage, round_: int) -> int:
+        din, task = self.din, self.task
+        sent = 0
+        past_round0_submit = stage > Stage.Submit or round_ > 0
+        if stage != Stage.Registration and past_round0_submit and not din.test_set_published(task):
+            cid = self.store.put(self.test.to_bytes())
+            din.publish_test_set(self.signer, task, cid)
+            self.note(f"published test set {cid}")
+            sent += 1
+        self._evaluate_globals()
+        if stage == Stage.Settle:
+            t = din.totals(task)
+            if t["settled"] == din.participant_count(task) and not t["owner_refunded"] and din.owner_refund_of(task) > 0:
+                din.refund_owner(self.signer, task)
+                self.note("reclaimed unearned fees")
+                sent += 1
+        return sent
+
+    def _evaluate_globals(self) -> None:
+        acc = self.index.local["accuracy"]
+        if "genesis" not in acc and self.index.genesis:
+            acc["genesis"] = S.evaluate(M.from_bytes(self.store.get(self.index.genesis)), self.test).accuracy
+        for r in range(self.din.params(self.task).rounds):
+            if str(r) in acc:
+                continue
+            h, _, finalized, accepted = self.din.tally(self.task, r, GLOBAL)
+            if not finalized:
+                break
+            cid = self.index.cid(h) if accepted else None
+            acc[str(r)] = S.evaluate(M.from_bytes(self.store.get(cid)), self.test).accuracy if cid else None
+        self.index.commit_local()
+
+    def accuracy(self) -> list[tuple[str, float | None]]:
+        """(round label, test accuracy) rows: genesis, then each round's accepted global model."""
+        acc = self.index.local["accuracy"]
+        rows = [("genesis", acc.get("genesis"))]
+        rows += [(str(r), acc[str(r)]) for r in range(self.din.params(self.task).rounds) if str(r) in acc]
+        return rows
+
+    def write_report(self, out_dir: Path) -> tuple[Path, Path]:
+        """accuracy.csv and accuracy.png of the global model per round."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = self.accuracy()
+        csv_path = out_dir / "accuracy.csv"
+        with open(csv_path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["round", "test_accuracy"])
+            w.writerows((r, "" if a is None else f"{a:.4f}") for r, a in rows)
+        png_path = out_dir / "accuracy.png"
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        xs = [r for r, a in rows if a is not None]
+        ax.plot(range(len(xs)), [a for _, a in rows if a is not None], marker="o")
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_xlabel("round (global model)")
+        ax.set_ylabel("test accuracy")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"DIN task {self.task}: owner's test set")
+        fig.tight_layout()
+        fig.savefig(png_path, dpi=120)
+        plt.close(fig)
+        return csv_path, png_path

@@ -1,0 +1,181 @@
+"""A whole DIN task on a real chain: owner, participants and evaluators as daemons, driven stage
+by stage. The driver only moves the dev chain's clock (to the next stage's start) once every
+daemon is idle; all protocol work is done by the daemons themselves through the contracts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from eth_account.signers.local import LocalAccount
+
+from agents.core.chain import Chain
+from agents.core.events import fetch_events
+from agents.core.signers import dev_signer
+from agents.core.store import LocalStore
+from ml.din import data
+
+from .contracts import ROUND_STAGES, Din, Stage, TaskConfig
+from .daemon import DinDaemon
+from .evaluator import EvaluatorDaemon
+from .owner import OwnerDaemon, create_task
+from .participant import ParticipantDaemon
+
+TOKEN = 10**18
+
+
+@dataclass(frozen=True)
+class Scenario:
+    participants: int = 20
+    evaluators: int = 4
+    rounds: int = 3
+    subgroup_size: int = 10
+    evaluators_per_subgroup: int = 3
+    poisoners: tuple[int, ...] = (0,)  # participant indices training on flipped labels
+    lazy: tuple[int, ...] = (3,)  # evaluator indices that never aggregate/vote/score
+    forgers: tuple[int, ...] = ()  # evaluator indices committing wrong aggregates
+    first_account: int = 1  # dev account of the owner; participants and evaluators follow
+    data_seed: int = 0
+
+    def config(self) -> TaskConfig:
+        return TaskConfig(reward=1_000 * TOKEN, evaluator_fee=20 * TOKEN, participant_bond=1 * TOKEN,
+                          min_evaluator_stake=100 * TOKEN, slash_amount=10 * TOKEN, rounds=self.rounds,
+                          subgroup_size=self.subgroup_size, evaluators_per_subgroup=self.evaluators_per_subgroup,
+                          max_evaluators=max(self.evaluators, self.evaluators_per_subgroup))
+
+
+@dataclass
+class Result:
+    task: int
+    accuracy: list[tuple[str, float | None]]
+    roles: dict[str, str]  # address -> label
+    slashed: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, int] = field(default_factory=dict)
+    fees: dict[str, int] = field(default_factory=dict)
+    medians: dict[str, int] = field(default_factory=dict)
+    owner_refund: int = 0
+    deposit: int = 0
+    paid_out: int = 0
+    report: tuple[Path, Path] | None = None
+
+
+class Runner:
+    """Builds the actors of `scenario` and drives one task through every stage."""
+
+    def __init__(self, chain: Chain, store: LocalStore, workdir: Path, scenario: Scenario, *,
+                 admin: LocalAccount | None = None):
+        self.chain, self.store, self.workdir, self.sc = chain, store, Path(workdir), scenario
+        self.din = Din(chain)
+        self.admin = admin or dev_signer(0)
+        a = scenario.first_account
+        self.owner = dev_signer(a)
+        self.participants = [dev_signer(a + 1 + i) for i in range(scenario.participants)]
+        self.evaluators = [dev_signer(a + 1 + scenario.participants + i) for i in range(scenario.evaluators)]
+        self.split = data.split(scenario.participants, seed=scenario.data_seed)
+        self.daemons: list[DinDaemon] = []
+        self.task: int | None = None
+        self.start_block = 0
+
+    # -- setup -----------------------------------------------------------------------------
+    def fund(self) -> None:
+        cfg = self.sc.config()
+        need = {self.owner.address: cfg.deposit}
+        need.update({p.address: cfg.participant_bond for p in self.participants})
+        need.update({e.address: cfg.min_evaluator_stake for e in self.evaluators})
+        for who, amount in need.items():
+            have = self.chain.call(self.din.token.functions.balanceOf(who))
+            if have < amount:
+                self.chain.transact(self.admin, self.din.token.functions.mint(who, amount - have))
+        for e in self.evaluators:
+            if self.din.stake_of(e.address) < cfg.min_evaluator_stake:
+                self.din.stake(e, cfg.min_evaluator_stake - self.din.stake_of(e.address))
+
+    def create(self) -> int:
+        self.start_block = self.chain.w3.eth.block_number
+        self.task, _ = create_task(self.chain, self.store, self.owner, self.sc.config(), self.split.test)
+        self.daemons = self.make_daemons()
+        return self.task
+
+    def cursor(self, name: str) -> Path:
+        return self.workdir / "cursors" / f"task{self.task}-{name}.json"
+
+    def make_daemons(self) -> list[DinDaemon]:
+        common = dict(start_block=self.start_block)
+        ds: list[DinDaemon] = [OwnerDaemon(self.chain, self.store, self.owner, self.task, self.cursor("owner"),
+                                           test=self.split.test, **common)]
+        for i, p in enumerate(self.participants):
+            ds.append(self.participant_daemon(i))
+        for i, e in enumerate(self.evaluators):
+            ds.append(EvaluatorDaemon(self.chain, self.store, e, self.task, self.cursor(f"evaluator{i}"),
+                                      lazy=i in self.sc.lazy, forge=i in self.sc.forgers, **common))
+        return ds
+
+    def participant_daemon(self, i: int) -> ParticipantDaemon:
+        return ParticipantDaemon(self.chain, self.store, self.participants[i], self.task,
+                                 self.cursor(f"participant{i}"), shard=self.split.shards[i],
+                                 poisoner=i in self.sc.poisoners, start_block=self.start_block)
+
+    # -- driving ---------------------------------------------------------------------------
+    def schedule(self) -> list[tuple[Stage, int]]:
+        out = [(Stage.Registration, 0)]
+        for r in range(self.sc.rounds):
+            out += [(st, r) for st in ROUND_STAGES]
+        return out + [(Stage.ScoreCommit, 0), (Stage.ScoreReveal, 0), (Stage.Settle, 0)]
+
+    def warp_to(self, stage: Stage, round_: int) -> None:
+        if stage == Stage.Registration:
+            return
+        start, _ = self.din.params(self.task).window(round_, stage)
+        now = self.din.now()
+        if start > now:
+            self.chain.advance_time(start - now)
+
+    def settle_stage(self, max_passes: int = 6) -> int:
+        """Step every daemon until a full pass sends nothing. Returns transactions sent."""
+        total = 0
+        for _ in range(max_passes):
+            sent = sum(d.step() for d in self.daemons)
+            total += sent
+            if sent == 0:
+                break
+        return total
+
+    def run(self, on_stage: Callable[[Stage, int, int], None] | None = None) -> Result:
+        self.fund()
+        self.create()
+        for stage, r in self.schedule():
+            self.warp_to(stage, r)
+            sent = self.settle_stage()
+            if on_stage:
+                on_stage(stage, r, sent)
+        return self.result()
+
+    # -- outcome ---------------------------------------------------------------------------
+    def result(self) -> Result:
+        owner_d = self.daemons[0]
+        assert isinstance(owner_d, OwnerDaemon)
+        roles = {self.owner.address: "owner"}
+        for i, p in enumerate(self.participants):
+            roles[p.address] = f"participant {i}" + (" (poisoner)" if i in self.sc.poisoners else "")
+        for i, e in enumerate(self.evaluators):
+            tag = " (lazy)" if i in self.sc.lazy else " (forger)" if i in self.sc.forgers else ""
+            roles[e.address] = f"evaluator {i}{tag}"
+        res = Result(self.task, owner_d.accuracy(), roles)
+        rounds_addr = self.din.rounds.address
+        for ev in fetch_events(self.chain, from_block=self.start_block, contracts=["Staking", "DinScoring"]):
+            a = ev.args
+            if ev.name == "Slashed" and a["module"] == rounds_addr and a["account"] in roles:
+                res.slashed[a["account"]] = res.slashed.get(a["account"], 0) + a["amount"]
+            elif ev.name == "RewardClaimed" and a["taskId"] == self.task:
+                res.rewards[a["participant"]] = a["amount"]
+            elif ev.name == "FeeClaimed" and a["taskId"] == self.task:
+                res.fees[a["evaluator"]] = a["amount"]
+            elif ev.name == "OwnerRefunded" and a["taskId"] == self.task:
+                res.owner_refund = a["amount"]
+        for i, p in enumerate(self.participants):
+            res.medians[p.address] = self.din.median_of(self.task, i)[1]
+        info = self.din.task_info(self.task)
+        res.deposit, res.paid_out = info["deposit"], info["paid_out"]
+        res.report = owner_d.write_report(self.workdir / f"task{self.task}")
+        return res

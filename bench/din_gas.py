@@ -1,0 +1,138 @@
+"""DIN gas: every protocol transaction on a real Anvil, for N = 10, 50, 100 participants.
+
+    .venv/bin/python -m bench.din_gas
+
+Contracts only (CIDs are realistic 59-character strings, no ML): registration and update
+submission per participant per round, evaluator commit/reveal per subgroup, finalisation,
+score reveal per page and per score, median settlement per participant, claims.
+Writes bench/results/din_gas.json.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+from pathlib import Path
+
+from agents.core.anvil import Anvil
+from agents.core.chain import Chain
+from agents.core.deploy import deploy_suite
+from agents.core.signers import dev_signer
+from agents.din.contracts import GLOBAL, PAGE, Din, Stage, TaskConfig, lower_median, vote_commitment
+
+OUT = Path(__file__).resolve().parent / "results" / "din_gas.json"
+TOKEN = 10**18
+
+
+def fake_cid(tag: str) -> str:
+    from agents.core.store import cid_of
+
+    return cid_of(tag.encode())  # a real CIDv1 of some bytes: same length as a model's
+
+
+def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int) -> dict:
+    admin = dev_signer(0)
+    owner = dev_signer(first)
+    ps = [dev_signer(first + 1 + i) for i in range(n)]
+    es = [dev_signer(first + 1 + n + i) for i in range(evaluators)]
+    cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=k,
+                     max_evaluators=evaluators)
+    token = din.token
+    for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps] + [(e, 10 * TOKEN) for e in es]:
+        chain.transact(admin, token.functions.mint(a.address, amt))
+    for e in es:
+        din.stake(e, 10 * TOKEN)
+    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    gas: dict[str, list[int]] = {}
+
+    def rec(name, receipt):
+        gas.setdefault(name, []).append(receipt["gasUsed"])
+
+    for p in ps:
+        din._approve(p, din.tasks.address, TOKEN)
+        rec("register", din._tx(p, din.tasks.functions.register(task)))
+    for i, e in enumerate(es):
+        rec("enrol", din.enrol(e, task, bytes([i + 1]) * 32))
+    p_ = din.params(task)
+    warp = lambda st, r=0: chain.advance_time(max(0, p_.window(r, st)[0] - din.now()))  # noqa: E731
+    warp(Stage.Submit)
+    for i, e in enumerate(es):
+        rec("revealSeed", din.reveal_seed(e, task, bytes([i + 1]) * 32))
+    for i, p in enumerate(ps):
+        rec("submitUpdate", din.submit_update(p, task, 0, fake_cid(f"update {n} {i}")))
+    warp(Stage.AggregateCommit)
+    rec("drawRoundSeed", din.draw_round_seed(es[0], task, 0))
+    groups = din.subgroup_count(task)
+    assigned = {e.address: din.assigned_subgroups(task, 0, e.address) for e in es}
+    salt = b"\x22" * 32
+    for e in es:
+        for g in assigned[e.address]:
+            rec("commitAggregate", din.commit_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+    warp(Stage.AggregateReveal)
+    for e in es:
+        for g in assigned[e.address]:
+            rec("revealAggregate", din.reveal_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+    warp(Stage.GlobalCommit)
+    for g in range(groups):
+        rec("finalizeSubgroup", din.finalize_subgroup(es[0], task, 0, g))
+    for e in es:
+        rec("commitGlobal", din.commit_global(e, task, 0, fake_cid("global"), salt))
+    warp(Stage.GlobalReveal)
+    for e in es:
+        rec("revealGlobal", din.reveal_global(e, task, 0, fake_cid("global"), salt))
+    warp(Stage.ScoreCommit)
+    rec("finalizeGlobal", din.finalize_global(es[0], task, 0))
+    vectors = {e.address: [(i * 7919 + j * 104729) % 1_000_001 for i in range(n)] for j, e in enumerate(es)}
+    for e in es:
+        rec("commitScores", din.commit_scores(e, task, vectors[e.address], salt))
+    warp(Stage.ScoreReveal)
+    per_score = []
+    for e in es:
+        v = vectors[e.address]
+        for off in range(0, n, PAGE):
+            r = din.reveal_scores_page(e, task, v[off:off + PAGE], salt)
+            rec("revealScores(page)", r)
+            per_score.append(r["gasUsed"] / len(v[off:off + PAGE]))
+    warp(Stage.Settle)
+    for i in range(n):
+        _, values = din.scores_for(task, i)
+        rec("settleParticipant", din.settle_participant(es[0], task, i, lower_median(values)))
+    for p in ps:
+        if din.reward_of(task, p.address) > 0:
+            rec("claimReward", din.claim_reward(p, task))
+    for e in es:
+        if din.fee_of(task, e.address) > 0:
+            rec("claimFee", din.claim_fee(e, task))
+    out = {k: {"count": len(v), "median": int(statistics.median(v)), "max": max(v)} for k, v in gas.items()}
+    out["revealScores(per score)"] = {"median": round(statistics.median(per_score)), "page": PAGE}
+    out["per_participant_per_round"] = out["submitUpdate"]["median"]
+    out["evaluator_calls_per_round"] = {
+        "aggregate": round(statistics.mean(len(v) for v in assigned.values()), 2),
+        "subgroups": groups, "evaluators": evaluators, "per_subgroup": k}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    sizes = [10, 50, 100]
+    evaluators, k = 8, 3
+    results = {}
+    with Anvil(accounts=1 + sum(n + evaluators + 1 for n in sizes) + 2) as node:
+        chain = Chain.connect(node.rpc_url, book_path=Path("/tmp") / f"din-gas-{node.port}" / "31337.json")
+        deploy_suite(chain, dev_signer(0))
+        din = Din(chain)
+        first = 1
+        for n in sizes:
+            results[str(n)] = run_task(chain, din, n, evaluators, k, first)
+            first += n + evaluators + 1
+            print(n, {k_: v for k_, v in results[str(n)].items() if k_ in ("submitUpdate", "settleParticipant",
+                                                                             "revealScores(per score)")}, flush=True)
+    doc = {"what": "gas per DIN transaction on Anvil (1 round, subgroup size 10, 8 evaluators, 3 per subgroup)",
+           "machine": platform.platform(), "participants": results}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

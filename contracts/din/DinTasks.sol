@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+
+/// @title DinTasks
+/// @notice Registry of DIN federated-learning tasks: a Model Owner's deposit and parameters, the
+/// phase schedule, participant registration (with a Sybil bond) and per-round update submissions.
+/// @dev Holds every task's deposit and participant bonds. Rewards leave only through `pay`, called
+/// by the scoring contract (PAYER_ROLE), and never more than the task's deposit in total.
+///
+/// Schedule (all times are block timestamps, seconds): registration runs until `registrationEnd`.
+/// Round r (0-based) starts at `registrationEnd + r * roundLength` and has five stages:
+/// Submit (`submitDuration`), AggregateCommit, AggregateReveal, GlobalCommit, GlobalReveal (each
+/// `commitDuration` / `revealDuration`). After the last round: ScoreCommit (`commitDuration`),
+/// ScoreReveal (`revealDuration`), then Settle, open-ended. Windows are half-open: [start, end).
+contract DinTasks is AccessControl {
+    using SafeERC20 for IERC20;
+
+    /// @notice Role of the scoring contract, the only one allowed to pay rewards out.
+    bytes32 public constant PAYER_ROLE = keccak256("PAYER_ROLE");
+    /// @notice Upper bound on evaluators per task: the per-participant median loop is bounded by it.
+    uint16 public constant MAX_EVALUATORS = 32;
+
+    enum Stage {
+        Submit,
+        AggregateCommit,
+        AggregateReveal,
+        GlobalCommit,
+        GlobalReveal,
+        ScoreCommit,
+        ScoreReveal,
+        Settle
+    }
+
+    /// @notice What a Model Owner chooses when creating a task.
+    struct TaskParams {
+        bytes32 testSetCommitment; // hash commitment to the owner's held-out test set
+        uint256 reward; // paid to participants in proportion to their median score
+        uint256 evaluatorFee; // most one evaluator can earn (all its scores near the median)
+        uint256 participantBond; // Sybil bond per participant, returned after scoring
+        uint256 minEvaluatorStake; // active stake in Staking needed to enrol as evaluator
+        uint256 slashAmount; // slashed per evaluator offence (capped at its slashable stake)
+        uint64 registrationEnd; // timestamp: registration closes, round 0 starts
+        uint32 submitDuration; // seconds of each round's Submit stage
+        uint32 commitDuration; // seconds of every commit stage
+        uint32 revealDuration; // seconds of every reveal stage
+        uint16 rounds; // number of training rounds
+        uint16 subgroupSize; // participants per subgroup (default 10)
+        uint16 evaluatorsPerSubgroup; // evaluators assigned to each subgroup per round
+        uint16 maxEvaluators; // cap on enrolled evaluators (<= MAX_EVALUATORS)
+    }
+
+    struct Task {
+        address owner;
+        uint32 participantCount;
+        uint64 createdAt;
+        uint256 deposit;
+        uint256 paidOut;
+        bytes32 genesisHash; // keccak256 of the genesis model CID string
+        TaskParams p;
+    }
+
+    IERC20 public immutable token;
+    uint256 public taskCount;
+
+    mapping(uint256 taskId => Task) private _tasks;
+    /// @dev participant => index + 1 (0 = not registered)
+    mapping(uint256 taskId => mapping(address => uint256)) private _participantSlot;
+    mapping(uint256 taskId => address[]) private _participants;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
+    mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
+    mapping(uint256 taskId => bool) public testSetPublished;
+
+    event TaskCreated(
+        uint256 indexed taskId, address indexed owner, uint256 deposit, string genesisCid, TaskParams params
+    );
+    event ParticipantRegistered(uint256 indexed taskId, address indexed participant, uint256 index, uint256 subgroup);
+    event UpdateSubmitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, string cid
+    );
+    event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
+    event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
+    event TestSetPublished(uint256 indexed taskId, string cid);
+
+    error UnknownTask(uint256 taskId);
+    error InvalidParams(string what);
+    error EmptyCid();
+    error RegistrationClosed(uint256 taskId, uint64 registrationEnd);
+    error AlreadyRegistered(uint256 taskId, address participant);
+    error NotParticipant(uint256 taskId, address account);
+    error RoundOutOfRange(uint256 taskId, uint256 round, uint16 rounds);
+    error OutsideWindow(uint256 taskId, uint256 round, Stage stage, uint64 start, uint64 end);
+    error UpdateAlreadySubmitted(uint256 taskId, uint256 round, address participant);
+    error PayoutExceedsDeposit(uint256 taskId, uint256 amount, uint256 remaining);
+    error BondAlreadyReturned(uint256 taskId, address participant);
+    error NotOwner(uint256 taskId, address account);
+    error TestSetAlreadyPublished(uint256 taskId);
+
+    /// @param token_ LoyalToken, the currency of deposits, bonds and rewards.
+    /// @param admin receives DEFAULT_ADMIN_ROLE (grants PAYER_ROLE to the scoring contract).
+    constructor(IERC20 token_, address admin) {
+        token = token_;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ Model Owner
+
+    /// @notice Create a task; pulls `reward + evaluatorFee * maxEvaluators` from the caller
+    /// (needs a prior ERC-20 approval to this contract).
+    /// @param p task parameters (see TaskParams).
+    /// @param genesisCid content id of the genesis model in the content store.
+    /// @return taskId the new task's id (0-based, sequential).
+    function createTask(TaskParams calldata p, string calldata genesisCid) external returns (uint256 taskId) {
+        _validate(p);
+        if (bytes(genesisCid).length == 0) revert EmptyCid();
+        uint256 deposit = p.reward + p.evaluatorFee * p.maxEvaluators;
+        taskId = taskCount++;
+        Task storage t = _tasks[taskId];
+        t.owner = msg.sender;
+        t.createdAt = uint64(block.timestamp);
+        t.deposit = deposit;
+        t.genesisHash = keccak256(bytes(genesisCid));
+        t.p = p;
+        emit TaskCreated(taskId, msg.sender, deposit, genesisCid, p);
+        token.safeTransferFrom(msg.sender, address(this), deposit);
+    }
+
+    function _validate(TaskParams calldata p) private view {
+        if (p.rounds == 0) revert InvalidParams("rounds");
+        if (p.subgroupSize == 0) revert InvalidParams("subgroupSize");
+        if (p.maxEvaluators == 0 || p.maxEvaluators > MAX_EVALUATORS) revert InvalidParams("maxEvaluators");
+        if (p.evaluatorsPerSubgroup == 0 || p.evaluatorsPerSubgroup > p.maxEvaluators) {
+            revert InvalidParams("evaluatorsPerSubgroup");
+        }
+        if (p.submitDuration == 0 || p.commitDuration == 0 || p.revealDuration == 0) {
+            revert InvalidParams("duration");
+        }
+        if (p.registrationEnd <= block.timestamp) revert InvalidParams("registrationEnd");
+        if (p.reward == 0) revert InvalidParams("reward");
+    }
+
+    /// @notice Publish the CID of the held-out test set, once, after round 0's Submit stage (so
+    /// round 0 updates were fixed before anyone but the owner saw it). Evaluators check the blob
+    /// against `testSetCommitment` off-chain.
+    function publishTestSet(uint256 taskId, string calldata cid) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
+        (uint64 start, uint64 end) = window(taskId, 0, Stage.Submit);
+        if (block.timestamp < end) revert OutsideWindow(taskId, 0, Stage.Submit, start, end);
+        if (bytes(cid).length == 0) revert EmptyCid();
+        if (testSetPublished[taskId]) revert TestSetAlreadyPublished(taskId);
+        testSetPublished[taskId] = true;
+        emit TestSetPublished(taskId, cid);
+    }
+
+    // ------------------------------------------------------------------ participants
+
+    /// @notice Register the caller as a participant of `taskId`, pulling the task's bond.
+    /// @dev One registration per account; the bond makes many accounts cost capital.
+    function register(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (block.timestamp >= t.p.registrationEnd) revert RegistrationClosed(taskId, t.p.registrationEnd);
+        if (_participantSlot[taskId][msg.sender] != 0) revert AlreadyRegistered(taskId, msg.sender);
+        uint256 index = _participants[taskId].length;
+        _participants[taskId].push(msg.sender);
+        _participantSlot[taskId][msg.sender] = index + 1;
+        t.participantCount = uint32(index + 1);
+        emit ParticipantRegistered(taskId, msg.sender, index, index / t.p.subgroupSize);
+        if (t.p.participantBond > 0) token.safeTransferFrom(msg.sender, address(this), t.p.participantBond);
+    }
+
+    /// @notice Submit the caller's model update for `round` (its content id), once per round.
+    function submitUpdate(uint256 taskId, uint256 round, string calldata cid) external {
+        Task storage t = _task(taskId);
+        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        _requireWindow(taskId, round, Stage.Submit);
+        uint256 slot = _participantSlot[taskId][msg.sender];
+        if (slot == 0) revert NotParticipant(taskId, msg.sender);
+        if (bytes(cid).length == 0) revert EmptyCid();
+        if (_updateHash[taskId][round][msg.sender] != bytes32(0)) {
+            revert UpdateAlreadySubmitted(taskId, round, msg.sender);
+        }
+        _updateHash[taskId][round][msg.sender] = keccak256(bytes(cid));
+        emit UpdateSubmitted(taskId, round, msg.sender, (slot - 1) / t.p.subgroupSize, cid);
+    }
+
+    /// @notice Return the caller's participant bond once the score reveal stage has ended.
+    function withdrawBond(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (_participantSlot[taskId][msg.sender] == 0) revert NotParticipant(taskId, msg.sender);
+        _requireWindow(taskId, 0, Stage.Settle);
+        if (bondReturned[taskId][msg.sender]) revert BondAlreadyReturned(taskId, msg.sender);
+        bondReturned[taskId][msg.sender] = true;
+        uint256 amount = t.p.participantBond;
+        emit BondReturned(taskId, msg.sender, amount);
+        if (amount > 0) token.safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ payouts
+
+    /// @notice Pay `amount` of task `taskId`'s deposit to `to`.
+    /// @dev Only PAYER_ROLE (the scoring contract). Total paid per task never exceeds its deposit.
+    function pay(uint256 taskId, address to, uint256 amount) external onlyRole(PAYER_ROLE) {
+        Task storage t = _task(taskId);
+        uint256 remaining = t.deposit - t.paidOut;
+        if (amount > remaining) revert PayoutExceedsDeposit(taskId, amount, remaining);
+        t.paidOut += amount;
+        emit Paid(taskId, to, amount, t.paidOut);
+        token.safeTransfer(to, amount);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The [start, end) timestamps of `stage` (of `round` for round stages) of `taskId`.
+    /// @dev Score stages ignore `round`; Settle ends at type(uint64).max.
+    function window(uint256 taskId, uint256 round, Stage stage) public view returns (uint64 start, uint64 end) {
+        TaskParams storage p = _task(taskId).p;
+        uint64 c = p.commitDuration;
+        uint64 r = p.revealDuration;
+        uint64 roundLength = uint64(p.submitDuration) + 2 * (c + r);
+        if (stage >= Stage.ScoreCommit) {
+            uint64 s = p.registrationEnd + uint64(p.rounds) * roundLength;
+            if (stage == Stage.ScoreCommit) return (s, s + c);
+            if (stage == Stage.ScoreReveal) return (s + c, s + c + r);
+            return (s + c + r, type(uint64).max);
+        }
+        start = p.registrationEnd + uint64(round) * roundLength;
+        uint64[5] memory lengths = [uint64(p.submitDuration), c, r, c, r];
+        for (uint256 i = 0; i < uint256(stage); i++) {
+            start += lengths[i];
+        }
+        end = start + lengths[uint256(stage)];
+    }
+
+    /// @notice Whether `block.timestamp` lies in `stage` of `round` of `taskId`.
+    function inWindow(uint256 taskId, uint256 round, Stage stage) public view returns (bool) {
+        (uint64 start, uint64 end) = window(taskId, round, stage);
+        return block.timestamp >= start && block.timestamp < end;
+    }
+
+    /// @notice Owner, deposit, amount paid so far and participant count of `taskId`.
+    function taskInfo(uint256 taskId)
+        external
+        view
+        returns (address owner, uint256 deposit, uint256 paidOut, uint32 participants, bytes32 genesisHash)
+    {
+        Task storage t = _task(taskId);
+        return (t.owner, t.deposit, t.paidOut, t.participantCount, t.genesisHash);
+    }
+
+    /// @notice The parameters `taskId` was created with.
+    function params(uint256 taskId) external view returns (TaskParams memory) {
+        return _task(taskId).p;
+    }
+
+    /// @notice Number of registered participants of `taskId`.
+    function participantCount(uint256 taskId) external view returns (uint256) {
+        return _task(taskId).participantCount;
+    }
+
+    /// @notice Participant at registration `index` of `taskId`.
+    function participantAt(uint256 taskId, uint256 index) external view returns (address) {
+        return _participants[taskId][index];
+    }
+
+    /// @notice Registration index of `account` in `taskId` (reverts NotParticipant).
+    function participantIndex(uint256 taskId, address account) external view returns (uint256) {
+        uint256 slot = _participantSlot[taskId][account];
+        if (slot == 0) revert NotParticipant(taskId, account);
+        return slot - 1;
+    }
+
+    /// @notice Whether `account` is registered in `taskId`.
+    function isParticipant(uint256 taskId, address account) external view returns (bool) {
+        return _participantSlot[taskId][account] != 0;
+    }
+
+    /// @notice Number of subgroups of `taskId`: participants are grouped by registration order,
+    /// `subgroupSize` at a time (the last subgroup may be smaller).
+    function subgroupCount(uint256 taskId) public view returns (uint256) {
+        Task storage t = _task(taskId);
+        return (uint256(t.participantCount) + t.p.subgroupSize - 1) / t.p.subgroupSize;
+    }
+
+    /// @notice keccak256 of the update CID `participant` submitted in `round` (0 if none).
+    function updateHash(uint256 taskId, uint256 round, address participant) external view returns (bytes32) {
+        return _updateHash[taskId][round][participant];
+    }
+
+    function _task(uint256 taskId) private view returns (Task storage t) {
+        if (taskId >= taskCount) revert UnknownTask(taskId);
+        return _tasks[taskId];
+    }
+
+    function _requireWindow(uint256 taskId, uint256 round, Stage stage) private view {
+        (uint64 start, uint64 end) = window(taskId, round, stage);
+        if (block.timestamp < start || block.timestamp >= end) revert OutsideWindow(taskId, round, stage, start, end);
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Test, Vm} from "../utils/Test.sol";
+import {LoyalToken} from "../../contracts/core/LoyalToken.sol";
+import {Staking} from "../../contracts/core/Staking.sol";
+import {DinTasks} from "../../contracts/din/DinTasks.sol";
+import {DinRounds} from "../../contracts/din/DinRounds.sol";
+import {DinScoring} from "../../contracts/din/DinScoring.sol";
+
+/// @dev Deploys the DIN contracts on top of LoyalToken + Staking the way the deploy hook does,
+/// funds an owner, participants and staked evaluators, and offers helpers to walk the schedule.
+abstract contract DinBase is Test {
+    LoyalToken token;
+    Staking staking;
+    DinTasks tasks;
+    DinRounds rounds;
+    DinScoring scoring;
+
+    address admin = address(0xA11CE);
+    address owner = address(0x0E);
+    address[] ps; // participants
+    address[] es; // evaluators
+
+    uint256 constant REWARD = 1_000 ether;
+    uint256 constant FEE = 10 ether;
+    uint256 constant BOND = 1 ether;
+    uint256 constant MIN_STAKE = 100 ether;
+    uint256 constant SLASH = 30 ether;
+
+    function setUp() public virtual {
+        vm.warp(1_000_000);
+        token = new LoyalToken(admin, 0);
+        staking = new Staking(token, 7 days, admin);
+        tasks = new DinTasks(token, admin);
+        rounds = new DinRounds(tasks, staking);
+        scoring = new DinScoring(tasks, rounds);
+        vm.startPrank(admin);
+        staking.grantRole(staking.MODULE_ROLE(), address(rounds));
+        tasks.grantRole(tasks.PAYER_ROLE(), address(scoring));
+        token.mint(owner, 1_000_000 ether);
+        vm.stopPrank();
+        vm.prank(owner);
+        token.approve(address(tasks), type(uint256).max);
+        for (uint256 i = 0; i < 20; i++) {
+            address p = address(uint160(0x1000 + i));
+            ps.push(p);
+            vm.prank(admin);
+            token.mint(p, 10 ether);
+            vm.prank(p);
+            token.approve(address(tasks), type(uint256).max);
+        }
+        for (uint256 i = 0; i < 4; i++) {
+            address e = address(uint160(0x2000 + i));
+            es.push(e);
+            vm.prank(admin);
+            token.mint(e, 1_000 ether);
+            vm.startPrank(e);
+            token.approve(address(staking), type(uint256).max);
+            staking.stake(MIN_STAKE);
+            vm.stopPrank();
+        }
+    }
+
+    function defaultParams() internal view returns (DinTasks.TaskParams memory p) {
+        p.testSetCommitment = keccak256("test set");
+        p.reward = REWARD;
+        p.evaluatorFee = FEE;
+        p.participantBond = BOND;
+        p.minEvaluatorStake = MIN_STAKE;
+        p.slashAmount = SLASH;
+        p.registrationEnd = uint64(block.timestamp + 100);
+        p.submitDuration = 100;
+        p.commitDuration = 50;
+        p.revealDuration = 50;
+        p.rounds = 2;
+        p.subgroupSize = 3;
+        p.evaluatorsPerSubgroup = 3;
+        p.maxEvaluators = 4;
+    }
+
+    function createTask() internal returns (uint256 id) {
+        vm.prank(owner);
+        id = tasks.createTask(defaultParams(), "bafkgenesis");
+    }
+
+    function seedOf(address e) internal pure returns (bytes32) {
+        return keccak256(abi.encode("seed", e));
+    }
+
+    /// @dev A task with `np` participants and all 4 evaluators enrolled, at round 0's Submit stage
+    /// with every seed revealed.
+    function setUpTask(uint256 np) internal returns (uint256 id) {
+        id = createTask();
+        for (uint256 i = 0; i < np; i++) {
+            vm.prank(ps[i]);
+            tasks.register(id);
+        }
+        for (uint256 i = 0; i < es.length; i++) {
+            vm.prank(es[i]);
+            rounds.enrol(id, keccak256(abi.encode(id, es[i], seedOf(es[i]))));
+        }
+        warpTo(id, 0, DinTasks.Stage.Submit);
+        for (uint256 i = 0; i < es.length; i++) {
+            vm.prank(es[i]);
+            rounds.revealSeed(id, seedOf(es[i]));
+        }
+    }
+
+    function warpTo(uint256 id, uint256 round, DinTasks.Stage stage) internal {
+        (uint64 start,) = tasks.window(id, round, stage);
+        vm.warp(start);
+    }
+
+    function aggCommitment(uint256 id, uint256 round, uint256 group, address e, string memory cid)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(id, round, group, e, cid, bytes32(uint256(uint160(e)))));
+    }
+
+    /// @dev Every assigned evaluator of `group` commits `cid` except those listed in `lazy`/`liars`.
+    function voteSubgroup(uint256 id, uint256 round, uint256 group, string memory cid, address lazy, address liar)
+        internal
+    {
+        address[] memory evs = rounds.subgroupEvaluators(id, round, group);
+        warpTo(id, round, DinTasks.Stage.AggregateCommit);
+        for (uint256 i = 0; i < evs.length; i++) {
+            if (evs[i] == lazy) continue;
+            string memory c = evs[i] == liar ? "bafkevil" : cid;
+            vm.prank(evs[i]);
+            rounds.commitAggregate(id, round, group, aggCommitment(id, round, group, evs[i], c));
+        }
+        warpTo(id, round, DinTasks.Stage.AggregateReveal);
+        for (uint256 i = 0; i < evs.length; i++) {
+            if (evs[i] == lazy) continue;
+            string memory c = evs[i] == liar ? "bafkevil" : cid;
+            vm.prank(evs[i]);
+            rounds.revealAggregate(id, round, group, c, bytes32(uint256(uint160(evs[i]))));
+        }
+    }
+
+    function scoreCommitment(uint256 id, address e, uint32[] memory scores) internal pure returns (bytes32) {
+        bytes32 h;
+        for (uint256 i = 0; i < scores.length; i++) {
+            h = keccak256(abi.encode(h, scores[i]));
+        }
+        return keccak256(abi.encode(id, e, h, bytes32(uint256(uint160(e)))));
+    }
+
+    function salt(address e) internal pure returns (bytes32) {
+        return bytes32(uint256(uint160(e)));
+    }
+
+    function contains(address[] memory xs, address x) internal pure returns (bool) {
+        for (uint256 i = 0; i < xs.length; i++) {
+            if (xs[i] == x) return true;
+        }
+        return false;
+    }
+}

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {DinBase} from "./DinBase.sol";
+import {DinTasks} from "../../contracts/din/DinTasks.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+
+contract DinTasksTest is DinBase {
+    event ParticipantRegistered(uint256 indexed taskId, address indexed participant, uint256 index, uint256 subgroup);
+    event UpdateSubmitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, string cid
+    );
+
+    function test_create_pullsDepositAndRecords() public {
+        uint256 before = token.balanceOf(owner);
+        uint256 id = createTask();
+        uint256 deposit = REWARD + FEE * 4;
+        assertEq(token.balanceOf(owner), before - deposit, "owner paid");
+        assertEq(token.balanceOf(address(tasks)), deposit, "held");
+        (address o, uint256 d, uint256 paid, uint32 n, bytes32 g) = tasks.taskInfo(id);
+        assertEq(o, owner, "owner");
+        assertEq(d, deposit, "deposit");
+        assertEq(paid, 0, "paid");
+        assertEq(n, 0, "participants");
+        assertEq(g, keccak256("bafkgenesis"), "genesis");
+        assertEq(tasks.params(id).testSetCommitment, keccak256("test set"), "test set commitment");
+        assertEq(tasks.taskCount(), 1, "count");
+    }
+
+    function test_create_invalidParamsRevert() public {
+        DinTasks.TaskParams memory p = defaultParams();
+        p.rounds = 0;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "rounds"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        p.evaluatorsPerSubgroup = 5; // > maxEvaluators
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "evaluatorsPerSubgroup"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        p.maxEvaluators = 33;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "maxEvaluators"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        p.registrationEnd = uint64(block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "registrationEnd"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        p.subgroupSize = 0;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "subgroupSize"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        vm.expectRevert(DinTasks.EmptyCid.selector);
+        vm.prank(owner);
+        tasks.createTask(p, "");
+        assertEq(tasks.taskCount(), 0, "nothing created");
+    }
+
+    function test_unknownTaskReverts() public {
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UnknownTask.selector, 7));
+        tasks.params(7);
+    }
+
+    function test_register_pullsBondAndAssignsSubgroup() public {
+        uint256 id = createTask();
+        for (uint256 i = 0; i < 3; i++) {
+            vm.prank(ps[i]);
+            tasks.register(id);
+        }
+        vm.expectEmit(true, true, false, true, address(tasks));
+        emit ParticipantRegistered(id, ps[3], 3, 1);
+        vm.prank(ps[3]);
+        tasks.register(id);
+        assertEq(tasks.participantCount(id), 4, "count");
+        assertEq(tasks.subgroupCount(id), 2, "groups of 3");
+        assertEq(tasks.participantIndex(id, ps[3]), 3, "index");
+        assertEq(token.balanceOf(ps[0]), 9 ether, "bond pulled");
+    }
+
+    function test_register_twiceReverts() public {
+        uint256 id = createTask();
+        vm.startPrank(ps[0]);
+        tasks.register(id);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.AlreadyRegistered.selector, id, ps[0]));
+        tasks.register(id);
+        vm.stopPrank();
+    }
+
+    function test_register_afterCloseReverts() public {
+        uint256 id = createTask();
+        uint64 end = tasks.params(id).registrationEnd;
+        vm.warp(end);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RegistrationClosed.selector, id, end));
+        vm.prank(ps[0]);
+        tasks.register(id);
+    }
+
+    function test_window_schedule() public {
+        uint256 id = createTask();
+        uint64 r0 = tasks.params(id).registrationEnd;
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Submit);
+        assertEq(s, r0, "round 0 submit start");
+        assertEq(e, r0 + 100, "submit end");
+        (s, e) = tasks.window(id, 1, DinTasks.Stage.GlobalReveal);
+        // round length = 100 + 2 * (50 + 50) = 300; global reveal starts 100 + 50 + 50 + 50 in
+        assertEq(s, r0 + 300 + 250, "round 1 global reveal start");
+        assertEq(e, r0 + 600, "round 1 end");
+        (s, e) = tasks.window(id, 0, DinTasks.Stage.ScoreReveal);
+        assertEq(s, r0 + 650, "score reveal start");
+        (s, e) = tasks.window(id, 0, DinTasks.Stage.Settle);
+        assertEq(s, r0 + 700, "settle start");
+        assertEq(e, type(uint64).max, "settle open-ended");
+    }
+
+    function test_submit_recordsOncePerRound() public {
+        uint256 id = setUpTask(4);
+        vm.expectEmit(true, true, true, true, address(tasks));
+        emit UpdateSubmitted(id, 0, ps[3], 1, "bafkupdate");
+        vm.prank(ps[3]);
+        tasks.submitUpdate(id, 0, "bafkupdate");
+        assertEq(tasks.updateHash(id, 0, ps[3]), keccak256("bafkupdate"), "hash");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadySubmitted.selector, id, 0, ps[3]));
+        vm.prank(ps[3]);
+        tasks.submitUpdate(id, 0, "bafkother");
+    }
+
+    function test_submit_refusals() public {
+        uint256 id = setUpTask(2);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.NotParticipant.selector, id, ps[5]));
+        vm.prank(ps[5]);
+        tasks.submitUpdate(id, 0, "c");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 2, 2));
+        vm.prank(ps[0]);
+        tasks.submitUpdate(id, 2, "c");
+        vm.expectRevert(DinTasks.EmptyCid.selector);
+        vm.prank(ps[0]);
+        tasks.submitUpdate(id, 0, "");
+        (uint64 s, uint64 e) = tasks.window(id, 1, DinTasks.Stage.Submit);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 1, DinTasks.Stage.Submit, s, e));
+        vm.prank(ps[0]);
+        tasks.submitUpdate(id, 1, "c");
+        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        (s, e) = tasks.window(id, 0, DinTasks.Stage.Submit);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Submit, s, e));
+        vm.prank(ps[0]);
+        tasks.submitUpdate(id, 0, "c");
+    }
+
+    function test_pay_onlyPayerAndCappedAtDeposit() public {
+        uint256 id = createTask();
+        bytes32 role = tasks.PAYER_ROLE();
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, owner, role));
+        vm.prank(owner);
+        tasks.pay(id, owner, 1);
+        uint256 deposit = REWARD + FEE * 4;
+        vm.startPrank(address(scoring));
+        tasks.pay(id, ps[0], deposit - 1);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.PayoutExceedsDeposit.selector, id, 2, 1));
+        tasks.pay(id, ps[0], 2);
+        vm.stopPrank();
+        assertEq(token.balanceOf(ps[0]), 10 ether + deposit - 1, "paid");
+    }
+
+    function test_withdrawBond_onceAfterScoring() public {
+        uint256 id = setUpTask(2);
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Settle);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Settle, s, e));
+        vm.prank(ps[0]);
+        tasks.withdrawBond(id);
+        vm.warp(s);
+        vm.prank(ps[0]);
+        tasks.withdrawBond(id);
+        assertEq(token.balanceOf(ps[0]), 10 ether, "bond back");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.BondAlreadyReturned.selector, id, ps[0]));
+        vm.prank(ps[0]);
+        tasks.withdrawBond(id);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.NotParticipant.selector, id, ps[6]));
+        vm.prank(ps[6]);
+        tasks.withdrawBond(id);
+    }
+
+    function test_publishTestSet_ownerOnceAfterRound0Submit() public {
+        uint256 id = setUpTask(2);
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Submit);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Submit, s, e));
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+        vm.warp(e);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.NotOwner.selector, id, ps[0]));
+        vm.prank(ps[0]);
+        tasks.publishTestSet(id, "bafktest");
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+        assertTrue(tasks.testSetPublished(id), "published");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.TestSetAlreadyPublished.selector, id));
+        vm.prank(owner);
+        tasks.publishTestSet(id, "bafktest");
+    }
+}

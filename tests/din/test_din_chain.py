@@ -1,0 +1,98 @@
+"""DIN against a real Anvil: deploy hook, a full small task end-to-end through the daemons."""
+from __future__ import annotations
+
+import pytest
+
+from agents.core.deploy import deploy_suite
+from agents.core.errors import Reverted
+from agents.core.events import fetch_events
+from agents.core.signers import dev_signer
+from agents.din.contracts import GLOBAL, Din, Stage, TaskConfig
+from agents.din.scenario import Runner, Scenario
+
+TOKEN = 10**18
+
+
+def test_deploy_hook_grants_roles_and_is_idempotent(chain):
+    staking = chain.contract("Staking")
+    tasks = chain.contract("DinTasks")
+    rounds = chain.book.address("DinRounds")
+    scoring = chain.book.address("DinScoring")
+    assert chain.call(staking.functions.hasRole(chain.call(staking.functions.MODULE_ROLE()), rounds))
+    assert chain.call(tasks.functions.hasRole(chain.call(tasks.functions.PAYER_ROLE()), scoring))
+    assert deploy_suite(chain, dev_signer(0)).deployed == []
+
+
+def test_bad_task_refused_with_named_error(chain):
+    din = Din(chain)
+    owner = dev_signer(1)
+    cfg = TaskConfig(reward=TOKEN, evaluator_fee=0, participant_bond=0, min_evaluator_stake=0, slash_amount=0,
+                     rounds=0)
+    with pytest.raises(Reverted.named("InvalidParams")):
+        din.create_task(owner, cfg, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am", b"\x01" * 32)
+    assert chain.call(din.tasks.functions.taskCount()) == 0
+
+
+@pytest.mark.slow
+def test_full_task_end_to_end(chain, store, tmp_path):
+    # 8 participants in 2 subgroups of 4; 6 evaluators, 5 per subgroup: one lazy, one forging
+    # aggregates, so every subgroup keeps an honest majority (>= 3 of 5).
+    sc = Scenario(participants=8, evaluators=6, rounds=2, subgroup_size=4, evaluators_per_subgroup=5,
+                  poisoners=(2,), lazy=(4,), forgers=(5,), first_account=1)
+    runner = Runner(chain, store, tmp_path, sc)
+    seen = {}
+
+    def on_stage(stage, r, sent):
+        if stage == Stage.Submit and r == 0:
+            # "restart" participant 1 from its cursor file after it submitted: no second submission
+            again = runner.participant_daemon(1)
+            assert again.step() == 0
+            subs = [e for e in fetch_events(chain, from_block=runner.start_block, contracts=["DinTasks"],
+                                            names=["UpdateSubmitted"])
+                    if e.args["participant"] == runner.participants[1].address]
+            seen["submissions_p1"] = len(subs)
+        if stage == Stage.GlobalCommit:
+            din = runner.din
+            for g in range(din.subgroup_count(runner.task)):
+                h, votes, fin, acc = din.tally(runner.task, r, g)
+                honest = runner.daemons[-6].index.local.get(f"agg/{r}/{g}")  # evaluator 0's own result
+                forged = runner.daemons[-1].index.local.get(f"agg/{r}/{g}")
+                seen.setdefault("groups", []).append((acc, h, honest, forged))
+
+    res = runner.run(on_stage)
+    din = runner.din
+    assert seen["submissions_p1"] == 1
+
+    # the forger's minority aggregate never wins: every accepted hash is an honest evaluator's CID
+    from agents.din.index import cid_hash
+    for acc, h, honest, forged in seen["groups"]:
+        assert acc, "honest majority accepts every subgroup"
+        if forged is not None:
+            assert "0x" + h.hex() != cid_hash(forged)
+    # global model of each round accepted, and it improves on genesis
+    for r in range(sc.rounds):
+        assert din.tally(res.task, r, GLOBAL)[3]
+    acc = dict(res.accuracy)
+    assert acc["1"] > acc["genesis"] + 0.2
+
+    # the lazy evaluator is slashed, the honest ones are not
+    lazy, forger = runner.evaluators[4].address, runner.evaluators[5].address
+    assert res.slashed.get(lazy, 0) > 0
+    for e in runner.evaluators[:4]:
+        assert e.address not in res.slashed
+    # the forger is slashed for each subgroup where it dissented
+    assert res.slashed.get(forger, 0) > 0
+
+    # the poisoner earns ~0, honest participants earn
+    poisoner = runner.participants[2].address
+    honest_rewards = [res.rewards.get(p.address, 0) for i, p in enumerate(runner.participants) if i != 2]
+    assert res.rewards.get(poisoner, 0) <= 0.02 * sum(honest_rewards)
+    assert min(honest_rewards) > 0 or sorted(honest_rewards)[1] > 0
+
+    # money: never more than the deposit; claims once
+    assert res.paid_out <= res.deposit
+    assert sum(res.rewards.values()) <= sc.config().reward
+    assert sum(res.rewards.values()) + sum(res.fees.values()) + res.owner_refund == res.paid_out
+    with pytest.raises(Reverted.named("AlreadyClaimed")):
+        din.claim_reward(runner.participants[0], res.task)
+    assert res.report[0].exists() and res.report[1].exists()
