@@ -12,6 +12,7 @@ app = typer.Typer(help="Loyal: community-owned AI on an EVM chain.", no_args_is_
 
 # (module path, attribute, command name): one line per subsystem.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("agents.oml.fingerprint_cli", "app", "fingerprint"),
 ]
 
 
