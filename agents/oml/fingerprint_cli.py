@@ -18,7 +18,7 @@ from ml.oml.fingerprints import STRATEGIES, FingerprintFileError
 
 app = typer.Typer(help="OML 1.0 model fingerprints: generate, inject, check, attack, measure.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _emit(result: dict, as_json: bool) -> None:
