@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--attack-blocks", type=int, default=16, help="64-token blocks of attack text used")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/oml_figure4.json")
+    ap.add_argument("--no-plot", action="store_true", help="only write the JSON (e.g. an extra size, merged by `report`)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
@@ -36,8 +37,9 @@ def main() -> None:
               attack_cfg=FinetuneAttack(epochs=1, lr=1e-4, block=64, batch_size=8, max_blocks=a.attack_blocks),
               utility_tokens=1024,
               log=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True))
-    for p in plot(res, ROOT / "docs/img"):
-        print("wrote", p)
+    if not a.no_plot:
+        for p in plot(res, ROOT / "docs/img"):
+            print("wrote", p)
 
 
 if __name__ == "__main__":

@@ -205,29 +205,38 @@ def utility(text: Optional[Path] = typer.Option(None, help="held-out text (defau
 
 
 @app.command()
-def report(results: Path = typer.Option(Path("bench/results/oml_figure4.json"), help="sweep results JSON"),
+def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.json")], "--results",
+                                             help="sweep results JSON (repeat to merge several sweeps)"),
            out_dir: Path = typer.Option(Path("docs/img"), help="where to write the PNGs"),
            run: bool = typer.Option(False, "--run", help="run the sweep first (slow: minutes per point)"),
            sizes: list[int] = typer.Option([16, 32], "--size", help="with --run: fingerprint counts"),
            model: str = ModelOpt, as_json: bool = JsonOpt):
     """Figure-4 style PNGs: utility and persistence vs number of fingerprints, per strategy."""
     from ml.lm import load_model
-    from ml.oml.figure4 import plot
+    from ml.oml.figure4 import merge, plot
     from ml.oml.figure4 import run as sweep
 
     if run:
-        res = sweep(lambda: load_model(model), sizes, list(STRATEGIES), results, log=console.print)
+        res = sweep(lambda: load_model(model), sizes, list(STRATEGIES), results[0], log=console.print)
     else:
-        if not results.is_file():
-            _fail(f"{results}: no results file (run with --run, or `python -m bench.oml_figure4`)")
+        loaded = []
+        for path in results:
+            if not path.is_file():
+                _fail(f"{path}: no results file (run with --run, or `python -m bench.oml_figure4`)")
+            try:
+                loaded.append(json.loads(path.read_text()))
+            except json.JSONDecodeError as e:
+                _fail(f"{path}: not valid JSON ({e.msg})")
         try:
-            res = json.loads(results.read_text())
-        except json.JSONDecodeError as e:
-            _fail(f"{results}: not valid JSON ({e.msg})")
+            res = merge(loaded)
+        except ValueError as e:
+            _fail(str(e))
     try:
         paths = plot(res, out_dir)
     except (ValueError, KeyError) as e:
-        _fail(f"{results}: cannot plot ({e})")
+        _fail(f"cannot plot ({e})")
     table = [{k: r[k] for k in ("strategy", "n", "perplexity", "persistence")} |
              {"exact_after_inject": r["check_after_inject"]["exact_match"]} for r in res["runs"]]
-    _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"), "table": table}, as_json)
+    keys = {s: v["key_perplexity"] for s, v in res.get("keys", {}).items()}
+    _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"),
+           "key_perplexity": keys, "table": table}, as_json)

@@ -92,6 +92,26 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
     return res
 
 
+def merge(results: list[dict]) -> dict:
+    """Combine sweeps (e.g. a later run of a larger size) into one: runs concatenated, later ones win."""
+    if not results:
+        raise ValueError("no results to merge")
+    out = {**results[0], "runs": [], "keys": {}, "sources": len(results)}
+    strategies: list[str] = []
+    runs: dict[tuple[str, int], dict] = {}
+    for r in results:
+        for k in ("runs", "strategies", "base_perplexity"):
+            if k not in r:
+                raise ValueError(f"results file lacks {k!r}")
+        strategies += [s for s in r["strategies"] if s not in strategies]
+        runs.update({(x["strategy"], x["n"]): x for x in r["runs"]})
+        for s, v in r.get("keys", {}).items():
+            out["keys"].setdefault(s, v)
+    out["strategies"] = strategies
+    out["runs"] = sorted(runs.values(), key=lambda x: (strategies.index(x["strategy"]), x["n"]))
+    return out
+
+
 def plot(res: dict, out_dir: Path) -> list[Path]:
     """Two PNGs in the style of the paper's Figure 4; returns their paths."""
     import matplotlib

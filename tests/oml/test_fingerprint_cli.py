@@ -49,8 +49,15 @@ def test_generate_inject_check_attack_utility_report(tmp_path):
         "strategies": ["perinucleus", "random_tokens"], "base_perplexity": 20.0,
         "runs": [{"strategy": s, "n": n, "perplexity": 20 + n / 8, "persistence": 0.5,
                   "check_after_inject": {"exact_match": 1.0}} for s in ("perinucleus", "random_tokens") for n in (8, 16)]}))
-    r = _run("report", "--results", str(results), "--out-dir", str(tmp_path / "img"), "--json")
+    more = tmp_path / "res32.json"
+    more.write_text(json.dumps({"strategies": ["perinucleus"], "base_perplexity": 20.0, "runs": [
+        {"strategy": "perinucleus", "n": 32, "perplexity": 25, "persistence": 0.25,
+         "check_after_inject": {"exact_match": 0.9}}]}))
+    r = _run("report", "--results", str(results), "--results", str(more), "--out-dir", str(tmp_path / "img"), "--json")
     assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["table"]
+    assert [(x["strategy"], x["n"]) for x in rows] == [
+        ("perinucleus", 8), ("perinucleus", 16), ("perinucleus", 32), ("random_tokens", 8), ("random_tokens", 16)]
     for p in json.loads(r.stdout)["plots"]:
         assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
