@@ -21,6 +21,16 @@ app = typer.Typer(help="OML 1.0 model fingerprints: generate, inject, check, att
 console = Console(stderr=True, soft_wrap=True)
 
 
+@app.callback()
+def _options(threads: int = typer.Option(0, help="torch CPU threads (0 = torch default; 1 is best on a loaded box)")):
+    if threads < 0:
+        _fail("--threads must be >= 0")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _emit(result: dict, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, indent=2))
