@@ -28,13 +28,15 @@ def main() -> None:
     ap.add_argument("--attack-blocks", type=int, default=16, help="64-token blocks of attack text used")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/oml_figure4.json")
+    ap.add_argument("--attack-epochs", type=int, default=1)
+    ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--no-plot", action="store_true", help="only write the JSON (e.g. an extra size, merged by `report`)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
     res = run(load_smollm2, a.sizes, a.strategies, a.out,
               inject_cfg=InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0),
-              attack_cfg=FinetuneAttack(epochs=1, lr=1e-4, block=64, batch_size=8, max_blocks=a.attack_blocks),
+              attack_cfg=FinetuneAttack(epochs=a.attack_epochs, lr=a.attack_lr, block=64, batch_size=8, max_blocks=a.attack_blocks),
               utility_tokens=1024,
               log=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True))
     if not a.no_plot:
