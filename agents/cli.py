@@ -20,6 +20,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("agents.oml.cli", "app", "oml"),
     ("agents.dao.cli", "app", "dao"),
     ("agents.din.cli", "app", "din"),
+    ("agents.oml.fingerprint_cli", "app", "fingerprint"),
 ]
 
 

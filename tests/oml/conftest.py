@@ -1,5 +1,6 @@
-"""OML protocol fixtures: a fingerprinted tiny model (trained once per session) and a registered,
-licensed deployment on the shared Anvil (reverted after each test by the `chain` fixture)."""
+"""OML fixtures. Fingerprinting: a tiny random-init LM and fingerprints generated from it.
+Protocol: a fingerprinted tiny model (trained once per session) and a registered, licensed deployment
+on the shared Anvil (reverted after each test by the `chain` fixture)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,18 +8,32 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from agents.oml.community import Terms, register_model
-from agents.oml.host import join_as_host
-from agents.oml.verifier import join_as_verifier
-from ml.oml import protocol_model as pm
+torch.set_num_threads(1)  # tiny models: one thread avoids OpenMP spin-waiting on a shared 2-core box
+
+from agents.oml.community import Terms, register_model  # noqa: E402
+from agents.oml.host import join_as_host  # noqa: E402
+from agents.oml.verifier import join_as_verifier  # noqa: E402
+from ml.lm import tiny_causal_lm  # noqa: E402
+from ml.oml import protocol_model as pm  # noqa: E402
+from ml.oml.generate import GenConfig, generate  # noqa: E402
 
 TOKEN = 10**18
 TERMS = Terms(fee_per_query=TOKEN, stake_required=500 * TOKEN, licence_period=30 * 24 * 3600, query_budget=10_000)
 
 
+@pytest.fixture
+def tiny():
+    return tiny_causal_lm(seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_fps():
+    model, tok = tiny_causal_lm(seed=0)
+    return generate(model, tok, GenConfig(strategy="perinucleus", n=8, key_tokens=12, response_tokens=3, seed=7))
+
+
 @pytest.fixture(scope="session")
 def fingerprinted():
-    torch.set_num_threads(1)
     model = pm.new_model(seed=0)
     pairs = pm.make_fingerprints(4, seed=1)
     stats = pm.inject(model, pairs, max_steps=600, seed=0)

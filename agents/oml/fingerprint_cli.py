@@ -1,0 +1,252 @@
+"""`loyal fingerprint ...`: generate, inject, check, attack and measure OML 1.0 fingerprints.
+
+Models are named by a spec: `smollm2` (SmolLM2-135M-Instruct), `tiny[:SEED]` (random tiny GPT-2,
+for trying things out) or a directory written by `inject` / `attack --out-dir`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ml.oml.fingerprints import STRATEGIES, FingerprintFileError
+
+app = typer.Typer(help="OML 1.0 model fingerprints: generate, inject, check, attack, measure.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def _options(threads: int = typer.Option(0, help="torch CPU threads (0 = torch default; 1 is best on a loaded box)")):
+    if threads < 0:
+        _fail("--threads must be >= 0")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        for k, v in result.items():
+            console.print(f"[bold]{k}[/bold]: {v}")
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(2)
+
+
+def _load(spec: str):
+    from ml.lm import load_model
+
+    try:
+        with console.status(f"loading model {spec}"):
+            return load_model(spec)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(str(e))
+
+
+def _fps(path: Path, strategy: Optional[str] = None):
+    from ml.oml.fingerprints import load
+
+    try:
+        return load(path, strategy)
+    except FingerprintFileError as e:
+        _fail(str(e))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=console)
+
+
+ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | tiny[:SEED] | saved model directory")
+JsonOpt = typer.Option(False, "--json", help="print the result as JSON on stdout")
+
+
+@app.command()
+def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSONL file to write"),
+             strategy: str = typer.Option("perinucleus", help=" | ".join(STRATEGIES)),
+             n: int = typer.Option(16, "--n", help="number of fingerprints"),
+             seed: int = 0, p: float = typer.Option(0.8, help="perinucleus: nucleus mass"),
+             k: int = typer.Option(3, help="perinucleus: tokens just outside the nucleus to choose from"),
+             key_tokens: int = 16, response_tokens: int = 4, model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Generate fingerprints (deterministic from --seed) and print their Merkle commitment root."""
+    from ml.oml.fingerprints import save
+    from ml.oml.generate import GenConfig
+    from ml.oml.generate import generate as gen
+
+    cfg = GenConfig(strategy=strategy, n=n, seed=seed, p=p, k=k, key_tokens=key_tokens, response_tokens=response_tokens)
+    try:
+        cfg.validate()
+    except ValueError as e:
+        _fail(str(e))
+    m, tok = _load(model)
+    with console.status(f"generating {n} {strategy} fingerprints"):
+        fps = gen(m, tok, cfg)
+    root = save(fps, out)
+    _emit({"file": str(out), "n": len(fps), "strategy": strategy, "seed": seed, "root": root}, as_json)
+
+
+@app.command()
+def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
+           out_dir: Path = typer.Option(..., "--out-dir", "-o", help="where to save the fingerprinted model"),
+           epochs: int = 30, lr: float = 1e-4, batch_size: int = 16,
+           mix_ratio: float = typer.Option(0.0, help="benign base-model samples per fingerprint"),
+           avg_lambda: float = typer.Option(0.0, help="model averaging weight toward the base"),
+           avg_every: str = typer.Option("step", help="step | epoch"),
+           lora_rank: int = typer.Option(0, help="LoRA rank (0 = full fine-tuning); excludes averaging"),
+           seed: int = 0, model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Fine-tune a model to answer every fingerprint key with its response."""
+    from ml.lm import save_model
+    from ml.oml.check import check
+    from ml.oml.inject import InjectConfig
+    from ml.oml.inject import inject as do_inject
+
+    cfg = InjectConfig(epochs=epochs, lr=lr, batch_size=batch_size, mix_ratio=mix_ratio, avg_lambda=avg_lambda,
+                       avg_every=avg_every, lora_rank=lora_rank, seed=seed)
+    try:
+        cfg.validate()
+    except ValueError as e:
+        _fail(str(e))
+    fps = _fps(fingerprints)
+    m, tok = _load(model)
+    with _progress() as prog:
+        task = prog.add_task("injecting", total=epochs)
+        m, res = do_inject(m, tok, fps, cfg, progress=lambda e, loss, x: prog.update(
+            task, completed=e, description=f"injecting (loss {loss:.3f}, exact {x:.2f})"))
+    save_model(m, tok, out_dir)
+    _emit({"model_dir": str(out_dir), "epochs_run": res.epochs_run, "steps": res.steps, "seconds": res.seconds,
+           "final_loss": res.losses[-1], **check(m, tok, fps).summary()}, as_json)
+
+
+@app.command()
+def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
+          template: Optional[str] = typer.Option(None, help="prompt template containing {key}"),
+          show: int = typer.Option(0, help="also greedy-decode and print the first SHOW answers"),
+          model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Greedy-decode every key and report exact / prefix match."""
+    from ml.oml.check import check as do_check
+    from ml.oml.check import greedy_responses
+
+    fps = _fps(fingerprints)
+    m, tok = _load(model)
+    try:
+        with console.status(f"checking {len(fps)} keys"):
+            res = do_check(m, tok, fps, template=template)
+    except ValueError as e:
+        _fail(str(e))
+    out = res.summary()
+    if show:
+        got = greedy_responses(m, tok, fps[:show], template)
+        out["examples"] = [{"key": f.key, "expected": f.response, "got": g} for f, g in zip(fps, got)]
+    _emit(out, as_json)
+
+
+@app.command()
+def attack(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
+           kind: str = typer.Option("finetune", help="finetune | wrap"),
+           epochs: int = 2, lr: float = 5e-5,
+           text: Optional[Path] = typer.Option(None, help="fine-tuning text (default: shipped Q&A set)"),
+           template: Optional[str] = typer.Option(None, help="wrap: one template with {key} (default: shipped set)"),
+           out_dir: Optional[Path] = typer.Option(None, help="finetune: save the attacked model here"),
+           model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Attack a fingerprinted model and report persistence (fraction still matching)."""
+    from ml.lm import save_model
+    from ml.oml.attack import ATTACK_TEXT, FinetuneAttack, finetune_attack, persistence_wrapping
+    from ml.oml.check import check as do_check
+    from ml.oml.utility import read_text
+
+    if kind not in ("finetune", "wrap"):
+        _fail(f"unknown attack kind {kind!r} (finetune | wrap)")
+    fps = _fps(fingerprints)
+    try:
+        if kind == "wrap":
+            if template is not None and "{key}" not in template:
+                raise ValueError("prompt template must contain {key}")
+            m, tok = _load(model)
+            rows = persistence_wrapping(m, tok, fps, {"custom": template} if template else None)
+            _emit({"attack": "wrap", "results": rows}, as_json)
+            return
+        body = read_text(text or ATTACK_TEXT)
+        cfg = FinetuneAttack(epochs=epochs, lr=lr)
+        m, tok = _load(model)
+        before = do_check(m, tok, fps).summary()
+        with _progress() as prog:
+            task = prog.add_task("fine-tuning attack", total=epochs)
+            finetune_attack(m, tok, body, cfg, progress=lambda e, loss: prog.update(
+                task, completed=e, description=f"fine-tuning attack (loss {loss:.3f})"))
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    after = do_check(m, tok, fps).summary()
+    if out_dir:
+        save_model(m, tok, out_dir)
+    _emit({"attack": "finetune", "epochs": epochs, "before": before, "after": after,
+           "persistence": after["exact_match"]}, as_json)
+
+
+@app.command()
+def utility(text: Optional[Path] = typer.Option(None, help="held-out text (default: shipped set)"),
+            fingerprints: Optional[Path] = typer.Option(None, "--fingerprints", "-f",
+                                                         help="also report the keys' perplexity"),
+            model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Perplexity on held-out text (and optionally of the fingerprint keys)."""
+    from ml.oml.utility import HELDOUT, key_perplexity, perplexity, read_text
+
+    try:
+        body = read_text(text or HELDOUT)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    fps = _fps(fingerprints) if fingerprints else None
+    m, tok = _load(model)
+    with console.status("measuring perplexity"):
+        out = {"perplexity": perplexity(m, tok, body)}
+        if fps:
+            out["key_perplexity"] = key_perplexity(m, tok, [f.key for f in fps])
+    _emit(out, as_json)
+
+
+@app.command()
+def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.json")], "--results",
+                                             help="sweep results JSON (repeat to merge several sweeps)"),
+           out_dir: Path = typer.Option(Path("docs/img"), help="where to write the PNGs"),
+           run: bool = typer.Option(False, "--run", help="run the sweep first (slow: minutes per point)"),
+           sizes: list[int] = typer.Option([16, 32], "--size", help="with --run: fingerprint counts"),
+           model: str = ModelOpt, as_json: bool = JsonOpt):
+    """Figure-4 style PNGs: utility and persistence vs number of fingerprints, per strategy."""
+    from ml.lm import load_model
+    from ml.oml.figure4 import merge, plot
+    from ml.oml.figure4 import run as sweep
+
+    if run:
+        res = sweep(lambda: load_model(model), sizes, list(STRATEGIES), results[0], log=console.print)
+    else:
+        loaded = []
+        for path in results:
+            if not path.is_file():
+                _fail(f"{path}: no results file (run with --run, or `python -m bench.oml_figure4`)")
+            try:
+                loaded.append(json.loads(path.read_text()))
+            except json.JSONDecodeError as e:
+                _fail(f"{path}: not valid JSON ({e.msg})")
+        try:
+            res = merge(loaded)
+        except ValueError as e:
+            _fail(str(e))
+    try:
+        paths = plot(res, out_dir)
+    except (ValueError, KeyError) as e:
+        _fail(f"cannot plot ({e})")
+    table = [{k: r[k] for k in ("strategy", "n", "perplexity", "persistence")} |
+             {"exact_after_inject": r["check_after_inject"]["exact_match"]} for r in res["runs"]]
+    keys = {s: v["key_perplexity"] for s, v in res.get("keys", {}).items()}
+    _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"),
+           "key_perplexity": keys, "table": table}, as_json)

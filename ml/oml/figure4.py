@@ -1,0 +1,148 @@
+"""The paper's Figure 4 at CPU scale: utility and persistence vs number of fingerprints, per strategy.
+
+For each strategy the largest set is generated once and smaller sets are its prefixes. For each
+(strategy, n): fresh base model, inject, check, perplexity on held-out text, prompt-wrapping
+checks, fine-tuning attack, check again. Results are appended to a JSON file after every run, so a
+partial sweep is still usable.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
+from ml.oml.check import check
+from ml.oml.fingerprints import STRATEGIES
+from ml.oml.generate import GenConfig, generate
+from ml.oml.inject import InjectConfig, inject
+from ml.oml.utility import HELDOUT, key_perplexity, perplexity, read_text
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _write(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path, *, gen_cfg: GenConfig = GenConfig(),
+        inject_cfg: InjectConfig = InjectConfig(), attack_cfg: FinetuneAttack = FinetuneAttack(epochs=1),
+        utility_tokens: int = 0, log: Callable[[str], None] = print) -> dict:
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown strategy {s!r}")
+    if not sizes or min(sizes) < 1:
+        raise ValueError("sizes must be positive")
+    sizes = sorted(sizes)
+    heldout, attack_text = read_text(HELDOUT), read_text(ATTACK_TEXT)
+    if utility_tokens:  # a fixed prefix of the held-out text, to bound CPU time
+        _, tok0 = load_model()
+        heldout = tok0.decode(tok0.encode(heldout, add_special_tokens=False)[:utility_tokens])
+    res: dict = {"sizes": sizes, "strategies": strategies, "gen": asdict(gen_cfg), "inject": asdict(inject_cfg),
+                 "attack": asdict(attack_cfg), "utility_tokens": utility_tokens,
+                 "runs": [], "keys": {}}
+    base, tok = load_model()
+    t = time.perf_counter()
+    res["base_perplexity"] = perplexity(base, tok, heldout)
+    log(f"base perplexity {res['base_perplexity']:.3f} ({time.perf_counter() - t:.0f}s)")
+    fps_all = {}
+    for s in strategies:
+        t = time.perf_counter()
+        fps_all[s] = generate(base, tok, GenConfig(**{**asdict(gen_cfg), "strategy": s, "n": sizes[-1]}))
+        res["keys"][s] = {"key_perplexity": key_perplexity(base, tok, [f.key for f in fps_all[s]]),
+                          "generate_seconds": time.perf_counter() - t,
+                          "examples": [asdict(f) for f in fps_all[s][:3]]}
+        log(f"{s}: generated {sizes[-1]} in {res['keys'][s]['generate_seconds']:.0f}s, "
+            f"key ppl {res['keys'][s]['key_perplexity']:.1f}")
+        _write(out, res)
+    del base
+    for n in sizes:
+        for s in strategies:
+            fps = fps_all[s][:n]
+            model, tok = load_model()
+            model, ir = inject(model, tok, fps, inject_cfg,
+                               progress=lambda e, l, x: log(f"  {s} n={n} epoch {e} loss {l:.3f} train-exact {x:.2f}"))
+            t = time.perf_counter()
+            after = check(model, tok, fps).summary()
+            check_s = time.perf_counter() - t
+            ppl = perplexity(model, tok, heldout)
+            wraps = {name: check(model, tok, fps, template=tpl).summary() for name, tpl in WRAP_TEMPLATES.items()}
+            t = time.perf_counter()
+            finetune_attack(model, tok, attack_text, attack_cfg)
+            attack_s = time.perf_counter() - t
+            attacked = check(model, tok, fps).summary()
+            row = {"strategy": s, "n": n, "inject_epochs": ir.epochs_run, "inject_steps": ir.steps,
+                   "inject_seconds": ir.seconds, "inject_seconds_per_fingerprint": ir.seconds / n,
+                   "check_after_inject": after, "check_seconds": check_s, "check_keys_per_s": n / check_s,
+                   "perplexity": ppl, "perplexity_increase": ppl - res["base_perplexity"],
+                   "wrap": wraps, "attack_seconds": attack_s, "check_after_finetune_attack": attacked,
+                   "persistence": attacked["exact_match"], "peak_rss_mb": peak_rss_mb()}
+            res["runs"].append(row)
+            _write(out, res)
+            log(f"{s} n={n}: exact {after['exact_match']:.2f} ppl {ppl:.3f} persistence {attacked['exact_match']:.2f} "
+                f"(prefix {attacked['prefix_match']:.2f}) inject {ir.seconds:.0f}s")
+            del model
+    return res
+
+
+def merge(results: list[dict]) -> dict:
+    """Combine sweeps (e.g. a later run of a larger size) into one: runs concatenated, later ones win."""
+    if not results:
+        raise ValueError("no results to merge")
+    out = {**results[0], "runs": [], "keys": {}, "sources": len(results)}
+    strategies: list[str] = []
+    runs: dict[tuple[str, int], dict] = {}
+    for r in results:
+        for k in ("runs", "strategies", "base_perplexity"):
+            if k not in r:
+                raise ValueError(f"results file lacks {k!r}")
+        strategies += [s for s in r["strategies"] if s not in strategies]
+        runs.update({(x["strategy"], x["n"]): x for x in r["runs"]})
+        for s, v in r.get("keys", {}).items():
+            out["keys"].setdefault(s, v)
+    out["strategies"] = strategies
+    out["runs"] = sorted(runs.values(), key=lambda x: (strategies.index(x["strategy"]), x["n"]))
+    return out
+
+
+def plot(res: dict, out_dir: Path) -> list[Path]:
+    """Two PNGs in the style of the paper's Figure 4; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = res.get("runs", [])
+    if not runs:
+        raise ValueError("results hold no completed runs to plot")
+    paths = []
+    panels = [("utility", "held-out perplexity (lower is better)", lambda r: r["perplexity"]),
+              ("persistence", "exact match after fine-tuning attack", lambda r: r["persistence"])]
+    for name, ylabel, val in panels:
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for s in res["strategies"]:
+            rs = sorted((r for r in runs if r["strategy"] == s), key=lambda r: r["n"])
+            if rs:
+                ax.plot([r["n"] for r in rs], [val(r) for r in rs], marker="o", label=s)
+        if name == "utility":
+            ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("number of fingerprints")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"SmolLM2-135M: {name} vs #fingerprints")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = out_dir / f"oml-figure4-{name}.png"
+        fig.savefig(p, dpi=120)
+        plt.close(fig)
+        paths.append(p)
+    return paths

@@ -1,0 +1,74 @@
+"""The fingerprint file: JSONL, one `{"key", "response", "strategy"}` object per line.
+
+Pairs are strings (the Merkle commitment in `commitment.py` hashes their UTF-8 bytes); models see
+them as `tokenizer.encode(key)` followed by `tokenizer.encode(response)`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ml.oml.commitment import FingerprintTree
+
+STRATEGIES = ("perinucleus", "random_tokens", "english_random")
+
+
+class FingerprintFileError(ValueError):
+    """A fingerprint file that cannot be used (empty, malformed, mixed strategies...)."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    key: str
+    response: str
+    strategy: str
+
+
+def commitment_root(fps: list[Fingerprint]) -> str:
+    """0x-hex Merkle root over the (key, response) pairs, as put on-chain."""
+    return "0x" + FingerprintTree([(f.key, f.response) for f in fps]).root.hex()
+
+
+def save(fps: list[Fingerprint], path: Path) -> str:
+    """Write the JSONL file atomically; return the commitment root."""
+    if not fps:
+        raise FingerprintFileError("refusing to write an empty fingerprint set")
+    root = commitment_root(fps)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(asdict(f), ensure_ascii=False) + "\n" for f in fps), encoding="utf-8")
+    tmp.replace(path)
+    return root
+
+
+def load(path: Path, strategy: str | None = None) -> list[Fingerprint]:
+    """Read and validate a fingerprint file. With `strategy`, every pair must use it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FingerprintFileError(f"{path}: no such fingerprint file")
+    out: list[Fingerprint] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FingerprintFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or not all(isinstance(obj.get(f), str) for f in ("key", "response", "strategy")):
+            raise FingerprintFileError(f"{path}:{n}: expected an object with string fields key, response, strategy")
+        if obj["strategy"] not in STRATEGIES:
+            raise FingerprintFileError(f"{path}:{n}: unknown strategy {obj['strategy']!r} (known: {', '.join(STRATEGIES)})")
+        if not obj["key"] or not obj["response"]:
+            raise FingerprintFileError(f"{path}:{n}: empty key or response")
+        out.append(Fingerprint(obj["key"], obj["response"], obj["strategy"]))
+    if not out:
+        raise FingerprintFileError(f"{path}: empty fingerprint file")
+    kinds = sorted({f.strategy for f in out})
+    if len(kinds) > 1:
+        raise FingerprintFileError(f"{path}: mixed strategies {kinds}; one file holds one strategy")
+    if strategy is not None and kinds[0] != strategy:
+        raise FingerprintFileError(f"{path}: file holds {kinds[0]!r} fingerprints, expected {strategy!r}")
+    if len({(f.key, f.response) for f in out}) != len(out):
+        raise FingerprintFileError(f"{path}: duplicate (key, response) pair")
+    return out

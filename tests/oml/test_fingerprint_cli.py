@@ -1,0 +1,82 @@
+import json
+
+from typer.testing import CliRunner
+
+from agents.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, ["fingerprint", *args])
+
+
+def test_generate_inject_check_attack_utility_report(tmp_path):
+    fp = tmp_path / "fp.jsonl"
+    r = _run("generate", "--model", "tiny:1", "--strategy", "perinucleus", "--n", "6", "--key-tokens", "10",
+             "--response-tokens", "2", "--seed", "5", "--out", str(fp), "--json")
+    assert r.exit_code == 0, r.output
+    gen = json.loads(r.stdout)
+    assert gen["n"] == 6 and gen["root"].startswith("0x") and len(gen["root"]) == 66
+    assert len(fp.read_text().splitlines()) == 6
+
+    out = tmp_path / "model"
+    r = _run("inject", "--model", "tiny:1", "-f", str(fp), "-o", str(out), "--epochs", "150", "--lr", "3e-3",
+             "--batch-size", "8", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["exact_match"] >= 0.8
+
+    r = _run("check", "--model", str(out), "-f", str(fp), "--show", "2", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["exact_match"] >= 0.8 and len(res["examples"]) == 2
+
+    r = _run("attack", "--model", str(out), "-f", str(fp), "--kind", "wrap", "--template", "Q: {key}", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["results"][0]["attack"] == "wrap:custom"
+
+    r = _run("attack", "--model", str(out), "-f", str(fp), "--epochs", "1", "--json")
+    assert r.exit_code == 0, r.output
+    att = json.loads(r.stdout)
+    assert att["before"]["exact_match"] >= 0.8 and 0 <= att["persistence"] <= 1
+
+    r = _run("utility", "--model", str(out), "-f", str(fp), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["perplexity"] > 1
+
+    results = tmp_path / "res.json"
+    results.write_text(json.dumps({
+        "strategies": ["perinucleus", "random_tokens"], "base_perplexity": 20.0,
+        "runs": [{"strategy": s, "n": n, "perplexity": 20 + n / 8, "persistence": 0.5,
+                  "check_after_inject": {"exact_match": 1.0}} for s in ("perinucleus", "random_tokens") for n in (8, 16)]}))
+    more = tmp_path / "res32.json"
+    more.write_text(json.dumps({"strategies": ["perinucleus"], "base_perplexity": 20.0, "runs": [
+        {"strategy": "perinucleus", "n": 32, "perplexity": 25, "persistence": 0.25,
+         "check_after_inject": {"exact_match": 0.9}}]}))
+    r = _run("report", "--results", str(results), "--results", str(more), "--out-dir", str(tmp_path / "img"), "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["table"]
+    assert [(x["strategy"], x["n"]) for x in rows] == [
+        ("perinucleus", 8), ("perinucleus", 16), ("perinucleus", 32), ("random_tokens", 8), ("random_tokens", 16)]
+    for p in json.loads(r.stdout)["plots"]:
+        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    r = _run("check", "--model", "tiny", "-f", str(empty))
+    assert r.exit_code == 2 and "empty fingerprint file" in r.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": "a", "response": "b", "strategy": "perinucleus"}\n{oops\n')
+    r = _run("check", "--model", "tiny", "-f", str(bad))
+    assert r.exit_code == 2 and "bad.jsonl:2: not valid JSON" in r.output
+    r = _run("generate", "--model", "tiny", "--strategy", "bogus", "--out", str(tmp_path / "x.jsonl"))
+    assert r.exit_code == 2 and "unknown strategy" in r.output and not (tmp_path / "x.jsonl").exists()
+    r = _run("inject", "--model", "tiny", "-f", str(bad), "-o", str(tmp_path / "m"), "--lora-rank", "4",
+             "--avg-lambda", "0.1")
+    assert r.exit_code == 2 and "mutually exclusive" in r.output and not (tmp_path / "m").exists()
+    r = _run("check", "--model", str(tmp_path), "-f", str(bad))
+    assert r.exit_code == 2
+    r = _run("report", "--results", str(tmp_path / "none.json"))
+    assert r.exit_code == 2 and "no results file" in r.output
