@@ -18,7 +18,7 @@ from agents.core.anvil import Anvil
 from agents.core.chain import Chain
 from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
-from agents.din.contracts import GLOBAL, PAGE, Din, Stage, TaskConfig, lower_median, vote_commitment
+from agents.din.contracts import PAGE, Din, Stage, TaskConfig, lower_median
 
 OUT = Path(__file__).resolve().parent / "results" / "din_gas.json"
 TOKEN = 10**18

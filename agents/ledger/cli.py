@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -12,14 +11,11 @@ from rich.table import Table
 
 from agents.core.cli import fail, load_signer, rpc_option
 from agents.core.errors import ConfigError, LoyalError
+from agents.core.store import loyal_home
 
 app = typer.Typer(help="Immutable training ledger: fork a base model, train it op by op, verify, claim.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()
-
-
-def _home() -> Path:
-    return Path(os.environ.get("LOYAL_HOME") or ".loyal")
 
 
 class Opts:
@@ -42,7 +38,7 @@ class Opts:
         return load_signer(chain, self.keystore)
 
     def key_path(self, address: str) -> Path:
-        return self.key_file or _home() / "ledger" / "keys" / f"{address.lower()}.key"
+        return self.key_file or loyal_home() / "ledger" / "keys" / f"{address.lower()}.key"
 
     def agent(self, need_key: bool = True):
         from agents.core.store import open_store
@@ -53,7 +49,7 @@ class Opts:
         signer = self.signer(chain)
         store = open_store(root=self.store_dir) if self.store_dir else open_store()
         key = UserKey.load(self.key_path(signer.address)) if need_key else None
-        return UserAgent(chain, signer, store, key, _home() / "ledger")
+        return UserAgent(chain, signer, store, key, loyal_home() / "ledger")
 
 
 _opts: Opts | None = None

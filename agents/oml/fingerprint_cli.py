@@ -6,7 +6,6 @@ for trying things out) or a directory written by `inject` / `attack --out-dir`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import struct
 
-import numpy as np
 import torch
 from safetensors.torch import load as _st_load
 
