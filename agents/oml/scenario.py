@@ -167,5 +167,5 @@ def devnet_scenario(ctx) -> dict:
     actors, model_id, model, fps = prepare(ctx.chain, ctx.admin, LocalStore(ctx.home / "oml-store"),
                                            say=ctx.console.print, fund=fund)
     out = run(ctx.chain, actors, model_id, model, fps, say=ctx.console.print)
-    return {"claim_status": out.status, "cheater_stake_LOYAL": out.balances["cheater"]["stake"] / TOKEN,
+    return {"claim_status": ClaimStatus(out.status).name, "cheater_stake_LOYAL": out.balances["cheater"]["stake"] / TOKEN,
             "honest_stake_LOYAL": out.balances["honest"]["stake"] / TOKEN}
