@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ## build: compile contracts (ABI + bytecode into build/forge, never committed)
 build: setup
+	rm -rf contracts/.cache  # left by a bare `ape` run (tools/ape/ape removes it itself); forge must not compile it
 	forge build
 
 ## demo: start Anvil, deploy the suite, run the end-to-end scenario, print a summary
