@@ -14,8 +14,6 @@ contract StakingTest is Test {
     address module = address(0xB0B);
     uint64 constant DELAY = 7 days;
 
-    event Staked(address indexed account, uint256 amount, uint256 activeStake);
-    event Slashed(address indexed account, address indexed module, uint256 amount, string reason);
 
     function setUp() public {
         token = new LoyalToken(admin, 0);
@@ -30,7 +28,7 @@ contract StakingTest is Test {
 
     function test_stake_emitsAndCounts() public {
         vm.expectEmit(true, false, false, true, address(staking));
-        emit Staked(alice, 100 ether, 100 ether);
+        emit Staking.Staked(alice, 100 ether, 100 ether);
         vm.prank(alice);
         staking.stake(100 ether);
         assertEq(staking.stakeOf(alice), 100 ether, "active");
@@ -87,7 +85,7 @@ contract StakingTest is Test {
         staking.requestUnstake(8 ether);
         vm.stopPrank();
         vm.expectEmit(true, true, false, true, address(staking));
-        emit Slashed(alice, module, 9 ether, "dissent");
+        emit Staking.Slashed(alice, module, 9 ether, "dissent");
         vm.prank(module);
         staking.slash(alice, 9 ether, "dissent");
         assertEq(staking.slashableOf(alice), 1 ether, "left");

@@ -26,10 +26,6 @@ contract DaoGovernorTest is Test {
     uint8 constant SAFETY = 4; // 1 << Track.Safety
     uint8 constant BOTH = 6;
 
-    event ProposalTyped(uint256 indexed proposalId, DaoGovernor.ProposalType proposalType);
-    event ModelApproved(
-        uint256 indexed modelId, uint8 tier, string purpose, uint256 computeBudget, uint64 certifiedUntil
-    );
 
     function setUp() public {
         vm.warp(1_000_000);
@@ -113,7 +109,7 @@ contract DaoGovernorTest is Test {
         (address[] memory t, uint256[] memory v, bytes[] memory d) = _approveModelCall(modelId);
 
         vm.expectEmit(true, false, false, true, address(gov));
-        emit ProposalTyped(gov.hashProposal(t, v, d, keccak256("approve m1")), DaoGovernor.ProposalType.Review);
+        emit DaoGovernor.ProposalTyped(gov.hashProposal(t, v, d, keccak256("approve m1")), DaoGovernor.ProposalType.Review);
         uint256 id = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "approve m1");
 
         assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Pending), "pending");

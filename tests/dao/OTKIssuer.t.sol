@@ -92,7 +92,6 @@ abstract contract DaoComputeBase is Test {
 }
 
 contract HardwareRegistryTest is DaoComputeBase {
-    event HardwareRevoked(uint256 indexed hardwareId, uint8 failures);
 
     function test_attest_goodMeasurement_recorded() public {
         assertTrue(_attest(GOOD), "ok");
@@ -133,7 +132,7 @@ contract HardwareRegistryTest is DaoComputeBase {
         assertTrue(!_attest(BAD), "fail 2");
         assertEq(uint256(hardware.statusOf(hwId)), uint256(HardwareRegistry.Status.Approved), "still approved");
         vm.expectEmit(true, false, false, true, address(hardware));
-        emit HardwareRevoked(hwId, 3);
+        emit HardwareRegistry.HardwareRevoked(hwId, 3);
         _attest(BAD);
         assertEq(uint256(hardware.statusOf(hwId)), uint256(HardwareRegistry.Status.Pending), "revoked to pending");
         // a Pending unit cannot attest until re-approved; re-approval resets the counter
@@ -178,7 +177,6 @@ contract HardwareRegistryTest is DaoComputeBase {
 }
 
 contract OTKIssuerTest is DaoComputeBase {
-    event RunHalted(uint256 indexed runId, OTKIssuer.HaltReason reason);
 
     function test_drip_issuesRationsUpToRunBudget() public {
         _attest(GOOD);
@@ -273,7 +271,7 @@ contract OTKIssuerTest is DaoComputeBase {
         _attest(BAD);
         _attest(GOOD); // a later good attestation does not un-halt
         vm.expectEmit(true, false, false, true, address(issuer));
-        emit RunHalted(runId, OTKIssuer.HaltReason.AttestationFailed);
+        emit OTKIssuer.RunHalted(runId, OTKIssuer.HaltReason.AttestationFailed);
         assertEq(_drip(runId, "k1"), 0, "no ration");
         assertEq(uint256(issuer.getRun(runId).status), uint256(OTKIssuer.RunStatus.Halted), "halted");
         vm.prank(operator);
@@ -293,7 +291,7 @@ contract OTKIssuerTest is DaoComputeBase {
         _attest(BAD);
         _attest(BAD);
         vm.expectEmit(true, false, false, true, address(issuer));
-        emit RunHalted(runId, OTKIssuer.HaltReason.HardwareRevoked);
+        emit OTKIssuer.RunHalted(runId, OTKIssuer.HaltReason.HardwareRevoked);
         issuer.halt(runId);
     }
 

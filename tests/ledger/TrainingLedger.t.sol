@@ -98,32 +98,6 @@ abstract contract LedgerBase is Test {
 }
 
 contract TrainingLedgerTest is LedgerBase {
-    event ModelForked(
-        uint256 indexed userModelId, uint256 indexed baseModelId, address indexed owner, uint256 forkedAtBlock, bytes32 genesis
-    );
-    event TrainingRecorded(
-        uint256 indexed opId,
-        uint256 indexed userModelId,
-        address indexed owner,
-        uint256 seq,
-        bytes32 prevOpHash,
-        bytes32 opHash,
-        string interactionCid,
-        string deltaCid,
-        bytes32 deltaCommitment,
-        bytes32 stateCommitment,
-        address recorder
-    );
-    event BlockSealed(uint256 indexed blockId, uint256 firstOpId, uint256 opCount, bytes32 root);
-    event ModelExported(
-        uint256 indexed userModelId,
-        address indexed owner,
-        string stateCid,
-        bytes32 headOpHash,
-        bytes32 stateCommitment,
-        uint256 opCount
-    );
-    event TrainingRewardsClaimed(uint256 indexed userModelId, address indexed owner, uint256[] opIds, uint256 amount);
 
     // ---------------------------------------------------------------- registry and forks
 
@@ -148,7 +122,7 @@ contract TrainingLedgerTest is LedgerBase {
             )
         );
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit ModelForked(3, base, alice, 77, genesis);
+        emit TrainingLedger.ModelForked(3, base, alice, 77, genesis);
         vm.prank(alice);
         uint256 id = ledger.forkModel(base);
         TrainingLedger.Fork memory f = ledger.getFork(id);
@@ -173,7 +147,7 @@ contract TrainingLedgerTest is LedgerBase {
         bytes32 sc = keccak256("s1");
         bytes32 h1 = ledger.computeOpHash(aliceFork, 1, f.genesis, "bafkint1", "bafkdelta1", dc, sc);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit TrainingRecorded(1, aliceFork, alice, 1, f.genesis, h1, "bafkint1", "bafkdelta1", dc, sc, alice);
+        emit TrainingLedger.TrainingRecorded(1, aliceFork, alice, 1, f.genesis, h1, "bafkint1", "bafkdelta1", dc, sc, alice);
         vm.prank(alice);
         uint256 op1 = ledger.recordTraining(aliceFork, "bafkint1", "bafkdelta1", dc, sc, h1);
         uint256 op2 = _record(alice, aliceFork, 2);
@@ -314,7 +288,7 @@ contract TrainingLedgerTest is LedgerBase {
     function test_seal_boundedBatch() public {
         for (uint256 i = 1; i <= 70; ++i) _record(alice, aliceFork, i);
         vm.expectEmit(true, false, false, false, address(ledger));
-        emit BlockSealed(1, 1, 64, bytes32(0));
+        emit TrainingLedger.BlockSealed(1, 1, 64, bytes32(0));
         ledger.sealBlock();
         assertEq(ledger.sealedOpCount(), 64, "first batch is capped");
         ledger.sealBlock();
@@ -415,7 +389,7 @@ contract TrainingLedgerTest is LedgerBase {
         uint256 op2 = _record(alice, aliceFork, 2);
         TrainingLedger.Op memory o = ledger.getOp(op2);
         vm.expectEmit(true, true, false, true, address(ledger));
-        emit ModelExported(aliceFork, alice, "bafkstate", o.opHash, o.stateCommitment, 2);
+        emit TrainingLedger.ModelExported(aliceFork, alice, "bafkstate", o.opHash, o.stateCommitment, 2);
         vm.prank(alice);
         ledger.exportModel(aliceFork, "bafkstate");
         TrainingLedger.Export memory e = ledger.latestExport(aliceFork);
@@ -470,7 +444,7 @@ contract TrainingLedgerTest is LedgerBase {
     function test_claim_paysOwnerOncePerOp() public {
         uint256[] memory ids = _sealedOps(3);
         vm.expectEmit(true, true, false, true, address(ledger));
-        emit TrainingRewardsClaimed(aliceFork, alice, ids, 3 ether);
+        emit TrainingLedger.TrainingRewardsClaimed(aliceFork, alice, ids, 3 ether);
         vm.prank(alice);
         ledger.claimTrainingRewards(aliceFork, ids);
         assertEq(token.balanceOf(alice), 3 ether, "paid");
