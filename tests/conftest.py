@@ -5,7 +5,10 @@ paying for a redeploy.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,7 @@ from agents.core.chain import Chain  # noqa: E402
 from agents.core.deploy import deploy_suite  # noqa: E402
 from agents.core.signers import dev_signer  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 N_SIGNERS = 24
 TOKENS_EACH = 1_000_000 * 10**18
 
@@ -60,3 +64,32 @@ def store(tmp_path):
     from agents.core.store import LocalStore
 
     return LocalStore(tmp_path / "store")
+
+
+class ApeRunner:
+    """Runs `tools/ape/ape run SCRIPT ...` (Ape lives in its own env `.venv-ape`: it pins web3<8)
+    against the session's Anvil and an address book."""
+
+    APE = Path(__file__).resolve().parents[1] / "tools" / "ape" / "ape"
+
+    def __init__(self, rpc_url: str, deployments: Path):
+        self.rpc_url, self.deployments = rpc_url, deployments
+
+    def run(self, args: list[str], deployments: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+        env.update(APE_FOUNDRY_HOST=self.rpc_url, LOYAL_DEPLOYMENTS=str(deployments or self.deployments))
+        return subprocess.run([str(self.APE), "run", *args], env=env, capture_output=True, text=True, timeout=300)
+
+    def json(self, args: list[str]) -> dict:
+        """Run a script with `--json` among its args; fail the test with its output if it fails."""
+        res = self.run(args)
+        assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+        return json.loads(res.stdout[res.stdout.index("{"):])
+
+
+@pytest.fixture
+def ape(chain, anvil):
+    """Ape console scripts against the deployed suite; skips when `.venv-ape` is absent."""
+    if not (REPO / ".venv-ape" / "bin" / "ape").exists():
+        pytest.skip(".venv-ape is absent: run `make ape-setup` (Ape pins web3<8, so it lives in its own env)")
+    return ApeRunner(anvil.rpc_url, chain.book.path.parent)
