@@ -1,5 +1,5 @@
 """DAO figures: gas per proposal / vote / vote by signature / execution, per OTK issuance and
-consumption, per attestation (passing, failing, revoking), and wall time of `loyal dao demo`."""
+consumption and reclaim, per attestation (passing, failing, revoking), and wall time of `loyal dao demo`."""
 import statistics
 import tempfile
 import time
@@ -56,6 +56,14 @@ def governance_and_drip_gas() -> dict:
         open_gas = g(r)
         run_id = next(e for e in chain.decode_events(r) if e.name == "RunOpened").args["runId"]
         report = dc.run(run_id, interval_s=60, max_intervals=20, wait=chain.advance_time)
+        # A key left unconsumed when its run closes: anyone reclaims its units for the budgets.
+        r = chain.transact(operator, dao.issuer.functions.openRun(model_id, hw_id, keccak(b"bench2"), 1000, 100,
+                                                                  dao.now() + 86400, 3600))
+        run2 = next(e for e in chain.decode_events(r) if e.name == "RunOpened").args["runId"]
+        dc.attest()
+        chain.transact(operator, dao.issuer.functions.drip(run2, keccak(b"k" * 32)))
+        chain.transact(operator, dao.issuer.functions.closeRun(run2))
+        reclaim_gas = g(chain.transact(dev_signer(1), dao.issuer.functions.reclaim(keccak(b"k" * 32))))
         attest_fail = [g(dc.attest(tampered=True)[1]) for _ in range(3)]  # the 3rd revokes
         return {
             "propose_typed_3_actions": propose_gas,
@@ -66,6 +74,7 @@ def governance_and_drip_gas() -> dict:
             "drip_otk_issuance": {"n": len(report.gas["drip"]), "median": int(statistics.median(report.gas["drip"])),
                                   "first": report.gas["drip"][0], "max": max(report.gas["drip"])},
             "consume_otk": {"n": len(report.gas["consume"]), "median": int(statistics.median(report.gas["consume"]))},
+            "reclaim_unconsumed_otk": reclaim_gas,
             "attest_passing": {"n": len(attest_ok) + len(report.gas["attest"]),
                                "median": int(statistics.median(attest_ok + report.gas["attest"]))},
             "attest_failing": attest_fail[0],

@@ -23,12 +23,13 @@ PROPOSAL_TYPES = {"safety": SAFETY_T, "review": REVIEW_T, "system": SYSTEM_T, "e
 HOUR, DAY = 3600, 86400
 TIERS_23, TIERS_123, TIER_3 = 0b1100, 0b1110, 0b1000
 TRACK_SAFETY, TRACK_BOTH = 1 << SAFETY, (1 << POLICY) | (1 << SAFETY)
-# (minProposerTier, tierMask, trackMask, quorumBps, thresholdBps, votingDelay s, votingPeriod s)
+# (minProposerTier, tierMask, trackMask, quorumBps, thresholdBps, votingDelay s, votingPeriod s,
+#  executionWindow s: a succeeded proposal not executed within it after voting ends is Expired)
 TYPE_CONFIGS = [
-    (1, TIERS_23, TRACK_SAFETY, 5000, 5000, HOUR, 2 * DAY),  # Safety: safety track, tiers 2-3
-    (1, TIERS_123, TRACK_BOTH, 3000, 5000, HOUR, 2 * DAY),  # Review: everyone
-    (2, TIERS_23, TRACK_BOTH, 5000, 6667, DAY, 5 * DAY),  # System: tiers 2-3, more than 2/3
-    (3, TIER_3, TRACK_BOTH, 5000, 5000, 0, HOUR),  # Emergency: tier 3, one hour, no delay
+    (1, TIERS_23, TRACK_SAFETY, 5000, 5000, HOUR, 2 * DAY, 7 * DAY),  # Safety: safety track, tiers 2-3
+    (1, TIERS_123, TRACK_BOTH, 3000, 5000, HOUR, 2 * DAY, 7 * DAY),  # Review: everyone
+    (2, TIERS_23, TRACK_BOTH, 5000, 6667, DAY, 5 * DAY, 14 * DAY),  # System: tiers 2-3, more than 2/3
+    (3, TIER_3, TRACK_BOTH, 5000, 5000, 0, HOUR, DAY),  # Emergency: tier 3, one hour, no delay, act within a day
 ]
 MODEL_MAX_RETRIES = 2
 HARDWARE_FAILURE_LIMIT = 3

@@ -14,6 +14,9 @@ import {PersonnelRegistry} from "./PersonnelRegistry.sol";
 /// snapshot), success threshold (share of For among For+Against), minimum proposer tier, and the
 /// tiers and tracks allowed to vote. States, events, `castVoteBySig` (EIP-712) and execution are
 /// OpenZeppelin's; the governor executes its own proposals (it owns the DAO registries).
+/// A succeeded proposal must be executed within its type's execution window after voting ends;
+/// after that it is `Expired` and can no longer be executed (OZ's state, which plain Governor
+/// only reaches with a timelock).
 /// @dev The per-type delay/period are fed to OZ's `_propose` through `votingDelay()`/`votingPeriod()`
 /// reading a transient "type in flight", so `ProposalCreated` carries the real start and end.
 contract DaoGovernor is Governor, GovernorCountingSimple {
@@ -32,6 +35,8 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
     /// @param thresholdBps For must exceed this share (basis points) of For+Against.
     /// @param votingDelay seconds between proposal and snapshot/start of voting.
     /// @param votingPeriod seconds of voting.
+    /// @param executionWindow seconds after the end of voting in which a succeeded proposal may be
+    /// executed; later it is Expired.
     struct TypeConfig {
         uint8 minProposerTier;
         uint8 tierMask;
@@ -40,6 +45,7 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         uint16 thresholdBps;
         uint32 votingDelay;
         uint32 votingPeriod;
+        uint32 executionWindow;
     }
 
     uint256 private constant BPS = 10_000;
@@ -143,6 +149,16 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         return "mode=timestamp";
     }
 
+    /// @notice OZ's proposal state, with `Expired` for a succeeded proposal whose execution window
+    /// (of its type, as of its creation) has passed.
+    function state(uint256 proposalId) public view override returns (ProposalState) {
+        ProposalState s = super.state(proposalId);
+        if (s == ProposalState.Succeeded && clock() > proposalDeadline(proposalId) + _rules[proposalId].executionWindow) {
+            return ProposalState.Expired;
+        }
+        return s;
+    }
+
     function _currentType() private view returns (ProposalType) {
         uint8 t = _typeInFlight;
         return t == 0 ? ProposalType.System : ProposalType(t - 1);
@@ -152,7 +168,7 @@ contract DaoGovernor is Governor, GovernorCountingSimple {
         if (
             c.minProposerTier == 0 || c.minProposerTier > 3 || c.tierMask == 0 || c.tierMask & 0xF1 != 0
                 || c.trackMask == 0 || c.trackMask & 0xF9 != 0 || c.quorumBps == 0 || c.quorumBps > BPS
-                || c.thresholdBps >= BPS || c.votingPeriod == 0
+                || c.thresholdBps >= BPS || c.votingPeriod == 0 || c.executionWindow == 0
         ) revert InvalidTypeConfig(t);
         _configs[t] = c;
         emit TypeConfigSet(t, c);

@@ -18,7 +18,9 @@ import {GasCredits} from "./GasCredits.sol";
 /// @dev Only keccak256 hashes of OTKs are stored. The key itself never goes on-chain until it is
 /// consumed: the operator derives it off-chain (the reference agent uses
 /// HMAC-SHA256(run secret, runId || index)) and submits only its hash with the ration request;
-/// the operator's workload presents the preimage once to `consume`. Budget is counted at issuance.
+/// the operator's workload presents the preimage once to `consume`. Budget is counted at issuance;
+/// a key that can no longer be consumed (expired, or its run halted or closed) can be reclaimed by
+/// anyone, which returns its units to the run's, the model's and the hardware's budgets.
 contract OTKIssuer is Ownable {
     enum RunStatus {
         None,
@@ -54,6 +56,7 @@ contract OTKIssuer is Ownable {
         uint128 amount;
         uint64 expiresAt;
         bool consumed;
+        bool reclaimed;
     }
 
     bytes32 public constant OP_OPEN_RUN = keccak256("dao.otk.openRun");
@@ -87,6 +90,7 @@ contract OTKIssuer is Ownable {
     );
     event OTKIssued(uint256 indexed runId, bytes32 indexed keyHash, uint32 index, uint256 amount, uint64 expiresAt);
     event OTKConsumed(uint256 indexed runId, bytes32 indexed keyHash, address indexed consumer, uint256 amount);
+    event OTKReclaimed(uint256 indexed runId, bytes32 indexed keyHash, uint256 amount);
     event RunHalted(uint256 indexed runId, HaltReason reason);
     event RunClosed(uint256 indexed runId, uint256 issued);
     event KeyLifetimeSet(uint64 keyLifetime);
@@ -109,6 +113,8 @@ contract OTKIssuer is Ownable {
     error UnknownKey(bytes32 keyHash);
     error KeyAlreadyConsumed(bytes32 keyHash);
     error KeyExpired(bytes32 keyHash, uint64 expiresAt);
+    error KeyReclaimed(bytes32 keyHash);
+    error KeyStillUsable(bytes32 keyHash, uint64 expiresAt);
     error RunHealthy(uint256 runId);
 
     /// @param governance owner (the governor).
@@ -212,7 +218,8 @@ contract OTKIssuer is Ownable {
         hardwareIssued[r.hardwareId] += amount;
         uint32 index = r.keysIssued++;
         uint64 keyExpiry = uint64(Math.min(block.timestamp + keyLifetime, r.expiresAt));
-        _keys[keyHash] = Key({runId: runId, amount: uint128(amount), expiresAt: keyExpiry, consumed: false});
+        _keys[keyHash] =
+            Key({runId: runId, amount: uint128(amount), expiresAt: keyExpiry, consumed: false, reclaimed: false});
         emit OTKIssued(runId, keyHash, index, amount, keyExpiry);
         credits.charge(msg.sender, OP_RATION, amount);
     }
@@ -227,6 +234,7 @@ contract OTKIssuer is Ownable {
         Key storage k = _keys[keyHash];
         if (k.expiresAt == 0) revert UnknownKey(keyHash);
         if (k.consumed) revert KeyAlreadyConsumed(keyHash);
+        if (k.reclaimed) revert KeyReclaimed(keyHash);
         if (block.timestamp > k.expiresAt) revert KeyExpired(keyHash, k.expiresAt);
         runId = k.runId;
         Run storage r = _runs[runId];
@@ -235,6 +243,24 @@ contract OTKIssuer is Ownable {
         k.consumed = true;
         amount = k.amount;
         emit OTKConsumed(runId, keyHash, msg.sender, amount);
+    }
+
+    /// @notice Return the units of an OTK that can no longer be consumed (expired, or its run is
+    /// halted or closed) to the run's, the model's and the hardware's budgets. Anyone may call.
+    /// @return amount units returned.
+    function reclaim(bytes32 keyHash) external returns (uint256 amount) {
+        Key storage k = _keys[keyHash];
+        if (k.expiresAt == 0) revert UnknownKey(keyHash);
+        if (k.consumed) revert KeyAlreadyConsumed(keyHash);
+        if (k.reclaimed) revert KeyReclaimed(keyHash);
+        Run storage r = _runs[k.runId];
+        if (block.timestamp <= k.expiresAt && r.status == RunStatus.Active) revert KeyStillUsable(keyHash, k.expiresAt);
+        k.reclaimed = true;
+        amount = k.amount;
+        r.issued -= amount;
+        modelIssued[r.modelId] -= amount;
+        hardwareIssued[r.hardwareId] -= amount;
+        emit OTKReclaimed(k.runId, keyHash, amount);
     }
 
     /// @notice Halt run `runId` if its hardware was revoked or failed an attestation since it

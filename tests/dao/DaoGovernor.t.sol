@@ -47,10 +47,10 @@ contract DaoGovernorTest is Test {
         personnel.admit(p3, PersonnelRegistry.Track.Policy, 3, bytes32("v6"));
 
         DaoGovernor.TypeConfig[4] memory c;
-        c[0] = DaoGovernor.TypeConfig(1, 12, SAFETY, 5000, 5000, 1 hours, 3 days); // Safety: safety tiers 2,3
-        c[1] = DaoGovernor.TypeConfig(1, 14, BOTH, 3000, 5000, 1 hours, 2 days); // Review: everyone
-        c[2] = DaoGovernor.TypeConfig(2, 12, BOTH, 5000, 6667, 1 days, 5 days); // System: tiers 2,3, more than 2/3
-        c[3] = DaoGovernor.TypeConfig(3, 8, BOTH, 5000, 5000, 0, 1 hours); // Emergency: tier 3, 1 h
+        c[0] = DaoGovernor.TypeConfig(1, 12, SAFETY, 5000, 5000, 1 hours, 3 days, 7 days); // Safety: safety tiers 2,3
+        c[1] = DaoGovernor.TypeConfig(1, 14, BOTH, 3000, 5000, 1 hours, 2 days, 7 days); // Review: everyone
+        c[2] = DaoGovernor.TypeConfig(2, 12, BOTH, 5000, 6667, 1 days, 5 days, 14 days); // System: tiers 2,3, more than 2/3
+        c[3] = DaoGovernor.TypeConfig(3, 8, BOTH, 5000, 5000, 0, 1 hours, 1 days); // Emergency: tier 3, 1 h
         gov = new DaoGovernor(personnel, c);
         personnel.transferOwnership(address(gov));
         models = new DaoModelRegistry(address(gov), 2);
@@ -267,6 +267,27 @@ contract DaoGovernorTest is Test {
         assertTrue(personnel.isActive(address(0xC0FFEE)), "executed");
     }
 
+    function test_succeeded_notExecutedInWindow_expires() public {
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _admitCall(address(0xC0FFEE), 2);
+        uint256 id = _propose(p3, DaoGovernor.ProposalType.Emergency, t, v, d, "too late");
+        vm.warp(block.timestamp + 1);
+        _vote(p3, id, 1);
+        vm.warp(gov.proposalDeadline(id) + 1 days);
+        assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Succeeded), "last second of the window");
+        vm.warp(gov.proposalDeadline(id) + 1 days + 1);
+        assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Expired), "expired");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IGovernor.GovernorUnexpectedProposalState.selector,
+                id,
+                IGovernor.ProposalState.Expired,
+                bytes32(uint256(1 << uint8(IGovernor.ProposalState.Succeeded)))
+            )
+        );
+        gov.execute(t, v, d, keccak256("too late"));
+        assertTrue(!personnel.isActive(address(0xC0FFEE)), "not admitted");
+    }
+
     function test_plainPropose_isSystemType() public {
         (address[] memory t, uint256[] memory v, bytes[] memory d) = _admitCall(address(0xC0FFEE), 2);
         vm.prank(p2);
@@ -326,7 +347,7 @@ contract DaoGovernorTest is Test {
     }
 
     function test_setTypeConfig_onlyGovernance_andValidated() public {
-        DaoGovernor.TypeConfig memory bad = DaoGovernor.TypeConfig(1, 1, BOTH, 5000, 5000, 0, 1 hours); // tier 0 bit
+        DaoGovernor.TypeConfig memory bad = DaoGovernor.TypeConfig(1, 1, BOTH, 5000, 5000, 0, 1 hours, 1 days); // tier 0 bit
         vm.expectRevert(abi.encodeWithSelector(IGovernor.GovernorOnlyExecutor.selector, address(this)));
         gov.setTypeConfig(DaoGovernor.ProposalType.Review, bad);
         vm.prank(address(gov));
@@ -340,7 +361,7 @@ contract DaoGovernorTest is Test {
         (address[] memory t, uint256[] memory v, bytes[] memory d) = _approveModelCall(1);
         uint256 before = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "before");
         vm.prank(address(gov)); // as if executed by a vote: Review becomes tier-3 only
-        gov.setTypeConfig(DaoGovernor.ProposalType.Review, DaoGovernor.TypeConfig(1, 8, BOTH, 3000, 5000, 1 hours, 2 days));
+        gov.setTypeConfig(DaoGovernor.ProposalType.Review, DaoGovernor.TypeConfig(1, 8, BOTH, 3000, 5000, 1 hours, 2 days, 7 days));
         uint256 afterId = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "after");
         vm.warp(block.timestamp + 1 hours + 1);
         _vote(p1, before, 1); // old rules: tier 1 votes

@@ -319,6 +319,48 @@ contract OTKIssuerTest is DaoComputeBase {
         assertEq(before - credits.balanceOf(operator), 10 + (1 + 100), "open 10 + ration 1+100");
     }
 
+    function test_reclaim_expiredKey_returnsUnitsToEveryBudget() public {
+        _attest(GOOD);
+        uint256 runId = _open(250, 100);
+        _drip(runId, "k0");
+        _drip(runId, "k1");
+        bytes32 h0 = keccak256(abi.encodePacked(bytes32("k0")));
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.KeyStillUsable.selector, h0, uint64(block.timestamp + 1 hours)));
+        issuer.reclaim(h0);
+        vm.prank(operator);
+        issuer.consume("k1");
+        vm.warp(block.timestamp + 1 hours + 1);
+        vm.expectEmit(true, true, false, true, address(issuer));
+        emit OTKIssuer.OTKReclaimed(runId, h0, 100);
+        assertEq(issuer.reclaim(h0), 100, "units returned");
+        assertEq(issuer.getRun(runId).issued, 100, "run keeps only the consumed key");
+        assertEq(issuer.hardwareIssued(hwId), 100, "hardware budget freed");
+        assertEq(issuer.modelIssued(modelId), 100, "model budget freed");
+        assertTrue(issuer.getKey(h0).reclaimed, "marked");
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.KeyReclaimed.selector, h0));
+        issuer.reclaim(h0);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.KeyReclaimed.selector, h0));
+        issuer.consume("k0");
+        bytes32 h1 = keccak256(abi.encodePacked(bytes32("k1")));
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.KeyAlreadyConsumed.selector, h1));
+        issuer.reclaim(h1);
+        vm.expectRevert(abi.encodeWithSelector(OTKIssuer.UnknownKey.selector, bytes32("nope")));
+        issuer.reclaim(bytes32("nope"));
+        _attest(GOOD);
+        assertEq(_drip(runId, "k2"), 100, "the run can draw the returned units again");
+    }
+
+    function test_reclaim_haltedRunKey_beforeExpiry() public {
+        _attest(GOOD);
+        uint256 runId = _open(1_000, 100);
+        _drip(runId, "k0");
+        _attest(BAD);
+        issuer.halt(runId);
+        assertEq(issuer.reclaim(keccak256(abi.encodePacked(bytes32("k0")))), 100, "void key reclaimed at once");
+        assertEq(issuer.hardwareIssued(hwId), 0, "hardware budget whole again");
+    }
+
     /// @dev Fuzz: whatever the budgets and ration size, issued units never exceed the run budget
     /// nor the hardware budget, and the drip stops exactly at the smaller of the two.
     function testFuzz_noOTKBeyondBudget(uint256 budget, uint256 ration, uint256 hwBudget) public {
@@ -357,7 +399,12 @@ contract OTKHandler is Test {
     uint256[] public runs;
     bytes32[] public keys;
     mapping(bytes32 => uint256) public consumedCount;
+    mapping(bytes32 => bool) public reclaimed;
+    mapping(bytes32 => uint256) public amountOf;
     uint256 public doubleConsumes;
+    uint256 public reclaimedThenConsumed;
+    /// @dev Units of keys issued and not reclaimed: what the issuer must count against the hardware.
+    uint256 public outstandingUnits;
 
     constructor(OTKIssuer issuer_, HardwareRegistry hardware_, address operator_, uint256 pk, uint256 hwId_) {
         issuer = issuer_;
@@ -382,7 +429,11 @@ contract OTKHandler is Test {
         bytes32 key = keccak256(abi.encode(keySeed, keys.length));
         vm.prank(operator);
         try issuer.drip(runs[runSeed % runs.length], keccak256(abi.encodePacked(key))) returns (uint256 amount) {
-            if (amount > 0) keys.push(key);
+            if (amount > 0) {
+                keys.push(key);
+                amountOf[key] = amount;
+                outstandingUnits += amount;
+            }
         } catch {}
     }
 
@@ -392,6 +443,16 @@ contract OTKHandler is Test {
         vm.prank(operator);
         try issuer.consume(key) {
             if (++consumedCount[key] > 1) doubleConsumes++;
+            if (reclaimed[key]) reclaimedThenConsumed++;
+        } catch {}
+    }
+
+    function reclaim(uint256 keySeed) external {
+        if (keys.length == 0) return;
+        bytes32 key = keys[keySeed % keys.length];
+        try issuer.reclaim(keccak256(abi.encodePacked(key))) returns (uint256 amount) {
+            reclaimed[key] = true;
+            outstandingUnits -= amount;
         } catch {}
     }
 
@@ -434,5 +495,10 @@ contract OTKIssuerInvariantTest is DaoComputeBase {
 
     function invariant_noKeyConsumedTwice() public view {
         assertEq(handler.doubleConsumes(), 0, "double consume");
+        assertEq(handler.reclaimedThenConsumed(), 0, "a reclaimed key was consumed");
+    }
+
+    function invariant_budgetCountsExactlyTheUnreclaimedKeys() public view {
+        assertEq(issuer.hardwareIssued(hwId), handler.outstandingUnits(), "hardware usage");
     }
 }
