@@ -9,6 +9,7 @@ which loading takes a couple of seconds.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -44,17 +45,31 @@ def load_smollm2(cache_dir: Path | None = None):
         folder, name = smollm2_gguf()
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+        config = gguf_model.config
+        # The weights are plain float32 now: a saved GGUF quantization_config would make every
+        # later load flag the model as quantized (and refuse `.float()`, e.g. in peft trainers).
+        config.__dict__.pop("quantization_config", None)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model.load_state_dict(gguf_model.state_dict())
         tmp = cache.with_name(cache.name + ".tmp")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         tmp.rename(cache)
+    _drop_quantization_config(cache / "config.json")
     tok = AutoTokenizer.from_pretrained(cache)
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model.eval(), tok
+
+
+def _drop_quantization_config(config_json: Path) -> None:
+    """Caches written before the fix above kept the GGUF quantization_config: drop it in place."""
+    cfg = json.loads(config_json.read_text())
+    if cfg.pop("quantization_config", None) is not None:
+        tmp = config_json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
+        tmp.replace(config_json)
 
 
 class ByteTokenizer:
