@@ -1,5 +1,8 @@
 """Ledger agent throughput: ops/s one user agent sustains (SFT step + encrypt + store + record on
-Anvil) on a tiny GPT-2, and the time to verify a 100-op chain (rebuild + checks + Merkle proofs)."""
+Anvil), and the time to verify the op chain (rebuild + checks + Merkle proofs). Default: a tiny
+random GPT-2 and 100 ops (`ledger_agent.json`); `--model smollm2 --ops 20` runs the same flow on
+SmolLM2-135M-Instruct (`ledger_agent_smollm2.json`, also `python -m bench ledger_smollm2`)."""
+import argparse
 import os
 import tempfile
 import time
@@ -23,31 +26,37 @@ from ml.ledger.tiny import make_tiny_lm  # noqa: E402
 
 from . import write  # noqa: E402
 
-N_OPS = 100
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a float32 Hugging Face directory (dequantised from the GGUF once)."""
+    from ml.lm import load_smollm2, loyal_home
+
+    load_smollm2()
+    return loyal_home() / "models" / "smollm2-135m-instruct-f32"
 
 
-def main() -> None:
+def measure(model: str = "tiny", n_ops: int = 100, lr: float = 0.5) -> dict:
     warnings.filterwarnings("ignore")
     with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model_dir = make_tiny_lm(tmp / "tiny")
+        model_dir = make_tiny_lm(tmp / "tiny") if model == "tiny" else smollm2_dir()
         chain = Chain.connect(node.rpc_url, book_path=tmp / "b.json")
         deploy_suite(chain, dev_signer(0))
         store = LocalStore(tmp / "store")
         admin = UserAgent(chain, dev_signer(0), store, None, tmp / "admin")
         model, tok = load_base(model_dir)
         n_params = sum(p.numel() for p in model.parameters())
-        base_id, _ = admin.register_base(model, "tiny")
+        base_id, _ = admin.register_base(model, model_dir.name)
         alice = UserAgent(chain, dev_signer(1), store, UserKey.generate(), tmp / "alice")
         fid = alice.fork(base_id)
-        trainer = alice.attach(fid, *load_base(model_dir), lr=0.5)
-        its = [Interaction(f"question number {i}: what is loyal?", f"community owned ai, answer {i}") for i in range(N_OPS)]
+        trainer = alice.attach(fid, *load_base(model_dir), lr=lr)
+        its = [Interaction(f"question number {i}: what is loyal?", f"community owned ai, answer {i}") for i in range(n_ops)]
 
         t0 = time.perf_counter()
         results = [alice.train(fid, it) for it in its]
         train_record_s = time.perf_counter() - t0
 
-        solo = ForkTrainer(*load_base(model_dir), lr=0.5)
+        solo = ForkTrainer(*load_base(model_dir), lr=lr)
         t0 = time.perf_counter()
         for it in its:
             solo.step(it)
@@ -66,22 +75,36 @@ def main() -> None:
         rebuild_s = time.perf_counter() - t0
 
         delta_bytes = len(store.get(results[-1].delta_cid))
-        write("ledger_agent", {
-            "model": f"random-init GPT-2, {n_params} params, LoRA r=4 on c_attn "
-                     f"({sum(t.numel() for t in trainer.state.values())} adapter params)",
-            "ops": N_OPS,
+        adapter = sum(t.numel() for t in trainer.state.values())
+        return {
+            "model": (f"random-init GPT-2, {n_params} params, LoRA r=4 on c_attn ({adapter} adapter params)"
+                      if model == "tiny" else
+                      f"SmolLM2-135M-Instruct (float32), {n_params} params, LoRA r=4, peft default targets "
+                      f"({adapter} adapter params)"),
+            "ops": n_ops,
             "train_and_record_s": round(train_record_s, 2),
-            "ops_per_s": round(N_OPS / train_record_s, 2),
-            "sft_step_only_ops_per_s": round(N_OPS / step_only_s, 2),
+            "ops_per_s": round(n_ops / train_record_s, 2),
+            "sft_step_only_ops_per_s": round(n_ops / step_only_s, 2),
             "delta_ciphertext_bytes": delta_bytes,
-            "record_gas_mean": round(sum(r.gas_used for r in results) / N_OPS),
-            "verify_100_ops_s": round(verify_s, 2),
+            "record_gas_mean": round(sum(r.gas_used for r in results) / n_ops),
+            "verify_s": round(verify_s, 2),
             "verify_breakdown": "rebuild (fetch, AES-GCM, commitments, fold) + export check + Merkle proof per op",
-            "rebuild_only_100_ops_s": round(rebuild_s, 2),
+            "rebuild_only_s": round(rebuild_s, 2),
             "sealed_ops_proven": report["sealed_ops_proven"],
             "caveat": "2 shared CPU cores (other agents running), CPU only; Anvil automine",
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        })
+        }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.ledger_agent")
+    ap.add_argument("--model", choices=["tiny", "smollm2"], default="tiny")
+    ap.add_argument("--ops", type=int, default=None, help="ops to record (default 100 tiny, 20 smollm2)")
+    ap.add_argument("--lr", type=float, default=None)
+    a = ap.parse_args()
+    smol = a.model == "smollm2"
+    result = measure(a.model, a.ops or (20 if smol else 100), a.lr or (0.05 if smol else 0.5))
+    write("ledger_agent_smollm2" if smol else "ledger_agent", result)
 
 
 if __name__ == "__main__":
