@@ -110,6 +110,7 @@ contract DinRounds {
     error EmptyCid();
     error AlreadyFinalized(uint256 taskId, uint256 round, uint256 group);
     error SubgroupsNotFinalized(uint256 taskId, uint256 round, uint256 finalized, uint256 groups);
+    error SubgroupNotAggregatable(uint256 taskId, uint256 round, uint256 group);
 
     /// @param tasks_ the DinTasks registry.
     /// @param staking_ the shared Staking pool (this contract needs its MODULE_ROLE to slash).
@@ -179,12 +180,14 @@ contract DinRounds {
 
     // ------------------------------------------------------------------ subgroup aggregates
 
-    /// @notice Commit to a subgroup aggregate CID.
+    /// @notice Commit to a subgroup aggregate CID. In secure-aggregation tasks only once the
+    /// subgroup is aggregatable (`DinTasks.aggregatable`: enough survivors, recovery seeds posted).
     /// @param commitment keccak256(abi.encode(taskId, round, group, evaluator, cid, salt)).
     function commitAggregate(uint256 taskId, uint256 round, uint256 group, bytes32 commitment) external {
         _requireRound(taskId, round);
         _requireWindow(taskId, round, DinTasks.Stage.AggregateCommit);
         if (!isAssigned(taskId, round, group, msg.sender)) revert NotAssigned(taskId, round, group, msg.sender);
+        if (!tasks.aggregatable(taskId, round, group)) revert SubgroupNotAggregatable(taskId, round, group);
         _commit(taskId, round, group, commitment);
     }
 
@@ -200,7 +203,9 @@ contract DinRounds {
 
     /// @notice Close subgroup `group` of `round` after its reveal stage (anyone, once): accept the
     /// most-revealed CID if more than half of the subgroup's k evaluators revealed it, then slash
-    /// each assigned evaluator that revealed nothing or (if accepted) something else.
+    /// each assigned evaluator that revealed nothing or (if accepted) something else. A subgroup
+    /// that was never aggregatable (secure aggregation with fewer than 2 survivors or missing
+    /// recovery seeds) is closed as not accepted and nobody is slashed: nobody could aggregate it.
     /// @dev Loops over the k assigned slots only (k <= MAX_EVALUATORS).
     function finalizeSubgroup(uint256 taskId, uint256 round, uint256 group) external {
         DinTasks.TaskParams memory p = _requireRound(taskId, round);
@@ -211,13 +216,15 @@ contract DinRounds {
         Tally storage tl = _tallies[taskId][round][group];
         if (tl.finalized) revert AlreadyFinalized(taskId, round, group);
         uint256 k = p.evaluatorsPerSubgroup;
-        bool accepted = uint256(tl.bestVotes) * 2 > k;
+        bool possible = tasks.aggregatable(taskId, round, group);
+        bool accepted = possible && uint256(tl.bestVotes) * 2 > k;
         tl.finalized = true;
         tl.accepted = accepted;
         RoundState storage rs = _rounds[taskId][round];
         rs.finalizedGroups += 1;
         if (accepted) rs.acceptedGroups += 1;
         emit SubgroupFinalized(taskId, round, group, accepted ? tl.bestHash : bytes32(0), tl.bestVotes, accepted);
+        if (!possible) return;
         address[] storage evs = _evaluators[taskId];
         uint256 n = evs.length;
         for (uint256 s = group * k; s < group * k + k; s++) {
