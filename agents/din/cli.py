@@ -36,7 +36,8 @@ def _run(chain, home: Path, sc, progress_console: Console):
 
 
 def print_result(res, out: Console) -> None:
-    t = Table(title=f"DIN task {res.task}: owner's test accuracy of the global model")
+    mode = "secure aggregation (masked updates)" if res.secure_aggregation else "clear updates"
+    t = Table(title=f"DIN task {res.task} ({mode}): owner's test accuracy of the global model")
     t.add_column("round")
     t.add_column("accuracy", justify="right")
     for r, a in res.accuracy:
@@ -70,10 +71,15 @@ def demo(
     rounds: int = typer.Option(3, help="training rounds"),
     subgroup_size: int = typer.Option(10, help="participants per subgroup"),
     per_subgroup: int = typer.Option(3, help="evaluators assigned to each subgroup per round"),
+    secagg: bool = typer.Option(False, "--secagg", help="secure aggregation: pairwise-masked updates, "
+                                "mask keys on-chain, dropout recovery; scores per subgroup"),
+    dropouts: int = typer.Option(None, help="participants that register and then never submit "
+                                 "(default 1 with --secagg, else 0)"),
     home: Path = typer.Option(loyal_home() / "din-demo", help="scratch dir"),
 ):
     """1 owner, N participants (participant 0 poisons its labels), E evaluators (the last is lazy):
-    a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid."""
+    a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid.
+    With --secagg the participants upload masked updates and the last participant(s) drop out."""
     from agents.core.anvil import Anvil
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
@@ -82,8 +88,14 @@ def demo(
 
     from .scenario import Scenario
 
+    if dropouts is None:
+        dropouts = 1 if secagg else 0
+    if not 0 <= dropouts < participants:
+        console.print(f"[red]error:[/red] --dropouts must be between 0 and {participants - 1}")
+        raise typer.Exit(1)
     sc = Scenario(participants=participants, evaluators=evaluators, rounds=rounds, subgroup_size=subgroup_size,
-                  evaluators_per_subgroup=per_subgroup, poisoners=(0,), lazy=(evaluators - 1,))
+                  evaluators_per_subgroup=per_subgroup, poisoners=(0,), lazy=(evaluators - 1,),
+                  secure_aggregation=secagg, dropouts=tuple(range(participants - dropouts, participants)))
     t0 = time.monotonic()
     try:
         with Anvil(accounts=participants + evaluators + 4) as node:
