@@ -210,6 +210,16 @@ class Din:
     def participant_index(self, task: int, who: str) -> int:
         return self._call(self.tasks.functions.participantIndex(task, who))
 
+    # -- cancellation ----------------------------------------------------------------------
+    def cancelled(self, task: int) -> bool:
+        return self._call(self.tasks.functions.cancelled(task))
+
+    def cancel_task(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.rounds.functions.cancelTask(task))
+
+    def reclaim_deposit(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.tasks.functions.reclaimDeposit(task))
+
     # -- secure aggregation ----------------------------------------------------------------
     def mask_key_of(self, task: int, who: str) -> bytes:
         return bytes(self._call(self.tasks.functions.maskKeyOf(task, who)))

@@ -111,6 +111,8 @@ contract DinRounds {
     error AlreadyFinalized(uint256 taskId, uint256 round, uint256 group);
     error SubgroupsNotFinalized(uint256 taskId, uint256 round, uint256 finalized, uint256 groups);
     error SubgroupNotAggregatable(uint256 taskId, uint256 round, uint256 group);
+    error RegistrationOpen(uint256 taskId, uint64 registrationEnd);
+    error TaskHealthy(uint256 taskId, uint256 participants, uint256 evaluators);
 
     /// @param tasks_ the DinTasks registry.
     /// @param staking_ the shared Staking pool (this contract needs its MODULE_ROLE to slash).
@@ -176,6 +178,21 @@ contract DinRounds {
         bytes32 seed = keccak256(abi.encode(taskSeed[taskId], block.prevrandao, taskId, round));
         rs.seed = seed;
         emit RoundSeedDrawn(taskId, round, seed);
+    }
+
+    /// @notice Cancel `taskId` (anyone, after registration closed) when it never got enough
+    /// participants (none) or evaluators (fewer than `evaluatorsPerSubgroup`, so no round seed can
+    /// ever be drawn). DinTasks then returns the deposit and the bonds by pull payments. A task
+    /// that can run is refused with TaskHealthy. Needs DinTasks' CANCELLER_ROLE.
+    function cancelTask(uint256 taskId) external {
+        DinTasks.TaskParams memory p = tasks.params(taskId);
+        if (block.timestamp < p.registrationEnd) revert RegistrationOpen(taskId, p.registrationEnd);
+        uint256 participants = tasks.participantCount(taskId);
+        uint256 evaluators = _evaluators[taskId].length;
+        if (participants > 0 && evaluators >= p.evaluatorsPerSubgroup) {
+            revert TaskHealthy(taskId, participants, evaluators);
+        }
+        tasks.cancel(taskId, participants, evaluators);
     }
 
     // ------------------------------------------------------------------ subgroup aggregates

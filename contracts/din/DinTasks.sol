@@ -32,6 +32,9 @@ contract DinTasks is AccessControl {
 
     /// @notice Role of the scoring contract, the only one allowed to pay rewards out.
     bytes32 public constant PAYER_ROLE = keccak256("PAYER_ROLE");
+    /// @notice Role of the evaluator registry, the only one allowed to cancel a task (it knows
+    /// whether enough evaluators enrolled).
+    bytes32 public constant CANCELLER_ROLE = keccak256("CANCELLER_ROLE");
     /// @notice Upper bound on evaluators per task: the per-participant median loop is bounded by it.
     uint16 public constant MAX_EVALUATORS = 32;
     /// @notice Fewest members that must submit in a subgroup before masks may be removed.
@@ -93,6 +96,8 @@ contract DinTasks is AccessControl {
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
     mapping(uint256 taskId => bool) public testSetPublished;
+    /// @notice Whether the task was cancelled (it never got enough participants or evaluators).
+    mapping(uint256 taskId => bool) public cancelled;
     /// @notice X25519 public mask key of a participant (secure-aggregation tasks; 0 = none).
     mapping(uint256 taskId => mapping(address => bytes32)) public maskKeyOf;
     mapping(uint256 taskId => mapping(uint256 group => uint32)) private _keyedMembers;
@@ -110,6 +115,8 @@ contract DinTasks is AccessControl {
     event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
     event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
     event TestSetPublished(uint256 indexed taskId, string cid);
+    event TaskCancelled(uint256 indexed taskId, uint256 participants, uint256 evaluators);
+    event DepositReclaimed(uint256 indexed taskId, address indexed owner, uint256 amount);
     event MaskKeySet(uint256 indexed taskId, address indexed participant, uint256 subgroup, bytes32 publicKey);
     event RecoverySeedsPosted(
         uint256 indexed taskId,
@@ -134,6 +141,9 @@ contract DinTasks is AccessControl {
     error NotOwner(uint256 taskId, address account);
     error TestSetAlreadyPublished(uint256 taskId);
     error NotSecureAggregation(uint256 taskId);
+    error TaskIsCancelled(uint256 taskId);
+    error NotCancelled(uint256 taskId);
+    error DepositAlreadyReclaimed(uint256 taskId);
     error ZeroMaskKey();
     error MaskKeyAlreadySet(uint256 taskId, address participant);
     error MaskKeyMissing(uint256 taskId, address participant);
@@ -220,6 +230,7 @@ contract DinTasks is AccessControl {
     function submitUpdate(uint256 taskId, uint256 round, string calldata cid) external {
         Task storage t = _task(taskId);
         if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         _requireWindow(taskId, round, Stage.Submit);
         uint256 slot = _participantSlot[taskId][msg.sender];
         if (slot == 0) revert NotParticipant(taskId, msg.sender);
@@ -330,11 +341,12 @@ contract DinTasks is AccessControl {
         return (_keyedMembers[taskId][group], mr.submitted, mr.recoveryPosts);
     }
 
-    /// @notice Return the caller's participant bond once the score reveal stage has ended.
+    /// @notice Return the caller's participant bond once the score reveal stage has ended, or at
+    /// any time once the task is cancelled.
     function withdrawBond(uint256 taskId) external {
         Task storage t = _task(taskId);
         if (_participantSlot[taskId][msg.sender] == 0) revert NotParticipant(taskId, msg.sender);
-        _requireWindow(taskId, 0, Stage.Settle);
+        if (!cancelled[taskId]) _requireWindow(taskId, 0, Stage.Settle);
         if (bondReturned[taskId][msg.sender]) revert BondAlreadyReturned(taskId, msg.sender);
         bondReturned[taskId][msg.sender] = true;
         uint256 amount = t.p.participantBond;
@@ -348,11 +360,39 @@ contract DinTasks is AccessControl {
     /// @dev Only PAYER_ROLE (the scoring contract). Total paid per task never exceeds its deposit.
     function pay(uint256 taskId, address to, uint256 amount) external onlyRole(PAYER_ROLE) {
         Task storage t = _task(taskId);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         uint256 remaining = t.deposit - t.paidOut;
         if (amount > remaining) revert PayoutExceedsDeposit(taskId, amount, remaining);
         t.paidOut += amount;
         emit Paid(taskId, to, amount, t.paidOut);
         token.safeTransfer(to, amount);
+    }
+
+    // ------------------------------------------------------------------ cancellation
+
+    /// @notice Mark `taskId` cancelled. Only CANCELLER_ROLE (DinRounds, which checks that the task
+    /// never got enough participants or evaluators by the end of registration). From then on no
+    /// update is accepted and nothing is paid through `pay`; the owner reclaims the deposit with
+    /// `reclaimDeposit` and each participant its bond with `withdrawBond` (pull payments).
+    /// @param participants participant count at cancellation (for the event).
+    /// @param evaluators evaluator count at cancellation (for the event).
+    function cancel(uint256 taskId, uint256 participants, uint256 evaluators) external onlyRole(CANCELLER_ROLE) {
+        _task(taskId);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
+        cancelled[taskId] = true;
+        emit TaskCancelled(taskId, participants, evaluators);
+    }
+
+    /// @notice The owner of a cancelled task takes back what is left of its deposit, once.
+    function reclaimDeposit(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
+        if (!cancelled[taskId]) revert NotCancelled(taskId);
+        uint256 amount = t.deposit - t.paidOut;
+        if (amount == 0) revert DepositAlreadyReclaimed(taskId);
+        t.paidOut = t.deposit;
+        emit DepositReclaimed(taskId, msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ views
