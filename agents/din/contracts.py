@@ -210,6 +210,16 @@ class Din:
     def participant_index(self, task: int, who: str) -> int:
         return self._call(self.tasks.functions.participantIndex(task, who))
 
+    # -- slash pool ------------------------------------------------------------------------
+    def slash_pool(self, task: int) -> int:
+        return self._call(self.rounds.functions.slashPool(task))
+
+    def slash_share_of(self, task: int, who: str) -> int:
+        return self._call(self.rounds.functions.slashShareOf(task, who))
+
+    def claim_slash_share(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.rounds.functions.claimSlashShare(task))
+
     # -- cancellation ----------------------------------------------------------------------
     def cancelled(self, task: int) -> bool:
         return self._call(self.tasks.functions.cancelled(task))

@@ -73,7 +73,7 @@ class EvaluatorDaemon(DinDaemon):
         elif stage == Stage.ScoreReveal:
             sent += self._reveal_scores()
         elif stage == Stage.Settle:
-            sent += self._settle() + self._claim_fee()
+            sent += self._settle() + self._claim_fee() + self._claim_slash_share()
         return sent
 
     # -- aggregates ------------------------------------------------------------------------
@@ -278,6 +278,14 @@ class EvaluatorDaemon(DinDaemon):
             self.din.settle_participant(self.signer, self.task, i, lower_median(values))
             sent += 1
         return sent
+
+    def _claim_slash_share(self) -> int:
+        """Settle stage: this evaluator's share of the stake slashed from the task's offenders."""
+        if self.din.slash_share_of(self.task, self.address) == 0:
+            return 0  # nothing slashed, at fault itself, or already claimed
+        self.din.claim_slash_share(self.signer, self.task)
+        self.note("claimed slash-pool share")
+        return 1
 
     def _claim_fee(self) -> int:
         st = self.din.reveal_of(self.task, self.address)

@@ -58,6 +58,8 @@ class Result:
     fees: dict[str, int] = field(default_factory=dict)
     medians: dict[str, int] = field(default_factory=dict)
     owner_refund: int = 0
+    slash_shares: dict[str, int] = field(default_factory=dict)  # from the task's slash pool (Staking)
+    slash_pool: int = 0
     deposit: int = 0
     paid_out: int = 0
     report: tuple[Path, Path] | None = None
@@ -169,7 +171,8 @@ class Runner:
             roles[e.address] = f"evaluator {i}{tag}"
         res = Result(self.task, owner_d.accuracy(), roles, secure_aggregation=self.sc.secure_aggregation)
         rounds_addr = self.din.rounds.address
-        for ev in fetch_events(self.chain, from_block=self.start_block, contracts=["Staking", "DinScoring"]):
+        for ev in fetch_events(self.chain, from_block=self.start_block,
+                               contracts=["Staking", "DinScoring", "DinRounds"]):
             a = ev.args
             if ev.name == "Slashed" and a["module"] == rounds_addr and a["account"] in roles:
                 res.slashed[a["account"]] = res.slashed.get(a["account"], 0) + a["amount"]
@@ -179,9 +182,12 @@ class Runner:
                 res.fees[a["evaluator"]] = a["amount"]
             elif ev.name == "OwnerRefunded" and a["taskId"] == self.task:
                 res.owner_refund = a["amount"]
+            elif ev.name == "SlashShareClaimed" and a["taskId"] == self.task:
+                res.slash_shares[a["account"]] = a["amount"]
         for i, p in enumerate(self.participants):
             res.medians[p.address] = self.din.median_of(self.task, i)[1]
         info = self.din.task_info(self.task)
         res.deposit, res.paid_out = info["deposit"], info["paid_out"]
+        res.slash_pool = self.din.slash_pool(self.task)
         res.report = owner_d.write_report(self.workdir / f"task{self.task}")
         return res

@@ -95,6 +95,16 @@ def test_full_task_end_to_end(chain, store, tmp_path):
     assert sum(res.rewards.values()) + sum(res.fees.values()) + res.owner_refund == res.paid_out
     with pytest.raises(Reverted.named("AlreadyClaimed")):
         din.claim_reward(runner.participants[0], res.task)
+
+    # the stake slashed in this task is shared among the evaluators never at fault, once each
+    assert res.slash_pool == sum(res.slashed.values())
+    assert set(res.slash_shares) == {e.address for e in runner.evaluators[:4]}
+    assert len(set(res.slash_shares.values())) == 1
+    assert res.slash_pool - len(res.slash_shares) < sum(res.slash_shares.values()) <= res.slash_pool
+    with pytest.raises(Reverted.named("SlashShareAlreadyClaimed")):
+        din.claim_slash_share(runner.evaluators[0], res.task)
+    with pytest.raises(Reverted.named("NotEligibleForSlashShare")):
+        din.claim_slash_share(runner.evaluators[4], res.task)
     assert res.report[0].exists() and res.report[1].exists()
 
 
