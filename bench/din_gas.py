@@ -113,11 +113,80 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     return out
 
 
+def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int, dropped_per_group: int) -> dict:
+    """Secure-aggregation extras: mask keys, masked submissions, recovery posts (the first
+    `dropped_per_group` members of every subgroup drop out), the aggregatable-gated commit."""
+    admin = dev_signer(0)
+    owner = dev_signer(first)
+    ps = [dev_signer(first + 1 + i) for i in range(n)]
+    es = [dev_signer(first + 1 + n + i) for i in range(evaluators)]
+    cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=k,
+                     max_evaluators=evaluators, secure_aggregation=True)
+    for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps] + [(e, 10 * TOKEN) for e in es]:
+        chain.transact(admin, din.token.functions.mint(a.address, amt))
+    for e in es:
+        din.stake(e, 10 * TOKEN)
+    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    gas: dict[str, list[int]] = {}
+
+    def rec(name, receipt):
+        gas.setdefault(name, []).append(receipt["gasUsed"])
+
+    for i, p in enumerate(ps):
+        din.register(p, task)
+        rec("setMaskKey", din.set_mask_key(p, task, bytes([i % 255 + 1]) * 32))
+    for i, e in enumerate(es):
+        din.enrol(e, task, bytes([i + 1]) * 32)
+    p_ = din.params(task)
+    warp = lambda st, r=0: chain.advance_time(max(0, p_.window(r, st)[0] - din.now()))  # noqa: E731
+    warp(Stage.Submit)
+    for i, e in enumerate(es):
+        din.reveal_seed(e, task, bytes([i + 1]) * 32)
+    groups = [ps[g:g + 10] for g in range(0, n, 10)]
+    dropped = {p.address for grp in groups for p in grp[:dropped_per_group]}
+    for i, p in enumerate(ps):
+        if p.address not in dropped:
+            rec("submitUpdate (secagg)", din.submit_update(p, task, 0, fake_cid(f"masked {n} {i}")))
+    warp(Stage.AggregateCommit)
+    for grp in groups:
+        gone = [p.address for p in grp if p.address in dropped]
+        for p in grp:
+            if p.address not in dropped and gone:
+                rec(f"postRecoverySeeds ({len(gone)} dropped)",
+                    din.post_recovery_seeds(p, task, 0, {d: bytes(32) for d in gone}))
+    din.draw_round_seed(es[0], task, 0)
+    salt = b"\x22" * 32
+    for e in es:
+        for g in din.assigned_subgroups(task, 0, e.address):
+            rec("commitAggregate (secagg)", din.commit_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+    return {k_: {"count": len(v), "median": int(statistics.median(v)), "max": max(v)} for k_, v in gas.items()}
+
+
+def run_cancel(chain: Chain, din: Din, first: int) -> dict:
+    """A stale task (participants, too few evaluators): cancel, reclaim the deposit, bonds back."""
+    admin = dev_signer(0)
+    owner, ps = dev_signer(first), [dev_signer(first + 1 + i) for i in range(3)]
+    cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=3, max_evaluators=8)
+    for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps]:
+        chain.transact(admin, din.token.functions.mint(a.address, amt))
+    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    for p in ps:
+        din.register(p, task)
+    chain.advance_time(cfg.registration_seconds)
+    out = {"cancelTask": din.cancel_task(ps[0], task)["gasUsed"],
+           "reclaimDeposit": din.reclaim_deposit(owner, task)["gasUsed"],
+           "withdrawBond (cancelled)": int(statistics.median(din.withdraw_bond(p, task)["gasUsed"] for p in ps))}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     sizes = [10, 50, 100]
     evaluators, k = 8, 3
     results = {}
-    with Anvil(accounts=1 + sum(n + evaluators + 1 for n in sizes) + 2) as node:
+    secagg_n = 50
+    with Anvil(accounts=1 + sum(n + evaluators + 1 for n in sizes) + 2 * (secagg_n + evaluators + 1) + 8) as node:
         chain = Chain.connect(node.rpc_url, book_path=Path("/tmp") / f"din-gas-{node.port}" / "31337.json")
         deploy_suite(chain, dev_signer(0))
         din = Din(chain)
@@ -127,8 +196,16 @@ def main(argv: list[str] | None = None) -> None:
             first += n + evaluators + 1
             print(n, {k_: v for k_, v in results[str(n)].items() if k_ in ("submitUpdate", "settleParticipant",
                                                                              "revealScores(per score)")}, flush=True)
+        secagg = {}
+        for drop in (1, 3):
+            secagg[f"{drop} dropped per subgroup"] = run_secagg(chain, din, secagg_n, evaluators, k, first, drop)
+            first += secagg_n + evaluators + 1
+        print("secagg", secagg, flush=True)
+        cancel = run_cancel(chain, din, first)
+        print("cancel", cancel, flush=True)
     doc = {"what": "gas per DIN transaction on Anvil (1 round, subgroup size 10, 8 evaluators, 3 per subgroup)",
-           "machine": platform.platform(), "participants": results}
+           "machine": platform.platform(), "participants": results,
+           "secure_aggregation": {"participants": secagg_n, "runs": secagg}, "cancellation": cancel}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {OUT}")

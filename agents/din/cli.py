@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -36,7 +37,8 @@ def _run(chain, home: Path, sc, progress_console: Console):
 
 
 def print_result(res, out: Console) -> None:
-    t = Table(title=f"DIN task {res.task}: owner's test accuracy of the global model")
+    mode = "secure aggregation (masked updates)" if res.secure_aggregation else "clear updates"
+    t = Table(title=f"DIN task {res.task} ({mode}): owner's test accuracy of the global model")
     t.add_column("round")
     t.add_column("accuracy", justify="right")
     for r, a in res.accuracy:
@@ -55,10 +57,15 @@ def print_result(res, out: Console) -> None:
     p.add_column("median score", justify="right")
     p.add_column("LOYAL", justify="right")
     for a, role in res.roles.items():
-        amount = res.rewards.get(a, 0) + res.fees.get(a, 0) + (res.owner_refund if role == "owner" else 0)
+        amount = (res.rewards.get(a, 0) + res.fees.get(a, 0) + res.slash_shares.get(a, 0)
+                  + (res.owner_refund if role == "owner" else 0))
         median = f"{res.medians[a] / 1e6:.3f}" if a in res.medians else ""
         p.add_row(a, role, median, f"{amount / 1e18:.2f}")
     out.print(p)
+    if res.slash_pool:
+        shared = sum(res.slash_shares.values())
+        out.print(f"slash pool {res.slash_pool / 1e18:.2f} LOYAL: {shared / 1e18:.2f} LOYAL shared among "
+                  f"{len(res.slash_shares)} evaluator(s) never at fault (pay-outs above include it)")
     out.print(f"deposit {res.deposit / 1e18:.2f} LOYAL, paid out {res.paid_out / 1e18:.2f} LOYAL "
               f"(rounding dust stays in DinTasks); accuracy plot {res.report[1]}")
 
@@ -70,10 +77,15 @@ def demo(
     rounds: int = typer.Option(3, help="training rounds"),
     subgroup_size: int = typer.Option(10, help="participants per subgroup"),
     per_subgroup: int = typer.Option(3, help="evaluators assigned to each subgroup per round"),
+    secagg: bool = typer.Option(False, "--secagg", help="secure aggregation: pairwise-masked updates, "
+                                "mask keys on-chain, dropout recovery; scores per subgroup"),
+    dropouts: int = typer.Option(None, help="participants that register and then never submit "
+                                 "(default 1 with --secagg, else 0)"),
     home: Path = typer.Option(loyal_home() / "din-demo", help="scratch dir"),
 ):
     """1 owner, N participants (participant 0 poisons its labels), E evaluators (the last is lazy):
-    a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid."""
+    a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid.
+    With --secagg the participants upload masked updates and the last participant(s) drop out."""
     from agents.core.anvil import Anvil
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
@@ -82,8 +94,14 @@ def demo(
 
     from .scenario import Scenario
 
+    if dropouts is None:
+        dropouts = 1 if secagg else 0
+    if not 0 <= dropouts < participants:
+        console.print(f"[red]error:[/red] --dropouts must be between 0 and {participants - 1}")
+        raise typer.Exit(1)
     sc = Scenario(participants=participants, evaluators=evaluators, rounds=rounds, subgroup_size=subgroup_size,
-                  evaluators_per_subgroup=per_subgroup, poisoners=(0,), lazy=(evaluators - 1,))
+                  evaluators_per_subgroup=per_subgroup, poisoners=(0,), lazy=(evaluators - 1,),
+                  secure_aggregation=secagg, dropouts=tuple(range(participants - dropouts, participants)))
     t0 = time.monotonic()
     try:
         with Anvil(accounts=participants + evaluators + 4) as node:
@@ -100,6 +118,170 @@ def demo(
         raise typer.Exit(1)
     print_result(res, console)
     console.print(f"done in {time.monotonic() - t0:.1f} s")
+
+
+# ---------------------------------------------------------------- one role per OS process
+
+_RPC = typer.Option("http://127.0.0.1:8545", "--rpc", envvar="LOYAL_RPC_URL", help="JSON-RPC URL (env LOYAL_RPC_URL)")
+_BOOK = typer.Option(None, "--book", help="address book (default deployments/<chainId>.json)")
+_KEYSTORE = typer.Option(None, "--keystore", help="signer keystore (password from LOYAL_KEY_PASSWORD)")
+_DEV = typer.Option(None, "--dev-account", help="Anvil dev account index (dev chains only)")
+_HOME = typer.Option(loyal_home() / "din", "--home", help="store and cursor directory")
+_POLL = typer.Option(1.0, "--poll", help="seconds to sleep when idle")
+_DONE = typer.Option(False, "--exit-when-done", help="exit once the task is settled and nothing is left to do")
+
+@app.command()
+def create(
+    shards: int = typer.Option(..., "--shards", help="digits split whose test set the owner keeps"),
+    data_seed: int = typer.Option(0, "--data-seed"),
+    rounds: int = typer.Option(3, "--rounds"),
+    subgroup_size: int = typer.Option(10, "--subgroup-size"),
+    per_subgroup: int = typer.Option(3, "--per-subgroup", help="evaluators per subgroup"),
+    max_evaluators: int = typer.Option(8, "--max-evaluators"),
+    reward: float = typer.Option(1000.0, "--reward", help="LOYAL"),
+    fee: float = typer.Option(20.0, "--fee", help="evaluator fee, LOYAL"),
+    bond: float = typer.Option(1.0, "--bond", help="participant bond, LOYAL"),
+    min_stake: float = typer.Option(100.0, "--min-stake", help="evaluator stake, LOYAL"),
+    slash: float = typer.Option(10.0, "--slash", help="per offence, LOYAL"),
+    secagg: bool = typer.Option(False, "--secagg", help="secure aggregation (masked updates)"),
+    registration_seconds: int = typer.Option(3600, "--registration-seconds"),
+    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
+    dev_account: Optional[int] = _DEV, home: Path = _HOME,
+):
+    """Model Owner: upload the genesis model and create a task (pulls the deposit); prints its id."""
+    from agents.core.errors import LoyalError
+    from agents.core.store import open_store
+    from ml.din import data
+
+    from .contracts import TaskConfig
+    from .owner import create_task
+
+    wei = lambda x: int(round(x * 10**18))  # noqa: E731
+    try:
+        chain, signer = _role_setup(rpc, book, keystore, dev_account)
+        cfg = TaskConfig(reward=wei(reward), evaluator_fee=wei(fee), participant_bond=wei(bond),
+                         min_evaluator_stake=wei(min_stake), slash_amount=wei(slash), rounds=rounds,
+                         subgroup_size=subgroup_size, evaluators_per_subgroup=per_subgroup,
+                         max_evaluators=max_evaluators, registration_seconds=registration_seconds,
+                         secure_aggregation=secagg)
+        test = data.split(shards, seed=data_seed).test
+        task, genesis = create_task(chain, open_store(root=home / "store"), signer, cfg, test)
+    except LoyalError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1)
+    console.print(f"task {task} created (genesis {genesis})", highlight=False)
+
+def _role_setup(rpc: str, book: Optional[Path], keystore: Optional[Path], dev_account: Optional[int]):
+    from agents.core.chain import Chain
+
+    from .run import load_role_signer
+
+    chain = Chain.connect(rpc, book_path=book)
+    return chain, load_role_signer(chain, keystore, dev_account)
+
+
+def _role_run(make, role: str, task: int, home: Path, poll: float, exit_when_done: bool, chain, signer) -> None:
+    from agents.core.store import open_store
+
+    from .run import cursor_path, run
+
+    daemon = make(chain, open_store(root=home / "store"), signer, task,
+                  cursor_path(home, task, role, signer.address))
+    run(daemon, poll=poll, exit_when_done=exit_when_done, log=lambda m: console.print(m, highlight=False))
+
+
+
+
+@app.command()
+def participant(
+    task: int = typer.Option(..., "--task"),
+    shard: int = typer.Option(..., "--shard", help="this participant's shard index (its local data)"),
+    shards: int = typer.Option(..., "--shards", help="number of shards of the digits split"),
+    data_seed: int = typer.Option(0, "--data-seed"),
+    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
+    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+):
+    """Participant daemon: register (and publish a mask key in secure-aggregation tasks), train on
+    its own shard each round, upload and submit, post recovery seeds, claim reward and bond."""
+    from agents.core.errors import LoyalError
+    from ml.din import data
+
+    from .participant import ParticipantDaemon
+
+    try:
+        if not 0 <= shard < shards:
+            raise typer.BadParameter(f"--shard must be in [0, {shards})")
+        chain, signer = _role_setup(rpc, book, keystore, dev_account)
+        mine = data.split(shards, seed=data_seed).shards[shard]
+        _role_run(lambda *a: ParticipantDaemon(*a, shard=mine), "participant", task, home, poll, exit_when_done,
+                  chain, signer)
+    except LoyalError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluator(
+    task: int = typer.Option(..., "--task"),
+    stake: bool = typer.Option(False, "--stake", help="first top up the signer's stake to the task's minimum"),
+    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
+    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+):
+    """Evaluator daemon (needs the task's minimum stake in Staking): enrol, aggregate, vote, score,
+    settle, claim its fee and slash-pool share."""
+    from agents.core.errors import LoyalError
+
+    from .contracts import Din
+    from .evaluator import EvaluatorDaemon
+
+    try:
+        chain, signer = _role_setup(rpc, book, keystore, dev_account)
+        din = Din(chain)
+        missing = din.params(task).min_evaluator_stake - din.stake_of(signer.address)
+        if stake and missing > 0:
+            din.stake(signer, missing)
+            console.print(f"evaluator {signer.address}: staked {missing / 1e18:.2f} LOYAL")
+        _role_run(EvaluatorDaemon, "evaluator", task, home, poll, exit_when_done, chain, signer)
+    except LoyalError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def owner(
+    task: int = typer.Option(..., "--task"),
+    shards: int = typer.Option(..., "--shards", help="the digits split the task's test set comes from"),
+    data_seed: int = typer.Option(0, "--data-seed"),
+    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
+    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+):
+    """Model Owner daemon for an existing task: publish the test set after round 0's submissions,
+    evaluate each global model (accuracy.csv/png under --home), reclaim unearned fees."""
+    from agents.core.errors import ConfigError, LoyalError
+    from ml.din import data
+
+    from .contracts import Din
+    from .owner import OwnerDaemon
+
+    try:
+        chain, signer = _role_setup(rpc, book, keystore, dev_account)
+        test = data.split(shards, seed=data_seed).test
+        din = Din(chain)
+        if din.params(task).test_set_commitment != data.test_set_commitment(test):
+            raise ConfigError(f"task {task}: the test set of --shards {shards} --data-seed {data_seed} "
+                              "does not match the task's commitment")
+        made = []
+
+        def make(*a):
+            made.append(OwnerDaemon(*a, test=test))
+            return made[0]
+
+        _role_run(make, "owner", task, home, poll, exit_when_done, chain, signer)
+        csv_path, png_path = made[0].write_report(home / f"task{task}")
+        console.print(f"accuracy per round: {csv_path}, {png_path}")
+    except LoyalError as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1)
 
 
 def devnet_scenario(ctx) -> dict:

@@ -51,6 +51,7 @@ class TaskConfig:
     submit_seconds: int = 3600
     commit_seconds: int = 1800
     reveal_seconds: int = 1800
+    secure_aggregation: bool = False  # participants upload pairwise-masked updates (ml/din/secagg.py)
 
     @property
     def deposit(self) -> int:
@@ -73,6 +74,7 @@ class Params:
     subgroup_size: int
     evaluators_per_subgroup: int
     max_evaluators: int
+    secure_aggregation: bool
 
     def window(self, round_: int, stage: Stage) -> tuple[int, int]:
         """[start, end) of `stage`; mirrors DinTasks.window."""
@@ -169,7 +171,8 @@ class Din:
         self._approve(owner, self.tasks.address, cfg.deposit)
         p = (test_commitment, cfg.reward, cfg.evaluator_fee, cfg.participant_bond, cfg.min_evaluator_stake,
              cfg.slash_amount, self.now() + cfg.registration_seconds, cfg.submit_seconds, cfg.commit_seconds,
-             cfg.reveal_seconds, cfg.rounds, cfg.subgroup_size, cfg.evaluators_per_subgroup, cfg.max_evaluators)
+             cfg.reveal_seconds, cfg.rounds, cfg.subgroup_size, cfg.evaluators_per_subgroup, cfg.max_evaluators,
+             cfg.secure_aggregation)
         receipt = self._tx(owner, self.tasks.functions.createTask(p, genesis_cid))
         (ev,) = [e for e in self.chain.decode_events(receipt) if e.name == "TaskCreated"]
         return int(ev.args["taskId"])
@@ -203,6 +206,52 @@ class Din:
 
     def submit_update(self, signer: LocalAccount, task: int, round_: int, cid: str) -> dict:
         return self._tx(signer, self.tasks.functions.submitUpdate(task, round_, cid))
+
+    def participant_index(self, task: int, who: str) -> int:
+        return self._call(self.tasks.functions.participantIndex(task, who))
+
+    # -- slash pool ------------------------------------------------------------------------
+    def slash_pool(self, task: int) -> int:
+        return self._call(self.rounds.functions.slashPool(task))
+
+    def slash_share_of(self, task: int, who: str) -> int:
+        return self._call(self.rounds.functions.slashShareOf(task, who))
+
+    def claim_slash_share(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.rounds.functions.claimSlashShare(task))
+
+    # -- cancellation ----------------------------------------------------------------------
+    def cancelled(self, task: int) -> bool:
+        return self._call(self.tasks.functions.cancelled(task))
+
+    def cancel_task(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.rounds.functions.cancelTask(task))
+
+    def reclaim_deposit(self, signer: LocalAccount, task: int) -> dict:
+        return self._tx(signer, self.tasks.functions.reclaimDeposit(task))
+
+    # -- secure aggregation ----------------------------------------------------------------
+    def mask_key_of(self, task: int, who: str) -> bytes:
+        return bytes(self._call(self.tasks.functions.maskKeyOf(task, who)))
+
+    def set_mask_key(self, signer: LocalAccount, task: int, public_key: bytes) -> dict:
+        return self._tx(signer, self.tasks.functions.setMaskKey(task, public_key))
+
+    def mask_status(self, task: int, round_: int, group: int) -> dict:
+        members, submitted, posts = self._call(self.tasks.functions.maskStatus(task, round_, group))
+        return {"members": members, "submitted": submitted, "recovery_posts": posts}
+
+    def aggregatable(self, task: int, round_: int, group: int) -> bool:
+        return self._call(self.tasks.functions.aggregatable(task, round_, group))
+
+    def recovery_posted(self, task: int, round_: int, who: str) -> bool:
+        return self._call(self.tasks.functions.recoveryPosted(task, round_, who))
+
+    def post_recovery_seeds(self, signer: LocalAccount, task: int, round_: int, seeds: dict[str, bytes]) -> dict:
+        """Post `seeds` (dropped member -> pair seed); sent in ascending address order as the contract requires."""
+        dropped = sorted(seeds, key=lambda a: int(a, 16))
+        return self._tx(signer, self.tasks.functions.postRecoverySeeds(task, round_, dropped,
+                                                                       [seeds[d] for d in dropped]))
 
     def publish_test_set(self, signer: LocalAccount, task: int, cid: str) -> dict:
         return self._tx(signer, self.tasks.functions.publishTestSet(task, cid))

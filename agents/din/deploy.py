@@ -7,7 +7,8 @@ from agents.core.deploy import Deployer
 def deploy(d: Deployer) -> None:
     """Deploy (or confirm) the DIN contracts and wire their roles.
 
-    DinRounds slashes evaluators through Staking (MODULE_ROLE); DinScoring pays rewards out of
+    DinRounds slashes evaluators through Staking (MODULE_ROLE) and cancels tasks that never got
+    enough participants or evaluators (DinTasks CANCELLER_ROLE); DinScoring pays rewards out of
     DinTasks' custody (PAYER_ROLE).
     """
     token = d.address("LoyalToken")
@@ -17,3 +18,4 @@ def deploy(d: Deployer) -> None:
     scoring = d.ensure("DinScoring", tasks, rounds)
     d.grant_module(rounds)
     d.grant_role("DinTasks", "PAYER_ROLE", scoring)
+    d.grant_role("DinTasks", "CANCELLER_ROLE", rounds)

@@ -2,6 +2,14 @@
 to (bit-reproducible fixed-point mean, so honest evaluators publish the same CID), votes on the
 round's global model, scores every participant after the last round, settles medians, claims fees.
 
+Secure-aggregation tasks: the evaluator waits until the chain says a subgroup is aggregatable
+(enough survivors, every survivor's recovery seeds posted), then runs `secagg.aggregate_masked`
+over the masked uploads with the posted seeds: the same bytes as the clear mean of the survivors'
+updates, so honest evaluators agree. If the unmasked sum is unusable (a member uploaded garbage or
+a wrong seed was posted; masking hides who), every honest evaluator commits the CID of the same
+fixed REJECTED blob, which the global model skips and which scores 0. Scores are per subgroup
+(`scoring.score_subgroups`): each survivor gets its subgroup's score for the round.
+
 `lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
 `forge=True` makes a dishonest evaluator that commits a wrong aggregate (demo and tests).
 """
@@ -13,12 +21,15 @@ from ml.din import aggregate as A
 from ml.din import data
 from ml.din import model as M
 from ml.din import scoring as S
-from ml.din.errors import BadUpdate
+from ml.din import secagg as SA
+from ml.din.errors import BadUpdate, RecoveryImpossible
 
 from .contracts import GLOBAL, PAGE, SCALE, Stage, lower_median
 from .daemon import DinDaemon
 
 SEED_TAG, AGG_TAG, GLOBAL_TAG, SCORE_TAG = 1, 2, 3, 4
+# What honest evaluators of a secure-aggregation subgroup publish when the unmasked sum is unusable.
+REJECTED = b"loyal-din-secagg-v1: subgroup sum unusable"
 
 
 class EvaluatorDaemon(DinDaemon):
@@ -62,12 +73,14 @@ class EvaluatorDaemon(DinDaemon):
         elif stage == Stage.ScoreReveal:
             sent += self._reveal_scores()
         elif stage == Stage.Settle:
-            sent += self._settle() + self._claim_fee()
+            sent += self._settle() + self._claim_fee() + self._claim_slash_share()
         return sent
 
     # -- aggregates ------------------------------------------------------------------------
     def aggregate_cid(self, round_: int, group: int) -> str | None:
         """Aggregate the subgroup's submitted updates (dropping unusable ones); None if none usable."""
+        if self.din.params(self.task).secure_aggregation:
+            return self.masked_aggregate_cid(round_, group)
         updates = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
         layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
         while updates:
@@ -81,6 +94,26 @@ class EvaluatorDaemon(DinDaemon):
                 del updates[e.who]
         else:
             return None
+        if self.forge:
+            blob = b"forged by " + self.address.encode() + blob
+        return self.store.put(blob)
+
+    def masked_aggregate_cid(self, round_: int, group: int) -> str | None:
+        """Secure aggregation: unmask the subgroup's sum with the posted recovery seeds. None while
+        the chain says the subgroup is not aggregatable (too few survivors or seeds pending)."""
+        if not self.din.aggregatable(self.task, round_, group):
+            return None
+        masked = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
+        layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
+        try:
+            blob = SA.aggregate_masked(masked, self.index.mask_keys(group), layout,
+                                       self.index.recovery(round_, group))
+        except RecoveryImpossible as e:
+            self.note(f"round {round_} group {group}: {e}")
+            return None
+        except BadUpdate as e:
+            self.note(f"round {round_} group {group}: unusable sum ({e.reason})")
+            blob = REJECTED
         if self.forge:
             blob = b"forged by " + self.address.encode() + blob
         return self.store.put(blob)
@@ -137,7 +170,10 @@ class EvaluatorDaemon(DinDaemon):
         for g in range(self.din.subgroup_count(self.task)):
             h, _, _, accepted = self.din.tally(self.task, round_, g)
             if accepted:
-                aggs[str(g)] = self.store.get(self.index.cid(h))
+                blob = self.store.get(self.index.cid(h))
+                if blob == REJECTED:
+                    continue
+                aggs[str(g)] = blob
                 counts[str(g)] = len(self.index.updates(round_, g))
         if not aggs:
             return prev_cid
@@ -177,14 +213,33 @@ class EvaluatorDaemon(DinDaemon):
             raise ValueError(f"test set {cid} does not match the task's commitment")
         return data.Shard.from_bytes(blob)
 
+    def accepted_aggregates(self, round_: int) -> dict[str, bytes]:
+        """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED sums left out)."""
+        out = {}
+        for g in range(self.din.subgroup_count(self.task)):
+            h, _, _, accepted = self.din.tally(self.task, round_, g)
+            if accepted:
+                blob = self.store.get(self.index.cid(h))
+                if blob != REJECTED:
+                    out[str(g)] = blob
+        return out
+
     def score_vector(self) -> list[int]:
-        """Mean over rounds of each participant's clear-mode score, in registration order, scaled."""
+        """Mean over rounds of each participant's score, in registration order, scaled. Clear mode:
+        per update. Secure aggregation: per accepted subgroup aggregate, given to its survivors."""
         test = self.test_set()
+        p = self.din.params(self.task)
         per_round = []
-        for r in range(self.din.params(self.task).rounds):
-            updates = {who: self.store.get(cid) for who, cid in self.index.all_updates(r).items()}
-            if updates:
-                glob = self.store.get(self.global_cid_before(r))
+        for r in range(p.rounds):
+            if not self.index.all_updates(r):
+                continue
+            glob = self.store.get(self.global_cid_before(r))
+            if p.secure_aggregation:
+                members = {str(g): sorted(self.index.updates(r, g))
+                           for g in range(self.din.subgroup_count(self.task)) if self.index.updates(r, g)}
+                per_round.append(S.score_subgroups(glob, self.accepted_aggregates(r), members, test).scores)
+            else:
+                updates = {who: self.store.get(cid) for who, cid in self.index.all_updates(r).items()}
                 per_round.append(S.score_updates(glob, updates, test).scores)
         mean = S.mean_over_rounds(per_round)
         n = self.din.participant_count(self.task)
@@ -223,6 +278,14 @@ class EvaluatorDaemon(DinDaemon):
             self.din.settle_participant(self.signer, self.task, i, lower_median(values))
             sent += 1
         return sent
+
+    def _claim_slash_share(self) -> int:
+        """Settle stage: this evaluator's share of the stake slashed from the task's offenders."""
+        if self.din.slash_share_of(self.task, self.address) == 0:
+            return 0  # nothing slashed, at fault itself, or already claimed
+        self.din.claim_slash_share(self.signer, self.task)
+        self.note("claimed slash-pool share")
+        return 1
 
     def _claim_fee(self) -> int:
         st = self.din.reveal_of(self.task, self.address)

@@ -20,6 +20,10 @@ def cid_hash(cid: str) -> str:
     return "0x" + keccak(text=cid).hex()
 
 
+def _hex(b) -> str:
+    return "0x" + bytes(b).hex()
+
+
 class DinIndex:
     """Event-sourced view of one task. `state` is persisted with the cursor (JSON)."""
 
@@ -28,7 +32,7 @@ class DinIndex:
         self.task = task
         self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS)
         self.state = cursor.state
-        for k in ("updates", "cids", "local"):
+        for k in ("updates", "cids", "local", "mask_keys", "recovery"):
             self.state.setdefault(k, {})
 
     def sync(self) -> int:
@@ -51,6 +55,12 @@ class DinIndex:
             state["cids"][cid_hash(a["cid"])] = a["cid"]
         elif ev.name == "TestSetPublished":
             state["test_set"] = a["cid"]
+        elif ev.name == "MaskKeySet":
+            state["mask_keys"].setdefault(str(a["subgroup"]), {})[a["participant"]] = _hex(a["publicKey"])
+        elif ev.name == "RecoverySeedsPosted":
+            key = f"{a['round']}/{a['subgroup']}"
+            state["recovery"].setdefault(key, {})[a["survivor"]] = {
+                d: _hex(s) for d, s in zip(a["dropped"], a["seeds"])}
 
     # -- reads ---------------------------------------------------------------------------
     @property
@@ -66,6 +76,15 @@ class DinIndex:
             if int(key.split("/")[0]) == round_:
                 out.update(ups)
         return out
+
+    def mask_keys(self, group: int) -> dict[str, bytes]:
+        """Secure aggregation: the subgroup's members (participants with a mask key) -> public key."""
+        return {who: bytes.fromhex(k[2:]) for who, k in self.state["mask_keys"].get(str(group), {}).items()}
+
+    def recovery(self, round_: int, group: int) -> dict[str, dict[str, bytes]]:
+        """Secure aggregation: survivor -> {dropped member: pair seed} posted for `round_`."""
+        posted = self.state["recovery"].get(f"{round_}/{group}", {})
+        return {s: {d: bytes.fromhex(v[2:]) for d, v in seeds.items()} for s, seeds in posted.items()}
 
     def cid(self, h: bytes) -> str | None:
         return self.state["cids"].get("0x" + h.hex())

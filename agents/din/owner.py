@@ -50,6 +50,10 @@ class OwnerDaemon(DinDaemon):
                 din.refund_owner(self.signer, task)
                 self.note("reclaimed unearned fees")
                 sent += 1
+            if din.slash_share_of(task, self.address) > 0:  # every evaluator was at fault
+                din.claim_slash_share(self.signer, task)
+                self.note("claimed the slash pool")
+                sent += 1
         return sent
 
     def _evaluate_globals(self) -> None:

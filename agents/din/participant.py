@@ -3,46 +3,112 @@ update CID each round; claims its reward and bond after scoring.
 
 Local training is `ml.din.client.train_update`, a Flower NumPyClient's `fit`: the chain replaces
 the Flower server's coordination. A poisoner trains on flipped labels (demo and tests only).
+
+Secure-aggregation tasks: at registration the daemon publishes its X25519 mask key (derived from
+its signer key, so it survives restarts); each round it uploads `secagg.mask_update(...)` of its
+update instead of the update, masked with every member of its subgroup under the context
+(chain id, DinTasks, task, round, subgroup); after the submission deadline it posts its pair seeds
+with exactly the members the chain shows as not having submitted (never for anyone who did), and
+refuses to when fewer than two members survived. A `dropout` registers (and publishes its key)
+but never submits (demo and tests).
 """
 from __future__ import annotations
 
 from ml.din import client as flwr_client
 from ml.din import data
+from ml.din import model as M
+from ml.din import secagg as SA
 
-from .contracts import Stage
+from .contracts import GLOBAL, Stage
 from .daemon import DinDaemon
+
+MASK_TAG = 5
+_ZERO = b"\x00" * 32
 
 
 class ParticipantDaemon(DinDaemon):
     role = "participant"
 
-    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, **kw):
+    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, dropout: bool = False, **kw):
         super().__init__(*a, **kw)
         self.shard = data.flip_labels(shard) if poisoner else shard
         self.poisoner = poisoner
+        self.dropout = dropout
 
+    # -- secure aggregation ----------------------------------------------------------------
+    @property
+    def secure(self) -> bool:
+        return self.din.params(self.task).secure_aggregation
+
+    def mask_key(self):
+        """This participant's X25519 key for the task (from the signer key: survives restarts)."""
+        return SA.private_key_from_bytes(self.secret(self.task, MASK_TAG))
+
+    def subgroup(self) -> int:
+        return self.din.participant_index(self.task, self.address) // self.din.params(self.task).subgroup_size
+
+    def mask_context(self, round_: int, group: int) -> bytes:
+        return SA.mask_context(self.chain.w3.eth.chain_id, self.din.tasks.address, self.task, round_, group)
+
+    # -- dispatch --------------------------------------------------------------------------
     def act(self, stage: Stage, round_: int) -> int:
         din, task, me = self.din, self.task, self.address
         if stage == Stage.Registration:
+            sent = 0
             if not din.is_participant(task, me):
                 din.register(self.signer, task)
                 self.note("registered")
-                return 1
-            return 0
+                sent += 1
+            if self.secure and din.mask_key_of(task, me) == _ZERO:
+                din.set_mask_key(self.signer, task, SA.public_bytes(self.mask_key()))
+                self.note("published mask key")
+                sent += 1
+            return sent
         if not din.is_participant(task, me):
             return 0
         if stage == Stage.Submit:
-            if din.update_hash(task, round_, me) != b"\x00" * 32:
-                return 0  # already on-chain (e.g. submitted just before a restart)
+            if self.dropout or din.update_hash(task, round_, me) != _ZERO:
+                return 0  # offline, or already on-chain (e.g. submitted just before a restart)
+            if self.secure and din.mask_key_of(task, me) == _ZERO:
+                return 0  # registered too late to publish a key: not a member of any subgroup
+            if round_ > 0 and not din.tally(task, round_ - 1, GLOBAL)[2]:
+                return 0  # the previous round's global vote is not closed yet: wait for the model
             global_bytes = self.store.get(self.global_cid_before(round_))
             update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
+            if self.secure:
+                g = self.subgroup()
+                layout = M.layout_of(M.from_bytes(global_bytes))
+                update = SA.mask_update(update, layout, me, self.mask_key(), self.index.mask_keys(g),
+                                        self.mask_context(round_, g))
             cid = self.store.put(update)
             din.submit_update(self.signer, task, round_, cid)
-            self.note(f"round {round_}: submitted {cid}")
+            self.note(f"round {round_}: submitted {'masked ' if self.secure else ''}{cid}")
             return 1
+        if stage == Stage.AggregateCommit and self.secure:
+            return self._post_recovery(round_)
         if stage == Stage.Settle:
             return self._claim()
         return 0
+
+    def _post_recovery(self, round_: int) -> int:
+        din, task, me = self.din, self.task, self.address
+        if din.update_hash(task, round_, me) == _ZERO or din.recovery_posted(task, round_, me):
+            return 0
+        g = self.subgroup()
+        members = self.index.mask_keys(g)
+        # the dropout set is read from the chain, never taken from anyone's word
+        dropped = [m for m in members if m != me and din.update_hash(task, round_, m) == _ZERO]
+        if not dropped:
+            return 0
+        survivors = din.mask_status(task, round_, g)["submitted"]
+        if survivors < SA.MIN_SURVIVORS:
+            self.note(f"round {round_}: only {survivors} member(s) of subgroup {g} submitted; "
+                      "not revealing seeds (the sum would expose an update)")
+            return 0
+        seeds = SA.recovery_seeds(me, self.mask_key(), members, dropped, self.mask_context(round_, g))
+        din.post_recovery_seeds(self.signer, task, round_, seeds)
+        self.note(f"round {round_}: posted recovery seeds for {len(dropped)} dropped member(s)")
+        return 1
 
     def _claim(self) -> int:
         din, task, me = self.din, self.task, self.address

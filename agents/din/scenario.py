@@ -35,6 +35,8 @@ class Scenario:
     poisoners: tuple[int, ...] = (0,)  # participant indices training on flipped labels
     lazy: tuple[int, ...] = (3,)  # evaluator indices that never aggregate/vote/score
     forgers: tuple[int, ...] = ()  # evaluator indices committing wrong aggregates
+    secure_aggregation: bool = False  # participants upload pairwise-masked updates
+    dropouts: tuple[int, ...] = ()  # participant indices that register, then never submit
     first_account: int = 1  # dev account of the owner; participants and evaluators follow
     data_seed: int = 0
 
@@ -42,7 +44,8 @@ class Scenario:
         return TaskConfig(reward=1_000 * TOKEN, evaluator_fee=20 * TOKEN, participant_bond=1 * TOKEN,
                           min_evaluator_stake=100 * TOKEN, slash_amount=10 * TOKEN, rounds=self.rounds,
                           subgroup_size=self.subgroup_size, evaluators_per_subgroup=self.evaluators_per_subgroup,
-                          max_evaluators=max(self.evaluators, self.evaluators_per_subgroup))
+                          max_evaluators=max(self.evaluators, self.evaluators_per_subgroup),
+                          secure_aggregation=self.secure_aggregation)
 
 
 @dataclass
@@ -55,9 +58,12 @@ class Result:
     fees: dict[str, int] = field(default_factory=dict)
     medians: dict[str, int] = field(default_factory=dict)
     owner_refund: int = 0
+    slash_shares: dict[str, int] = field(default_factory=dict)  # from the task's slash pool (Staking)
+    slash_pool: int = 0
     deposit: int = 0
     paid_out: int = 0
     report: tuple[Path, Path] | None = None
+    secure_aggregation: bool = False
 
 
 class Runner:
@@ -114,7 +120,8 @@ class Runner:
     def participant_daemon(self, i: int) -> ParticipantDaemon:
         return ParticipantDaemon(self.chain, self.store, self.participants[i], self.task,
                                  self.cursor(f"participant{i}"), shard=self.split.shards[i],
-                                 poisoner=i in self.sc.poisoners, start_block=self.start_block)
+                                 poisoner=i in self.sc.poisoners, dropout=i in self.sc.dropouts,
+                                 start_block=self.start_block)
 
     # -- driving ---------------------------------------------------------------------------
     def schedule(self) -> list[tuple[Stage, int]]:
@@ -157,13 +164,15 @@ class Runner:
         assert isinstance(owner_d, OwnerDaemon)
         roles = {self.owner.address: "owner"}
         for i, p in enumerate(self.participants):
-            roles[p.address] = f"participant {i}" + (" (poisoner)" if i in self.sc.poisoners else "")
+            tag = " (poisoner)" if i in self.sc.poisoners else " (dropout)" if i in self.sc.dropouts else ""
+            roles[p.address] = f"participant {i}{tag}"
         for i, e in enumerate(self.evaluators):
             tag = " (lazy)" if i in self.sc.lazy else " (forger)" if i in self.sc.forgers else ""
             roles[e.address] = f"evaluator {i}{tag}"
-        res = Result(self.task, owner_d.accuracy(), roles)
+        res = Result(self.task, owner_d.accuracy(), roles, secure_aggregation=self.sc.secure_aggregation)
         rounds_addr = self.din.rounds.address
-        for ev in fetch_events(self.chain, from_block=self.start_block, contracts=["Staking", "DinScoring"]):
+        for ev in fetch_events(self.chain, from_block=self.start_block,
+                               contracts=["Staking", "DinScoring", "DinRounds"]):
             a = ev.args
             if ev.name == "Slashed" and a["module"] == rounds_addr and a["account"] in roles:
                 res.slashed[a["account"]] = res.slashed.get(a["account"], 0) + a["amount"]
@@ -173,9 +182,12 @@ class Runner:
                 res.fees[a["evaluator"]] = a["amount"]
             elif ev.name == "OwnerRefunded" and a["taskId"] == self.task:
                 res.owner_refund = a["amount"]
+            elif ev.name == "SlashShareClaimed" and a["taskId"] == self.task:
+                res.slash_shares[a["account"]] = a["amount"]
         for i, p in enumerate(self.participants):
             res.medians[p.address] = self.din.median_of(self.task, i)[1]
         info = self.din.task_info(self.task)
         res.deposit, res.paid_out = info["deposit"], info["paid_out"]
+        res.slash_pool = self.din.slash_pool(self.task)
         res.report = owner_d.write_report(self.workdir / f"task{self.task}")
         return res

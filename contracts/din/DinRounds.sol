@@ -28,6 +28,13 @@ import {Staking} from "../core/Staking.sol";
 /// (the deterministic combination of the accepted subgroup aggregates, recomputable off-chain),
 /// and it is accepted with more than half of all enrolled evaluators agreeing; the same slashing
 /// applies. A round without an accepted global model leaves the previous global model current.
+///
+/// Slashed stake: what this contract slashes for a task forms that task's slash pool (held in
+/// Staking, credited to this module). Slashing closes when the task's Settle stage opens (a
+/// finalization after that still closes the vote but slashes nobody), so the pool is final when
+/// it is shared: from the Settle stage on, each enrolled evaluator never slashed in the task
+/// (never found at fault: no no-show, no dissent) claims `pool / honest` once (pull payment through `Staking.payOutSlashed`); if every evaluator
+/// was slashed, the task owner claims the pool. Rounding dust (< honest wei) stays in Staking.
 contract DinRounds {
     /// @notice Subgroup key under which global-model votes are kept.
     uint256 public constant GLOBAL = type(uint256).max;
@@ -68,6 +75,15 @@ contract DinRounds {
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => mapping(bytes32 => uint256)))) private
         _counts;
     mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => Tally))) private _tallies;
+    /// @notice Stake slashed from the task's evaluators (its slash pool).
+    mapping(uint256 taskId => uint256) public slashPool;
+    /// @notice Number of distinct evaluators found at fault in the task (no-show or dissent).
+    mapping(uint256 taskId => uint256) public offenders;
+    /// @notice Whether `evaluator` was found at fault in the task (slashed, or would have been had
+    /// it any stake left).
+    mapping(uint256 taskId => mapping(address => bool)) public isOffender;
+    /// @notice Whether `account` claimed its slash-pool share of the task.
+    mapping(uint256 taskId => mapping(address => bool)) public slashShareClaimed;
 
     event EvaluatorEnrolled(uint256 indexed taskId, address indexed evaluator, uint256 index);
     event SeedRevealed(uint256 indexed taskId, address indexed evaluator, bytes32 taskSeed);
@@ -84,6 +100,7 @@ contract DinRounds {
     event EvaluatorSlashed(
         uint256 indexed taskId, uint256 indexed round, address indexed evaluator, uint256 amount, string reason
     );
+    event SlashShareClaimed(uint256 indexed taskId, address indexed account, uint256 amount);
 
     error NotEnrolled(uint256 taskId, address account);
     error AlreadyEnrolled(uint256 taskId, address evaluator);
@@ -110,6 +127,11 @@ contract DinRounds {
     error EmptyCid();
     error AlreadyFinalized(uint256 taskId, uint256 round, uint256 group);
     error SubgroupsNotFinalized(uint256 taskId, uint256 round, uint256 finalized, uint256 groups);
+    error SubgroupNotAggregatable(uint256 taskId, uint256 round, uint256 group);
+    error RegistrationOpen(uint256 taskId, uint64 registrationEnd);
+    error NotEligibleForSlashShare(uint256 taskId, address account);
+    error SlashShareAlreadyClaimed(uint256 taskId, address account);
+    error TaskHealthy(uint256 taskId, uint256 participants, uint256 evaluators);
 
     /// @param tasks_ the DinTasks registry.
     /// @param staking_ the shared Staking pool (this contract needs its MODULE_ROLE to slash).
@@ -177,14 +199,31 @@ contract DinRounds {
         emit RoundSeedDrawn(taskId, round, seed);
     }
 
+    /// @notice Cancel `taskId` (anyone, after registration closed) when it never got enough
+    /// participants (none) or evaluators (fewer than `evaluatorsPerSubgroup`, so no round seed can
+    /// ever be drawn). DinTasks then returns the deposit and the bonds by pull payments. A task
+    /// that can run is refused with TaskHealthy. Needs DinTasks' CANCELLER_ROLE.
+    function cancelTask(uint256 taskId) external {
+        DinTasks.TaskParams memory p = tasks.params(taskId);
+        if (block.timestamp < p.registrationEnd) revert RegistrationOpen(taskId, p.registrationEnd);
+        uint256 participants = tasks.participantCount(taskId);
+        uint256 evaluators = _evaluators[taskId].length;
+        if (participants > 0 && evaluators >= p.evaluatorsPerSubgroup) {
+            revert TaskHealthy(taskId, participants, evaluators);
+        }
+        tasks.cancel(taskId, participants, evaluators);
+    }
+
     // ------------------------------------------------------------------ subgroup aggregates
 
-    /// @notice Commit to a subgroup aggregate CID.
+    /// @notice Commit to a subgroup aggregate CID. In secure-aggregation tasks only once the
+    /// subgroup is aggregatable (`DinTasks.aggregatable`: enough survivors, recovery seeds posted).
     /// @param commitment keccak256(abi.encode(taskId, round, group, evaluator, cid, salt)).
     function commitAggregate(uint256 taskId, uint256 round, uint256 group, bytes32 commitment) external {
         _requireRound(taskId, round);
         _requireWindow(taskId, round, DinTasks.Stage.AggregateCommit);
         if (!isAssigned(taskId, round, group, msg.sender)) revert NotAssigned(taskId, round, group, msg.sender);
+        if (!tasks.aggregatable(taskId, round, group)) revert SubgroupNotAggregatable(taskId, round, group);
         _commit(taskId, round, group, commitment);
     }
 
@@ -200,7 +239,9 @@ contract DinRounds {
 
     /// @notice Close subgroup `group` of `round` after its reveal stage (anyone, once): accept the
     /// most-revealed CID if more than half of the subgroup's k evaluators revealed it, then slash
-    /// each assigned evaluator that revealed nothing or (if accepted) something else.
+    /// each assigned evaluator that revealed nothing or (if accepted) something else. A subgroup
+    /// that was never aggregatable (secure aggregation with fewer than 2 survivors or missing
+    /// recovery seeds) is closed as not accepted and nobody is slashed: nobody could aggregate it.
     /// @dev Loops over the k assigned slots only (k <= MAX_EVALUATORS).
     function finalizeSubgroup(uint256 taskId, uint256 round, uint256 group) external {
         DinTasks.TaskParams memory p = _requireRound(taskId, round);
@@ -211,13 +252,15 @@ contract DinRounds {
         Tally storage tl = _tallies[taskId][round][group];
         if (tl.finalized) revert AlreadyFinalized(taskId, round, group);
         uint256 k = p.evaluatorsPerSubgroup;
-        bool accepted = uint256(tl.bestVotes) * 2 > k;
+        bool possible = tasks.aggregatable(taskId, round, group);
+        bool accepted = possible && uint256(tl.bestVotes) * 2 > k;
         tl.finalized = true;
         tl.accepted = accepted;
         RoundState storage rs = _rounds[taskId][round];
         rs.finalizedGroups += 1;
         if (accepted) rs.acceptedGroups += 1;
         emit SubgroupFinalized(taskId, round, group, accepted ? tl.bestHash : bytes32(0), tl.bestVotes, accepted);
+        if (!possible) return;
         address[] storage evs = _evaluators[taskId];
         uint256 n = evs.length;
         for (uint256 s = group * k; s < group * k + k; s++) {
@@ -266,6 +309,38 @@ contract DinRounds {
         for (uint256 i = 0; i < n; i++) {
             _settleVote(taskId, round, GLOBAL, evs[i], accepted, tl.bestHash, "din: global no-show", "din: global dissent");
         }
+    }
+
+    // ------------------------------------------------------------------ slash pool
+
+    /// @notice Claim the caller's share of the task's slash pool, once, from the Settle stage on:
+    /// an enrolled evaluator never found at fault in the task gets `slashPool / honest`; when every
+    /// enrolled evaluator was slashed, the task owner gets the whole pool.
+    function claimSlashShare(uint256 taskId) external {
+        (uint64 settle,) = tasks.window(taskId, 0, DinTasks.Stage.Settle);
+        if (block.timestamp < settle) {
+            revert OutsideWindow(taskId, 0, DinTasks.Stage.Settle, settle, type(uint64).max);
+        }
+        if (slashShareClaimed[taskId][msg.sender]) revert SlashShareAlreadyClaimed(taskId, msg.sender);
+        uint256 amount = slashShareOf(taskId, msg.sender);
+        if (amount == 0) revert NotEligibleForSlashShare(taskId, msg.sender);
+        slashShareClaimed[taskId][msg.sender] = true;
+        emit SlashShareClaimed(taskId, msg.sender, amount);
+        staking.payOutSlashed(msg.sender, amount);
+    }
+
+    /// @notice What `account` can claim from the task's slash pool (0 if nothing, or if claimed).
+    /// @dev Meaningful from the Settle stage on, when the pool is final.
+    function slashShareOf(uint256 taskId, address account) public view returns (uint256) {
+        if (slashShareClaimed[taskId][account]) return 0;
+        uint256 pool = slashPool[taskId];
+        uint256 honest = _evaluators[taskId].length - offenders[taskId];
+        if (honest == 0) {
+            (address owner,,,,) = tasks.taskInfo(taskId);
+            return account == owner ? pool : 0;
+        }
+        if (_evaluatorSlot[taskId][account] == 0 || isOffender[taskId][account]) return 0;
+        return pool / honest;
     }
 
     // ------------------------------------------------------------------ views
@@ -413,10 +488,17 @@ contract DinRounds {
     }
 
     function _slash(uint256 taskId, uint256 round, address e, string memory reason) private {
+        (uint64 settle,) = tasks.window(taskId, 0, DinTasks.Stage.Settle);
+        if (block.timestamp >= settle) return; // the slash pool is final once Settle opens
+        if (!isOffender[taskId][e]) {
+            isOffender[taskId][e] = true;
+            offenders[taskId] += 1;
+        }
         uint256 amount = tasks.params(taskId).slashAmount;
         uint256 slashable = staking.slashableOf(e);
         if (amount > slashable) amount = slashable;
         if (amount == 0) return;
+        slashPool[taskId] += amount;
         emit EvaluatorSlashed(taskId, round, e, amount, reason);
         staking.slash(e, amount, reason);
     }

@@ -16,13 +16,29 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 /// Submit (`submitDuration`), AggregateCommit, AggregateReveal, GlobalCommit, GlobalReveal (each
 /// `commitDuration` / `revealDuration`). After the last round: ScoreCommit (`commitDuration`),
 /// ScoreReveal (`revealDuration`), then Settle, open-ended. Windows are half-open: [start, end).
+///
+/// Secure aggregation (tasks with `secureAggregation`): each participant publishes a 32-byte
+/// X25519 public key during registration (`setMaskKey`, authenticated by its account, fixed for the
+/// task); the members of a subgroup are its participants with a key. Members upload pairwise-masked
+/// updates (Bonawitz et al. 2017, see ml/din/secagg.py) so evaluators learn only subgroup sums.
+/// After a round's Submit stage the dropouts (keyed members with no submission) are a public fact;
+/// during AggregateCommit each survivor posts its pairwise seeds with exactly those members
+/// (`postRecoverySeeds`, refused for anyone who did submit, and refused when fewer than
+/// MIN_SURVIVORS survived, because the sum would then expose an update). A subgroup is
+/// aggregatable once every survivor has posted (or nobody dropped); DinRounds refuses aggregate
+/// commitments before that and closes a never-aggregatable subgroup without slashing anyone.
 contract DinTasks is AccessControl {
     using SafeERC20 for IERC20;
 
     /// @notice Role of the scoring contract, the only one allowed to pay rewards out.
     bytes32 public constant PAYER_ROLE = keccak256("PAYER_ROLE");
+    /// @notice Role of the evaluator registry, the only one allowed to cancel a task (it knows
+    /// whether enough evaluators enrolled).
+    bytes32 public constant CANCELLER_ROLE = keccak256("CANCELLER_ROLE");
     /// @notice Upper bound on evaluators per task: the per-participant median loop is bounded by it.
     uint16 public constant MAX_EVALUATORS = 32;
+    /// @notice Fewest members that must submit in a subgroup before masks may be removed.
+    uint32 public constant MIN_SURVIVORS = 2;
 
     enum Stage {
         Submit,
@@ -51,6 +67,13 @@ contract DinTasks is AccessControl {
         uint16 subgroupSize; // participants per subgroup (default 10)
         uint16 evaluatorsPerSubgroup; // evaluators assigned to each subgroup per round
         uint16 maxEvaluators; // cap on enrolled evaluators (<= MAX_EVALUATORS)
+        bool secureAggregation; // participants upload pairwise-masked updates (see the contract NatSpec)
+    }
+
+    /// @dev Secure-aggregation counters of one subgroup in one round.
+    struct MaskRound {
+        uint32 submitted; // members that submitted an update
+        uint32 recoveryPosts; // survivors that posted their recovery seeds
     }
 
     struct Task {
@@ -73,6 +96,14 @@ contract DinTasks is AccessControl {
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
     mapping(uint256 taskId => bool) public testSetPublished;
+    /// @notice Whether the task was cancelled (it never got enough participants or evaluators).
+    mapping(uint256 taskId => bool) public cancelled;
+    /// @notice X25519 public mask key of a participant (secure-aggregation tasks; 0 = none).
+    mapping(uint256 taskId => mapping(address => bytes32)) public maskKeyOf;
+    mapping(uint256 taskId => mapping(uint256 group => uint32)) private _keyedMembers;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => MaskRound))) private _maskRounds;
+    /// @notice Whether `participant` posted its recovery seeds for `round`.
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bool))) public recoveryPosted;
 
     event TaskCreated(
         uint256 indexed taskId, address indexed owner, uint256 deposit, string genesisCid, TaskParams params
@@ -84,6 +115,17 @@ contract DinTasks is AccessControl {
     event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
     event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
     event TestSetPublished(uint256 indexed taskId, string cid);
+    event TaskCancelled(uint256 indexed taskId, uint256 participants, uint256 evaluators);
+    event DepositReclaimed(uint256 indexed taskId, address indexed owner, uint256 amount);
+    event MaskKeySet(uint256 indexed taskId, address indexed participant, uint256 subgroup, bytes32 publicKey);
+    event RecoverySeedsPosted(
+        uint256 indexed taskId,
+        uint256 indexed round,
+        address indexed survivor,
+        uint256 subgroup,
+        address[] dropped,
+        bytes32[] seeds
+    );
 
     error UnknownTask(uint256 taskId);
     error InvalidParams(string what);
@@ -98,6 +140,18 @@ contract DinTasks is AccessControl {
     error BondAlreadyReturned(uint256 taskId, address participant);
     error NotOwner(uint256 taskId, address account);
     error TestSetAlreadyPublished(uint256 taskId);
+    error NotSecureAggregation(uint256 taskId);
+    error TaskIsCancelled(uint256 taskId);
+    error NotCancelled(uint256 taskId);
+    error DepositAlreadyReclaimed(uint256 taskId);
+    error ZeroMaskKey();
+    error MaskKeyAlreadySet(uint256 taskId, address participant);
+    error MaskKeyMissing(uint256 taskId, address participant);
+    error NotSurvivor(uint256 taskId, uint256 round, address account);
+    error RecoveryAlreadyPosted(uint256 taskId, uint256 round, address survivor);
+    error TooFewSurvivors(uint256 taskId, uint256 round, uint256 group, uint256 survivors);
+    error DroppedListMismatch(uint256 taskId, uint256 round, uint256 group, uint256 given, uint256 dropped);
+    error NotDropped(uint256 taskId, uint256 round, address member);
 
     /// @param token_ LoyalToken, the currency of deposits, bonds and rewards.
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants PAYER_ROLE to the scoring contract).
@@ -176,6 +230,7 @@ contract DinTasks is AccessControl {
     function submitUpdate(uint256 taskId, uint256 round, string calldata cid) external {
         Task storage t = _task(taskId);
         if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         _requireWindow(taskId, round, Stage.Submit);
         uint256 slot = _participantSlot[taskId][msg.sender];
         if (slot == 0) revert NotParticipant(taskId, msg.sender);
@@ -183,15 +238,115 @@ contract DinTasks is AccessControl {
         if (_updateHash[taskId][round][msg.sender] != bytes32(0)) {
             revert UpdateAlreadySubmitted(taskId, round, msg.sender);
         }
+        uint256 group = (slot - 1) / t.p.subgroupSize;
+        if (t.p.secureAggregation) {
+            if (maskKeyOf[taskId][msg.sender] == bytes32(0)) revert MaskKeyMissing(taskId, msg.sender);
+            _maskRounds[taskId][round][group].submitted += 1;
+        }
         _updateHash[taskId][round][msg.sender] = keccak256(bytes(cid));
-        emit UpdateSubmitted(taskId, round, msg.sender, (slot - 1) / t.p.subgroupSize, cid);
+        emit UpdateSubmitted(taskId, round, msg.sender, group, cid);
     }
 
-    /// @notice Return the caller's participant bond once the score reveal stage has ended.
+    // ------------------------------------------------------------------ secure aggregation
+
+    /// @notice Publish the caller's X25519 public mask key for `taskId` (secure-aggregation tasks),
+    /// once, during registration. The key is fixed for the whole task; masks differ per round
+    /// through the mask context (chain id, this contract, task, round, subgroup).
+    /// @param publicKey the raw 32-byte X25519 public key.
+    function setMaskKey(uint256 taskId, bytes32 publicKey) external {
+        Task storage t = _task(taskId);
+        if (!t.p.secureAggregation) revert NotSecureAggregation(taskId);
+        if (block.timestamp >= t.p.registrationEnd) revert RegistrationClosed(taskId, t.p.registrationEnd);
+        uint256 slot = _participantSlot[taskId][msg.sender];
+        if (slot == 0) revert NotParticipant(taskId, msg.sender);
+        if (publicKey == bytes32(0)) revert ZeroMaskKey();
+        if (maskKeyOf[taskId][msg.sender] != bytes32(0)) revert MaskKeyAlreadySet(taskId, msg.sender);
+        uint256 group = (slot - 1) / t.p.subgroupSize;
+        maskKeyOf[taskId][msg.sender] = publicKey;
+        _keyedMembers[taskId][group] += 1;
+        emit MaskKeySet(taskId, msg.sender, group, publicKey);
+    }
+
+    /// @notice Post the caller's pairwise seeds with the members of its subgroup that dropped out
+    /// of `round` (keyed members with no submission), during the round's AggregateCommit stage.
+    /// @dev The caller must have submitted in `round`. `dropped` must list every dropped member of
+    /// the subgroup exactly once, in strictly increasing address order, so a post is complete by
+    /// construction; a member that did submit is refused (its masked update is public, so its
+    /// seeds would unmask it). Refused when fewer than MIN_SURVIVORS members submitted. The loop
+    /// is bounded by the subgroup size.
+    /// @param dropped the dropped members, ascending.
+    /// @param seeds `seeds[i]` is the caller's pair seed with `dropped[i]` for this round's context.
+    function postRecoverySeeds(uint256 taskId, uint256 round, address[] calldata dropped, bytes32[] calldata seeds)
+        external
+    {
+        Task storage t = _task(taskId);
+        if (!t.p.secureAggregation) revert NotSecureAggregation(taskId);
+        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        _requireWindow(taskId, round, Stage.AggregateCommit);
+        uint256 slot = _participantSlot[taskId][msg.sender];
+        if (slot == 0 || _updateHash[taskId][round][msg.sender] == bytes32(0)) {
+            revert NotSurvivor(taskId, round, msg.sender);
+        }
+        if (recoveryPosted[taskId][round][msg.sender]) revert RecoveryAlreadyPosted(taskId, round, msg.sender);
+        uint256 group = (slot - 1) / t.p.subgroupSize;
+        MaskRound storage mr = _maskRounds[taskId][round][group];
+        if (mr.submitted < MIN_SURVIVORS) revert TooFewSurvivors(taskId, round, group, mr.submitted);
+        uint256 droppedCount = _keyedMembers[taskId][group] - mr.submitted;
+        if (dropped.length != droppedCount || seeds.length != droppedCount) {
+            revert DroppedListMismatch(taskId, round, group, dropped.length, droppedCount);
+        }
+        _requireDropped(taskId, round, group, t.p.subgroupSize, dropped);
+        recoveryPosted[taskId][round][msg.sender] = true;
+        mr.recoveryPosts += 1;
+        emit RecoverySeedsPosted(taskId, round, msg.sender, group, dropped, seeds);
+    }
+
+    /// @dev Each of `dropped` (ascending, distinct) is a keyed member of `group` with no update in `round`.
+    function _requireDropped(uint256 taskId, uint256 round, uint256 group, uint256 size, address[] calldata dropped)
+        private
+        view
+    {
+        address previous;
+        for (uint256 i = 0; i < dropped.length; i++) {
+            address d = dropped[i];
+            uint256 slot = _participantSlot[taskId][d];
+            if (
+                d <= previous || slot == 0 || (slot - 1) / size != group || maskKeyOf[taskId][d] == bytes32(0)
+                    || _updateHash[taskId][round][d] != bytes32(0)
+            ) revert NotDropped(taskId, round, d);
+            previous = d;
+        }
+    }
+
+    /// @notice Whether the evaluators of `group` can aggregate `round`: always in clear tasks; in
+    /// secure-aggregation tasks when at least MIN_SURVIVORS members submitted and either nobody
+    /// dropped or every survivor posted its recovery seeds.
+    function aggregatable(uint256 taskId, uint256 round, uint256 group) external view returns (bool) {
+        Task storage t = _task(taskId);
+        if (!t.p.secureAggregation) return true;
+        MaskRound storage mr = _maskRounds[taskId][round][group];
+        if (mr.submitted < MIN_SURVIVORS) return false;
+        return mr.submitted == _keyedMembers[taskId][group] || mr.recoveryPosts == mr.submitted;
+    }
+
+    /// @notice Secure-aggregation counters of `group`: members with a key, members that submitted
+    /// in `round`, survivors that posted recovery seeds in `round`.
+    function maskStatus(uint256 taskId, uint256 round, uint256 group)
+        external
+        view
+        returns (uint256 members, uint256 submitted, uint256 recoveryPosts)
+    {
+        _task(taskId);
+        MaskRound storage mr = _maskRounds[taskId][round][group];
+        return (_keyedMembers[taskId][group], mr.submitted, mr.recoveryPosts);
+    }
+
+    /// @notice Return the caller's participant bond once the score reveal stage has ended, or at
+    /// any time once the task is cancelled.
     function withdrawBond(uint256 taskId) external {
         Task storage t = _task(taskId);
         if (_participantSlot[taskId][msg.sender] == 0) revert NotParticipant(taskId, msg.sender);
-        _requireWindow(taskId, 0, Stage.Settle);
+        if (!cancelled[taskId]) _requireWindow(taskId, 0, Stage.Settle);
         if (bondReturned[taskId][msg.sender]) revert BondAlreadyReturned(taskId, msg.sender);
         bondReturned[taskId][msg.sender] = true;
         uint256 amount = t.p.participantBond;
@@ -205,11 +360,39 @@ contract DinTasks is AccessControl {
     /// @dev Only PAYER_ROLE (the scoring contract). Total paid per task never exceeds its deposit.
     function pay(uint256 taskId, address to, uint256 amount) external onlyRole(PAYER_ROLE) {
         Task storage t = _task(taskId);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         uint256 remaining = t.deposit - t.paidOut;
         if (amount > remaining) revert PayoutExceedsDeposit(taskId, amount, remaining);
         t.paidOut += amount;
         emit Paid(taskId, to, amount, t.paidOut);
         token.safeTransfer(to, amount);
+    }
+
+    // ------------------------------------------------------------------ cancellation
+
+    /// @notice Mark `taskId` cancelled. Only CANCELLER_ROLE (DinRounds, which checks that the task
+    /// never got enough participants or evaluators by the end of registration). From then on no
+    /// update is accepted and nothing is paid through `pay`; the owner reclaims the deposit with
+    /// `reclaimDeposit` and each participant its bond with `withdrawBond` (pull payments).
+    /// @param participants participant count at cancellation (for the event).
+    /// @param evaluators evaluator count at cancellation (for the event).
+    function cancel(uint256 taskId, uint256 participants, uint256 evaluators) external onlyRole(CANCELLER_ROLE) {
+        _task(taskId);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
+        cancelled[taskId] = true;
+        emit TaskCancelled(taskId, participants, evaluators);
+    }
+
+    /// @notice The owner of a cancelled task takes back what is left of its deposit, once.
+    function reclaimDeposit(uint256 taskId) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
+        if (!cancelled[taskId]) revert NotCancelled(taskId);
+        uint256 amount = t.deposit - t.paidOut;
+        if (amount == 0) revert DepositAlreadyReclaimed(taskId);
+        t.paidOut = t.deposit;
+        emit DepositReclaimed(taskId, msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ views

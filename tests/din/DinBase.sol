@@ -38,6 +38,7 @@ abstract contract DinBase is Test {
         vm.startPrank(admin);
         staking.grantRole(staking.MODULE_ROLE(), address(rounds));
         tasks.grantRole(tasks.PAYER_ROLE(), address(scoring));
+        tasks.grantRole(tasks.CANCELLER_ROLE(), address(rounds));
         token.mint(owner, 1_000_000 ether);
         vm.stopPrank();
         vm.prank(owner);

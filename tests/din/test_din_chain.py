@@ -95,4 +95,60 @@ def test_full_task_end_to_end(chain, store, tmp_path):
     assert sum(res.rewards.values()) + sum(res.fees.values()) + res.owner_refund == res.paid_out
     with pytest.raises(Reverted.named("AlreadyClaimed")):
         din.claim_reward(runner.participants[0], res.task)
+
+    # the stake slashed in this task is shared among the evaluators never at fault, once each
+    assert res.slash_pool == sum(res.slashed.values())
+    assert set(res.slash_shares) == {e.address for e in runner.evaluators[:4]}
+    assert len(set(res.slash_shares.values())) == 1
+    assert res.slash_pool - len(res.slash_shares) < sum(res.slash_shares.values()) <= res.slash_pool
+    with pytest.raises(Reverted.named("SlashShareAlreadyClaimed")):
+        din.claim_slash_share(runner.evaluators[0], res.task)
+    with pytest.raises(Reverted.named("NotEligibleForSlashShare")):
+        din.claim_slash_share(runner.evaluators[4], res.task)
     assert res.report[0].exists() and res.report[1].exists()
+
+
+def test_stale_task_cancelled_deposit_and_bonds_return(chain):
+    # registration closes with participants but only 2 evaluators for k = 3: no round can ever run
+    din = Din(chain)
+    owner, parts, evs = dev_signer(1), [dev_signer(2), dev_signer(3)], [dev_signer(4), dev_signer(5)]
+    cfg = TaskConfig(reward=100 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=TOKEN,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=2, evaluators_per_subgroup=3, max_evaluators=3)
+    start = {a.address: chain.call(din.token.functions.balanceOf(a.address)) for a in [owner, *parts]}
+    task = din.create_task(owner, cfg, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am", b"\x01" * 32)
+    for p in parts:
+        din.register(p, task)
+    for i, e in enumerate(evs):
+        din.stake(e, TOKEN)
+        din.enrol(e, task, bytes([i + 1]) * 32)
+    with pytest.raises(Reverted.named("RegistrationOpen")):
+        din.cancel_task(parts[0], task)
+    chain.advance_time(cfg.registration_seconds)
+    din.cancel_task(parts[0], task)  # anyone may cancel a stale task
+    assert din.cancelled(task)
+    with pytest.raises(Reverted.named("TaskIsCancelled")):
+        din.submit_update(parts[0], task, 0, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am")
+    din.reclaim_deposit(owner, task)
+    for p in parts:
+        din.withdraw_bond(p, task)
+    for a in [owner, *parts]:
+        assert chain.call(din.token.functions.balanceOf(a.address)) == start[a.address]
+    with pytest.raises(Reverted.named("DepositAlreadyReclaimed")):
+        din.reclaim_deposit(owner, task)
+
+
+def test_healthy_task_cannot_be_cancelled(chain):
+    din = Din(chain)
+    owner, p, evs = dev_signer(1), dev_signer(2), [dev_signer(4), dev_signer(5), dev_signer(6)]
+    cfg = TaskConfig(reward=100 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=TOKEN,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=2, evaluators_per_subgroup=3, max_evaluators=3)
+    task = din.create_task(owner, cfg, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am", b"\x01" * 32)
+    din.register(p, task)
+    for i, e in enumerate(evs):
+        din.stake(e, TOKEN)
+        din.enrol(e, task, bytes([i + 1]) * 32)
+    chain.advance_time(cfg.registration_seconds)
+    with pytest.raises(Reverted.named("TaskHealthy")) as e:
+        din.cancel_task(owner, task)
+    assert (e.value.error_args["participants"], e.value.error_args["evaluators"]) == (1, 3)
+    assert not din.cancelled(task)
