@@ -41,12 +41,14 @@ class HostState:
 
 
 def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s: int = 3600) -> dict:
-    """Stake what the model requires (if not yet staked), approve fees, sign and submit the licence."""
+    """Stake what the model requires on top of stake locked by other licences, approve fees, sign
+    and submit the licence (which locks `stakeRequired` in Staking until the licence ends)."""
     token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
     agreements, usage = chain.contract("HostAgreements"), chain.contract("UsageLedger")
     m = chain.call(chain.contract("ModelRegistry").functions.model(model_id))
     community, root, fee, stake_required, period, budget, cid = m
-    have = chain.call(staking.functions.stakeOf(host.address))
+    have = chain.call(staking.functions.unlockedOf(host.address)) + chain.call(
+        agreements.functions.lockedStake(model_id, host.address))  # a renewal moves its own old lock
     if have < stake_required:
         need = stake_required - have
         chain.transact(host, token.functions.approve(staking.address, need))
