@@ -24,6 +24,7 @@ from agents.core.errors import LoyalError
 
 from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
+from .platform import sign_request
 
 Generate = Callable[[str, int], str]
 
@@ -103,9 +104,8 @@ class Host:
     # -- serving -------------------------------------------------------------------------------
     def request_permits(self, queries: list[str]) -> list[Permit]:
         try:
-            r = self._http.post("/v1/permits", json={
-                "host": self.address, "model_id": self.model_id,
-                "query_hashes": ["0x" + query_hash(q).hex() for q in queries]})
+            r = self._http.post("/v1/permits", json=sign_request(
+                self.signer, self.model_id, [query_hash(q) for q in queries]))
         except httpx.HTTPError as e:
             raise PermissionDenied(f"platform at {self._http.base_url} unreachable ({type(e).__name__})") from None
         if r.status_code != 200:

@@ -134,3 +134,14 @@ class UsageTree:
                 out.append(level[i ^ 1])
             i //= 2
         return out
+
+
+REQUEST_TAG = b"Loyal OML permit request v1"
+
+
+def request_digest(host: str, model_id: int, qhashes: list[bytes], issued_at: int) -> bytes:
+    """What a host signs (EIP-191 personal message) to ask the platform for permits: its address,
+    the model, the query hashes in order and the time of the request."""
+    return _k256(REQUEST_TAG + bytes.fromhex(host[2:]) + model_id.to_bytes(32, "big")
+                 + issued_at.to_bytes(8, "big") + b"".join(qhashes))
+
