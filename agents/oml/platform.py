@@ -12,6 +12,7 @@ request older or newer than `REQUEST_MAX_AGE` seconds, or seen before, is refuse
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -44,10 +45,11 @@ class BadRequestSignature(LoyalError):
 def sign_request(host: LocalAccount, model_id: int, qhashes: list[bytes], issued_at: int | None = None) -> dict:
     """The JSON body of `POST /v1/permits`, signed by `host`."""
     issued_at = int(time.time()) if issued_at is None else issued_at
-    digest = request_digest(host.address, model_id, qhashes, issued_at)
+    request_id = os.urandom(16)
+    digest = request_digest(host.address, model_id, qhashes, issued_at, request_id)
     sig = host.sign_message(encode_defunct(primitive=digest)).signature
     return {"host": host.address, "model_id": model_id, "query_hashes": ["0x" + q.hex() for q in qhashes],
-            "issued_at": issued_at, "signature": sig.to_0x_hex()}
+            "issued_at": issued_at, "request_id": "0x" + request_id.hex(), "signature": sig.to_0x_hex()}
 
 
 class Platform:
@@ -102,12 +104,15 @@ class Platform:
                     f.writelines(json.dumps(p.to_json()) + "\n" for p in permits)
         return permits
 
-    def check_request(self, host: str, model_id: int, qhashes: list[bytes], issued_at: int, signature: str) -> None:
+    def check_request(self, host: str, model_id: int, qhashes: list[bytes], issued_at: int, request_id: bytes,
+                      signature: str) -> None:
         """Raise BadRequestSignature unless `host` signed this request recently and only once."""
         now = int(time.time())
         if abs(now - issued_at) > REQUEST_MAX_AGE:
             raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
-        digest = request_digest(to_checksum_address(host), model_id, qhashes, issued_at)
+        if len(request_id) != 16:
+            raise BadRequestSignature("request id must be 16 bytes")
+        digest = request_digest(to_checksum_address(host), model_id, qhashes, issued_at, request_id)
         try:
             signer = Account.recover_message(encode_defunct(primitive=digest), signature=signature)
         except Exception:
@@ -132,7 +137,15 @@ class PermitRequest(BaseModel):
     model_id: int = Field(ge=1)
     query_hashes: list[str] = Field(min_length=1, max_length=MAX_BATCH)
     issued_at: int
+    request_id: str
     signature: str
+
+
+def _hexbytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    except ValueError:
+        return b""
 
 
 def _hash32(text: str) -> bytes:
@@ -158,7 +171,8 @@ def create_app(platform: Platform) -> FastAPI:
             raise HTTPException(422, f"host {req.host!r} is not an address")
         qhashes = [_hash32(h) for h in req.query_hashes]
         try:
-            platform.check_request(req.host, req.model_id, qhashes, req.issued_at, req.signature)
+            platform.check_request(req.host, req.model_id, qhashes, req.issued_at, _hexbytes(req.request_id),
+                                   req.signature)
             issued = platform.issue(req.host, req.model_id, qhashes)
         except BadRequestSignature as e:
             raise HTTPException(401, str(e)) from None

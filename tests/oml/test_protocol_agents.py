@@ -157,6 +157,8 @@ def test_platform_serves_only_requests_signed_by_the_host(oml):
         assert r.status_code == 401 and "replay" in r.json()["detail"]
         tampered = {**ok, "query_hashes": ["0x" + "05" * 32]}
         assert httpx.post(url, json=tampered).status_code == 401
+        again = sign_request(oml.honest, oml.model_id, [b"\x04" * 32])  # same query, new request id
+        assert httpx.post(url, json=again).status_code == 200
 
 
 def test_platform_log_restores_nonces_and_records(oml, tmp_path):
