@@ -17,7 +17,7 @@ from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
-from agents.oml.host import Host, create_app as host_app
+from agents.oml.host import Host, create_app as host_app, join_as_host
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
 from agents.oml.platform import Platform, create_app as platform_app, sign_request
 from agents.oml.serve import Service
@@ -68,10 +68,17 @@ def host_latency(urls: dict[str, str], n: int = 30) -> dict:
     return out
 
 
+def chain_admin(chain: Chain):
+    return dev_signer(0)
+
+
 def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, honest: Host) -> dict:
     g = lambda r: r["gasUsed"]  # noqa: E731
     ledger, claims, token = chain.contract("UsageLedger"), chain.contract("Claims"), chain.contract("LoyalToken")
     out: dict = {"postUsage": {}}
+    newcomer = dev_signer(60)  # a fresh host: stake, then sign (the licence locks the stake)
+    chain.transact(chain_admin(chain), chain.contract("LoyalToken").functions.mint(newcomer.address, 10**21))
+    out["agreement_sign_with_stake_lock"] = join_as_host(chain, newcomer, model_id)["sign_gas"]
     for count in (1, 100, 10_000 - 200):
         permits = platform.issue(honest.address, model_id, [os.urandom(32) for _ in range(min(count, 256))])
         root = UsageTree([honest.digest(p) for p in permits]).root

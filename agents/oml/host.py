@@ -77,8 +77,8 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     sig = host.sign_message(encode_typed_data(full_message=typed)).signature
     struct = tuple(message[k] for k in ("modelId", "host", "feePerQuery", "stakeRequired", "licencePeriod",
                                          "queryBudget", "nonce", "deadline"))
-    chain.transact(host, agreements.functions.sign(struct, sig))
-    return {"cid": cid, "fee": fee, "stake": stake_required}
+    receipt = chain.transact(host, agreements.functions.sign(struct, sig))
+    return {"cid": cid, "fee": fee, "stake": stake_required, "sign_gas": receipt["gasUsed"]}
 
 
 class Host:
