@@ -129,3 +129,96 @@ contract StakingLocksTest is Test {
         assertLe(staking.lockedOf(alice), staking.stakeOf(alice), "active covers the lock");
     }
 }
+
+/// @dev Random stake / lock / unlock / unstake / slash sequences for one account and two lockers.
+contract StakingLocksHandler is Test {
+    Staking staking;
+    address alice;
+    address[2] lockers;
+    address module;
+    uint256 public unstakedPastLock; // requests that dipped into locked stake (must stay 0)
+
+    constructor(Staking staking_, address alice_, address[2] memory lockers_, address module_) {
+        staking = staking_;
+        alice = alice_;
+        lockers = lockers_;
+        module = module_;
+    }
+
+    function stake(uint256 amount) external {
+        amount = bound(amount, 1, 50 ether);
+        vm.prank(alice);
+        try staking.stake(amount) {} catch {}
+    }
+
+    function lock(uint256 who, uint256 amount) external {
+        vm.prank(lockers[who % 2]);
+        try staking.lock(alice, bound(amount, 1, 200 ether)) {} catch {}
+    }
+
+    function unlock(uint256 who, uint256 amount) external {
+        vm.prank(lockers[who % 2]);
+        try staking.unlock(alice, bound(amount, 1, 200 ether)) {} catch {}
+    }
+
+    function requestUnstake(uint256 amount) external {
+        amount = bound(amount, 1, 200 ether);
+        uint256 active = staking.stakeOf(alice);
+        uint256 locked = staking.lockedOf(alice);
+        vm.prank(alice);
+        try staking.requestUnstake(amount) {
+            if (amount + locked > active) unstakedPastLock += 1;
+        } catch {}
+    }
+
+    function slash(uint256 amount) external {
+        amount = bound(amount, 1, 200 ether);
+        vm.prank(module);
+        try staking.slash(alice, amount, "invariant") {} catch {}
+    }
+}
+
+contract StakingLocksInvariantTest is Test {
+    LoyalToken token;
+    Staking staking;
+    StakingLocksHandler handler;
+    address admin = address(0xA11CE);
+    address alice = address(0xA);
+    address[2] lockers = [address(0x10C), address(0x10D)];
+    address module = address(0xB0B);
+
+    function setUp() public {
+        token = new LoyalToken(admin, 0);
+        staking = new Staking(token, 7 days, admin);
+        vm.startPrank(admin);
+        token.mint(alice, 10_000 ether);
+        staking.grantRole(staking.LOCKER_ROLE(), lockers[0]);
+        staking.grantRole(staking.LOCKER_ROLE(), lockers[1]);
+        staking.grantRole(staking.MODULE_ROLE(), module);
+        vm.stopPrank();
+        vm.prank(alice);
+        token.approve(address(staking), type(uint256).max);
+        handler = new StakingLocksHandler(staking, alice, lockers, module);
+        targetContract(address(handler));
+    }
+
+    function invariant_lockedIsSumOfLockers() public view {
+        assertEq(
+            staking.lockedOf(alice),
+            staking.lockedBy(lockers[0], alice) + staking.lockedBy(lockers[1], alice),
+            "lockedOf = sum of lockedBy"
+        );
+    }
+
+    function invariant_unstakeNeverDipsIntoLocks() public view {
+        assertEq(handler.unstakedPastLock(), 0, "no unstake past the locks");
+    }
+
+    function invariant_balanceCoversStakes() public view {
+        assertEq(
+            token.balanceOf(address(staking)),
+            staking.totalActive() + staking.totalUnbonding() + staking.slashedBalance(module),
+            "held = staked + slashed-not-paid"
+        );
+    }
+}
