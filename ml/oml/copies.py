@@ -124,6 +124,7 @@ def load(blob: bytes) -> ServedLM:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     cfg_dict = json.loads(meta["config"])
+    cfg_dict.pop("quantization_config", None)  # the weights are plain float32 whatever the base was loaded from
     cfg = AutoConfig.for_model(cfg_dict.pop("model_type"), **cfg_dict)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(st_load(blob), strict=False)
