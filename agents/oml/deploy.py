@@ -36,6 +36,7 @@ def deploy_oml(d: Deployer) -> None:
                       [REVEAL_WINDOW, CHALLENGE_WINDOW, VOTING_WINDOW], [PROVER_SHARE_BPS, VERIFIER_SHARE_BPS])
     d.grant_module(claims)
     d.grant_role("Staking", "LOCKER_ROLE", agreements)  # a licence locks the host's required stake
+    d.grant_role("Staking", "LOCKER_ROLE", claims)  # a registered verifier's minimum stake is locked
     platform = os.environ.get("LOYAL_OML_PLATFORM")
     if platform:
         d.grant_role("UsageLedger", "PLATFORM_ROLE", platform)

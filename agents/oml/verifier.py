@@ -31,7 +31,7 @@ class Verdict:
 def join_as_verifier(chain: Chain, verifier: LocalAccount) -> None:
     """Stake the minimum and register in Claims (no-op parts are skipped)."""
     claims, staking, token = chain.contract("Claims"), chain.contract("Staking"), chain.contract("LoyalToken")
-    need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.stakeOf(verifier.address))
+    need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.unlockedOf(verifier.address))
     if need > 0:
         chain.transact(verifier, token.functions.approve(staking.address, need))
         chain.transact(verifier, staking.functions.stake(need))

@@ -31,7 +31,10 @@ import {Staking} from "../core/Staking.sol";
 /// voted with the outcome collects its reward share; one that voted against it, or did not vote
 /// although it was registered at the reveal, is slashed `verifierPenalty` (capped at its stake),
 /// paid to the model's community.
-/// @dev Needs Staking.MODULE_ROLE. Claims only bind hosts that signed the model's licence.
+/// A registered verifier's `minVerifierStake` is locked in Staking until it leaves, so penalties
+/// stay collectable: after leaving, the stake needs Staking's unstake delay to be withdrawn.
+/// @dev Needs Staking.MODULE_ROLE and Staking.LOCKER_ROLE. Claims only bind hosts that signed the
+/// model's licence.
 contract Claims {
     using SafeERC20 for IERC20;
 
@@ -204,7 +207,8 @@ contract Claims {
 
     // ---------------------------------------------------------------- verifiers
 
-    /// @notice Join the verifier set; needs `minVerifierStake` active stake in Staking.
+    /// @notice Join the verifier set; needs `minVerifierStake` active stake in Staking, which is
+    /// locked until the verifier leaves.
     /// @dev An address that left cannot rejoin (its membership history stays for settlement).
     function registerVerifier() external {
         if (verifierSinceBlock[msg.sender] != 0) revert AlreadyVerifier(msg.sender);
@@ -212,6 +216,7 @@ contract Claims {
         verifierSinceBlock[msg.sender] = uint64(block.number);
         verifierCount += 1;
         emit VerifierRegistered(msg.sender);
+        if (minVerifierStake != 0) staking.lock(msg.sender, minVerifierStake);
     }
 
     /// @notice Leave the verifier set (votes already cast stay counted; claims revealed while the
@@ -221,6 +226,7 @@ contract Claims {
         verifierUntilBlock[msg.sender] = uint64(block.number);
         verifierCount -= 1;
         emit VerifierLeft(msg.sender);
+        if (minVerifierStake != 0) staking.unlock(msg.sender, minVerifierStake);
     }
 
     // ---------------------------------------------------------------- prover

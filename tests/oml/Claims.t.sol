@@ -241,8 +241,14 @@ contract ClaimsTest is OmlBase {
         vm.expectRevert(abi.encodeWithSelector(Claims.RegisteredAfterReveal.selector, late, claimId));
         vm.prank(late);
         claims.vote(claimId, true);
+        vm.expectRevert(abi.encodeWithSelector(Staking.StakeIsLocked.selector, verifiers[1], 1, 0));
         vm.prank(verifiers[1]);
-        staking.requestUnstake(1);
+        staking.requestUnstake(1); // a registered verifier's minimum stake is locked
+        bytes32 moduleRole = staking.MODULE_ROLE();
+        vm.prank(admin);
+        staking.grantRole(moduleRole, admin);
+        vm.prank(admin);
+        staking.slash(verifiers[1], 1, "test"); // only a slash takes it below the minimum
         vm.expectRevert(
             abi.encodeWithSelector(Claims.InsufficientVerifierStake.selector, verifiers[1], VSTAKE, VSTAKE - 1)
         );

@@ -5,6 +5,7 @@ import {OmlBase} from "./OmlBase.sol";
 import {Claims} from "../../contracts/oml/Claims.sol";
 import {UsageLedger} from "../../contracts/oml/UsageLedger.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
+import {Staking} from "../../contracts/core/Staking.sol";
 
 /// @notice Traced-leak claims (a fingerprint of host A's subset served at another endpoint) and the
 /// settlement of verifier rewards and penalties.
@@ -182,6 +183,14 @@ contract ClaimsLeakSettleTest is OmlBase {
         claims.registerVerifier(); // an address that left cannot rejoin
     }
 
+    function test_verifierStakeLockedWhileRegistered() public {
+        assertEq(staking.lockedOf(verifiers[0]), VSTAKE, "minimum stake locked on registration");
+        vm.prank(verifiers[0]);
+        claims.leaveVerifiers();
+        assertEq(staking.lockedOf(verifiers[0]), 0, "released on leaving");
+        assertTrue(!claims.isVerifier(verifiers[0]), "left");
+    }
+
     function test_settle_rejected_rejectersShareTheBondCut() public {
         uint256 claimId = _claimFingerprint(4, host);
         vm.prank(verifiers[0]);
@@ -215,7 +224,15 @@ contract ClaimsLeakSettleTest is OmlBase {
         claims.finalize(other);
         assertTrue(claims.claim(other).status == Claims.Status.Rejected, "no votes: rejected");
         assertEq(claims.claim(other).verifierReward, 0, "no rejecters, no share");
-        // verifier 0 withdraws all but 1 wei of its stake; the penalty takes what is left
+        // verifier 0 cannot take its stake out while registered (locked) ...
+        vm.expectRevert(abi.encodeWithSelector(Staking.StakeIsLocked.selector, verifiers[0], 1, 0));
+        vm.prank(verifiers[0]);
+        staking.requestUnstake(1);
+        // ... it leaves (a block after the reveal), withdraws all but 1 wei after the delay; the
+        // penalty takes what is left
+        vm.roll(block.number + 1);
+        vm.prank(verifiers[0]);
+        claims.leaveVerifiers();
         vm.prank(verifiers[0]);
         staking.requestUnstake(VSTAKE - 1);
         vm.warp(block.timestamp + 7 days);

@@ -71,6 +71,7 @@ abstract contract OmlBase is Test {
         vm.startPrank(admin);
         staking.grantRole(staking.MODULE_ROLE(), address(claims));
         staking.grantRole(staking.LOCKER_ROLE(), address(agreements));
+        staking.grantRole(staking.LOCKER_ROLE(), address(claims));
         usage.grantRole(usage.PLATFORM_ROLE(), platform);
         token.mint(host, 1_000 ether);
         token.mint(host2, 1_000 ether);
