@@ -1,5 +1,6 @@
 """A licensed host: stakes, signs the licence (EIP-712), serves the model over an OpenAI-compatible
-`POST /v1/completions`, asks the platform for σ(q) before answering each query, posts usage batches
+`POST /v1/completions`, asks the platform for σ(q) before answering each query (a request signed
+with the host's key, `platform.sign_request`), posts usage batches
 (count + Merkle root of permission digests, fees paid to the community) and defends claims.
 
 `cheating=True` serves without asking for permissions and posts no usage: the behaviour the
