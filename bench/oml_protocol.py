@@ -1,6 +1,7 @@
 """OML protocol figures: permission signatures/s (in-process and through the platform's HTTP API),
 host latency per query with vs without a permission round trip, gas per claim step, per usage
-batch and per single redeemed permission. One fresh Anvil; the tiny fingerprinted GPT-2 serves."""
+batch and per single redeemed permission, leak claims and verifier settlement. One fresh Anvil;
+tiny fingerprinted GPT-2 copies (one per host) serve."""
 import os
 import statistics
 import tempfile
@@ -16,11 +17,11 @@ from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
-from agents.oml.host import Host, create_app as host_app
+from agents.oml.host import Host, create_app as host_app, join_as_host
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
-from agents.oml.platform import Platform, create_app as platform_app
+from agents.oml.platform import Platform, create_app as platform_app, sign_request
 from agents.oml.serve import Service
-from ml.oml import protocol_model as pm
+from ml.oml.copies import CopySpec
 from ml.oml.commitment import FingerprintTree
 
 from . import write
@@ -35,14 +36,14 @@ def signing_in_process(n: int = 20_000) -> dict:
     return {"permits": n, "seconds": round(dt, 3), "signatures_per_s": round(n / dt)}
 
 
-def signing_over_http(plat_url: str, host: str, model_id: int) -> dict:
+def signing_over_http(plat_url: str, host, model_id: int) -> dict:
+    """Permits/s through `POST /v1/permits`, including the host signing each request (EIP-191)."""
     out = {}
     with httpx.Client(base_url=plat_url, timeout=60) as c:
         for batch, rounds in ((1, 200), (64, 40), (1024, 8)):
             t = time.perf_counter()
             for _ in range(rounds):
-                r = c.post("/v1/permits", json={"host": host, "model_id": model_id,
-                                                "query_hashes": ["0x" + os.urandom(32).hex() for _ in range(batch)]})
+                r = c.post("/v1/permits", json=sign_request(host, model_id, [os.urandom(32) for _ in range(batch)]))
                 r.raise_for_status()
             dt = time.perf_counter() - t
             out[f"batch_{batch}"] = {"requests": rounds, "permits_per_s": round(batch * rounds / dt),
@@ -67,10 +68,17 @@ def host_latency(urls: dict[str, str], n: int = 30) -> dict:
     return out
 
 
-def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Host) -> dict:
+def chain_admin(chain: Chain):
+    return dev_signer(0)
+
+
+def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, honest: Host) -> dict:
     g = lambda r: r["gasUsed"]  # noqa: E731
     ledger, claims, token = chain.contract("UsageLedger"), chain.contract("Claims"), chain.contract("LoyalToken")
     out: dict = {"postUsage": {}}
+    newcomer = dev_signer(60)  # a fresh host: stake, then sign (the licence locks the stake)
+    chain.transact(chain_admin(chain), chain.contract("LoyalToken").functions.mint(newcomer.address, 10**21))
+    out["agreement_sign_with_stake_lock"] = join_as_host(chain, newcomer, model_id)["sign_gas"]
     for count in (1, 100, 10_000 - 200):
         permits = platform.issue(honest.address, model_id, [os.urandom(32) for _ in range(min(count, 256))])
         root = UsageTree([honest.digest(p) for p in permits]).root
@@ -79,8 +87,8 @@ def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Ho
     out["redeem_single_permission"] = g(chain.transact(actors.honest, ledger.functions.redeem(p.as_struct(), p.signature)))
     tree = FingerprintTree(fps)
     steps = {}
-    for i, target in ((0, actors.cheater.address), (1, actors.honest.address)):
-        key, resp = fps[i]
+    for target in (actors.cheater.address, actors.honest.address):
+        key, resp = subsets[target][0]
         salt = os.urandom(32)
         if target == actors.honest.address:
             [permit] = platform.issue(target, model_id, [query_hash(key)])
@@ -99,6 +107,26 @@ def gas(chain: Chain, actors, model_id: int, fps, platform: Platform, honest: Ho
     votes = [g(chain.transact(v, claims.functions.vote(cheat_id, True))) for v in actors.verifiers]
     steps["vote"] = round(statistics.mean(votes))
     steps["finalize_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(cheat_id)))
+    steps["settleVerifier_reward"] = round(statistics.mean(
+        g(chain.transact(v, claims.functions.settleVerifier(cheat_id, v.address))) for v in actors.verifiers))
+    # a traced leak: a key of the honest host's subset, served at another endpoint; two of three vote
+    key, resp = subsets[actors.honest.address][1]
+    salt, endpoint = os.urandom(32), "http://127.0.0.1:9/leaked"
+    c = chain.call(claims.functions.leakCommitment(key, resp, actors.honest.address, endpoint, salt))
+    chain.transact(actors.prover, claims.functions.commit(c))
+    chain.mine(1)
+    sub = FingerprintTree(subsets[actors.honest.address])
+    r = chain.transact(actors.prover, claims.functions.revealLeak(
+        (model_id, actors.honest.address, endpoint, key, resp, salt, tree.proof(key, resp), sub.proof(key, resp))))
+    steps[f"revealLeak_proofs_{len(tree.proof(key, resp))}_{len(sub.proof(key, resp))}"] = g(r)
+    leak_id = chain.call(claims.functions.claimCount())
+    for v in actors.verifiers[:2]:
+        chain.transact(v, claims.functions.vote(leak_id, True))
+    chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
+    steps["finalize_leak_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(leak_id)))
+    absent = actors.verifiers[2]
+    steps["settleVerifier_penalty"] = g(chain.transact(actors.prover, claims.functions.settleVerifier(
+        leak_id, absent.address)))
     steps["claim_total_commit_reveal_3votes_finalize"] = (
         steps["commit"] + next(v for k, v in steps.items() if k.startswith("reveal")) + sum(votes)
         + steps["finalize_confirm_slash"])
@@ -114,17 +142,19 @@ def main() -> None:
         deploy_suite(chain, admin)
         token = chain.contract("LoyalToken")
         fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731
-        actors, model_id, model, fps = scenario.prepare(chain, admin, LocalStore(Path(tmp) / "s"),
-                                                        n_fingerprints=8, fund=fund)
-        gen = lambda p, n: pm.complete(model, p, n)  # noqa: E731
+        actors, dep = scenario.prepare(chain, admin, LocalStore(Path(tmp) / "s"),
+                                       spec=CopySpec(base="tiny", per_host=4), fund=fund)
+        model_id, fps = dep.model_id, dep.fingerprints
         platform = Platform(chain, actors.platform)
         with Service(platform_app(platform)) as plat:
-            honest = Host(chain, actors.honest, model_id, gen, platform_url=plat.url)
-            cheater = Host(chain, actors.cheater, model_id, gen, platform_url=None, cheating=True)
+            honest = Host(chain, actors.honest, model_id, dep.models[actors.honest.address].complete,
+                          platform_url=plat.url)
+            cheater = Host(chain, actors.cheater, model_id, dep.models[actors.cheater.address].complete,
+                           platform_url=None, cheating=True)
             with Service(host_app(honest)) as h, Service(host_app(cheater)) as c:
                 latency = host_latency({"with_permission": h.url, "without_permission": c.url})
-            http = signing_over_http(plat.url, actors.honest.address, model_id)
-            gas_used = gas(chain, actors, model_id, fps, platform, honest)
+            http = signing_over_http(plat.url, actors.honest, model_id)
+            gas_used = gas(chain, actors, model_id, fps, dep.subsets, platform, honest)
     write("oml_protocol", {
         "note": "2 shared CPU cores, ~8 concurrent agents; tiny byte-level GPT-2 (2 layers, 64 dims), greedy 8 tokens",
         "permission_signing_in_process": signing_in_process(),

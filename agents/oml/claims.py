@@ -31,9 +31,16 @@ class ClaimRecord:
     confirmations: int
     rejections: int
     status: ClaimStatus
+    endpoint_hash: bytes  # zero: a claim against the host's own service; else a leaked endpoint's URL hash
+    verifier_reward: int  # per verifier that voted with the outcome (set when decided)
+
+    @property
+    def is_leak(self) -> bool:
+        return self.endpoint_hash != bytes(32)
 
 
 def read_claim(chain: Chain, claim_id: int) -> ClaimRecord:
     """The on-chain record of claim `claim_id` (raises Reverted UnknownClaim)."""
     c = chain.call(chain.contract("Claims").functions.claim(claim_id))
-    return ClaimRecord(claim_id, c[0], c[1], c[2], bytes(c[3]), bytes(c[4]), *c[5:11], ClaimStatus(c[11]))
+    return ClaimRecord(claim_id, c[0], c[1], c[2], bytes(c[3]), bytes(c[4]), *c[5:11], ClaimStatus(c[11]),
+                       bytes(c[12]), c[13])

@@ -2,6 +2,7 @@
 licence terms on-chain."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -54,3 +55,26 @@ def trace_leak(chain: Chain, model_id: int, key: str, response: str,
             if chain.call(registry.functions.isHostSubsetFingerprint(model_id, host, key, response, proof)):
                 found.append(host)
     return found
+
+
+def register_copies(chain: Chain, community: LocalAccount, store: ContentStore, base: str,
+                    copies: dict[str, bytes], subsets: dict[str, list[tuple[str, str]]],
+                    fingerprints: list[tuple[str, str]], terms: Terms) -> tuple[int, str, dict[str, str]]:
+    """Register a model shipped as one fingerprinted copy per host.
+
+    Each copy's weights go in the store; the registered model CID is a JSON manifest
+    `{"base", "copies": {host: cid}}`; the full fingerprint set is the model's root and each
+    host's subset root is recorded for leak tracing. Returns (model id, manifest CID, copy CIDs).
+    """
+    cids = {host: store.put(blob) for host, blob in copies.items()}
+    manifest = json.dumps({"base": base, "copies": cids}, sort_keys=True).encode()
+    model_id, manifest_cid = register_model(chain, community, store, manifest, fingerprints, terms)
+    for host, subset in subsets.items():
+        set_host_subset(chain, community, model_id, host, subset)
+    return model_id, manifest_cid, cids
+
+
+def copy_cid(store: ContentStore, manifest_cid: str, host: str) -> str:
+    """The CID of `host`'s copy named in a model manifest (KeyError if the host has none)."""
+    return json.loads(store.get(manifest_cid))["copies"][host]
+

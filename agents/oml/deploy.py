@@ -18,7 +18,9 @@ MIN_VERIFIER_STAKE = 100 * TOKEN
 REVEAL_WINDOW = 3600
 CHALLENGE_WINDOW = 24 * 3600
 VOTING_WINDOW = 24 * 3600
-PROVER_SHARE_BPS = 2_000  # 20 % of a slash to the prover, the rest to the model's community
+PROVER_SHARE_BPS = 2_000  # 20 % of a slash to the prover
+VERIFIER_SHARE_BPS = 600  # 6 % of a slash (or of a rejected claim's bond) to the verifiers of the outcome
+VERIFIER_PENALTY = 5 * TOKEN  # slashed from a verifier that voted against the outcome or did not vote
 
 CONTRACTS = ("ModelRegistry", "HostAgreements", "UsageLedger", "Claims")
 
@@ -30,9 +32,11 @@ def deploy_oml(d: Deployer) -> None:
     agreements = d.ensure("HostAgreements", registry, staking)
     usage = d.ensure("UsageLedger", token, registry, agreements, PERMISSION_TTL, d.admin)
     claims = d.ensure("Claims", token, staking, registry, agreements, usage,
-                      [CLAIM_BOND, MIN_VERIFIER_STAKE], [REVEAL_WINDOW, CHALLENGE_WINDOW, VOTING_WINDOW],
-                      PROVER_SHARE_BPS)
+                      [CLAIM_BOND, MIN_VERIFIER_STAKE, VERIFIER_PENALTY],
+                      [REVEAL_WINDOW, CHALLENGE_WINDOW, VOTING_WINDOW], [PROVER_SHARE_BPS, VERIFIER_SHARE_BPS])
     d.grant_module(claims)
+    d.grant_role("Staking", "LOCKER_ROLE", agreements)  # a licence locks the host's required stake
+    d.grant_role("Staking", "LOCKER_ROLE", claims)  # a registered verifier's minimum stake is locked
     platform = os.environ.get("LOYAL_OML_PLATFORM")
     if platform:
         d.grant_role("UsageLedger", "PLATFORM_ROLE", platform)

@@ -1,5 +1,6 @@
 """A licensed host: stakes, signs the licence (EIP-712), serves the model over an OpenAI-compatible
-`POST /v1/completions`, asks the platform for σ(q) before answering each query, posts usage batches
+`POST /v1/completions`, asks the platform for σ(q) before answering each query (a request signed
+with the host's key, `platform.sign_request`), posts usage batches
 (count + Merkle root of permission digests, fees paid to the community) and defends claims.
 
 `cheating=True` serves without asking for permissions and posts no usage: the behaviour the
@@ -24,6 +25,7 @@ from agents.core.errors import LoyalError
 
 from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
+from .platform import sign_request
 
 Generate = Callable[[str, int], str]
 
@@ -41,12 +43,14 @@ class HostState:
 
 
 def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s: int = 3600) -> dict:
-    """Stake what the model requires (if not yet staked), approve fees, sign and submit the licence."""
+    """Stake what the model requires on top of stake locked by other licences, approve fees, sign
+    and submit the licence (which locks `stakeRequired` in Staking until the licence ends)."""
     token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
     agreements, usage = chain.contract("HostAgreements"), chain.contract("UsageLedger")
     m = chain.call(chain.contract("ModelRegistry").functions.model(model_id))
     community, root, fee, stake_required, period, budget, cid = m
-    have = chain.call(staking.functions.stakeOf(host.address))
+    have = chain.call(staking.functions.unlockedOf(host.address)) + chain.call(
+        agreements.functions.lockedStake(model_id, host.address))  # a renewal moves its own old lock
     if have < stake_required:
         need = stake_required - have
         chain.transact(host, token.functions.approve(staking.address, need))
@@ -74,8 +78,8 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     sig = host.sign_message(encode_typed_data(full_message=typed)).signature
     struct = tuple(message[k] for k in ("modelId", "host", "feePerQuery", "stakeRequired", "licencePeriod",
                                          "queryBudget", "nonce", "deadline"))
-    chain.transact(host, agreements.functions.sign(struct, sig))
-    return {"cid": cid, "fee": fee, "stake": stake_required}
+    receipt = chain.transact(host, agreements.functions.sign(struct, sig))
+    return {"cid": cid, "fee": fee, "stake": stake_required, "sign_gas": receipt["gasUsed"]}
 
 
 class Host:
@@ -101,9 +105,8 @@ class Host:
     # -- serving -------------------------------------------------------------------------------
     def request_permits(self, queries: list[str]) -> list[Permit]:
         try:
-            r = self._http.post("/v1/permits", json={
-                "host": self.address, "model_id": self.model_id,
-                "query_hashes": ["0x" + query_hash(q).hex() for q in queries]})
+            r = self._http.post("/v1/permits", json=sign_request(
+                self.signer, self.model_id, [query_hash(q) for q in queries]))
         except httpx.HTTPError as e:
             raise PermissionDenied(f"platform at {self._http.base_url} unreachable ({type(e).__name__})") from None
         if r.status_code != 200:

@@ -134,3 +134,17 @@ class UsageTree:
                 out.append(level[i ^ 1])
             i //= 2
         return out
+
+
+REQUEST_TAG = b"Loyal OML permit request v1"
+
+
+def request_digest(host: str, model_id: int, qhashes: list[bytes], issued_at: int, request_id: bytes) -> bytes:
+    """What a host signs (EIP-191 personal message) to ask the platform for permits: its address,
+    the model, the query hashes in order, the time of the request and a random 16-byte request id
+    (so two identical requests in the same second are two requests, and a copy is a replay)."""
+    if len(request_id) != 16:
+        raise ValueError("request id must be 16 bytes")
+    return _k256(REQUEST_TAG + bytes.fromhex(host[2:]) + model_id.to_bytes(32, "big")
+                 + issued_at.to_bytes(8, "big") + request_id + b"".join(qhashes))
+

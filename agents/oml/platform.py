@@ -5,15 +5,20 @@ never sees the queries). Each permit gets the host's next nonce and `expiry = ch
 the rule `Claims` relies on to tell whether a permission predates a claim. Every permit is kept
 (and appended to a JSONL log when one is given, which also restores nonces after a restart), so
 provers and verifiers can ask `GET /v1/permits/{host}/{query_hash}` whether a query was permitted.
-The platform signs only for hosts whose licence is running on-chain.
+The platform signs only for hosts whose licence is running on-chain, and only on a request signed
+by that host (EIP-191 over `permits.request_digest`: host, model, query hashes, request time); a
+request older or newer than `REQUEST_MAX_AGE` seconds, or seen before, is refused.
 """
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
+from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 from fastapi import FastAPI, HTTPException
@@ -22,14 +27,29 @@ from pydantic import BaseModel, Field
 from agents.core.chain import Chain
 from agents.core.errors import LoyalError
 
-from .permits import Permit, PermitSigner
+from .permits import Permit, PermitSigner, request_digest
 
 MAX_BATCH = 4096
 LICENCE_CACHE_SECONDS = 10.0
+REQUEST_MAX_AGE = 120  # seconds between a host signing a permit request and the platform accepting it
 
 
 class HostNotLicensed(LoyalError):
     """The platform refuses to sign for a host without a running licence for the model."""
+
+
+class BadRequestSignature(LoyalError):
+    """A permit request not signed by the host it names (or stale, or replayed)."""
+
+
+def sign_request(host: LocalAccount, model_id: int, qhashes: list[bytes], issued_at: int | None = None) -> dict:
+    """The JSON body of `POST /v1/permits`, signed by `host`."""
+    issued_at = int(time.time()) if issued_at is None else issued_at
+    request_id = os.urandom(16)
+    digest = request_digest(host.address, model_id, qhashes, issued_at, request_id)
+    sig = host.sign_message(encode_defunct(primitive=digest)).signature
+    return {"host": host.address, "model_id": model_id, "query_hashes": ["0x" + q.hex() for q in qhashes],
+            "issued_at": issued_at, "request_id": "0x" + request_id.hex(), "signature": sig.to_0x_hex()}
 
 
 class Platform:
@@ -44,6 +64,7 @@ class Platform:
         self._next_nonce: dict[str, int] = {}
         self._records: dict[tuple[str, bytes], list[Permit]] = {}
         self._licensed: dict[tuple[int, str], tuple[float, bool]] = {}
+        self._seen: dict[bytes, int] = {}  # request digest -> issued_at, while within REQUEST_MAX_AGE
         self.issued = 0
         self._log = Path(log_path) if log_path else None
         if self._log and self._log.exists():
@@ -83,6 +104,28 @@ class Platform:
                     f.writelines(json.dumps(p.to_json()) + "\n" for p in permits)
         return permits
 
+    def check_request(self, host: str, model_id: int, qhashes: list[bytes], issued_at: int, request_id: bytes,
+                      signature: str) -> None:
+        """Raise BadRequestSignature unless `host` signed this request recently and only once."""
+        now = int(time.time())
+        if abs(now - issued_at) > REQUEST_MAX_AGE:
+            raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
+        if len(request_id) != 16:
+            raise BadRequestSignature("request id must be 16 bytes")
+        digest = request_digest(to_checksum_address(host), model_id, qhashes, issued_at, request_id)
+        try:
+            signer = Account.recover_message(encode_defunct(primitive=digest), signature=signature)
+        except Exception:
+            raise BadRequestSignature("malformed request signature") from None
+        if signer != to_checksum_address(host):
+            raise BadRequestSignature(f"request signed by {signer}, not by host {to_checksum_address(host)}")
+        with self._lock:
+            for d in [d for d, t in self._seen.items() if abs(now - t) > REQUEST_MAX_AGE]:
+                del self._seen[d]
+            if digest in self._seen:
+                raise BadRequestSignature("request already served (replay)")
+            self._seen[digest] = issued_at
+
     def records(self, host: str, qhash: bytes) -> list[Permit]:
         """Every permit issued to `host` for this query hash."""
         with self._lock:
@@ -93,6 +136,16 @@ class PermitRequest(BaseModel):
     host: str
     model_id: int = Field(ge=1)
     query_hashes: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+    issued_at: int
+    request_id: str
+    signature: str
+
+
+def _hexbytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+    except ValueError:
+        return b""
 
 
 def _hash32(text: str) -> bytes:
@@ -118,7 +171,11 @@ def create_app(platform: Platform) -> FastAPI:
             raise HTTPException(422, f"host {req.host!r} is not an address")
         qhashes = [_hash32(h) for h in req.query_hashes]
         try:
+            platform.check_request(req.host, req.model_id, qhashes, req.issued_at, _hexbytes(req.request_id),
+                                   req.signature)
             issued = platform.issue(req.host, req.model_id, qhashes)
+        except BadRequestSignature as e:
+            raise HTTPException(401, str(e)) from None
         except HostNotLicensed as e:
             raise HTTPException(403, str(e)) from None
         return {"permits": [p.to_json() for p in issued]}

@@ -1,7 +1,11 @@
 """A prover holds the community's secret fingerprints. It queries a host as an ordinary user with
 an unspent key; if the host answers with the fingerprint response and the platform has no
 permission for that query to that host, it commits to the claim, then reveals it with the
-fingerprint's Merkle proof (posting the bond)."""
+fingerprint's Merkle proof (posting the bond).
+
+With per-host copies the prover knows which subset went to which host: it probes a host with a key
+from that host's own subset, and probes an unlicensed endpoint with one key of every subset; a
+match there is a leaked copy, and `file_leak` claims against the host whose subset it came from."""
 from __future__ import annotations
 
 import os
@@ -18,6 +22,19 @@ from ml.oml.commitment import FingerprintTree
 from .permits import query_hash
 
 
+def ask_for(url: str, key: str, response: str, timeout: float = 120) -> str:
+    """What the host at `url` answers to `key`, long enough to tell whether it starts with `response`
+    (raises httpx.HTTPStatusError on a refused query)."""
+    served = ""
+    for n in (len(response.encode()) // 3 + 2, len(response.encode()) + 1):
+        r = httpx.post(f"{url}/v1/completions", json={"prompt": key, "max_tokens": n}, timeout=timeout)
+        r.raise_for_status()
+        served = r.json()["choices"][0]["text"]
+        if served.startswith(response) or not response.startswith(served):
+            break
+    return served
+
+
 @dataclass(frozen=True)
 class Probe:
     host: str
@@ -27,27 +44,36 @@ class Probe:
     fingerprint_match: bool
     permitted: bool        # the platform issued σ(key) to this host
     claim_id: int | None = None
+    endpoint: str | None = None  # set for a leak probe: the URL that served the host's fingerprint
 
 
 class Prover:
     def __init__(self, chain: Chain, signer: LocalAccount, model_id: int, fingerprints: list[tuple[str, str]],
-                 *, platform_url: str):
+                 *, platform_url: str, subsets: dict[str, list[tuple[str, str]]] | None = None):
         self.chain = chain
         self.signer = signer
         self.model_id = model_id
         self.fingerprints = list(fingerprints)
         self.tree = FingerprintTree(self.fingerprints)
+        self.subsets = {h: list(p) for h, p in (subsets or {}).items()}
         self._platform = httpx.Client(base_url=platform_url, timeout=30)
         self._claims = chain.contract("Claims")
 
-    def unspent(self) -> list[tuple[str, str]]:
-        return [(k, r) for k, r in self.fingerprints
+    def unspent(self, host: str | None = None) -> list[tuple[str, str]]:
+        """Unspent fingerprints; with `host`, only those of its subset (when subsets are known)."""
+        pairs = self.subsets.get(host, self.fingerprints) if host else self.fingerprints
+        return [(k, r) for k, r in pairs
                 if not self.chain.call(self._claims.functions.keySpent(self.model_id, keccak(k.encode())))]
 
     def query(self, url: str, prompt: str, max_tokens: int) -> str:
-        r = httpx.post(f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": max_tokens}, timeout=60)
+        r = httpx.post(f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": max_tokens}, timeout=120)
         r.raise_for_status()
         return r.json()["choices"][0]["text"]
+
+    def ask(self, url: str, key: str, response: str) -> str:
+        """Query `url` with `key`, asking for few tokens first (a token holds ~3 bytes) and for one
+        token per byte of the response only if the short answer stopped inside the response."""
+        return ask_for(url, key, response)
 
     def permitted(self, host: str, key: str) -> bool:
         r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
@@ -56,11 +82,11 @@ class Prover:
 
     def probe(self, url: str, host: str) -> Probe:
         """Send one unspent key to the host at `url` (on-chain address `host`)."""
-        left = self.unspent()
+        left = self.unspent(host)
         if not left:
             raise LookupError("every fingerprint key of this model is spent")
         key, response = left[0]
-        served = self.query(url, key, len(response.encode()) + 1)
+        served = self.ask(url, key, response)
         return Probe(host, key, response, served, served.startswith(response), self.permitted(host, key))
 
     def file_claim(self, host: str, key: str, response: str) -> int:
@@ -78,6 +104,43 @@ class Prover:
             self.model_id, host, key, response, salt, self.tree.proof(key, response)))
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
         return ev.args["claimId"]
+
+    def probe_leak(self, url: str) -> Probe | None:
+        """Send one unspent key of every host's subset to an endpoint that is no licensed host's;
+        the first fingerprint it reproduces names the host whose copy it serves (None if none)."""
+        for host in self.subsets:
+            left = self.unspent(host)
+            if not left:
+                continue
+            key, response = left[0]
+            served = self.ask(url, key, response)
+            if served.startswith(response):
+                return Probe(host, key, response, served, True, self.permitted(host, key), endpoint=url)
+        return None
+
+    def file_leak(self, host: str, endpoint: str, key: str, response: str) -> int:
+        """Claim that `endpoint` served a fingerprint of `host`'s subset (a leaked copy)."""
+        salt = os.urandom(32)
+        commitment = self.chain.call(self._claims.functions.leakCommitment(key, response, host, endpoint, salt))
+        token = self.chain.contract("LoyalToken")
+        bond = self.chain.call(self._claims.functions.claimBond())
+        receipt = self.chain.transact(self.signer, self._claims.functions.commit(commitment))
+        self.chain.transact(self.signer, token.functions.approve(self._claims.address, bond))
+        while self.chain.w3.eth.block_number <= receipt["blockNumber"]:
+            time.sleep(0.2)
+        subset_proof = FingerprintTree(self.subsets[host]).proof(key, response)
+        receipt = self.chain.transact(self.signer, self._claims.functions.revealLeak(
+            (self.model_id, host, endpoint, key, response, salt, self.tree.proof(key, response), subset_proof)))
+        ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
+        return ev.args["claimId"]
+
+    def catch_leak(self, url: str) -> Probe | None:
+        """Probe an unlicensed endpoint and file a leak claim if it serves some host's copy without
+        that host's permission for the key."""
+        p = self.probe_leak(url)
+        if p is not None and not p.permitted:
+            return Probe(**{**p.__dict__, "claim_id": self.file_leak(p.host, url, p.key, p.response)})
+        return p
 
     def catch(self, url: str, host: str) -> Probe:
         """Probe, and file a claim if the host served a fingerprint without permission."""

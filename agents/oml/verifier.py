@@ -2,7 +2,9 @@
 pair is in the model's commitment, and the host, queried with the key as a user, still answers
 with the response) and checks the platform's permission records for a σ(key) issued to that host
 before the claim was committed. It confirms only if the fingerprint matches and no such permission
-exists, and votes on-chain."""
+exists, and votes on-chain. For a leak claim it queries the endpoint named in the claim instead of
+the host's own service. Once the claim is decided, `settle` collects its reward (it voted with the
+outcome) or takes its penalty."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from agents.core.chain import Chain
 
 from .claims import read_claim
 from .permits import Permit, query_hash
+from .prover import ask_for
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Verdict:
 def join_as_verifier(chain: Chain, verifier: LocalAccount) -> None:
     """Stake the minimum and register in Claims (no-op parts are skipped)."""
     claims, staking, token = chain.contract("Claims"), chain.contract("Staking"), chain.contract("LoyalToken")
-    need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.stakeOf(verifier.address))
+    need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.unlockedOf(verifier.address))
     if need > 0:
         chain.transact(verifier, token.functions.approve(staking.address, need))
         chain.transact(verifier, staking.functions.stake(need))
@@ -45,6 +48,12 @@ class Verifier:
         self._claims = chain.contract("Claims")
         self._ttl = chain.call(chain.contract("UsageLedger").functions.permissionTtl())
 
+    def endpoint(self, claim_id: int) -> str:
+        logs = self._claims.events.LeakEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
+        if not logs:
+            raise LookupError(f"claim {claim_id} names no leaked endpoint")
+        return logs[0]["args"]["endpoint"]
+
     def evidence(self, claim_id: int) -> tuple[str, str]:
         logs = self._claims.events.ClaimEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
         if not logs:
@@ -58,16 +67,26 @@ class Verifier:
         # The reveal proved the Merkle membership on-chain; the evidence must hash to what it stored.
         in_commitment = query_hash(key) == c.key_hash and query_hash(response) == c.response_hash
         url = self.host_urls.get(host)
+        if c.is_leak:
+            url = self.endpoint(claim_id)
+            in_commitment = in_commitment and query_hash(url) == c.endpoint_hash
         reproduced = False
         if url is not None:
-            r = httpx.post(f"{url}/v1/completions",
-                           json={"prompt": key, "max_tokens": len(response.encode()) + 1}, timeout=60)
-            reproduced = r.status_code == 200 and r.json()["choices"][0]["text"].startswith(response)
+            try:
+                reproduced = ask_for(url, key, response).startswith(response)
+            except httpx.HTTPError:
+                reproduced = False
         r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
         r.raise_for_status()
         permits = [Permit.from_json(p) for p in r.json()["permits"]]
         before = any(p.model_id == c.model_id and p.expiry - self._ttl <= c.committed_at for p in permits)
         return Verdict(claim_id, in_commitment, reproduced, before, in_commitment and reproduced and not before)
+
+    def settle(self, claim_id: int) -> tuple[int, int]:
+        """Settle this verifier's part in a decided claim; returns (reward, penalty) in wei."""
+        receipt = self.chain.transact(self.signer, self._claims.functions.settleVerifier(claim_id, self.signer.address))
+        ev = next(e for e in self.chain.decode_events(receipt) if e.name == "VerifierSettled")
+        return ev.args["reward"], ev.args["penalty"]
 
     def vote(self, claim_id: int) -> Verdict:
         v = self.review(claim_id)

@@ -18,8 +18,23 @@ import {Staking} from "../core/Staking.sol";
 /// batch it posted before the commitment (`defendWithUsage`). An undefended claim goes to the staked
 /// verifiers: a majority of those registered before the reveal confirms it, the host's stake is
 /// slashed (up to the model's `stakeRequired`), the prover gets its bond back plus a share of the
-/// slash and the community the rest. A defended or rejected claim loses the prover's bond to the host.
-/// @dev Needs Staking.MODULE_ROLE. Claims only bind hosts that signed the model's licence.
+/// slash, the verifiers who confirmed share `verifierShareBps` of it and the community gets the rest.
+/// A defended or rejected claim loses the prover's bond to the host (minus the rejecting verifiers'
+/// share when verifiers rejected it).
+///
+/// Traced leaks: `revealLeak` files a claim against host A for a fingerprint of A's own subset
+/// (`ModelRegistry.hostSubsetRoot`) served at another endpoint (a leaked copy of A's weights). It
+/// follows the same rules: A may defend with σ(key) issued before the commitment (it served the
+/// query itself, e.g. behind a proxy), otherwise verifiers, who query the named endpoint, decide.
+///
+/// Verifier settlement (pull, one call per verifier and claim decided by vote): a verifier that
+/// voted with the outcome collects its reward share; one that voted against it, or did not vote
+/// although it was registered at the reveal, is slashed `verifierPenalty` (capped at its stake),
+/// paid to the model's community.
+/// A registered verifier's `minVerifierStake` is locked in Staking until it leaves, so penalties
+/// stay collectable: after leaving, the stake needs Staking's unstake delay to be withdrawn.
+/// @dev Needs Staking.MODULE_ROLE and Staking.LOCKER_ROLE. Claims only bind hosts that signed the
+/// model's licence.
 contract Claims {
     using SafeERC20 for IERC20;
 
@@ -49,6 +64,20 @@ contract Claims {
         uint32 confirmations;
         uint32 rejections;
         Status status;
+        bytes32 endpointHash; // 0: the host's own service; else keccak256 of a leaked endpoint's URL
+        uint256 verifierReward; // paid to each verifier that voted with the outcome (set when decided)
+    }
+
+    /// @notice A leak claim's evidence: a fingerprint of `host`'s subset served at `endpoint`.
+    struct LeakReveal {
+        uint256 modelId;
+        address host; // whose subset the fingerprint is from (the copy that leaked)
+        string endpoint; // where the prover got the response (URL); verifiers query it
+        string key;
+        string response;
+        bytes32 salt;
+        bytes32[] proof; // (key, response) in the model's fingerprint root
+        bytes32[] subsetProof; // (key, response) in hostSubsetRoot[modelId][host]
     }
 
     IERC20 public immutable token;
@@ -66,8 +95,13 @@ contract Claims {
     uint64 public immutable votingWindow;
     /// @notice Active stake a verifier must hold to register and to vote.
     uint256 public immutable minVerifierStake;
-    /// @notice Share of the slashed stake paid to the prover, in basis points (rest to the community).
+    /// @notice Share of the slashed stake paid to the prover, in basis points.
     uint16 public immutable proverShareBps;
+    /// @notice Share of the slashed stake (confirmed) or of the bond (rejected by vote) split among
+    /// the verifiers that voted with the outcome, in basis points.
+    uint16 public immutable verifierShareBps;
+    /// @notice Stake slashed from a verifier that voted against the outcome or did not vote.
+    uint256 public immutable verifierPenalty;
 
     mapping(address prover => mapping(bytes32 commitment => Commit)) public commits;
     uint256 public claimCount;
@@ -75,8 +109,12 @@ contract Claims {
     mapping(uint256 modelId => mapping(bytes32 keyHash => bool)) public keySpent;
     /// @notice Block at which a verifier registered (0 = not a verifier).
     mapping(address verifier => uint64) public verifierSinceBlock;
+    /// @notice Block at which a verifier left (0 = still registered or never registered).
+    mapping(address verifier => uint64) public verifierUntilBlock;
     uint32 public verifierCount;
     mapping(uint256 claimId => mapping(address verifier => bool)) public hasVoted;
+    mapping(uint256 claimId => mapping(address verifier => bool)) public votedConfirm;
+    mapping(uint256 claimId => mapping(address verifier => bool)) public settled;
 
     event VerifierRegistered(address indexed verifier);
     event VerifierLeft(address indexed verifier);
@@ -86,12 +124,20 @@ contract Claims {
     );
     /// @notice The revealed fingerprint pair of a claim, for verifiers.
     event ClaimEvidence(uint256 indexed claimId, string key, string response);
+    /// @notice The endpoint of a leak claim, for verifiers.
+    event LeakEvidence(uint256 indexed claimId, string endpoint);
     event ClaimDefended(uint256 indexed claimId, address indexed host, bytes32 permissionDigest, uint256 batchId);
     event Voted(uint256 indexed claimId, address indexed verifier, bool confirm);
     event ClaimConfirmed(
-        uint256 indexed claimId, address indexed host, uint256 slashed, uint256 proverReward, uint256 communityShare
+        uint256 indexed claimId,
+        address indexed host,
+        uint256 slashed,
+        uint256 proverReward,
+        uint256 communityShare,
+        uint256 verifierReward
     );
-    event ClaimRejected(uint256 indexed claimId, address indexed host, uint256 bondToHost);
+    event ClaimRejected(uint256 indexed claimId, address indexed host, uint256 bondToHost, uint256 verifierReward);
+    event VerifierSettled(uint256 indexed claimId, address indexed verifier, uint256 reward, uint256 penalty);
 
     error BadConfig();
     error ZeroCommitment();
@@ -119,20 +165,29 @@ contract Claims {
     error InsufficientVerifierStake(address account, uint256 required, uint256 active);
     error RegisteredAfterReveal(address verifier, uint256 claimId);
     error AlreadyVoted(address verifier, uint256 claimId);
+    error EmptyEndpoint();
+    error NotInHostSubset(uint256 modelId, address host);
+    error ClaimNotDecided(uint256 claimId, Status status);
+    error AlreadySettled(address verifier, uint256 claimId);
+    error NotClaimVerifier(address verifier, uint256 claimId);
 
-    /// @param config_ (claimBond, minVerifierStake) in LoyalToken wei.
+    /// @param config_ (claimBond, minVerifierStake, verifierPenalty) in LoyalToken wei.
     /// @param windows_ (revealWindow, challengeWindow, votingWindow) in seconds, each > 0.
+    /// @param shares_ (proverShareBps, verifierShareBps); their sum is at most 10 000.
     constructor(
         IERC20 token_,
         Staking staking_,
         ModelRegistry registry_,
         HostAgreements agreements_,
         UsageLedger usage_,
-        uint256[2] memory config_,
+        uint256[3] memory config_,
         uint64[3] memory windows_,
-        uint16 proverShareBps_
+        uint16[2] memory shares_
     ) {
-        if (config_[0] == 0 || windows_[0] == 0 || windows_[1] == 0 || windows_[2] == 0 || proverShareBps_ > 10_000) {
+        if (
+            config_[0] == 0 || windows_[0] == 0 || windows_[1] == 0 || windows_[2] == 0
+                || uint256(shares_[0]) + shares_[1] > 10_000
+        ) {
             revert BadConfig();
         }
         token = token_;
@@ -145,26 +200,33 @@ contract Claims {
         revealWindow = windows_[0];
         challengeWindow = windows_[1];
         votingWindow = windows_[2];
-        proverShareBps = proverShareBps_;
+        verifierPenalty = config_[2];
+        proverShareBps = shares_[0];
+        verifierShareBps = shares_[1];
     }
 
     // ---------------------------------------------------------------- verifiers
 
-    /// @notice Join the verifier set; needs `minVerifierStake` active stake in Staking.
+    /// @notice Join the verifier set; needs `minVerifierStake` active stake in Staking, which is
+    /// locked until the verifier leaves.
+    /// @dev An address that left cannot rejoin (its membership history stays for settlement).
     function registerVerifier() external {
         if (verifierSinceBlock[msg.sender] != 0) revert AlreadyVerifier(msg.sender);
         _requireVerifierStake(msg.sender);
         verifierSinceBlock[msg.sender] = uint64(block.number);
         verifierCount += 1;
         emit VerifierRegistered(msg.sender);
+        if (minVerifierStake != 0) staking.lock(msg.sender, minVerifierStake);
     }
 
-    /// @notice Leave the verifier set (votes already cast stay counted).
+    /// @notice Leave the verifier set (votes already cast stay counted; claims revealed while the
+    /// caller was registered still expect its vote and penalise its absence).
     function leaveVerifiers() external {
-        if (verifierSinceBlock[msg.sender] == 0) revert NotVerifier(msg.sender);
-        verifierSinceBlock[msg.sender] = 0;
+        if (!_isVerifier(msg.sender)) revert NotVerifier(msg.sender);
+        verifierUntilBlock[msg.sender] = uint64(block.number);
         verifierCount -= 1;
         emit VerifierLeft(msg.sender);
+        if (minVerifierStake != 0) staking.unlock(msg.sender, minVerifierStake);
     }
 
     // ---------------------------------------------------------------- prover
@@ -195,6 +257,31 @@ contract Claims {
         if (!registry.isFingerprint(modelId, key, response, proof)) revert NotAFingerprint(modelId);
         claimId = _open(modelId, host, keccak256(bytes(key)), keccak256(bytes(response)), commitment, committedAt);
         emit ClaimEvidence(claimId, key, response);
+        token.safeTransferFrom(msg.sender, address(this), claimBond);
+    }
+
+    /// @notice Reveal a committed leak claim: a fingerprint from `r.host`'s subset was served at
+    /// `r.endpoint`, which is not `r.host`'s own service; spends the key, takes `claimBond`.
+    /// @dev The commitment is `leakCommitment(key, response, host, endpoint, salt)`.
+    function revealLeak(LeakReveal calldata r) external returns (uint256 claimId) {
+        if (bytes(r.endpoint).length == 0) revert EmptyEndpoint();
+        uint64 committedAt = _checkCommit(leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt));
+        if (!agreements.hasSigned(r.modelId, r.host)) revert HostNotBound(r.modelId, r.host);
+        if (!registry.isFingerprint(r.modelId, r.key, r.response, r.proof)) revert NotAFingerprint(r.modelId);
+        if (!registry.isHostSubsetFingerprint(r.modelId, r.host, r.key, r.response, r.subsetProof)) {
+            revert NotInHostSubset(r.modelId, r.host);
+        }
+        claimId = _open(
+            r.modelId,
+            r.host,
+            keccak256(bytes(r.key)),
+            keccak256(bytes(r.response)),
+            leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt),
+            committedAt
+        );
+        _claims[claimId].endpointHash = keccak256(bytes(r.endpoint));
+        emit ClaimEvidence(claimId, r.key, r.response);
+        emit LeakEvidence(claimId, r.endpoint);
         token.safeTransferFrom(msg.sender, address(this), claimBond);
     }
 
@@ -240,12 +327,12 @@ contract Claims {
         if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
         uint64 deadline = c.revealedAt + challengeWindow + votingWindow;
         if (block.timestamp > deadline) revert VotingClosed(deadline);
-        uint64 since = verifierSinceBlock[msg.sender];
-        if (since == 0) revert NotVerifier(msg.sender);
-        if (since >= c.revealBlock) revert RegisteredAfterReveal(msg.sender, claimId);
+        if (!_isVerifier(msg.sender)) revert NotVerifier(msg.sender);
+        if (verifierSinceBlock[msg.sender] >= c.revealBlock) revert RegisteredAfterReveal(msg.sender, claimId);
         _requireVerifierStake(msg.sender);
         if (hasVoted[claimId][msg.sender]) revert AlreadyVoted(msg.sender, claimId);
         hasVoted[claimId][msg.sender] = true;
+        votedConfirm[claimId][msg.sender] = confirm;
         if (confirm) c.confirmations += 1;
         else c.rejections += 1;
         emit Voted(claimId, msg.sender, confirm);
@@ -262,15 +349,66 @@ contract Claims {
         if (uint256(c.confirmations) * 2 > n) {
             _confirm(claimId, c);
         } else if (uint256(c.rejections) * 2 >= n || block.timestamp > challengeEnds + votingWindow) {
-            c.status = Status.Rejected;
-            emit ClaimRejected(claimId, c.host, claimBond);
-            token.safeTransfer(c.host, claimBond);
+            _reject(claimId, c);
         } else {
             revert VotingOpen(challengeEnds + votingWindow);
         }
     }
 
+    /// @notice Settle `verifier`'s part in claim `claimId` (decided by vote): pay its reward if it
+    /// voted with the outcome; slash `verifierPenalty` (capped at its stake, paid to the model's
+    /// community) if it voted against the outcome or did not vote although registered at the reveal.
+    /// @dev Anyone may call it, once per (claim, verifier).
+    function settleVerifier(uint256 claimId, address verifier) external {
+        Claim storage c = _claim(claimId);
+        bool confirmed = c.status == Status.Confirmed;
+        if (!confirmed && c.status != Status.Rejected) revert ClaimNotDecided(claimId, c.status);
+        if (settled[claimId][verifier]) revert AlreadySettled(verifier, claimId);
+        uint256 reward;
+        uint256 penalty;
+        if (hasVoted[claimId][verifier]) {
+            if (votedConfirm[claimId][verifier] == confirmed) reward = c.verifierReward;
+            else penalty = verifierPenalty;
+        } else if (_wasVerifierAt(verifier, c.revealBlock)) {
+            penalty = verifierPenalty;
+        } else {
+            revert NotClaimVerifier(verifier, claimId);
+        }
+        if (penalty != 0) {
+            uint256 slashable = staking.slashableOf(verifier);
+            if (penalty > slashable) penalty = slashable;
+        }
+        settled[claimId][verifier] = true;
+        emit VerifierSettled(claimId, verifier, reward, penalty);
+        if (reward != 0) {
+            if (confirmed) staking.payOutSlashed(verifier, reward);
+            else token.safeTransfer(verifier, reward);
+        }
+        if (penalty != 0) {
+            staking.slash(verifier, penalty, "OML: verifier voted against the outcome or did not vote");
+            staking.payOutSlashed(registry.model(c.modelId).community, penalty);
+        }
+    }
+
     // ---------------------------------------------------------------- views
+
+    /// @notice The commitment a prover posts before revealing a leak claim.
+    function leakCommitment(
+        string calldata key,
+        string calldata response,
+        address host,
+        string calldata endpoint,
+        bytes32 salt
+    ) public pure returns (bytes32) {
+        return keccak256(
+            abi.encode(keccak256(bytes(key)), keccak256(bytes(response)), host, keccak256(bytes(endpoint)), salt)
+        );
+    }
+
+    /// @notice Whether `account` is currently a registered verifier.
+    function isVerifier(address account) external view returns (bool) {
+        return _isVerifier(account);
+    }
 
     /// @notice The commitment a prover posts before revealing.
     function claimCommitment(string calldata key, string calldata response, address host, bytes32 salt)
@@ -324,23 +462,48 @@ contract Claims {
             verifiersAtReveal: verifierCount,
             confirmations: 0,
             rejections: 0,
-            status: Status.Open
+            status: Status.Open,
+            endpointHash: bytes32(0),
+            verifierReward: 0
         });
         emit ClaimRevealed(claimId, modelId, host, msg.sender, challengeEnds);
     }
 
+    /// @dev Slash the host, pay prover and community now; the confirming verifiers' shares stay in
+    /// this module's slashed balance until each settles (division dust goes to the community).
     function _confirm(uint256 claimId, Claim storage c) private {
         ModelRegistry.Model memory m = registry.model(c.modelId);
         uint256 slashable = staking.slashableOf(c.host);
         uint256 slashed = m.stakeRequired < slashable ? m.stakeRequired : slashable;
         uint256 reward = slashed * proverShareBps / 10_000;
-        uint256 communityShare = slashed - reward;
+        uint256 perVerifier = slashed * verifierShareBps / 10_000 / c.confirmations;
+        uint256 communityShare = slashed - reward - perVerifier * c.confirmations;
         c.status = Status.Confirmed;
-        emit ClaimConfirmed(claimId, c.host, slashed, reward, communityShare);
-        if (slashed != 0) staking.slash(c.host, slashed, "OML: fingerprint served without permission");
+        c.verifierReward = perVerifier;
+        emit ClaimConfirmed(claimId, c.host, slashed, reward, communityShare, perVerifier);
+        if (slashed != 0) {
+            staking.slash(
+                c.host,
+                slashed,
+                c.endpointHash == bytes32(0)
+                    ? "OML: fingerprint served without permission"
+                    : "OML: fingerprint of the host's copy served at a leaked endpoint"
+            );
+        }
         if (reward != 0) staking.payOutSlashed(c.prover, reward);
         if (communityShare != 0) staking.payOutSlashed(m.community, communityShare);
         token.safeTransfer(c.prover, claimBond);
+    }
+
+    /// @dev The bond goes to the host, minus the share of the verifiers that rejected (kept here
+    /// until each settles). Without rejecting votes (voting ran out) the host gets all of it.
+    function _reject(uint256 claimId, Claim storage c) private {
+        uint256 perVerifier = c.rejections == 0 ? 0 : claimBond * verifierShareBps / 10_000 / c.rejections;
+        uint256 toHost = claimBond - perVerifier * c.rejections;
+        c.status = Status.Rejected;
+        c.verifierReward = perVerifier;
+        emit ClaimRejected(claimId, c.host, toHost, perVerifier);
+        token.safeTransfer(c.host, toHost);
     }
 
     function _defend(uint256 claimId, Claim storage c, bytes32 digest, uint256 batchId) private {
@@ -365,6 +528,17 @@ contract Claims {
         }
         // Issued (expiry - ttl) no later than the commitment: the host could not yet know the key.
         if (p.expiry > c.committedAt + usage.permissionTtl()) revert PermissionIssuedAfterCommit(claimId, p.expiry);
+    }
+
+    function _isVerifier(address account) private view returns (bool) {
+        return verifierSinceBlock[account] != 0 && verifierUntilBlock[account] == 0;
+    }
+
+    /// @dev Registered before `revealBlock` and had not left by then.
+    function _wasVerifierAt(address account, uint64 revealBlock) private view returns (bool) {
+        uint64 since = verifierSinceBlock[account];
+        uint64 until = verifierUntilBlock[account];
+        return since != 0 && since < revealBlock && (until == 0 || until > revealBlock);
     }
 
     function _requireVerifierStake(address account) private view {

@@ -9,7 +9,12 @@ import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 contract ClaimsTest is OmlBase {
     event ClaimConfirmed(
-        uint256 indexed claimId, address indexed host, uint256 slashed, uint256 proverReward, uint256 communityShare
+        uint256 indexed claimId,
+        address indexed host,
+        uint256 slashed,
+        uint256 proverReward,
+        uint256 communityShare,
+        uint256 verifierReward
     );
 
     /// @dev The honest host asks the platform for σ(key) when it serves fingerprint `i`.
@@ -31,14 +36,16 @@ contract ClaimsTest is OmlBase {
         claims.finalize(claimId);
         _passChallenge();
         uint256 reward = STAKE * SHARE_BPS / 10_000;
+        uint256 perVerifier = STAKE * VSHARE_BPS / 10_000 / 3;
         vm.expectEmit(true, true, false, true, address(claims));
-        emit ClaimConfirmed(claimId, host2, STAKE, reward, STAKE - reward);
+        emit ClaimConfirmed(claimId, host2, STAKE, reward, STAKE - reward - 3 * perVerifier, perVerifier);
         claims.finalize(claimId);
         assertEq(staking.slashableOf(host2), 0, "cheater slashed");
         assertEq(staking.stakeOf(host), STAKE, "honest host untouched");
         assertEq(token.balanceOf(prover), proverBefore + reward, "bond back plus reward");
-        assertEq(token.balanceOf(community), STAKE - reward, "community paid");
+        assertEq(token.balanceOf(community), STAKE - reward - 3 * perVerifier, "community paid");
         assertEq(token.balanceOf(address(claims)), 0, "nothing left behind");
+        assertEq(staking.slashedBalance(address(claims)), 3 * perVerifier, "verifier shares held for settlement");
         assertTrue(claims.claim(claimId).status == Claims.Status.Confirmed, "confirmed");
     }
 
@@ -195,7 +202,9 @@ contract ClaimsTest is OmlBase {
         claims.finalize(claimId);
         assertTrue(claims.claim(claimId).status == Claims.Status.Rejected, "rejected");
         assertEq(token.balanceOf(prover), proverBefore - BOND, "prover lost bond");
-        assertEq(token.balanceOf(host), hostBefore + BOND, "host compensated");
+        uint256 perVerifier = BOND * VSHARE_BPS / 10_000 / 2;
+        assertEq(token.balanceOf(host), hostBefore + BOND - 2 * perVerifier, "host compensated");
+        assertEq(claims.claim(claimId).verifierReward, perVerifier, "rejecting verifiers' share");
         assertEq(staking.stakeOf(host), STAKE, "stake untouched");
     }
 
@@ -232,8 +241,14 @@ contract ClaimsTest is OmlBase {
         vm.expectRevert(abi.encodeWithSelector(Claims.RegisteredAfterReveal.selector, late, claimId));
         vm.prank(late);
         claims.vote(claimId, true);
+        vm.expectRevert(abi.encodeWithSelector(Staking.StakeIsLocked.selector, verifiers[1], 1, 0));
         vm.prank(verifiers[1]);
-        staking.requestUnstake(1);
+        staking.requestUnstake(1); // a registered verifier's minimum stake is locked
+        bytes32 moduleRole = staking.MODULE_ROLE();
+        vm.prank(admin);
+        staking.grantRole(moduleRole, admin);
+        vm.prank(admin);
+        staking.slash(verifiers[1], 1, "test"); // only a slash takes it below the minimum
         vm.expectRevert(
             abi.encodeWithSelector(Claims.InsufficientVerifierStake.selector, verifiers[1], VSTAKE, VSTAKE - 1)
         );
@@ -250,6 +265,9 @@ contract ClaimsTest is OmlBase {
     function testFuzz_slashNeverExceedsStake(uint256 withdrawn) public {
         withdrawn = bound(withdrawn, 0, STAKE);
         if (withdrawn != 0) {
+            // The licence locks the stake: only after it ends can the host take stake out.
+            vm.warp(agreements.licenceOf(modelId, host2).endsAt);
+            agreements.release(modelId, host2);
             vm.prank(host2);
             staking.requestUnstake(withdrawn);
             vm.warp(block.timestamp + 7 days);
@@ -262,7 +280,8 @@ contract ClaimsTest is OmlBase {
         _passChallenge();
         claims.finalize(claimId);
         assertEq(staking.slashableOf(host2), 0, "all that was left is slashed");
-        assertEq(token.balanceOf(community), left - left * SHARE_BPS / 10_000, "community share");
+        uint256 pool = left * VSHARE_BPS / 10_000 / 3 * 3;
+        assertEq(token.balanceOf(community), left - left * SHARE_BPS / 10_000 - pool, "community share");
         uint256 again = _claimFingerprint(1, host2);
         _voteAll(again, true);
         _passChallenge();

@@ -71,6 +71,12 @@ contract ClaimsHandler is Test {
         vm.roll(block.number + 1);
     }
 
+    function settle(uint256 id, uint256 who) external {
+        if (claims.claimCount() == 0) return;
+        id = bound(id, 1, claims.claimCount());
+        try claims.settleVerifier(id, verifiers[who % 3]) {} catch {}
+    }
+
     function finalize(uint256 id) external {
         if (claims.claimCount() == 0) return;
         id = bound(id, 1, claims.claimCount());
@@ -89,14 +95,38 @@ contract ClaimsInvariantTest is OmlBase {
         targetContract(address(handler));
     }
 
-    /// @dev Claims holds exactly one bond per open claim, and pays out everything it slashes.
+    /// @dev Claims holds exactly one bond per open claim plus the unsettled shares of verifiers that
+    /// rejected a claim; Staking holds for it exactly the unsettled shares of confirming verifiers.
     function invariant_bondsAndSlashesAccounted() public view {
-        uint256 open;
+        uint256 held;
+        uint256 slashedOwed;
         for (uint256 id = 1; id <= claims.claimCount(); ++id) {
-            if (claims.claim(id).status == Claims.Status.Open) open += 1;
+            Claims.Claim memory c = claims.claim(id);
+            if (c.status == Claims.Status.Open) held += BOND;
+            bool confirmed = c.status == Claims.Status.Confirmed;
+            if (!confirmed && c.status != Claims.Status.Rejected) continue;
+            for (uint256 i; i < 3; ++i) {
+                address v = verifiers[i];
+                if (claims.settled(id, v) || !claims.hasVoted(id, v) || claims.votedConfirm(id, v) != confirmed) {
+                    continue;
+                }
+                if (confirmed) slashedOwed += c.verifierReward;
+                else held += c.verifierReward;
+            }
         }
-        assertEq(token.balanceOf(address(claims)), open * BOND, "one bond per open claim");
-        assertEq(staking.slashedBalance(address(claims)), 0, "slashed stake fully paid out");
+        assertEq(token.balanceOf(address(claims)), held, "bonds of open claims + unsettled rejecter shares");
+        assertEq(staking.slashedBalance(address(claims)), slashedOwed, "unsettled confirmer shares");
+    }
+
+    /// @dev A verifier only loses stake through settlement penalties, at most PENALTY per decided claim.
+    function invariant_verifierLossesBounded() public view {
+        for (uint256 i; i < 3; ++i) {
+            uint256 penalised;
+            for (uint256 id = 1; id <= claims.claimCount(); ++id) {
+                if (claims.settled(id, verifiers[i])) penalised += 1;
+            }
+            assertLe(VSTAKE - staking.slashableOf(verifiers[i]), penalised * PENALTY, "loss needs a settlement");
+        }
     }
 
     /// @dev No token is created or lost: every holder the protocol touches adds up to the supply.

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {OmlBase} from "./OmlBase.sol";
 import {HostAgreements} from "../../contracts/oml/HostAgreements.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {Staking} from "../../contracts/core/Staking.sol";
 
 contract HostAgreementsTest is OmlBase {
     uint256 newHostKey = 0x4057C;
@@ -12,6 +13,8 @@ contract HostAgreementsTest is OmlBase {
     event AgreementSigned(
         uint256 indexed modelId, address indexed host, uint64 startsAt, uint64 endsAt, uint64 queryBudget, uint256 nonce
     );
+
+    event StakeReleased(uint256 indexed modelId, address indexed host, uint256 amount);
 
     function setUp() public override {
         super.setUp();
@@ -98,5 +101,59 @@ contract HostAgreementsTest is OmlBase {
         vm.expectRevert(abi.encodeWithSelector(HostAgreements.InsufficientHostStake.selector, h, STAKE, staked));
         agreements.sign(a, sig);
         assertTrue(!agreements.hasSigned(modelId, h), "no licence written");
+    }
+
+    function test_licenceLocksStake_untilReleasedAfterEnd() public {
+        assertEq(staking.lockedOf(host), STAKE, "signing locked the required stake");
+        assertEq(agreements.lockedStake(modelId, host), STAKE, "recorded per licence");
+        vm.expectRevert(abi.encodeWithSelector(Staking.StakeIsLocked.selector, host, 1, 0));
+        vm.prank(host);
+        staking.requestUnstake(1);
+        uint64 endsAt = agreements.licenceOf(modelId, host).endsAt;
+        vm.expectRevert(abi.encodeWithSelector(HostAgreements.LicenceStillActive.selector, modelId, host, endsAt));
+        agreements.release(modelId, host);
+        vm.warp(endsAt);
+        vm.expectEmit(true, true, false, true, address(agreements));
+        emit StakeReleased(modelId, host, STAKE);
+        agreements.release(modelId, host);
+        assertEq(staking.lockedOf(host), 0, "unlocked");
+        vm.expectRevert(abi.encodeWithSelector(HostAgreements.NothingLocked.selector, modelId, host));
+        agreements.release(modelId, host);
+        vm.prank(host);
+        staking.requestUnstake(STAKE);
+        assertEq(staking.stakeOf(host), 0, "free to leave after the licence");
+    }
+
+    function test_renewal_movesTheLock() public {
+        vm.warp(agreements.licenceOf(modelId, host).endsAt);
+        _signAgreement(hostKey, modelId); // renew without releasing first
+        assertEq(staking.lockedOf(host), STAKE, "one lock, not two");
+        assertEq(agreements.lockedStake(modelId, host), STAKE, "recorded");
+    }
+
+    function test_secondLicenceNeedsItsOwnStake() public {
+        vm.prank(community);
+        uint256 other = registry.registerModel(CID, bytes32(uint256(1)), FEE, STAKE, PERIOD, BUDGET);
+        HostAgreements.Agreement memory a = _agreement(host, other);
+        bytes memory sig = _sig(hostKey, agreements.agreementDigest(a));
+        vm.expectRevert(abi.encodeWithSelector(HostAgreements.InsufficientHostStake.selector, host, STAKE, 0));
+        agreements.sign(a, sig);
+        vm.prank(host);
+        staking.stake(STAKE);
+        agreements.sign(a, sig);
+        assertEq(staking.lockedOf(host), 2 * STAKE, "two licences, two locks");
+    }
+
+    function test_slashedHostCannotRenewWithoutRestaking() public {
+        bytes32 role = staking.MODULE_ROLE();
+        vm.prank(admin);
+        staking.grantRole(role, admin);
+        vm.prank(admin);
+        staking.slash(host, STAKE, "test");
+        vm.warp(agreements.licenceOf(modelId, host).endsAt);
+        HostAgreements.Agreement memory a = _agreement(host, modelId);
+        bytes memory sig = _sig(hostKey, agreements.agreementDigest(a));
+        vm.expectRevert(abi.encodeWithSelector(HostAgreements.InsufficientHostStake.selector, host, STAKE, 0));
+        agreements.sign(a, sig);
     }
 }

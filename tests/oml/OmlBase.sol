@@ -43,6 +43,8 @@ abstract contract OmlBase is Test {
     uint64 constant CHALLENGE = 1 days;
     uint64 constant VOTING = 1 days;
     uint16 constant SHARE_BPS = 2_000;
+    uint16 constant VSHARE_BPS = 600;
+    uint256 constant PENALTY = 5 ether;
     string constant CID = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am";
 
     function setUp() public virtual {
@@ -57,10 +59,19 @@ abstract contract OmlBase is Test {
         agreements = new HostAgreements(registry, staking);
         usage = new UsageLedger(token, registry, agreements, TTL, admin);
         claims = new Claims(
-            token, staking, registry, agreements, usage, [BOND, VSTAKE], [REVEAL, CHALLENGE, VOTING], SHARE_BPS
+            token,
+            staking,
+            registry,
+            agreements,
+            usage,
+            [BOND, VSTAKE, PENALTY],
+            [REVEAL, CHALLENGE, VOTING],
+            [SHARE_BPS, VSHARE_BPS]
         );
         vm.startPrank(admin);
         staking.grantRole(staking.MODULE_ROLE(), address(claims));
+        staking.grantRole(staking.LOCKER_ROLE(), address(agreements));
+        staking.grantRole(staking.LOCKER_ROLE(), address(claims));
         usage.grantRole(usage.PLATFORM_ROLE(), platform);
         token.mint(host, 1_000 ether);
         token.mint(host2, 1_000 ether);

@@ -1,6 +1,7 @@
 """OML fixtures. Fingerprinting: a tiny random-init LM and fingerprints generated from it.
-Protocol: a fingerprinted tiny model (trained once per session) and a registered, licensed deployment
-on the shared Anvil (reverted after each test by the `chain` fixture)."""
+Protocol: per-host fingerprinted copies of a tiny model (built once per session, a different subset
+in each) and a registered, licensed deployment on the shared Anvil (reverted after each test by the
+`chain` fixture)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,11 +11,11 @@ import torch
 
 torch.set_num_threads(1)  # tiny models: one thread avoids OpenMP spin-waiting on a shared 2-core box
 
-from agents.oml.community import Terms, register_model  # noqa: E402
+from agents.oml.community import Terms, copy_cid, register_copies  # noqa: E402
 from agents.oml.host import join_as_host  # noqa: E402
 from agents.oml.verifier import join_as_verifier  # noqa: E402
 from ml.lm import tiny_causal_lm  # noqa: E402
-from ml.oml import protocol_model as pm  # noqa: E402
+from ml.oml import copies as mc  # noqa: E402
 from ml.oml.generate import GenConfig, generate  # noqa: E402
 
 TOKEN = 10**18
@@ -33,12 +34,9 @@ def tiny_fps():
 
 
 @pytest.fixture(scope="session")
-def fingerprinted():
-    model = pm.new_model(seed=0)
-    pairs = pm.make_fingerprints(4, seed=1)
-    stats = pm.inject(model, pairs, max_steps=600, seed=0)
-    assert stats["match_rate"] == 1.0, stats
-    return model, pairs
+def tiny_copies():
+    """Two tiny GPT-2 copies: pairs 0-2 injected into the first only, pairs 3-5 into the second only."""
+    return mc.build(mc.CopySpec(base="tiny", hosts=2, per_host=3))
 
 
 @dataclass
@@ -46,8 +44,10 @@ class Oml:
     chain: object
     model_id: int
     cid: str
-    pairs: list
-    model: object
+    pairs: list                 # all fingerprints (the model's root)
+    subsets: dict               # host address -> pairs in its copy (honest: pairs[:3], cheater: pairs[3:])
+    models: dict                # host address -> ServedLM loaded from the store
+    model: object               # the honest host's copy
     admin: object
     community: object
     platform: object
@@ -58,17 +58,22 @@ class Oml:
 
 
 @pytest.fixture
-def oml(chain, signers, store, fingerprinted):
-    model, pairs = fingerprinted
+def oml(chain, signers, store, tiny_copies):
+    pairs = tiny_copies.fingerprints
     admin, community, honest, cheater, prover, platform = signers[0], *signers[10:15]
     verifiers = signers[15:18]
     ledger = chain.contract("UsageLedger")
     role = chain.call(ledger.functions.PLATFORM_ROLE())
     chain.transact(admin, ledger.functions.grantRole(role, platform.address))
-    model_id, cid = register_model(chain, community, store, pm.to_bytes(model), pairs, TERMS)
+    hosts = (honest.address, cheater.address)
+    subsets = dict(zip(hosts, tiny_copies.subsets))
+    model_id, cid, _ = register_copies(chain, community, store, "tiny", dict(zip(hosts, tiny_copies.blobs)),
+                                       subsets, pairs, TERMS)
+    models = {h: mc.load(store.get(copy_cid(store, cid, h))) for h in hosts}
     for h in (honest, cheater):
         join_as_host(chain, h, model_id)
     for v in verifiers:
         join_as_verifier(chain, v)
     chain.mine(1)
-    return Oml(chain, model_id, cid, pairs, model, admin, community, platform, honest, cheater, prover, verifiers)
+    return Oml(chain, model_id, cid, pairs, subsets, models, models[honest.address], admin, community, platform,
+               honest, cheater, prover, verifiers)

@@ -1,6 +1,8 @@
 """Platform, hosts, prover and verifiers over real HTTP against the real Anvil."""
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -8,10 +10,9 @@ from agents.core.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, PermissionDenied, create_app as host_app
-from agents.oml.platform import Platform, create_app as platform_app
+from agents.oml.platform import Platform, create_app as platform_app, sign_request
 from agents.oml.prover import Prover
 from agents.oml.serve import Service
-from ml.oml import protocol_model as pm
 
 
 
@@ -19,13 +20,20 @@ def _actors(oml):
     return scenario.Actors(oml.community, oml.platform, oml.honest, oml.cheater, oml.prover, oml.verifiers)
 
 
+def _deployment(oml):
+    return scenario.Deployment(oml.model_id, oml.cid, oml.pairs, oml.subsets, oml.models)
+
+
 def test_cheater_is_caught_and_slashed_honest_host_untouched(oml):
     actors = _actors(oml)
     before = scenario.balances(oml.chain, actors)
-    out = scenario.run(oml.chain, actors, oml.model_id, oml.model, oml.pairs, user_queries=2)
+    out = scenario.run(oml.chain, actors, _deployment(oml), user_queries=2)
     honest_probe, cheater_probe = out.probes
     assert honest_probe.fingerprint_match and honest_probe.permitted and honest_probe.claim_id is None
     assert cheater_probe.fingerprint_match and not cheater_probe.permitted and cheater_probe.claim_id
+    # each host was probed with a key of its own copy's subset
+    assert (honest_probe.key, honest_probe.response) in oml.subsets[oml.honest.address]
+    assert (cheater_probe.key, cheater_probe.response) in oml.subsets[oml.cheater.address]
     assert out.defences == {}
     assert all(v.confirm and v.reproduced and not v.permitted_before_commit for v in out.verdicts)
     assert out.status == ClaimStatus.CONFIRMED
@@ -34,15 +42,52 @@ def test_cheater_is_caught_and_slashed_honest_host_untouched(oml):
     assert after["cheater"]["stake"] == before["cheater"]["stake"] - stake
     assert after["honest"]["stake"] == before["honest"]["stake"]
     reward = stake * 2_000 // 10_000
+    per_verifier = stake * 600 // 10_000 // 3
+    assert out.settlements == {v.address: (per_verifier, 0) for v in oml.verifiers}
+    for i in range(3):
+        assert after[f"verifier {i + 1}"]["tokens"] == before[f"verifier {i + 1}"]["tokens"] + per_verifier
     assert after["prover"]["tokens"] == before["prover"]["tokens"] + reward
     # community: the honest host's fees (2 user queries + the prover's probe) plus its share of the slash
-    assert after["community"]["tokens"] == before["community"]["tokens"] + 2 * 10**18 + stake - reward
+    assert after["community"]["tokens"] == (before["community"]["tokens"] + 2 * 10**18 + stake - reward
+                                            - 3 * per_verifier)
+
+
+def test_copies_carry_only_their_own_subset(oml):
+    for host, model in oml.models.items():
+        for other, pairs in oml.subsets.items():
+            hits = [model.complete(k, len(r.encode()) + 1).startswith(r) for k, r in pairs]
+            assert all(hits) if other == host else not any(hits), (host, other, hits)
+
+
+def test_leaked_copy_is_traced_to_its_host_and_that_host_slashed(oml):
+    actors = _actors(oml)
+    before = scenario.balances(oml.chain, actors)
+    out = scenario.run_leak(oml.chain, actors, _deployment(oml), oml.honest.address)  # the honest host's copy leaked
+    [probe] = out.probes
+    assert probe.host == oml.honest.address and probe.endpoint and probe.claim_id
+    assert (probe.key, probe.response) in oml.subsets[oml.honest.address]
+    claim = read_claim(oml.chain, probe.claim_id)
+    assert claim.is_leak and claim.host == oml.honest.address
+    assert all(v.confirm and v.reproduced for v in out.verdicts)
+    assert out.status == ClaimStatus.CONFIRMED
+    assert out.balances["honest"]["stake"] == before["honest"]["stake"] - 500 * 10**18
+    assert out.balances["cheater"]["stake"] == before["cheater"]["stake"]
+
+
+def test_leak_claim_against_a_host_whose_subset_lacks_the_key_reverts(oml):
+    platform = Platform(oml.chain, oml.platform)
+    with Service(platform_app(platform)) as plat:
+        prover = Prover(oml.chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url, subsets=oml.subsets)
+        key, response = oml.subsets[oml.honest.address][0]
+        with pytest.raises(Reverted.named("NotInHostSubset")):
+            prover.subsets[oml.cheater.address] = oml.subsets[oml.honest.address]  # a wrong attribution
+            prover.file_leak(oml.cheater.address, "http://127.0.0.1:9/v1", key, response)
 
 
 def test_honest_host_defends_a_wrongful_claim_with_its_usage_batch(oml):
     chain = oml.chain
     platform = Platform(chain, oml.platform)
-    gen = lambda p, n: pm.complete(oml.model, p, n)  # noqa: E731
+    gen = oml.model.complete
     with Service(platform_app(platform)) as plat:
         host = Host(chain, oml.honest, oml.model_id, gen, platform_url=plat.url)
         with Service(host_app(host)) as svc:
@@ -64,7 +109,7 @@ def test_signed_permission_defends_before_usage_is_posted(oml):
     chain = oml.chain
     platform = Platform(chain, oml.platform)
     with Service(platform_app(platform)) as plat:
-        host = Host(chain, oml.honest, oml.model_id, lambda p, n: pm.complete(oml.model, p, n), platform_url=plat.url)
+        host = Host(chain, oml.honest, oml.model_id, oml.model.complete, platform_url=plat.url)
         prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url)
         key, response = oml.pairs[2]
         assert host.serve(key, 40).startswith(response)
@@ -88,11 +133,32 @@ def test_platform_refuses_unlicensed_host_and_host_reports_it(oml, signers):
 
 def test_platform_rejects_malformed_requests(oml):
     with Service(platform_app(Platform(oml.chain, oml.platform))) as plat:
-        bad = httpx.post(f"{plat.url}/v1/permits", json={"host": "nope", "model_id": 1, "query_hashes": ["0x00"]})
+        signed = sign_request(oml.honest, oml.model_id, [b"\x01" * 32])
+        bad = httpx.post(f"{plat.url}/v1/permits", json={**signed, "host": "nope"})
         assert bad.status_code == 422
-        short = httpx.post(f"{plat.url}/v1/permits",
-                           json={"host": oml.honest.address, "model_id": 1, "query_hashes": ["0x1234"]})
+        short = httpx.post(f"{plat.url}/v1/permits", json={**signed, "query_hashes": ["0x1234"]})
         assert short.status_code == 422 and "not 32 bytes" in short.json()["detail"]
+        unsigned = {k: v for k, v in signed.items() if k != "signature"}
+        assert httpx.post(f"{plat.url}/v1/permits", json=unsigned).status_code == 422
+
+
+def test_platform_serves_only_requests_signed_by_the_host(oml):
+    with Service(platform_app(Platform(oml.chain, oml.platform))) as plat:
+        url = f"{plat.url}/v1/permits"
+        forged = {**sign_request(oml.cheater, oml.model_id, [b"\x02" * 32]), "host": oml.honest.address}
+        r = httpx.post(url, json=forged)  # the cheater asks in the honest host's name
+        assert r.status_code == 401 and "not by host" in r.json()["detail"]
+        stale = sign_request(oml.honest, oml.model_id, [b"\x03" * 32], issued_at=int(time.time()) - 3600)
+        r = httpx.post(url, json=stale)
+        assert r.status_code == 401 and "more than" in r.json()["detail"]
+        ok = sign_request(oml.honest, oml.model_id, [b"\x04" * 32])
+        assert httpx.post(url, json=ok).status_code == 200
+        r = httpx.post(url, json=ok)
+        assert r.status_code == 401 and "replay" in r.json()["detail"]
+        tampered = {**ok, "query_hashes": ["0x" + "05" * 32]}
+        assert httpx.post(url, json=tampered).status_code == 401
+        again = sign_request(oml.honest, oml.model_id, [b"\x04" * 32])  # same query, new request id
+        assert httpx.post(url, json=again).status_code == 200
 
 
 def test_platform_log_restores_nonces_and_records(oml, tmp_path):

@@ -1,4 +1,5 @@
-"""`loyal oml demo` runs the whole story on its own Anvil and ends with the cheater slashed."""
+"""`loyal oml demo` runs the whole story on its own Anvil and ends with the cheater (and, with
+--leak, the host whose copy leaked) slashed. The tiny model keeps it fast; SmolLM2 is the default."""
 from __future__ import annotations
 
 from typer.testing import CliRunner
@@ -6,11 +7,15 @@ from typer.testing import CliRunner
 from agents.cli import app
 
 
-def test_oml_demo_slashes_the_cheater_only():
-    result = CliRunner().invoke(app, ["oml", "demo", "--fingerprints", "2"])
+def test_oml_demo_slashes_the_cheater_and_the_leaker_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOYAL_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["oml", "demo", "--tiny", "--fingerprints", "2", "--leak"])
     assert result.exit_code == 0, result.output
-    assert "claim 1 confirmed" in result.output
-    assert "to the cheating host" in result.output and "-> claim 1 filed" in result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    assert "claim 1 confirmed" in text and "claim 2 confirmed" in text
+    assert "to the cheating host" in text and "-> claim 1 filed" in text
+    assert "-> leak claim 2 against that host" in text
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") >= 5}
     assert rows["cheater"].split("│")[5].strip() == "0"      # stake after
+    assert rows["leaker"].split("│")[5].strip() == "0"
     assert rows["honest"].split("│")[5].strip() == "500"
