@@ -7,7 +7,9 @@ Secure-aggregation tasks: the evaluator waits until the chain says a subgroup is
 over the masked uploads with the posted seeds: the same bytes as the clear mean of the survivors'
 updates, so honest evaluators agree. If the unmasked sum is unusable (a member uploaded garbage or
 a wrong seed was posted; masking hides who), every honest evaluator commits the CID of the same
-fixed REJECTED blob, which the global model skips and which scores 0. Scores are per subgroup
+fixed REJECTED blob (clear tasks do the same when every update of a subgroup is unusable), which
+the global model skips and which scores 0. A subgroup with no submission at all cannot be
+aggregated (the chain refuses commitments) and is closed without slashing. Scores are per subgroup
 (`scoring.score_subgroups`): each survivor gets its subgroup's score for the round.
 
 `lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
@@ -28,7 +30,8 @@ from .contracts import GLOBAL, PAGE, SCALE, Stage, lower_median
 from .daemon import DinDaemon
 
 SEED_TAG, AGG_TAG, GLOBAL_TAG, SCORE_TAG = 1, 2, 3, 4
-# What honest evaluators of a secure-aggregation subgroup publish when the unmasked sum is unusable.
+# What honest evaluators publish for a subgroup with no usable result (clear mode: every update
+# unusable; secure aggregation: the unmasked sum is unusable), so they still agree on one CID.
 REJECTED = b"loyal-din-secagg-v1: subgroup sum unusable"
 
 
@@ -82,6 +85,8 @@ class EvaluatorDaemon(DinDaemon):
         if self.din.params(self.task).secure_aggregation:
             return self.masked_aggregate_cid(round_, group)
         updates = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
+        if not updates:
+            return None  # nothing submitted: the chain does not let anyone aggregate it
         layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
         while updates:
             try:
@@ -93,7 +98,8 @@ class EvaluatorDaemon(DinDaemon):
                 self.note(f"round {round_} group {group}: dropped update of {e.who}: {e.reason}")
                 del updates[e.who]
         else:
-            return None
+            self.note(f"round {round_} group {group}: every update unusable")
+            blob = REJECTED
         if self.forge:
             blob = b"forged by " + self.address.encode() + blob
         return self.store.put(blob)

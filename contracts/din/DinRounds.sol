@@ -240,8 +240,9 @@ contract DinRounds {
     /// @notice Close subgroup `group` of `round` after its reveal stage (anyone, once): accept the
     /// most-revealed CID if more than half of the subgroup's k evaluators revealed it, then slash
     /// each assigned evaluator that revealed nothing or (if accepted) something else. A subgroup
-    /// that was never aggregatable (secure aggregation with fewer than 2 survivors or missing
-    /// recovery seeds) is closed as not accepted and nobody is slashed: nobody could aggregate it.
+    /// that was never aggregatable (no submissions; or, with secure aggregation, fewer than 2
+    /// survivors or missing recovery seeds) is closed as not accepted and nobody is slashed:
+    /// nobody could aggregate it.
     /// @dev Loops over the k assigned slots only (k <= MAX_EVALUATORS).
     function finalizeSubgroup(uint256 taskId, uint256 round, uint256 group) external {
         DinTasks.TaskParams memory p = _requireRound(taskId, round);

@@ -72,7 +72,7 @@ contract DinTasks is AccessControl {
 
     /// @dev Secure-aggregation counters of one subgroup in one round.
     struct MaskRound {
-        uint32 submitted; // members that submitted an update
+        uint32 submitted; // members that submitted an update (counted in clear tasks too)
         uint32 recoveryPosts; // survivors that posted their recovery seeds
     }
 
@@ -239,10 +239,10 @@ contract DinTasks is AccessControl {
             revert UpdateAlreadySubmitted(taskId, round, msg.sender);
         }
         uint256 group = (slot - 1) / t.p.subgroupSize;
-        if (t.p.secureAggregation) {
-            if (maskKeyOf[taskId][msg.sender] == bytes32(0)) revert MaskKeyMissing(taskId, msg.sender);
-            _maskRounds[taskId][round][group].submitted += 1;
+        if (t.p.secureAggregation && maskKeyOf[taskId][msg.sender] == bytes32(0)) {
+            revert MaskKeyMissing(taskId, msg.sender);
         }
+        _maskRounds[taskId][round][group].submitted += 1;
         _updateHash[taskId][round][msg.sender] = keccak256(bytes(cid));
         emit UpdateSubmitted(taskId, round, msg.sender, group, cid);
     }
@@ -318,13 +318,13 @@ contract DinTasks is AccessControl {
         }
     }
 
-    /// @notice Whether the evaluators of `group` can aggregate `round`: always in clear tasks; in
-    /// secure-aggregation tasks when at least MIN_SURVIVORS members submitted and either nobody
-    /// dropped or every survivor posted its recovery seeds.
+    /// @notice Whether the evaluators of `group` can aggregate `round`: in clear tasks when at least
+    /// one member submitted; in secure-aggregation tasks when at least MIN_SURVIVORS members
+    /// submitted and either nobody dropped or every survivor posted its recovery seeds.
     function aggregatable(uint256 taskId, uint256 round, uint256 group) external view returns (bool) {
         Task storage t = _task(taskId);
-        if (!t.p.secureAggregation) return true;
         MaskRound storage mr = _maskRounds[taskId][round][group];
+        if (!t.p.secureAggregation) return mr.submitted > 0;
         if (mr.submitted < MIN_SURVIVORS) return false;
         return mr.submitted == _keyedMembers[taskId][group] || mr.recoveryPosts == mr.submitted;
     }

@@ -284,6 +284,28 @@ contract DinRoundsTest is DinBase {
         assertEq(accepted, 0, "accepted groups");
     }
 
+    function test_aggregate_emptySubgroup_refusedAndNobodySlashed() public {
+        uint256 id = setUpTask(6); // 2 subgroups of 3; only subgroup 1 submits
+        for (uint256 i = 3; i < 6; i++) {
+            vm.prank(ps[i]);
+            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
+        }
+        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        rounds.drawRoundSeed(id, 0);
+        assertTrue(!tasks.aggregatable(id, 0, 0) && tasks.aggregatable(id, 0, 1), "only subgroup 1");
+        address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinRounds.SubgroupNotAggregatable.selector, id, 0, 0));
+        vm.prank(evs[0]);
+        rounds.commitAggregate(id, 0, 0, keccak256("x"));
+        warpTo(id, 0, DinTasks.Stage.GlobalCommit);
+        rounds.finalizeSubgroup(id, 0, 0);
+        (,, bool fin, bool acc) = rounds.tally(id, 0, 0);
+        assertTrue(fin && !acc, "closed, not accepted");
+        for (uint256 i = 0; i < 4; i++) {
+            assertEq(staking.stakeOf(es[i]), MIN_STAKE, "nobody slashed: nothing to aggregate");
+        }
+    }
+
     // ------------------------------------------------------------------ global model
 
     /// @dev Pure on purpose: an external call between vm.prank and the call would consume the prank.
