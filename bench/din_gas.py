@@ -24,7 +24,7 @@ OUT = Path(__file__).resolve().parent / "results" / "din_gas.json"
 TOKEN = 10**18
 
 
-def fake_cid(tag: str) -> str:
+def tag_cid(tag: str) -> str:
     from agents.core.store import cid_of
 
     return cid_of(tag.encode())  # a real CIDv1 of some bytes: same length as a model's
@@ -43,7 +43,7 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
         chain.transact(admin, token.functions.mint(a.address, amt))
     for e in es:
         din.stake(e, 10 * TOKEN)
-    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
     gas: dict[str, list[int]] = {}
 
     def rec(name, receipt):
@@ -60,7 +60,7 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     for i, e in enumerate(es):
         rec("revealSeed", din.reveal_seed(e, task, bytes([i + 1]) * 32))
     for i, p in enumerate(ps):
-        rec("submitUpdate", din.submit_update(p, task, 0, fake_cid(f"update {n} {i}")))
+        rec("submitUpdate", din.submit_update(p, task, 0, tag_cid(f"update {n} {i}")))
     warp(Stage.AggregateCommit)
     rec("drawRoundSeed", din.draw_round_seed(es[0], task, 0))
     groups = din.subgroup_count(task)
@@ -68,19 +68,19 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     salt = b"\x22" * 32
     for e in es:
         for g in assigned[e.address]:
-            rec("commitAggregate", din.commit_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+            rec("commitAggregate", din.commit_aggregate(e, task, 0, g, tag_cid(f"agg {g}"), salt))
     warp(Stage.AggregateReveal)
     for e in es:
         for g in assigned[e.address]:
-            rec("revealAggregate", din.reveal_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+            rec("revealAggregate", din.reveal_aggregate(e, task, 0, g, tag_cid(f"agg {g}"), salt))
     warp(Stage.GlobalCommit)
     for g in range(groups):
         rec("finalizeSubgroup", din.finalize_subgroup(es[0], task, 0, g))
     for e in es:
-        rec("commitGlobal", din.commit_global(e, task, 0, fake_cid("global"), salt))
+        rec("commitGlobal", din.commit_global(e, task, 0, tag_cid("global"), salt))
     warp(Stage.GlobalReveal)
     for e in es:
-        rec("revealGlobal", din.reveal_global(e, task, 0, fake_cid("global"), salt))
+        rec("revealGlobal", din.reveal_global(e, task, 0, tag_cid("global"), salt))
     warp(Stage.ScoreCommit)
     rec("finalizeGlobal", din.finalize_global(es[0], task, 0))
     vectors = {e.address: [(i * 7919 + j * 104729) % 1_000_001 for i in range(n)] for j, e in enumerate(es)}
@@ -127,7 +127,7 @@ def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: i
         chain.transact(admin, din.token.functions.mint(a.address, amt))
     for e in es:
         din.stake(e, 10 * TOKEN)
-    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
     gas: dict[str, list[int]] = {}
 
     def rec(name, receipt):
@@ -147,7 +147,7 @@ def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: i
     dropped = {p.address for grp in groups for p in grp[:dropped_per_group]}
     for i, p in enumerate(ps):
         if p.address not in dropped:
-            rec("submitUpdate (secagg)", din.submit_update(p, task, 0, fake_cid(f"masked {n} {i}")))
+            rec("submitUpdate (secagg)", din.submit_update(p, task, 0, tag_cid(f"masked {n} {i}")))
     warp(Stage.AggregateCommit)
     for grp in groups:
         gone = [p.address for p in grp if p.address in dropped]
@@ -159,7 +159,7 @@ def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: i
     salt = b"\x22" * 32
     for e in es:
         for g in din.assigned_subgroups(task, 0, e.address):
-            rec("commitAggregate (secagg)", din.commit_aggregate(e, task, 0, g, fake_cid(f"agg {g}"), salt))
+            rec("commitAggregate (secagg)", din.commit_aggregate(e, task, 0, g, tag_cid(f"agg {g}"), salt))
     return {k_: {"count": len(v), "median": int(statistics.median(v)), "max": max(v)} for k_, v in gas.items()}
 
 
@@ -171,7 +171,7 @@ def run_cancel(chain: Chain, din: Din, first: int) -> dict:
                      slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=3, max_evaluators=8)
     for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps]:
         chain.transact(admin, din.token.functions.mint(a.address, amt))
-    task = din.create_task(owner, cfg, fake_cid("genesis"), b"\x11" * 32)
+    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
     for p in ps:
         din.register(p, task)
     chain.advance_time(cfg.registration_seconds)
