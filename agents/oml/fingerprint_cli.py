@@ -315,6 +315,7 @@ def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.j
     except (ValueError, KeyError) as e:
         _fail(f"cannot plot ({e})")
     table = [{k: r[k] for k in ("strategy", "n", "perplexity", "persistence")} |
+             {k: r.get(k, "") for k in ("inject_variant", "attack_variant")} |
              {"exact_after_inject": r["check_after_inject"]["exact_match"]} for r in res["runs"]]
     keys = {s: v["key_perplexity"] for s, v in res.get("keys", {}).items()}
     _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"),
