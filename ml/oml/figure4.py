@@ -171,9 +171,9 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
         for (s, inj, att), pts in series.items():
             xs = sorted(pts)
             label = s + (f" ({inj})" if inj else "") + (f" [{att}]" if att and len(attacks) > 1 else "")
-            ax.plot(xs, [pts[x] for x in xs], marker="s" if inj else "o", color=colors.get(s),
-                    ls=styles[attacks.index(att) % len(styles)] if name == "persistence" else "-",
-                    alpha=0.6 if inj else 1.0, label=label)
+            i = attacks.index(att) if name == "persistence" else 0
+            ax.plot(xs, [pts[x] for x in xs], marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
+                    ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
         ax.set_xscale("log", base=2)
