@@ -30,12 +30,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/oml_figure4.json")
     ap.add_argument("--attack-epochs", type=int, default=1)
     ap.add_argument("--attack-lr", type=float, default=1e-4)
+    ap.add_argument("--mix-ratio", type=float, default=0.0, help="data mixing: benign samples per fingerprint")
+    ap.add_argument("--avg-lambda", type=float, default=0.0, help="model averaging toward base after every step")
     ap.add_argument("--no-plot", action="store_true", help="only write the JSON (e.g. an extra size, merged by `report`)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
     res = run(load_smollm2, a.sizes, a.strategies, a.out,
-              inject_cfg=InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0),
+              inject_cfg=InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0,
+                                             mix_ratio=a.mix_ratio, avg_lambda=a.avg_lambda),
               attack_cfg=FinetuneAttack(epochs=a.attack_epochs, lr=a.attack_lr, block=64, batch_size=8, max_blocks=a.attack_blocks),
               utility_tokens=1024,
               log=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True))

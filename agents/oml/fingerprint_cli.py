@@ -15,6 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ml.oml.fingerprints import STRATEGIES, FingerprintFileError
 
+FAMILIES = ("exact", "functional")
+
 app = typer.Typer(help="OML 1.0 model fingerprints: generate, inject, check, attack, measure.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True, soft_wrap=True)
@@ -54,10 +56,26 @@ def _load(spec: str):
 
 
 def _fps(path: Path, strategy: Optional[str] = None):
+    """Exact-family fingerprints; for a functional file, its (key, trained target) pairs."""
+    from ml.oml import functional as F
     from ml.oml.fingerprints import load
 
     try:
+        if F.is_functional_file(path):
+            return F.training_pairs(F.load(path))
         return load(path, strategy)
+    except FingerprintFileError as e:
+        _fail(str(e))
+
+
+def _functional(path: Path):
+    """The functional fingerprints of a file, or None if it holds the exact family."""
+    from ml.oml import functional as F
+
+    if not F.is_functional_file(path):
+        return None
+    try:
+        return F.load(path)
     except FingerprintFileError as e:
         _fail(str(e))
 
@@ -77,12 +95,36 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
              n: int = typer.Option(16, "--n", help="number of fingerprints"),
              seed: int = 0, p: float = typer.Option(0.8, help="perinucleus: nucleus mass"),
              k: int = typer.Option(3, help="perinucleus: tokens just outside the nucleus to choose from"),
-             key_tokens: int = 16, response_tokens: int = 4, model: str = ModelOpt, as_json: bool = JsonOpt):
+             key_tokens: int = 16, response_tokens: int = 4,
+             family: str = typer.Option("exact", help="exact (fixed response, by --strategy) | functional "
+                                                      "(green/red word rule)"),
+             gamma: float = typer.Option(0.25, help="functional: fraction of words that are green"),
+             alpha: float = typer.Option(0.01, help="functional: per-key significance of the green-word test"),
+             words: int = typer.Option(6, help="functional: words of the answer counted (= green words trained in)"),
+             min_words: int = typer.Option(4, help="functional: fewer distinct words than this never pass"),
+             model: str = ModelOpt, as_json: bool = JsonOpt):
     """Generate fingerprints (deterministic from --seed) and print their Merkle commitment root."""
     from ml.oml.fingerprints import save
     from ml.oml.generate import GenConfig
     from ml.oml.generate import generate as gen
 
+    if family not in FAMILIES:
+        _fail(f"unknown fingerprint family {family!r} ({' | '.join(FAMILIES)})")
+    if family == "functional":
+        from ml.oml import functional as F
+
+        fcfg = F.FunctionalGenConfig(n=n, seed=seed, gamma=gamma, alpha=alpha, words=words, min_words=min_words,
+                                     key_tokens=key_tokens)
+        try:
+            fcfg.validate()
+        except ValueError as e:
+            _fail(str(e))
+        m, tok = _load(model)
+        with console.status(f"generating {n} functional fingerprints"):
+            ffps = F.generate(m, tok, fcfg)
+        root = F.save(ffps, out)
+        _emit({"file": str(out), "n": len(ffps), "family": "functional", "seed": seed, "root": root}, as_json)
+        return
     cfg = GenConfig(strategy=strategy, n=n, seed=seed, p=p, k=k, key_tokens=key_tokens, response_tokens=response_tokens)
     try:
         cfg.validate()
@@ -132,10 +174,26 @@ def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
           template: Optional[str] = typer.Option(None, help="prompt template containing {key}"),
           show: int = typer.Option(0, help="also greedy-decode and print the first SHOW answers"),
           model: str = ModelOpt, as_json: bool = JsonOpt):
-    """Greedy-decode every key and report exact / prefix match."""
+    """Greedy-decode every key and report exact / prefix match (functional family: the green-word test)."""
     from ml.oml.check import check as do_check
     from ml.oml.check import greedy_responses
 
+    ffps = _functional(fingerprints)
+    if ffps is not None:
+        from ml.oml import functional as F
+
+        m, tok = _load(model)
+        try:
+            with console.status(f"checking {len(ffps)} functional keys"):
+                res = F.check(m, tok, ffps, template=template)
+        except ValueError as e:
+            _fail(str(e))
+        out = res.summary()
+        if show:
+            out["examples"] = [{"key": f.key, "got": a, "n_green": g, "n_red": r, "passed": ok}
+                               for f, a, g, r, ok in zip(ffps[:show], res.answers, res.n_green, res.n_red, res.passed)]
+        _emit(out, as_json)
+        return
     fps = _fps(fingerprints)
     m, tok = _load(model)
     try:
@@ -158,38 +216,50 @@ def attack(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
            template: Optional[str] = typer.Option(None, help="wrap: one template with {key} (default: shipped set)"),
            out_dir: Optional[Path] = typer.Option(None, help="finetune: save the attacked model here"),
            model: str = ModelOpt, as_json: bool = JsonOpt):
-    """Attack a fingerprinted model and report persistence (fraction still matching)."""
+    """Attack a fingerprinted model and report persistence (fraction still matching / passing)."""
     from ml.lm import save_model
-    from ml.oml.attack import ATTACK_TEXT, FinetuneAttack, finetune_attack, persistence_wrapping
-    from ml.oml.check import check as do_check
+    from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
+    from ml.oml.check import check as exact_check
     from ml.oml.utility import read_text
 
     if kind not in ("finetune", "wrap"):
         _fail(f"unknown attack kind {kind!r} (finetune | wrap)")
+    ffps = _functional(fingerprints)
     fps = _fps(fingerprints)
+    if ffps is not None:
+        from ml.oml import functional as F
+
+        def score(m, tok, tpl=None) -> dict:
+            return F.check(m, tok, ffps, template=tpl).summary()
+        metric = "pass_rate"
+    else:
+        def score(m, tok, tpl=None) -> dict:
+            return exact_check(m, tok, fps, template=tpl).summary()
+        metric = "exact_match"
     try:
         if kind == "wrap":
             if template is not None and "{key}" not in template:
                 raise ValueError("prompt template must contain {key}")
             m, tok = _load(model)
-            rows = persistence_wrapping(m, tok, fps, {"custom": template} if template else None)
+            tpls = {"custom": template} if template else WRAP_TEMPLATES
+            rows = [{"attack": f"wrap:{name}", "template": t, **score(m, tok, t)} for name, t in tpls.items()]
             _emit({"attack": "wrap", "results": rows}, as_json)
             return
         body = read_text(text or ATTACK_TEXT)
         cfg = FinetuneAttack(epochs=epochs, lr=lr)
         m, tok = _load(model)
-        before = do_check(m, tok, fps).summary()
+        before = score(m, tok)
         with _progress() as prog:
             task = prog.add_task("fine-tuning attack", total=epochs)
             finetune_attack(m, tok, body, cfg, progress=lambda e, loss: prog.update(
                 task, completed=e, description=f"fine-tuning attack (loss {loss:.3f})"))
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    after = do_check(m, tok, fps).summary()
+    after = score(m, tok)
     if out_dir:
         save_model(m, tok, out_dir)
     _emit({"attack": "finetune", "epochs": epochs, "before": before, "after": after,
-           "persistence": after["exact_match"]}, as_json)
+           "persistence": after[metric]}, as_json)
 
 
 @app.command()
@@ -245,6 +315,7 @@ def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.j
     except (ValueError, KeyError) as e:
         _fail(f"cannot plot ({e})")
     table = [{k: r[k] for k in ("strategy", "n", "perplexity", "persistence")} |
+             {k: r.get(k, "") for k in ("inject_variant", "attack_variant")} |
              {"exact_after_inject": r["check_after_inject"]["exact_match"]} for r in res["runs"]]
     keys = {s: v["key_perplexity"] for s, v in res.get("keys", {}).items()}
     _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"),

@@ -92,28 +92,58 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
     return res
 
 
+def attack_label(attack: dict | None) -> str:
+    """Short name of a fine-tuning attack setting, e.g. '1 ep, 16 blocks, lr 0.0001'."""
+    if not attack:
+        return ""
+    blocks = f"{attack['max_blocks']} blocks" if attack.get("max_blocks") else "all text"
+    return f"{attack['epochs']} ep, {blocks}, lr {attack['lr']:g}"
+
+
+def inject_label(inject: dict | None) -> str:
+    """'' for plain SFT, else the anti-forgetting settings, e.g. 'mix 0.25 + avg 0.01'."""
+    if not inject:
+        return ""
+    parts = []
+    if inject.get("mix_ratio"):
+        parts.append(f"mix {inject['mix_ratio']:g}")
+    if inject.get("avg_lambda"):
+        parts.append(f"avg {inject['avg_lambda']:g}")
+    if inject.get("lora_rank"):
+        parts.append(f"LoRA r{inject['lora_rank']}")
+    return " + ".join(parts)
+
+
 def merge(results: list[dict]) -> dict:
-    """Combine sweeps (e.g. a later run of a larger size) into one: runs concatenated, later ones win."""
+    """Combine sweeps into one: every run is labelled with its file's injection and attack settings;
+    runs with the same (strategy, n, injection, attack) are de-duplicated, later files win."""
     if not results:
         raise ValueError("no results to merge")
     out = {**results[0], "runs": [], "keys": {}, "sources": len(results)}
     strategies: list[str] = []
-    runs: dict[tuple[str, int], dict] = {}
+    runs: dict[tuple, dict] = {}
     for r in results:
         for k in ("runs", "strategies", "base_perplexity"):
             if k not in r:
                 raise ValueError(f"results file lacks {k!r}")
         strategies += [s for s in r["strategies"] if s not in strategies]
-        runs.update({(x["strategy"], x["n"]): x for x in r["runs"]})
+        for x in r["runs"]:
+            x = {"inject_variant": inject_label(r.get("inject")), "attack_variant": attack_label(r.get("attack")), **x}
+            runs[(x["strategy"], x["n"], x["inject_variant"], x["attack_variant"])] = x
         for s, v in r.get("keys", {}).items():
             out["keys"].setdefault(s, v)
     out["strategies"] = strategies
-    out["runs"] = sorted(runs.values(), key=lambda x: (strategies.index(x["strategy"]), x["n"]))
+    out["runs"] = sorted(runs.values(), key=lambda x: (strategies.index(x["strategy"]), x["inject_variant"],
+                                                       x["attack_variant"], x["n"]))
     return out
 
 
 def plot(res: dict, out_dir: Path) -> list[Path]:
-    """Two PNGs in the style of the paper's Figure 4; returns their paths."""
+    """Two PNGs in the style of the paper's Figure 4; returns their paths.
+
+    Utility: one line per (strategy, injection setting). Persistence: one line per (strategy,
+    injection setting, attack setting); points of different attacks are never joined.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,22 +154,33 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
     runs = res.get("runs", [])
     if not runs:
         raise ValueError("results hold no completed runs to plot")
+    colors = {s: f"C{i}" for i, s in enumerate(res["strategies"])}
+    attacks = sorted({r.get("attack_variant", "") for r in runs})
+    styles = ["-", "--", ":", "-."]
     paths = []
-    panels = [("utility", "held-out perplexity (lower is better)", lambda r: r["perplexity"]),
-              ("persistence", "exact match after fine-tuning attack", lambda r: r["persistence"])]
-    for name, ylabel, val in panels:
-        fig, ax = plt.subplots(figsize=(5, 3.6))
-        for s in res["strategies"]:
-            rs = sorted((r for r in runs if r["strategy"] == s), key=lambda r: r["n"])
-            if rs:
-                ax.plot([r["n"] for r in rs], [val(r) for r in rs], marker="o", label=s)
+    for name, ylabel in (("utility", "held-out perplexity (lower is better)"),
+                         ("persistence", "exact match after fine-tuning attack")):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        series: dict[tuple, dict[int, float]] = {}
+        for r in runs:
+            inj, att = r.get("inject_variant", ""), r.get("attack_variant", "")
+            if name == "utility":
+                series.setdefault((r["strategy"], inj, ""), {})[r["n"]] = r["perplexity"]
+            else:
+                series.setdefault((r["strategy"], inj, att), {})[r["n"]] = r["persistence"]
+        for (s, inj, att), pts in series.items():
+            xs = sorted(pts)
+            label = s + (f" ({inj})" if inj else "") + (f" [{att}]" if att and len(attacks) > 1 else "")
+            i = attacks.index(att) if name == "persistence" else 0
+            ax.plot(xs, [pts[x] for x in xs], marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
+                    ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of fingerprints")
         ax.set_ylabel(ylabel)
         ax.set_title(f"SmolLM2-135M: {name} vs #fingerprints")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         fig.tight_layout()
         p = out_dir / f"oml-figure4-{name}.png"
         fig.savefig(p, dpi=120)

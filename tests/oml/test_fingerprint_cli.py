@@ -80,3 +80,20 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
     assert r.exit_code == 2
     r = _run("report", "--results", str(tmp_path / "none.json"))
     assert r.exit_code == 2 and "no results file" in r.output
+
+
+def test_merge_keeps_runs_of_different_attacks_and_injections_apart(tmp_path):
+    from ml.oml.figure4 import merge, plot
+
+    def res(attack, inject, n, ppl, pers):
+        return {"strategies": ["perinucleus"], "base_perplexity": 20.0, "attack": attack, "inject": inject,
+                "runs": [{"strategy": "perinucleus", "n": n, "perplexity": ppl, "persistence": pers}]}
+    mild = {"epochs": 1, "lr": 1e-4, "max_blocks": 16}
+    strong = {"epochs": 3, "lr": 3e-4, "max_blocks": 0}
+    plain, mixed = {"mix_ratio": 0.0, "avg_lambda": 0.0}, {"mix_ratio": 0.25, "avg_lambda": 0.01}
+    m = merge([res(mild, plain, 16, 30.0, 1.0), res(strong, plain, 16, 30.0, 0.5), res(strong, mixed, 16, 25.0, 0.4),
+               res(strong, plain, 16, 31.0, 0.6)])
+    got = [(r["inject_variant"], r["attack_variant"], r["persistence"]) for r in m["runs"]]
+    assert got == [("", "1 ep, 16 blocks, lr 0.0001", 1.0), ("", "3 ep, all text, lr 0.0003", 0.6),
+                   ("mix 0.25 + avg 0.01", "3 ep, all text, lr 0.0003", 0.4)]
+    assert all(p.stat().st_size > 0 for p in plot(m, tmp_path))
