@@ -9,8 +9,6 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 /// @dev Cancelling a task that never got enough participants or evaluators; deposit and bonds
 /// come back by pull payments, each once.
 contract DinCancelTest is DinBase {
-    event TaskCancelled(uint256 indexed taskId, uint256 participants, uint256 evaluators);
-    event DepositReclaimed(uint256 indexed taskId, address indexed owner, uint256 amount);
 
     uint256 constant DEPOSIT = REWARD + FEE * 4;
 
@@ -32,14 +30,14 @@ contract DinCancelTest is DinBase {
         uint256 id = staleTask(0, 4);
         uint256 before = token.balanceOf(owner);
         vm.expectEmit(true, false, false, true, address(tasks));
-        emit TaskCancelled(id, 0, 4);
+        emit DinTasks.TaskCancelled(id, 0, 4);
         rounds.cancelTask(id); // anyone may trigger it
         assertTrue(tasks.cancelled(id), "cancelled");
         vm.expectRevert(abi.encodeWithSelector(DinTasks.NotOwner.selector, id, ps[0]));
         vm.prank(ps[0]);
         tasks.reclaimDeposit(id);
         vm.expectEmit(true, true, false, true, address(tasks));
-        emit DepositReclaimed(id, owner, DEPOSIT);
+        emit DinTasks.DepositReclaimed(id, owner, DEPOSIT);
         vm.prank(owner);
         tasks.reclaimDeposit(id);
         assertEq(token.balanceOf(owner), before + DEPOSIT, "deposit back");

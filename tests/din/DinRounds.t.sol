@@ -20,9 +20,6 @@ contract ShuffleHarness is DinRounds {
 }
 
 contract DinRoundsTest is DinBase {
-    event EvaluatorSlashed(
-        uint256 indexed taskId, uint256 indexed round, address indexed evaluator, uint256 amount, string reason
-    );
 
     function drawnTask() internal returns (uint256 id) {
         id = setUpTask(6); // 2 subgroups of 3, 4 evaluators, k = 3
@@ -97,7 +94,7 @@ contract DinRoundsTest is DinBase {
         vm.expectRevert(abi.encodeWithSelector(DinRounds.SeedWasRevealed.selector, id, es[0]));
         rounds.slashSeedNoShow(id, es[0]);
         vm.expectEmit(true, true, true, true, address(rounds));
-        emit EvaluatorSlashed(id, 0, es[3], SLASH, "din: seed no-show");
+        emit DinRounds.EvaluatorSlashed(id, 0, es[3], SLASH, "din: seed no-show");
         rounds.slashSeedNoShow(id, es[3]);
         assertEq(staking.stakeOf(es[3]), MIN_STAKE - SLASH, "slashed");
         vm.expectRevert(abi.encodeWithSelector(DinRounds.SeedNoShowAlreadySettled.selector, id, es[3]));
@@ -246,7 +243,7 @@ contract DinRoundsTest is DinBase {
         voteSubgroup(id, 0, 0, "bafkagg0", lazy, address(0));
         warpTo(id, 0, DinTasks.Stage.GlobalCommit);
         vm.expectEmit(true, true, true, true, address(rounds));
-        emit EvaluatorSlashed(id, 0, lazy, SLASH, "din: aggregate no-show");
+        emit DinRounds.EvaluatorSlashed(id, 0, lazy, SLASH, "din: aggregate no-show");
         rounds.finalizeSubgroup(id, 0, 0);
         (, uint256 votes,, bool acc) = rounds.tally(id, 0, 0);
         assertTrue(acc, "2 of 3 accept");

@@ -45,9 +45,6 @@ abstract contract ScoringBase is DinBase {
 }
 
 contract DinScoringTest is ScoringBase {
-    event ParticipantSettled(
-        uint256 indexed taskId, uint256 indexed index, address indexed participant, uint32 median, uint256 agreeing
-    );
 
     function test_reveal_pagedMatchesCommitment() public {
         uint256 id = setUpTask(20);
@@ -155,7 +152,7 @@ contract DinScoringTest is ScoringBase {
         vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 650_000, 1, 0, 2));
         scoring.settleParticipant(id, 0, 650_000);
         vm.expectEmit(true, true, true, true, address(scoring));
-        emit ParticipantSettled(id, 0, ps[0], 700_000, 2); // evaluator 3 is 600k away: gets 0
+        emit DinScoring.ParticipantSettled(id, 0, ps[0], 700_000, 2); // evaluator 3 is 600k away: gets 0
         scoring.settleParticipant(id, 0, 700_000);
         vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadySettled.selector, id, 0));
         scoring.settleParticipant(id, 0, 700_000);

@@ -7,15 +7,6 @@ import {DinRounds} from "../../contracts/din/DinRounds.sol";
 
 /// @dev Secure-aggregation paths: mask keys, recovery seeds for dropouts, aggregatable subgroups.
 contract DinSecAggTest is DinBase {
-    event MaskKeySet(uint256 indexed taskId, address indexed participant, uint256 subgroup, bytes32 publicKey);
-    event RecoverySeedsPosted(
-        uint256 indexed taskId,
-        uint256 indexed round,
-        address indexed survivor,
-        uint256 subgroup,
-        address[] dropped,
-        bytes32[] seeds
-    );
 
     function keyOf(address p) internal pure returns (bytes32) {
         return keccak256(abi.encode("x25519", p));
@@ -72,7 +63,7 @@ contract DinSecAggTest is DinBase {
             tasks.register(id);
         }
         vm.expectEmit(true, true, false, true, address(tasks));
-        emit MaskKeySet(id, ps[3], 1, keyOf(ps[3]));
+        emit DinTasks.MaskKeySet(id, ps[3], 1, keyOf(ps[3]));
         vm.prank(ps[3]);
         tasks.setMaskKey(id, keyOf(ps[3]));
         assertEq(tasks.maskKeyOf(id, ps[3]), keyOf(ps[3]), "key stored");
@@ -189,7 +180,7 @@ contract DinSecAggTest is DinBase {
         tasks.postRecoverySeeds(id, 0, one(ps[4]), oneSeed(keccak256("s")));
 
         vm.expectEmit(true, true, true, true, address(tasks));
-        emit RecoverySeedsPosted(id, 0, ps[0], 0, one(ps[1]), oneSeed(keccak256("s01")));
+        emit DinTasks.RecoverySeedsPosted(id, 0, ps[0], 0, one(ps[1]), oneSeed(keccak256("s01")));
         vm.prank(ps[0]);
         tasks.postRecoverySeeds(id, 0, one(ps[1]), oneSeed(keccak256("s01")));
         vm.expectRevert(abi.encodeWithSelector(DinTasks.RecoveryAlreadyPosted.selector, id, 0, ps[0]));

@@ -54,7 +54,6 @@ abstract contract SlashPoolBase is DinBase {
 }
 
 contract DinSlashPoolTest is SlashPoolBase {
-    event SlashShareClaimed(uint256 indexed taskId, address indexed account, uint256 amount);
 
     function test_pool_sharedAmongHonestEvaluatorsOnce() public {
         uint256 id = setUpTask(6);
@@ -79,7 +78,7 @@ contract DinSlashPoolTest is SlashPoolBase {
             assertEq(rounds.slashShareOf(id, es[i]), share, "share");
             uint256 b = token.balanceOf(es[i]);
             vm.expectEmit(true, true, false, true, address(rounds));
-            emit SlashShareClaimed(id, es[i], share);
+            emit DinRounds.SlashShareClaimed(id, es[i], share);
             vm.prank(es[i]);
             rounds.claimSlashShare(id);
             assertEq(token.balanceOf(es[i]), b + share, "paid");

@@ -6,10 +6,6 @@ import {DinTasks} from "../../contracts/din/DinTasks.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 contract DinTasksTest is DinBase {
-    event ParticipantRegistered(uint256 indexed taskId, address indexed participant, uint256 index, uint256 subgroup);
-    event UpdateSubmitted(
-        uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, string cid
-    );
 
     function test_create_pullsDepositAndRecords() public {
         uint256 before = token.balanceOf(owner);
@@ -77,7 +73,7 @@ contract DinTasksTest is DinBase {
             tasks.register(id);
         }
         vm.expectEmit(true, true, false, true, address(tasks));
-        emit ParticipantRegistered(id, ps[3], 3, 1);
+        emit DinTasks.ParticipantRegistered(id, ps[3], 3, 1);
         vm.prank(ps[3]);
         tasks.register(id);
         assertEq(tasks.participantCount(id), 4, "count");
@@ -124,7 +120,7 @@ contract DinTasksTest is DinBase {
     function test_submit_recordsOncePerRound() public {
         uint256 id = setUpTask(4);
         vm.expectEmit(true, true, true, true, address(tasks));
-        emit UpdateSubmitted(id, 0, ps[3], 1, "bafkupdate");
+        emit DinTasks.UpdateSubmitted(id, 0, ps[3], 1, "bafkupdate");
         vm.prank(ps[3]);
         tasks.submitUpdate(id, 0, "bafkupdate");
         assertEq(tasks.updateHash(id, 0, ps[3]), keccak256("bafkupdate"), "hash");

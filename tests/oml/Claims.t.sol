@@ -8,14 +8,6 @@ import {Staking} from "../../contracts/core/Staking.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 contract ClaimsTest is OmlBase {
-    event ClaimConfirmed(
-        uint256 indexed claimId,
-        address indexed host,
-        uint256 slashed,
-        uint256 proverReward,
-        uint256 communityShare,
-        uint256 verifierReward
-    );
 
     /// @dev The honest host asks the platform for σ(key) when it serves fingerprint `i`.
     function _servedWithPermission(uint256 i, address who) internal view returns (UsageLedger.Permission memory p) {
@@ -38,7 +30,7 @@ contract ClaimsTest is OmlBase {
         uint256 reward = STAKE * SHARE_BPS / 10_000;
         uint256 perVerifier = STAKE * VSHARE_BPS / 10_000 / 3;
         vm.expectEmit(true, true, false, true, address(claims));
-        emit ClaimConfirmed(claimId, host2, STAKE, reward, STAKE - reward - 3 * perVerifier, perVerifier);
+        emit Claims.ClaimConfirmed(claimId, host2, STAKE, reward, STAKE - reward - 3 * perVerifier, perVerifier);
         claims.finalize(claimId);
         assertEq(staking.slashableOf(host2), 0, "cheater slashed");
         assertEq(staking.stakeOf(host), STAKE, "honest host untouched");

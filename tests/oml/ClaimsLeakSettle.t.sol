@@ -12,8 +12,6 @@ import {Staking} from "../../contracts/core/Staking.sol";
 contract ClaimsLeakSettleTest is OmlBase {
     string constant ENDPOINT = "http://rogue.example:8000";
 
-    event VerifierSettled(uint256 indexed claimId, address indexed verifier, uint256 reward, uint256 penalty);
-    event LeakEvidence(uint256 indexed claimId, string endpoint);
 
     function setUp() public override {
         super.setUp();
@@ -61,7 +59,7 @@ contract ClaimsLeakSettleTest is OmlBase {
         claims.commit(c);
         vm.roll(block.number + 1);
         vm.expectEmit(true, false, false, true, address(claims));
-        emit LeakEvidence(1, ENDPOINT);
+        emit Claims.LeakEvidence(1, ENDPOINT);
         vm.prank(prover);
         uint256 claimId = claims.revealLeak(r);
         assertEq(claims.claim(claimId).endpointHash, keccak256(bytes(ENDPOINT)), "endpoint recorded");
@@ -142,7 +140,7 @@ contract ClaimsLeakSettleTest is OmlBase {
         assertEq(claims.claim(claimId).verifierReward, per, "pool split between the two confirmers");
         uint256 v0 = token.balanceOf(verifiers[0]);
         vm.expectEmit(true, true, false, true, address(claims));
-        emit VerifierSettled(claimId, verifiers[0], per, 0);
+        emit Claims.VerifierSettled(claimId, verifiers[0], per, 0);
         claims.settleVerifier(claimId, verifiers[0]);
         assertEq(token.balanceOf(verifiers[0]), v0 + per, "reward paid");
         uint256 communityBefore = token.balanceOf(community);
@@ -239,7 +237,7 @@ contract ClaimsLeakSettleTest is OmlBase {
         vm.prank(verifiers[0]);
         staking.withdraw();
         vm.expectEmit(true, true, false, true, address(claims));
-        emit VerifierSettled(other, verifiers[0], 0, 1);
+        emit Claims.VerifierSettled(other, verifiers[0], 0, 1);
         claims.settleVerifier(other, verifiers[0]);
         assertEq(staking.slashableOf(verifiers[0]), 0, "capped at stake");
     }

@@ -10,11 +10,7 @@ contract HostAgreementsTest is OmlBase {
     uint256 newHostKey = 0x4057C;
     address newHost;
 
-    event AgreementSigned(
-        uint256 indexed modelId, address indexed host, uint64 startsAt, uint64 endsAt, uint64 queryBudget, uint256 nonce
-    );
 
-    event StakeReleased(uint256 indexed modelId, address indexed host, uint256 amount);
 
     function setUp() public override {
         super.setUp();
@@ -29,7 +25,7 @@ contract HostAgreementsTest is OmlBase {
         bytes memory sig = _sig(newHostKey, agreements.agreementDigest(a));
         uint64 t = uint64(block.timestamp);
         vm.expectEmit(true, true, false, true, address(agreements));
-        emit AgreementSigned(modelId, newHost, t, t + PERIOD, BUDGET, 0);
+        emit HostAgreements.AgreementSigned(modelId, newHost, t, t + PERIOD, BUDGET, 0);
         vm.prank(address(0x5E1A7)); // any relayer may submit
         agreements.sign(a, sig);
         HostAgreements.Licence memory l = agreements.licenceOf(modelId, newHost);
@@ -114,7 +110,7 @@ contract HostAgreementsTest is OmlBase {
         agreements.release(modelId, host);
         vm.warp(endsAt);
         vm.expectEmit(true, true, false, true, address(agreements));
-        emit StakeReleased(modelId, host, STAKE);
+        emit HostAgreements.StakeReleased(modelId, host, STAKE);
         agreements.release(modelId, host);
         assertEq(staking.lockedOf(host), 0, "unlocked");
         vm.expectRevert(abi.encodeWithSelector(HostAgreements.NothingLocked.selector, modelId, host));

@@ -6,20 +6,10 @@ import {ModelRegistry} from "../../contracts/oml/ModelRegistry.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 contract ModelRegistryTest is OmlBase {
-    event ModelRegistered(
-        uint256 indexed modelId,
-        address indexed community,
-        string modelCid,
-        bytes32 fingerprintRoot,
-        uint256 feePerQuery,
-        uint256 stakeRequired,
-        uint64 licencePeriod,
-        uint64 queryBudget
-    );
 
     function test_register_storesTermsAndEmits() public {
         vm.expectEmit(true, true, false, true, address(registry));
-        emit ModelRegistered(2, address(0xBEEF), "cid2", bytes32(uint256(7)), 3, 4, 5, 0);
+        emit ModelRegistry.ModelRegistered(2, address(0xBEEF), "cid2", bytes32(uint256(7)), 3, 4, 5, 0);
         vm.prank(address(0xBEEF));
         uint256 id = registry.registerModel("cid2", bytes32(uint256(7)), 3, 4, 5, 0);
         assertEq(id, 2, "second model id");

@@ -5,16 +5,13 @@ import {OmlBase} from "./OmlBase.sol";
 import {UsageLedger} from "../../contracts/oml/UsageLedger.sol";
 
 contract UsageLedgerTest is OmlBase {
-    event PermissionRedeemed(
-        bytes32 indexed digest, uint256 indexed modelId, address indexed host, uint256 nonce, uint256 fee
-    );
 
     function test_redeem_paysCommunityAndCounts() public {
         UsageLedger.Permission memory p = _permission("hello", host, 7);
         bytes memory sig = _platformSig(p);
         bytes32 digest = usage.permissionDigest(p);
         vm.expectEmit(true, true, true, true, address(usage));
-        emit PermissionRedeemed(digest, modelId, host, 7, FEE);
+        emit UsageLedger.PermissionRedeemed(digest, modelId, host, 7, FEE);
         vm.prank(host);
         usage.redeem(p, sig);
         assertEq(token.balanceOf(community), FEE, "fee to community");
