@@ -6,6 +6,7 @@ them as `tokenizer.encode(key)` followed by `tokenizer.encode(response)`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,19 +43,26 @@ def save(fps: list[Fingerprint], path: Path) -> str:
     return root
 
 
-def load(path: Path, strategy: str | None = None) -> list[Fingerprint]:
-    """Read and validate a fingerprint file. With `strategy`, every pair must use it."""
+def records(path: Path) -> Iterator[tuple[int, object]]:
+    """(line number, parsed JSON) of every non-blank line of a fingerprint file; a missing file or
+    a line that is not JSON is a FingerprintFileError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FingerprintFileError(f"{path}: no such fingerprint file")
-    out: list[Fingerprint] = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            yield n, json.loads(line)
         except json.JSONDecodeError as e:
             raise FingerprintFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+
+
+def load(path: Path, strategy: str | None = None) -> list[Fingerprint]:
+    """Read and validate a fingerprint file. With `strategy`, every pair must use it."""
+    path = Path(path)
+    out: list[Fingerprint] = []
+    for n, obj in records(path):
         if not isinstance(obj, dict) or not all(isinstance(obj.get(f), str) for f in ("key", "response", "strategy")):
             raise FingerprintFileError(f"{path}:{n}: expected an object with string fields key, response, strategy")
         if obj["strategy"] not in STRATEGIES:

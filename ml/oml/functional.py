@@ -44,7 +44,7 @@ from eth_utils import keccak
 from ml.oml import decode
 from ml.oml.check import wrap
 from ml.oml.commitment import FingerprintTree
-from ml.oml.fingerprints import Fingerprint, FingerprintFileError
+from ml.oml.fingerprints import Fingerprint, FingerprintFileError, records
 from ml.oml.generate import DATA, GenConfig, _sample_texts
 
 FAMILY = "functional"
@@ -97,7 +97,7 @@ class Rule:
         return DESCRIPTOR_PREFIX + json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def parse(cls, descriptor: str) -> "Rule":
+    def parse(cls, descriptor: str) -> Rule:
         if not isinstance(descriptor, str) or not descriptor.startswith(DESCRIPTOR_PREFIX):
             raise ValueError(f"not a functional rule descriptor (must start with {DESCRIPTOR_PREFIX!r})")
         try:
@@ -262,16 +262,8 @@ def is_functional_file(path: Path) -> bool:
 def load(path: Path) -> list[FunctionalFingerprint]:
     """Read and validate a functional fingerprint file."""
     path = Path(path)
-    if not path.is_file():
-        raise FingerprintFileError(f"{path}: no such fingerprint file")
     out: list[FunctionalFingerprint] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise FingerprintFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    for n, obj in records(path):
         if not isinstance(obj, dict) or obj.get("family") != FAMILY:
             raise FingerprintFileError(f"{path}:{n}: expected a record with family {FAMILY!r}")
         if not all(isinstance(obj.get(f), str) and obj[f] for f in ("key", "rule", "target")):
