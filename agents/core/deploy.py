@@ -17,7 +17,7 @@ from .chain import Chain
 # (module, function): one line per subsystem, in dependency order.
 SUITE: list[tuple[str, str]] = [
     ("agents.core.deploy", "deploy_core"),
-    ("agents.din.deploy", "deploy"),
+    ("agents.din.deploy", "deploy_din"),
     ("agents.ledger.deploy", "deploy_ledger"),
     ("agents.oml.deploy", "deploy_oml"),
     ("agents.dao.deploy", "deploy_dao"),

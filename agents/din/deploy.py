@@ -4,7 +4,7 @@ from __future__ import annotations
 from agents.core.deploy import Deployer
 
 
-def deploy(d: Deployer) -> None:
+def deploy_din(d: Deployer) -> None:
     """Deploy (or confirm) the DIN contracts and wire their roles.
 
     DinRounds slashes evaluators through Staking (MODULE_ROLE) and cancels tasks that never got
