@@ -97,6 +97,11 @@ abstract contract DinBase is Test {
             vm.prank(ps[i]);
             tasks.register(id);
         }
+        enrolAndRevealSeeds(id);
+    }
+
+    /// @dev Every evaluator enrols with its seed commitment, then (at round 0's Submit stage) reveals it.
+    function enrolAndRevealSeeds(uint256 id) internal {
         for (uint256 i = 0; i < es.length; i++) {
             vm.prank(es[i]);
             rounds.enrol(id, keccak256(abi.encode(id, es[i], seedOf(es[i]))));

@@ -25,15 +25,7 @@ contract DinSecAggTest is DinBase {
             tasks.setMaskKey(id, keyOf(ps[i]));
             vm.stopPrank();
         }
-        for (uint256 i = 0; i < es.length; i++) {
-            vm.prank(es[i]);
-            rounds.enrol(id, keccak256(abi.encode(id, es[i], seedOf(es[i]))));
-        }
-        warpTo(id, 0, DinTasks.Stage.Submit);
-        for (uint256 i = 0; i < es.length; i++) {
-            vm.prank(es[i]);
-            rounds.revealSeed(id, seedOf(es[i]));
-        }
+        enrolAndRevealSeeds(id);
     }
 
     function submit(uint256 id, uint256 i) internal {
