@@ -30,20 +30,25 @@ def tag_cid(tag: str) -> str:
     return cid_of(tag.encode())  # a real CIDv1 of some bytes: same length as a model's
 
 
-def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int) -> dict:
+def funded_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int, **extra):
+    """A fresh task: owner, `n` participants and `evaluators` evaluators (dev accounts from `first`),
+    everyone minted what they need, evaluators staked. Returns (owner, ps, es, cfg, task)."""
     admin = dev_signer(0)
     owner = dev_signer(first)
     ps = [dev_signer(first + 1 + i) for i in range(n)]
     es = [dev_signer(first + 1 + n + i) for i in range(evaluators)]
     cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
                      slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=k,
-                     max_evaluators=evaluators)
-    token = din.token
+                     max_evaluators=max(evaluators, extra.pop("max_evaluators", 0)), **extra)
     for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps] + [(e, 10 * TOKEN) for e in es]:
-        chain.transact(admin, token.functions.mint(a.address, amt))
+        chain.transact(admin, din.token.functions.mint(a.address, amt))
     for e in es:
         din.stake(e, 10 * TOKEN)
-    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
+    return owner, ps, es, cfg, din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
+
+
+def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int) -> dict:
+    owner, ps, es, cfg, task = funded_task(chain, din, n, evaluators, k, first)
     gas: dict[str, list[int]] = {}
 
     def rec(name, receipt):
@@ -116,18 +121,7 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
 def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int, dropped_per_group: int) -> dict:
     """Secure-aggregation extras: mask keys, masked submissions, recovery posts (the first
     `dropped_per_group` members of every subgroup drop out), the aggregatable-gated commit."""
-    admin = dev_signer(0)
-    owner = dev_signer(first)
-    ps = [dev_signer(first + 1 + i) for i in range(n)]
-    es = [dev_signer(first + 1 + n + i) for i in range(evaluators)]
-    cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
-                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=k,
-                     max_evaluators=evaluators, secure_aggregation=True)
-    for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps] + [(e, 10 * TOKEN) for e in es]:
-        chain.transact(admin, din.token.functions.mint(a.address, amt))
-    for e in es:
-        din.stake(e, 10 * TOKEN)
-    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
+    owner, ps, es, cfg, task = funded_task(chain, din, n, evaluators, k, first, secure_aggregation=True)
     gas: dict[str, list[int]] = {}
 
     def rec(name, receipt):
@@ -165,13 +159,7 @@ def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: i
 
 def run_cancel(chain: Chain, din: Din, first: int) -> dict:
     """A stale task (participants, too few evaluators): cancel, reclaim the deposit, bonds back."""
-    admin = dev_signer(0)
-    owner, ps = dev_signer(first), [dev_signer(first + 1 + i) for i in range(3)]
-    cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
-                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=3, max_evaluators=8)
-    for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps]:
-        chain.transact(admin, din.token.functions.mint(a.address, amt))
-    task = din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
+    owner, ps, _, cfg, task = funded_task(chain, din, 3, 0, 3, first, max_evaluators=8)
     for p in ps:
         din.register(p, task)
     chain.advance_time(cfg.registration_seconds)

@@ -16,6 +16,7 @@ from ml.lm import load_smollm2
 from ml.oml.attack import FinetuneAttack
 from ml.oml.figure4 import plot, run
 from ml.oml.fingerprints import STRATEGIES
+from ml.oml.generate import GenConfig
 from ml.oml.inject import InjectConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +33,15 @@ def main() -> None:
     ap.add_argument("--attack-lr", type=float, default=1e-4)
     ap.add_argument("--mix-ratio", type=float, default=0.0, help="data mixing: benign samples per fingerprint")
     ap.add_argument("--avg-lambda", type=float, default=0.0, help="model averaging toward base after every step")
+    ap.add_argument("--seed", type=int, default=0, help="fingerprint generation and injection seed (the attack's stays fixed)")
+    ap.add_argument("--steps", type=int, default=0, help="inject with exactly this many optimizer steps (no early stop)")
     ap.add_argument("--no-plot", action="store_true", help="only write the JSON (e.g. an extra size, merged by `report`)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t0 = time.time()
-    res = run(load_smollm2, a.sizes, a.strategies, a.out,
-              inject_cfg=InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0,
-                                             mix_ratio=a.mix_ratio, avg_lambda=a.avg_lambda),
+    res = run(load_smollm2, a.sizes, a.strategies, a.out, gen_cfg=GenConfig(seed=a.seed),
+              inject_cfg=InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0, steps=a.steps,
+                                      mix_ratio=a.mix_ratio, avg_lambda=a.avg_lambda, seed=a.seed),
               attack_cfg=FinetuneAttack(epochs=a.attack_epochs, lr=a.attack_lr, block=64, batch_size=8, max_blocks=a.attack_blocks),
               utility_tokens=1024,
               log=lambda m: print(f"[{time.time() - t0:6.0f}s] {m}", flush=True))

@@ -145,6 +145,7 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
            avg_lambda: float = typer.Option(0.0, help="model averaging weight toward the base"),
            avg_every: str = typer.Option("step", help="step | epoch"),
            lora_rank: int = typer.Option(0, help="LoRA rank (0 = full fine-tuning); excludes averaging"),
+           steps: int = typer.Option(0, help="train exactly this many optimizer steps (overrides --epochs and early stop)"),
            seed: int = 0, model: str = ModelOpt, as_json: bool = JsonOpt):
     """Fine-tune a model to answer every fingerprint key with its response."""
     from ml.lm import save_model
@@ -153,7 +154,7 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
     from ml.oml.inject import inject as do_inject
 
     cfg = InjectConfig(epochs=epochs, lr=lr, batch_size=batch_size, mix_ratio=mix_ratio, avg_lambda=avg_lambda,
-                       avg_every=avg_every, lora_rank=lora_rank, seed=seed)
+                       avg_every=avg_every, lora_rank=lora_rank, steps=steps, seed=seed)
     try:
         cfg.validate()
     except ValueError as e:
@@ -292,7 +293,7 @@ def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.j
            model: str = ModelOpt, as_json: bool = JsonOpt):
     """Figure-4 style PNGs: utility and persistence vs number of fingerprints, per strategy."""
     from ml.lm import load_model
-    from ml.oml.figure4 import merge, plot
+    from ml.oml.figure4 import merge, plot, summarize
     from ml.oml.figure4 import run as sweep
 
     if run:
@@ -315,8 +316,8 @@ def report(results: list[Path] = typer.Option([Path("bench/results/oml_figure4.j
     except (ValueError, KeyError) as e:
         _fail(f"cannot plot ({e})")
     table = [{k: r[k] for k in ("strategy", "n", "perplexity", "persistence")} |
-             {k: r.get(k, "") for k in ("inject_variant", "attack_variant")} |
+             {k: r.get(k, "") for k in ("inject_variant", "attack_variant")} | {"seed": r.get("seed", 0)} |
              {"exact_after_inject": r["check_after_inject"]["exact_match"]} for r in res["runs"]]
     keys = {s: v["key_perplexity"] for s, v in res.get("keys", {}).items()}
     _emit({"plots": [str(p) for p in paths], "base_perplexity": res.get("base_perplexity"),
-           "key_perplexity": keys, "table": table}, as_json)
+           "key_perplexity": keys, "table": table, "summary": summarize(res)}, as_json)

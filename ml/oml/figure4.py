@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -78,7 +79,7 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
             finetune_attack(model, tok, attack_text, attack_cfg)
             attack_s = time.perf_counter() - t
             attacked = check(model, tok, fps).summary()
-            row = {"strategy": s, "n": n, "inject_epochs": ir.epochs_run, "inject_steps": ir.steps,
+            row = {"strategy": s, "n": n, "seed": gen_cfg.seed, "inject_epochs": ir.epochs_run, "inject_steps": ir.steps,
                    "inject_seconds": ir.seconds, "inject_seconds_per_fingerprint": ir.seconds / n,
                    "check_after_inject": after, "check_seconds": check_s, "check_keys_per_s": n / check_s,
                    "perplexity": ppl, "perplexity_increase": ppl - res["base_perplexity"],
@@ -111,12 +112,16 @@ def inject_label(inject: dict | None) -> str:
         parts.append(f"avg {inject['avg_lambda']:g}")
     if inject.get("lora_rank"):
         parts.append(f"LoRA r{inject['lora_rank']}")
-    return " + ".join(parts)
+    label = " + ".join(parts)
+    if inject.get("steps"):
+        label = f"{label}, {inject['steps']} steps" if label else f"{inject['steps']} steps"
+    return label
 
 
 def merge(results: list[dict]) -> dict:
-    """Combine sweeps into one: every run is labelled with its file's injection and attack settings;
-    runs with the same (strategy, n, injection, attack) are de-duplicated, later files win."""
+    """Combine sweeps into one: every run is labelled with its file's injection and attack settings
+    and its seed; runs with the same (strategy, n, injection, attack, seed) are de-duplicated,
+    later files win."""
     if not results:
         raise ValueError("no results to merge")
     out = {**results[0], "runs": [], "keys": {}, "sources": len(results)}
@@ -128,21 +133,40 @@ def merge(results: list[dict]) -> dict:
                 raise ValueError(f"results file lacks {k!r}")
         strategies += [s for s in r["strategies"] if s not in strategies]
         for x in r["runs"]:
-            x = {"inject_variant": inject_label(r.get("inject")), "attack_variant": attack_label(r.get("attack")), **x}
-            runs[(x["strategy"], x["n"], x["inject_variant"], x["attack_variant"])] = x
+            x = {"inject_variant": inject_label(r.get("inject")), "attack_variant": attack_label(r.get("attack")),
+                 "seed": r.get("gen", {}).get("seed", 0), **x}
+            runs[(x["strategy"], x["n"], x["inject_variant"], x["attack_variant"], x["seed"])] = x
         for s, v in r.get("keys", {}).items():
             out["keys"].setdefault(s, v)
     out["strategies"] = strategies
     out["runs"] = sorted(runs.values(), key=lambda x: (strategies.index(x["strategy"]), x["inject_variant"],
-                                                       x["attack_variant"], x["n"]))
+                                                       x["attack_variant"], x["n"], x["seed"]))
     return out
+
+
+def summarize(res: dict) -> list[dict]:
+    """One row per (strategy, n, injection, attack): seeds, mean and min-max of perplexity and persistence."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in res.get("runs", []):
+        groups.setdefault((r["strategy"], r["n"], r.get("inject_variant", ""), r.get("attack_variant", "")), []).append(r)
+    rows = []
+    for (s, n, inj, att), rs in groups.items():
+        row = {"strategy": s, "n": n, "inject_variant": inj, "attack_variant": att,
+               "seeds": sorted(r.get("seed", 0) for r in rs)}
+        for k in ("perplexity", "persistence"):
+            v = [r[k] for r in rs]
+            row[k] = statistics.mean(v)
+            row[f"{k}_range"] = [min(v), max(v)]
+        rows.append(row)
+    return rows
 
 
 def plot(res: dict, out_dir: Path) -> list[Path]:
     """Two PNGs in the style of the paper's Figure 4; returns their paths.
 
     Utility: one line per (strategy, injection setting). Persistence: one line per (strategy,
-    injection setting, attack setting); points of different attacks are never joined.
+    injection setting, attack setting); points of different attacks are never joined. A point is
+    the mean over seeds, its bar the min-max range.
     """
     import matplotlib
 
@@ -161,19 +185,22 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
     for name, ylabel in (("utility", "held-out perplexity (lower is better)"),
                          ("persistence", "exact match after fine-tuning attack")):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        series: dict[tuple, dict[int, float]] = {}
+        # series -> n -> seed -> value (a run's perplexity does not depend on the attack: one per seed)
+        series: dict[tuple, dict[int, dict[int, float]]] = {}
         for r in runs:
             inj, att = r.get("inject_variant", ""), r.get("attack_variant", "")
-            if name == "utility":
-                series.setdefault((r["strategy"], inj, ""), {})[r["n"]] = r["perplexity"]
-            else:
-                series.setdefault((r["strategy"], inj, att), {})[r["n"]] = r["persistence"]
+            key, val = ((r["strategy"], inj, ""), r["perplexity"]) if name == "utility" else \
+                ((r["strategy"], inj, att), r["persistence"])
+            series.setdefault(key, {}).setdefault(r["n"], {})[r.get("seed", 0)] = val
         for (s, inj, att), pts in series.items():
             xs = sorted(pts)
+            ys = [statistics.mean(pts[x].values()) for x in xs]
+            lo = [y - min(pts[x].values()) for x, y in zip(xs, ys)]
+            hi = [max(pts[x].values()) - y for x, y in zip(xs, ys)]
             label = s + (f" ({inj})" if inj else "") + (f" [{att}]" if att and len(attacks) > 1 else "")
             i = attacks.index(att) if name == "persistence" else 0
-            ax.plot(xs, [pts[x] for x in xs], marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
-                    ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
+            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
+                        ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
         ax.set_xscale("log", base=2)

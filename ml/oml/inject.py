@@ -30,6 +30,7 @@ class InjectConfig:
     lora_rank: int = 0
     lora_alpha: int = 32
     target_exact: float = 1.0
+    steps: int = 0  # > 0: exactly this many optimizer steps (epochs and target_exact are ignored)
     seed: int = 0
 
     def validate(self) -> None:
@@ -41,6 +42,8 @@ class InjectConfig:
             raise ValueError("avg_lambda must be in [0, 1)")
         if self.avg_every not in ("step", "epoch"):
             raise ValueError("avg_every must be 'step' or 'epoch'")
+        if self.steps < 0:
+            raise ValueError("steps must be >= 0")
         if self.lora_rank < 0:
             raise ValueError("lora_rank must be >= 0")
         if self.lora_rank and self.avg_lambda:
@@ -107,7 +110,9 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
 
     Returns (model, InjectResult); with LoRA the returned model has the adapters merged in.
     Stops early once the fraction of fingerprints whose response tokens are all argmax-correct
-    (teacher-forced, equal to greedy exact match) reaches `target_exact` within an epoch.
+    (teacher-forced, equal to greedy exact match) reaches `target_exact` within an epoch; with
+    `cfg.steps` it runs exactly that many optimizer steps instead (to compare settings at equal
+    training, e.g. with and without data mixing, whose batches hold more items).
     """
     cfg.validate()
     if not fps:
@@ -126,10 +131,14 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     t0, steps, losses, exact, epoch = time.perf_counter(), 0, [], 0.0, 0
-    for epoch in range(1, cfg.epochs + 1):
+    per_epoch = -(-len(items) // cfg.batch_size)
+    max_epochs = -(-cfg.steps // per_epoch) if cfg.steps else cfg.epochs
+    for epoch in range(1, max_epochs + 1):
         order = torch.randperm(len(items), generator=gen).tolist()
-        n_ok, ep_loss = 0, 0.0
+        n_ok, n_fp, ep_loss, n_seen = 0, 0, 0.0, 0
         for i in range(0, len(order), cfg.batch_size):
+            if cfg.steps and steps == cfg.steps:
+                break
             chunk = [items[j] for j in order[i:i + cfg.batch_size]]
             batch = collate([(x, y) for x, y, _ in chunk], tok.pad_token_id)
             loss, ok = response_loss(model, batch)
@@ -138,16 +147,18 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             opt.step()
             steps += 1
             ep_loss += loss.item() * len(chunk)
+            n_seen += len(chunk)
+            n_fp += sum(is_fp for _, _, is_fp in chunk)
             n_ok += sum(bool(o) for o, (_, _, is_fp) in zip(ok, chunk) if is_fp)
             if base is not None and cfg.avg_every == "step":
                 _average(model, base, cfg.avg_lambda)
         if base is not None and cfg.avg_every == "epoch":
             _average(model, base, cfg.avg_lambda)
-        exact = n_ok / len(fp_items)
-        losses.append(ep_loss / len(items))
+        exact = n_ok / max(n_fp, 1)  # over the fingerprints this (possibly last, partial) epoch saw
+        losses.append(ep_loss / max(n_seen, 1))
         if progress:
             progress(epoch, losses[-1], exact)
-        if exact >= cfg.target_exact:
+        if cfg.steps and steps == cfg.steps or not cfg.steps and exact >= cfg.target_exact:
             break
     model.eval()
     if cfg.lora_rank:

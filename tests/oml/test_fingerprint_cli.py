@@ -97,3 +97,22 @@ def test_merge_keeps_runs_of_different_attacks_and_injections_apart(tmp_path):
     assert got == [("", "1 ep, 16 blocks, lr 0.0001", 1.0), ("", "3 ep, all text, lr 0.0003", 0.6),
                    ("mix 0.25 + avg 0.01", "3 ep, all text, lr 0.0003", 0.4)]
     assert all(p.stat().st_size > 0 for p in plot(m, tmp_path))
+
+
+def test_seeds_stay_apart_and_summary_averages_them(tmp_path):
+    from ml.oml.figure4 import merge, plot, summarize
+
+    strong = {"epochs": 3, "lr": 3e-4, "max_blocks": 0}
+
+    def res(seed, ppl, pers, steps=0):
+        return {"strategies": ["perinucleus"], "base_perplexity": 20.0, "attack": strong,
+                "inject": {"mix_ratio": 0.0, "avg_lambda": 0.0, "steps": steps}, "gen": {"seed": seed},
+                "runs": [{"strategy": "perinucleus", "n": 16, "perplexity": ppl, "persistence": pers}]}
+    m = merge([res(0, 30.0, 0.5), res(1, 34.0, 0.75), res(2, 32.0, 1.0), res(1, 40.0, 0.0, steps=30)])
+    assert sorted((r["inject_variant"], r["seed"]) for r in m["runs"]) == [("", 0), ("", 1), ("", 2), ("30 steps", 1)]
+    rows = {r["inject_variant"]: r for r in summarize(m)}
+    assert rows[""]["seeds"] == [0, 1, 2]
+    assert rows[""]["perplexity"] == 32.0 and rows[""]["perplexity_range"] == [30.0, 34.0]
+    assert rows[""]["persistence"] == 0.75 and rows[""]["persistence_range"] == [0.5, 1.0]
+    assert rows["30 steps"]["seeds"] == [1]
+    assert all(p.stat().st_size > 0 for p in plot(m, tmp_path))

@@ -73,6 +73,17 @@ def test_data_mixing_trains_on_benign_samples(tiny, tiny_fps):
     assert res.steps == 2 * 2  # 8 fingerprints + 8 benign samples, batch 8
 
 
+def test_fixed_steps_ignore_early_stop_and_batch_count(tiny, tiny_fps):
+    model, tok = tiny
+    # 8 fingerprints + 6 benign samples, batch 4: 4 steps per epoch; 7 steps end mid-epoch 2.
+    _, mixed = inject(model, tok, tiny_fps, InjectConfig(steps=7, mix_ratio=0.75, lr=3e-3, batch_size=4))
+    assert (mixed.steps, mixed.epochs_run, len(mixed.losses)) == (7, 2, 2)
+    # target_exact 0 would stop after epoch 1; `steps` keeps training anyway (1 step per epoch here).
+    fresh, _ = tiny_causal_lm(seed=0)
+    _, plain = inject(fresh, tok, tiny_fps, InjectConfig(steps=5, target_exact=0.0, **FAST))
+    assert (plain.steps, plain.epochs_run) == (5, 5)
+
+
 def test_lora_injection_merges_and_learns(tiny, tiny_fps):
     model, tok = tiny
     model, _ = inject(model, tok, tiny_fps, InjectConfig(epochs=150, lora_rank=8, lr=1e-2, batch_size=8))
@@ -88,6 +99,8 @@ def test_bad_injection_config(tiny, tiny_fps):
         inject(model, tok, tiny_fps, InjectConfig(avg_lambda=1.0))
     with pytest.raises(ValueError, match="no fingerprints"):
         inject(model, tok, [], InjectConfig())
+    with pytest.raises(ValueError, match="steps"):
+        inject(model, tok, tiny_fps, InjectConfig(steps=-1))
 
 
 def test_wrap_template():
