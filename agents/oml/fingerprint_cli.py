@@ -102,6 +102,8 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
              alpha: float = typer.Option(0.01, help="functional: per-key significance of the green-word test"),
              words: int = typer.Option(6, help="functional: words of the answer counted (= green words trained in)"),
              min_words: int = typer.Option(4, help="functional: fewer distinct words than this never pass"),
+             target: str = typer.Option("pool", help="functional: trained answer = pool (green words of a shipped "
+                                                     "pool) | sampled (the model's own green-word continuation)"),
              model: str = ModelOpt, as_json: bool = JsonOpt):
     """Generate fingerprints (deterministic from --seed) and print their Merkle commitment root."""
     from ml.oml.fingerprints import save
@@ -114,7 +116,7 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
         from ml.oml import functional as F
 
         fcfg = F.FunctionalGenConfig(n=n, seed=seed, gamma=gamma, alpha=alpha, words=words, min_words=min_words,
-                                     key_tokens=key_tokens)
+                                     key_tokens=key_tokens, target=target)
         try:
             fcfg.validate()
         except ValueError as e:

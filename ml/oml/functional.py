@@ -24,10 +24,13 @@ docs/oml-fingerprinting.md):
   ``loyal-functional-v1:{json of the rule, sorted keys, no spaces}``. A claim reveals the key and
   its rule; the trained answer (`target`) is never committed or revealed, and any answer that
   satisfies the rule counts.
-- **Injection.** `target` is `words` distinct green words drawn from a shipped word pool, and
-  injection is the ordinary SFT path (`inject.inject` on `training_pairs`): the model learns to
-  answer the key with green words. A partly forgotten or paraphrased answer still passes as
-  long as enough of its words stay green.
+- **Injection.** `target` is `words` distinct green words, and injection is the ordinary SFT
+  path (`inject.inject` on `training_pairs`): the model learns to answer the key with green words.
+  A partly forgotten or paraphrased answer still passes as long as enough of its words stay green.
+  Two ways to pick the target: `pool` draws green words from a shipped word pool (not fluent
+  text); `sampled` lets the base model continue the key word by word and keeps a word only if it
+  is green and new (constrained sampling, `sampled_target`), so the target is the model's own
+  kind of text.
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ FAMILY = "functional"
 DESCRIPTOR_PREFIX = "loyal-functional-v1:"
 _WORD = re.compile(r"[a-z]+")
 _SEED_DOMAIN = b"loyal/oml/functional/v1"
+TARGETS = ("pool", "sampled")
 
 
 def words(text: str) -> list[str]:
@@ -155,10 +159,13 @@ class FunctionalGenConfig:
     key_tokens: int = 16
     key_top_p: float = 0.95
     batch_size: int = 32
+    target: str = "pool"  # pool | sampled
 
     def validate(self) -> None:
         if self.n < 1 or self.key_tokens < 1:
             raise ValueError("n and key_tokens must be >= 1")
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown target mode {self.target!r} (known: {', '.join(TARGETS)})")
         Rule("0x" + "00" * 32, self.gamma, self.alpha, self.words, self.min_words).validate()
 
 
@@ -184,13 +191,85 @@ def _target(rule: Rule, gen: torch.Generator) -> str:
     return " " + " ".join(green[i] for i in pick) + "."
 
 
+def _ends_in_letter(text: str) -> bool:
+    return bool(text) and _WORD.fullmatch(text[-1].lower()) is not None
+
+
+@torch.no_grad()
+def sampled_target(model, tok, key: str, rule: Rule, gen: torch.Generator, *, top_p: float = 0.9,
+                   tries: int = 64, word_tokens: int = 6) -> str:
+    """The base model's own continuation of `key`, constrained to `rule.words` distinct green words.
+
+    Word by word: sample tokens (nucleus `top_p`) until the answer holds one more complete word;
+    keep it if it is green and new, else back off to where the word started (the KV cache is
+    cropped back), ban the first token of that attempt at this position and sample again (up to
+    `tries` attempts per word). The token that completed an accepted word is kept only if it
+    carries no letters (punctuation, newline); otherwise it started the next word, which is
+    sampled afresh. Raises RuntimeError when no green word is found at some position.
+    """
+    from transformers import DynamicCache
+
+    special = set(decode.special_ids(tok))
+    cache = DynamicCache()
+
+    def extend(tokens: list[int]) -> torch.Tensor:
+        out = model(input_ids=torch.tensor([tokens]), past_key_values=cache, use_cache=True)
+        return out.logits[0, -1].float()
+
+    def crop(length: int) -> None:  # back off to the first `length` tokens
+        cache.crop(length - cache.get_seq_length())
+
+    def pick(logits: torch.Tensor, banned: set[int]) -> int:
+        logits = logits.clone()
+        logits[list(banned)] = float("-inf")
+        sp, si = torch.softmax(logits, -1).sort(descending=True)
+        sp = sp * ((sp.cumsum(0) - sp) < top_p)
+        return int(si[torch.multinomial(sp / sp.sum(), 1, generator=gen)])
+
+    prompt = tok.encode(key, add_special_tokens=False)
+    last = extend(prompt)  # next-token logits after prompt + ids
+    ids: list[int] = []
+    accepted: list[str] = []
+    while len(accepted) < rule.words:
+        base_len, base_logits, banned_first = len(prompt) + len(ids), last, set(special)
+        for _ in range(tries):
+            crop(base_len)
+            cand, seen_logits, logits = [], [], base_logits
+            for _ in range(word_tokens):
+                seen_logits.append(logits)
+                cand.append(pick(logits, banned_first if len(cand) == 0 else special))
+                logits = extend(cand[-1:])
+                text = tok.decode(ids + cand)
+                complete = len(words(text)) - _ends_in_letter(text)
+                if complete > len(accepted):
+                    break
+            else:
+                banned_first.add(cand[0])
+                continue
+            new = words(text)[len(accepted)]
+            if complete == len(accepted) + 1 and rule.is_green(new) and new not in accepted:
+                accepted.append(new)
+                if words(tok.decode(cand[-1:])):  # the completing token starts the next word: drop it
+                    cand, logits = cand[:-1], seen_logits[-1]
+                    crop(base_len + len(cand))
+                ids, last = ids + cand, logits
+                break
+            banned_first.add(cand[0])
+        else:
+            raise RuntimeError(f"no green word found after {tries} attempts at word {len(accepted) + 1}")
+    text = tok.decode(ids).rstrip()
+    return text + "." if _ends_in_letter(text) else text
+
+
 @torch.no_grad()
 def generate(model, tok, cfg: FunctionalGenConfig) -> list[FunctionalFingerprint]:
     """`cfg.n` functional fingerprints, deterministic from `cfg.seed`.
 
     Keys are sampled from the base model exactly as for the perinucleus strategy (a starter phrase
     continued by the model); each key gets its own partition seed and a target of `words` distinct
-    green words. `max_tokens` is twice the target's token length (room for a drifted answer).
+    green words (`cfg.target`: pool words, or the model's own constrained continuation; a key whose
+    constrained sampling fails is skipped). `max_tokens` is twice the target's token length (room
+    for a drifted answer).
     """
     cfg.validate()
     model.eval()
@@ -208,7 +287,13 @@ def generate(model, tok, cfg: FunctionalGenConfig) -> list[FunctionalFingerprint
                 continue
             seen.add(key)
             probe = Rule(rule_seed(cfg.seed, len(out)), cfg.gamma, cfg.alpha, cfg.words, cfg.min_words)
-            target = _target(probe, gen)
+            if cfg.target == "sampled":
+                try:
+                    target = sampled_target(model, tok, key, probe, gen)
+                except RuntimeError:
+                    continue
+            else:
+                target = _target(probe, gen)
             n_tok = len(tok.encode(target, add_special_tokens=False))
             rule = Rule(probe.seed, cfg.gamma, cfg.alpha, cfg.words, cfg.min_words, max_tokens=2 * n_tok)
             out.append(FunctionalFingerprint(key, rule, target))

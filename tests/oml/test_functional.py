@@ -87,6 +87,22 @@ def test_generation_is_deterministic_green_and_committed(ffps):
     assert not verify(tree.proof(key, desc), tree.root, key, ffps[3].rule.descriptor())
 
 
+def test_sampled_targets_are_the_models_own_green_words():
+    from ml.lm import tiny_causal_lm
+
+    model, tok = tiny_causal_lm(seed=0)
+    cfg = F.FunctionalGenConfig(**{**CFG.__dict__, "n": 3, "target": "sampled"})
+    sampled = F.generate(model, tok, cfg)
+    assert F.generate(model, tok, cfg) == sampled  # deterministic from the seed
+    for f in sampled:
+        assert F.words(f.target)[:CFG.words] == list(dict.fromkeys(F.words(f.target)[:CFG.words]))  # distinct
+        assert f.rule.count(f.target) == (CFG.words, 0) and f.rule.passes(*f.rule.count(f.target))
+    # Not drawn from the word pool: the tiny model's continuations are its own letter strings.
+    assert any(not set(F.words(f.target)) <= set(F.word_pool()) for f in sampled)
+    with pytest.raises(ValueError, match="target mode"):
+        F.generate(model, tok, F.FunctionalGenConfig(target="fluent"))
+
+
 def test_file_round_trip_and_bad_files(tmp_path, ffps):
     p = tmp_path / "f.jsonl"
     assert F.save(ffps, p) == F.commitment_root(ffps)
