@@ -7,11 +7,13 @@ import dataclasses
 
 import pytest
 from eth_utils import keccak
+from fastapi import FastAPI
 
+from agents.core.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, create_app as host_app
-from agents.oml.matching import HostQueryError, decide
+from agents.oml.matching import HostQueryError, MalformedAnswer, decide
 from agents.oml.platform import Platform, create_app as platform_app
 from agents.oml.prover import Prover
 from agents.oml.serve import Service
@@ -54,6 +56,12 @@ def test_decide_applies_the_committed_rule_to_the_host_answer(oml_functional, fu
         # a rule asking for more tokens than the host serves (256): the host refuses, a clear error
         with pytest.raises(HostQueryError):
             decide(svc.url, own.key, dataclasses.replace(own.rule, max_tokens=300).descriptor())
+    # a service that answers without a completion text: a clear error, not a crash in the caller
+    broken = FastAPI()
+    broken.post("/v1/completions")(lambda: {"choices": []})
+    with Service(broken) as svc:
+        with pytest.raises(MalformedAnswer, match="choices"):
+            decide(svc.url, *own.pair)
 
 
 def test_functional_cheater_is_caught_confirmed_and_slashed(oml_functional):
@@ -76,9 +84,13 @@ def test_functional_cheater_is_caught_confirmed_and_slashed(oml_functional):
     assert out.status == ClaimStatus.CONFIRMED
     assert out.balances["cheater"]["stake"] == before["cheater"]["stake"] - STAKE
     assert out.balances["honest"]["stake"] == before["honest"]["stake"]
-    # revealing the rule spends the key for this model
+    # revealing the rule spends the key for this model: no second claim with it, against any host
     claims = o.chain.contract("Claims")
     assert o.chain.call(claims.functions.keySpent(o.model_id, keccak(cheater_probe.key.encode())))
+    again = Prover(o.chain, o.prover, o.model_id, o.pairs, platform_url="http://127.0.0.1:9")
+    for host in (o.cheater.address, o.honest.address):
+        with pytest.raises(Reverted.named("KeySpent")):
+            again.file_claim(host, cheater_probe.key, cheater_probe.response)
 
 
 def test_functional_leak_is_traced_to_its_host(oml_functional):
