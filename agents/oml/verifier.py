@@ -3,9 +3,9 @@ pair is in the model's commitment, and the host, queried with the key as a user,
 with the response: `matching.decide`, a prefix match for an exact fingerprint, the revealed
 green-word rule for a functional one) and checks the platform's permission records for a σ(key)
 issued to that host before the claim was committed. It confirms only if the fingerprint matches
-and no such permission exists, and votes on-chain. For a leak claim it queries the endpoint named in the claim instead of
-the host's own service. Once the claim is decided, `settle` collects its reward (it voted with the
-outcome) or takes its penalty."""
+and no such permission exists, and votes on-chain. For a leak claim it queries the endpoint named
+in the claim instead of the host's own service. Once the claim is decided, `settle` collects its
+reward (it voted with the outcome) or takes its penalty."""
 from __future__ import annotations
 
 from dataclasses import dataclass

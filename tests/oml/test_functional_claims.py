@@ -23,7 +23,8 @@ STAKE = 500 * 10**18
 
 
 def _evidence(chain, claim_id):
-    [log] = chain.contract("Claims").events.ClaimEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
+    evidence = chain.contract("Claims").events.ClaimEvidence()
+    [log] = evidence.get_logs(from_block=0, argument_filters={"claimId": claim_id})
     return log["args"]["key"], log["args"]["response"]
 
 
