@@ -1,6 +1,7 @@
 """OML protocol figures: permission signatures/s (in-process and through the platform's HTTP API),
 host latency per query with vs without a permission round trip, gas per claim step, per usage
-batch and per single redeemed permission, leak claims and verifier settlement. One fresh Anvil;
+batch and per single redeemed permission, leak claims and verifier settlement, and the time a
+verifier takes to review a functional vs an exact claim against the same host. One fresh Anvil;
 tiny fingerprinted GPT-2 copies (one per host) serve."""
 import os
 import statistics
@@ -17,12 +18,20 @@ from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
+from agents.oml.community import Terms, register_model
 from agents.oml.host import Host, create_app as host_app, join_as_host
+from agents.oml.matching import decide
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
 from agents.oml.platform import Platform, create_app as platform_app, sign_request
+from agents.oml.prover import Prover
 from agents.oml.serve import Service
-from ml.oml.copies import CopySpec
+from agents.oml.verifier import Verifier
+from ml.lm import tiny_causal_lm
+from ml.oml import decode
+from ml.oml import functional as F
+from ml.oml.copies import CopySpec, to_bytes
 from ml.oml.commitment import FingerprintTree
+from ml.oml.inject import InjectConfig, inject
 
 from . import write
 
@@ -134,6 +143,58 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
     return out
 
 
+def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -> dict:
+    """Median time of `Verifier.review` (claim record, evidence logs, host query, decision, platform
+    permit record) for a functional and an exact claim against one cheating host serving one model
+    (`tiny_causal_lm` with 4 functional fingerprints injected by SFT). The model's commitment holds
+    keys 0-1 as (key, rule descriptor) and keys 2-3 as (key, trained answer), so both claims are
+    decided on the same weights; `decide_ms` is the host query plus the decision alone."""
+    model, tok = tiny_causal_lm(seed=0)
+    ffps = F.generate(model, tok, F.FunctionalGenConfig(n=4, seed=3, words=4, min_words=4, key_tokens=12))
+    model, _ = inject(model, tok, F.training_pairs(ffps), InjectConfig(epochs=300, lr=3e-3, batch_size=4))
+    claims_of = {"functional": ffps[0].pair, "exact": (ffps[2].key, ffps[2].target)}
+    pairs = [ffps[0].pair, ffps[1].pair, claims_of["exact"], (ffps[3].key, ffps[3].target)]
+    terms = Terms(fee_per_query=10**18, stake_required=500 * 10**18, licence_period=30 * 24 * 3600)
+    model_id, _ = register_model(chain, actors.community, store, to_bytes(model, "tiny-gpt2-bytes"), pairs, terms)
+    cheater = dev_signer(61)  # a fresh host (the story's cheater was slashed by `gas`)
+    chain.transact(chain_admin(chain), chain.contract("LoyalToken").functions.mint(cheater.address, 10**21))
+    join_as_host(chain, cheater, model_id)
+    chain.mine(1)
+    host = Host(chain, cheater, model_id, lambda p, n: decode.greedy_text(model, tok, p, n),
+                platform_url=None, cheating=True)
+    out: dict = {"runs": runs, "model": "tiny_causal_lm(0) (2 layers, 64 dims, bytes), 4 functional fingerprints "
+                                      "(4 words, gamma 0.25, alpha 0.01) injected"}
+    with Service(host_app(host)) as svc:
+        prover = Prover(chain, actors.prover, model_id, pairs, platform_url=plat_url)
+        verifier = Verifier(chain, actors.verifiers[0], platform_url=plat_url, host_urls={cheater.address: svc.url})
+        for family, (key, response) in claims_of.items():
+            m = decide(svc.url, key, response)
+            if not m.matched:
+                raise RuntimeError(f"{family} fingerprint not reproduced by the host: {m.reason}")
+            claim_id = prover.file_claim(cheater.address, key, response)
+            served_before = host.state.served
+            review, dec = [], []
+            for _ in range(runs + 1):  # the first run warms up
+                t = time.perf_counter()
+                v = verifier.review(claim_id)
+                review.append(1000 * (time.perf_counter() - t))
+                t = time.perf_counter()
+                decide(svc.url, key, response)
+                dec.append(1000 * (time.perf_counter() - t))
+                if not v.confirm:
+                    raise RuntimeError(f"{family} claim not confirmed: {v.reason}")
+            queries = (host.state.served - served_before) // (2 * (runs + 1))
+            out[family] = {"review_ms_median": round(statistics.median(review[1:]), 2),
+                           "decide_ms_median": round(statistics.median(dec[1:]), 2),
+                           "host_queries_per_review": queries,
+                           "tokens_requested": F.Rule.parse(response).max_tokens if family == "functional" else
+                           [len(response.encode()) // 3 + 2, len(response.encode()) + 1][:queries],
+                           "reason": v.reason}
+    out["functional_over_exact_review"] = round(out["functional"]["review_ms_median"]
+                                                / out["exact"]["review_ms_median"], 2)
+    return out
+
+
 def main() -> None:
     torch.set_num_threads(1)
     with Anvil(accounts=64) as node, tempfile.TemporaryDirectory() as tmp:
@@ -155,11 +216,14 @@ def main() -> None:
                 latency = host_latency({"with_permission": h.url, "without_permission": c.url})
             http = signing_over_http(plat.url, actors.honest, model_id)
             gas_used = gas(chain, actors, model_id, fps, dep.subsets, platform, honest)
+            # after the gas figures, so its claims do not pre-warm the storage slots they measure
+            review = verifier_review(chain, actors, LocalStore(Path(tmp) / "s"), plat.url)
     write("oml_protocol", {
         "note": "2 shared CPU cores, ~8 concurrent agents; tiny byte-level GPT-2 (2 layers, 64 dims), greedy 8 tokens",
         "permission_signing_in_process": signing_in_process(),
         "permission_signing_http": http,
         "host_latency": latency,
+        "verifier_review_functional_vs_exact": review,
         "gas": gas_used,
     })
 

@@ -1,7 +1,9 @@
 """A prover holds the community's secret fingerprints. It queries a host as an ordinary user with
-an unspent key; if the host answers with the fingerprint response and the platform has no
-permission for that query to that host, it commits to the claim, then reveals it with the
-fingerprint's Merkle proof (posting the bond).
+an unspent key; if the host's answer matches the committed response (`matching.decide`: a prefix
+match for an exact fingerprint, the key's green-word rule for a functional one) and the platform
+has no permission for that query to that host, it commits to the claim, then reveals it with the
+fingerprint's Merkle proof (posting the bond). The fingerprint list holds (key, response) pairs of
+either family; for a functional fingerprint the response is its rule descriptor.
 
 With per-host copies the prover knows which subset went to which host: it probes a host with a key
 from that host's own subset, and probes an unlicensed endpoint with one key of every subset; a
@@ -19,32 +21,21 @@ from eth_utils import keccak
 from agents.core.chain import Chain
 from ml.oml.commitment import FingerprintTree
 
+from .matching import complete, decide
 from .permits import query_hash
-
-
-def ask_for(url: str, key: str, response: str, timeout: float = 120) -> str:
-    """What the host at `url` answers to `key`, long enough to tell whether it starts with `response`
-    (raises httpx.HTTPStatusError on a refused query)."""
-    served = ""
-    for n in (len(response.encode()) // 3 + 2, len(response.encode()) + 1):
-        r = httpx.post(f"{url}/v1/completions", json={"prompt": key, "max_tokens": n}, timeout=timeout)
-        r.raise_for_status()
-        served = r.json()["choices"][0]["text"]
-        if served.startswith(response) or not response.startswith(served):
-            break
-    return served
 
 
 @dataclass(frozen=True)
 class Probe:
     host: str
     key: str
-    response: str          # the committed fingerprint response
+    response: str          # the committed fingerprint response (a functional fingerprint: its rule descriptor)
     served: str            # what the host answered
     fingerprint_match: bool
     permitted: bool        # the platform issued σ(key) to this host
     claim_id: int | None = None
     endpoint: str | None = None  # set for a leak probe: the URL that served the host's fingerprint
+    reason: str = ""       # how the match was decided (`matching.Match.reason`)
 
 
 class Prover:
@@ -66,14 +57,7 @@ class Prover:
                 if not self.chain.call(self._claims.functions.keySpent(self.model_id, keccak(k.encode())))]
 
     def query(self, url: str, prompt: str, max_tokens: int) -> str:
-        r = httpx.post(f"{url}/v1/completions", json={"prompt": prompt, "max_tokens": max_tokens}, timeout=120)
-        r.raise_for_status()
-        return r.json()["choices"][0]["text"]
-
-    def ask(self, url: str, key: str, response: str) -> str:
-        """Query `url` with `key`, asking for few tokens first (a token holds ~3 bytes) and for one
-        token per byte of the response only if the short answer stopped inside the response."""
-        return ask_for(url, key, response)
+        return complete(url, prompt, max_tokens)
 
     def permitted(self, host: str, key: str) -> bool:
         r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
@@ -86,8 +70,8 @@ class Prover:
         if not left:
             raise LookupError("every fingerprint key of this model is spent")
         key, response = left[0]
-        served = self.ask(url, key, response)
-        return Probe(host, key, response, served, served.startswith(response), self.permitted(host, key))
+        m = decide(url, key, response)
+        return Probe(host, key, response, m.served, m.matched, self.permitted(host, key), reason=m.reason)
 
     def file_claim(self, host: str, key: str, response: str) -> int:
         """Commit, approve the bond in a later block, reveal with the Merkle proof; returns the claim id."""
@@ -113,9 +97,10 @@ class Prover:
             if not left:
                 continue
             key, response = left[0]
-            served = self.ask(url, key, response)
-            if served.startswith(response):
-                return Probe(host, key, response, served, True, self.permitted(host, key), endpoint=url)
+            m = decide(url, key, response)
+            if m.matched:
+                return Probe(host, key, response, m.served, True, self.permitted(host, key), endpoint=url,
+                             reason=m.reason)
         return None
 
     def file_leak(self, host: str, endpoint: str, key: str, response: str) -> int:

@@ -80,7 +80,7 @@ def balances(chain: Chain, actors: Actors) -> dict[str, dict[str, int]]:
     return out
 
 
-def _decide(chain: Chain, actors: Actors, claim_id: int, urls: dict[str, str], platform_url: str,
+def decide_claim(chain: Chain, actors: Actors, claim_id: int, urls: dict[str, str], platform_url: str,
             out: Outcome, say: Say) -> None:
     """Challenge window passes, every verifier reviews and votes, the claim is finalized and each
     verifier settles its reward or penalty."""
@@ -135,7 +135,7 @@ def run(chain: Chain, actors: Actors, dep: Deployment, *, say: Say = lambda s: N
                 out.probes.append(p)
                 who = "honest" if host == actors.honest.address else "cheating"
                 say(f"prover sent key {p.key!r} (from the {who} host's subset) to the {who} host: answered "
-                    f"{p.served!r} (fingerprint {'matches' if p.fingerprint_match else 'absent'}, "
+                    f"{p.served!r} (fingerprint {'matches' if p.fingerprint_match else 'absent'}: {p.reason}, "
                     f"platform permission {'found' if p.permitted else 'missing'})"
                     + (f" -> claim {p.claim_id} filed" if p.claim_id else " -> no claim"))
                 if p.claim_id:
@@ -147,7 +147,7 @@ def run(chain: Chain, actors: Actors, dep: Deployment, *, say: Say = lambda s: N
             out.defences = {**honest.defend_all(), **cheater.defend_all()}
             say(f"hosts answered open claims: {out.defences or 'the cheater has no permission to show'}")
             urls = {actors.honest.address: h_svc.url, actors.cheater.address: c_svc.url}
-            _decide(chain, actors, out.claim_id, urls, plat.url, out, say)
+            decide_claim(chain, actors, out.claim_id, urls, plat.url, out, say)
     out.balances = balances(chain, actors)
     return out
 
@@ -174,7 +174,7 @@ def run_leak(chain: Chain, actors: Actors, dep: Deployment, leaked: str, *, say:
             f"a fingerprint of host {p.host}'s copy -> leak claim {p.claim_id} against that host")
         out.claim_id = p.claim_id
         if out.claim_id is not None:
-            _decide(chain, actors, out.claim_id, {}, plat.url, out, say)
+            decide_claim(chain, actors, out.claim_id, {}, plat.url, out, say)
     out.balances = balances(chain, actors)
     return out
 

@@ -1,10 +1,11 @@
 """A staked verifier reviews an open claim: it re-derives the fingerprint match (the revealed
 pair is in the model's commitment, and the host, queried with the key as a user, still answers
-with the response) and checks the platform's permission records for a σ(key) issued to that host
-before the claim was committed. It confirms only if the fingerprint matches and no such permission
-exists, and votes on-chain. For a leak claim it queries the endpoint named in the claim instead of
-the host's own service. Once the claim is decided, `settle` collects its reward (it voted with the
-outcome) or takes its penalty."""
+with the response: `matching.decide`, a prefix match for an exact fingerprint, the revealed
+green-word rule for a functional one) and checks the platform's permission records for a σ(key)
+issued to that host before the claim was committed. It confirms only if the fingerprint matches
+and no such permission exists, and votes on-chain. For a leak claim it queries the endpoint named
+in the claim instead of the host's own service. Once the claim is decided, `settle` collects its
+reward (it voted with the outcome) or takes its penalty."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from eth_account.signers.local import LocalAccount
 from agents.core.chain import Chain
 
 from .claims import read_claim
+from .matching import HostQueryError, decide
 from .permits import Permit, query_hash
-from .prover import ask_for
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Verdict:
     reproduced: bool
     permitted_before_commit: bool
     confirm: bool
+    served: str = ""   # what the host (or the leaked endpoint) answered
+    reason: str = ""   # how the match was decided, or why the host gave no answer
 
 
 def join_as_verifier(chain: Chain, verifier: LocalAccount) -> None:
@@ -70,17 +73,19 @@ class Verifier:
         if c.is_leak:
             url = self.endpoint(claim_id)
             in_commitment = in_commitment and query_hash(url) == c.endpoint_hash
-        reproduced = False
+        reproduced, served, reason = False, "", "no service URL known for this host"
         if url is not None:
             try:
-                reproduced = ask_for(url, key, response).startswith(response)
-            except httpx.HTTPError:
-                reproduced = False
+                m = decide(url, key, response)
+                reproduced, served, reason = m.matched, m.served, m.reason
+            except HostQueryError as e:
+                reason = f"host gave no answer ({type(e).__name__}: {e})"
         r = self._platform.get(f"/v1/permits/{host}/0x{query_hash(key).hex()}")
         r.raise_for_status()
         permits = [Permit.from_json(p) for p in r.json()["permits"]]
         before = any(p.model_id == c.model_id and p.expiry - self._ttl <= c.committed_at for p in permits)
-        return Verdict(claim_id, in_commitment, reproduced, before, in_commitment and reproduced and not before)
+        return Verdict(claim_id, in_commitment, reproduced, before, in_commitment and reproduced and not before,
+                       served, reason)
 
     def settle(self, claim_id: int) -> tuple[int, int]:
         """Settle this verifier's part in a decided claim; returns (reward, penalty) in wei."""

@@ -78,3 +78,10 @@ def sample(model, prompts: list[list[int]], n_new: int, pad_id: int, gen: torch.
     for i in range(0, len(prompts), batch_size):
         out += decode(model, prompts[i:i + batch_size], n_new, pick, pad_id)
     return out
+
+
+def greedy_text(model, tok, prompt: str, n_new: int) -> str:
+    """Greedy continuation of one prompt, decoded: the answer `check` and `functional.check` judge
+    for that key (served this way, a host answers exactly what those checks see)."""
+    [ids] = greedy(model, [tok.encode(prompt, add_special_tokens=False)], n_new, tok.pad_token_id)
+    return tok.decode(ids)

@@ -15,19 +15,10 @@ from agents.oml.prover import Prover
 from agents.oml.serve import Service
 
 
-
-def _actors(oml):
-    return scenario.Actors(oml.community, oml.platform, oml.honest, oml.cheater, oml.prover, oml.verifiers)
-
-
-def _deployment(oml):
-    return scenario.Deployment(oml.model_id, oml.cid, oml.pairs, oml.subsets, oml.models)
-
-
 def test_cheater_is_caught_and_slashed_honest_host_untouched(oml):
-    actors = _actors(oml)
+    actors = oml.actors()
     before = scenario.balances(oml.chain, actors)
-    out = scenario.run(oml.chain, actors, _deployment(oml), user_queries=2)
+    out = scenario.run(oml.chain, actors, oml.deployment(), user_queries=2)
     honest_probe, cheater_probe = out.probes
     assert honest_probe.fingerprint_match and honest_probe.permitted and honest_probe.claim_id is None
     assert cheater_probe.fingerprint_match and not cheater_probe.permitted and cheater_probe.claim_id
@@ -60,9 +51,9 @@ def test_copies_carry_only_their_own_subset(oml):
 
 
 def test_leaked_copy_is_traced_to_its_host_and_that_host_slashed(oml):
-    actors = _actors(oml)
+    actors = oml.actors()
     before = scenario.balances(oml.chain, actors)
-    out = scenario.run_leak(oml.chain, actors, _deployment(oml), oml.honest.address)  # the honest host's copy leaked
+    out = scenario.run_leak(oml.chain, actors, oml.deployment(), oml.honest.address)  # the honest host's copy leaked
     [probe] = out.probes
     assert probe.host == oml.honest.address and probe.endpoint and probe.claim_id
     assert (probe.key, probe.response) in oml.subsets[oml.honest.address]
