@@ -184,7 +184,7 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
     paths = []
     for name, ylabel in (("utility", "held-out perplexity (lower is better)"),
                          ("persistence", "exact match after fine-tuning attack")):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        fig, ax = plt.subplots(figsize=(9.6, 4.4))
         # series -> n -> seed -> value (a run's perplexity does not depend on the attack: one per seed)
         series: dict[tuple, dict[int, dict[int, float]]] = {}
         for r in runs:
@@ -207,7 +207,7 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
         ax.set_xlabel("number of fingerprints")
         ax.set_ylabel(ylabel)
         ax.set_title(f"SmolLM2-135M: {name} vs #fingerprints")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
         p = out_dir / f"oml-figure4-{name}.png"
         fig.savefig(p, dpi=120)
