@@ -203,6 +203,7 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
                         ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
+            ax.set_yscale("log")  # a broken model's perplexity is orders of magnitude above the rest
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of fingerprints")
         ax.set_ylabel(ylabel)
