@@ -60,19 +60,25 @@ def greedy(model, prompts: list[list[int]], n_new: int, pad_id: int, batch_size:
     return out
 
 
+def nucleus_pick(logits: torch.Tensor, gen: torch.Generator, top_p: float = 0.95, temperature: float = 1.0,
+                 banned=()) -> torch.Tensor:
+    """One token per row of `logits[B, V]`, sampled from the top-`top_p` nucleus (never a `banned` id)."""
+    logits = logits / temperature
+    if banned:
+        logits[:, list(banned)] = float("-inf")
+    probs = torch.softmax(logits, -1)
+    sp, si = probs.sort(-1, descending=True)
+    keep = (sp.cumsum(-1) - sp) < top_p
+    sp = sp * keep
+    choice = torch.multinomial(sp / sp.sum(-1, keepdim=True), 1, generator=gen)[:, 0]
+    return si.gather(1, choice[:, None])[:, 0]
+
+
 def sample(model, prompts: list[list[int]], n_new: int, pad_id: int, gen: torch.Generator, *,
            top_p: float = 0.95, temperature: float = 1.0, banned: list[int] = (), batch_size: int = 32) -> list[list[int]]:
     """Nucleus sampling driven only by `gen` (deterministic for a fixed seed and batch size)."""
     def pick(logits: torch.Tensor) -> torch.Tensor:
-        logits = logits / temperature
-        if banned:
-            logits[:, list(banned)] = float("-inf")
-        probs = torch.softmax(logits, -1)
-        sp, si = probs.sort(-1, descending=True)
-        keep = (sp.cumsum(-1) - sp) < top_p
-        sp = sp * keep
-        choice = torch.multinomial(sp / sp.sum(-1, keepdim=True), 1, generator=gen)[:, 0]
-        return si.gather(1, choice[:, None])[:, 0]
+        return nucleus_pick(logits, gen, top_p, temperature, banned)
 
     out: list[list[int]] = []
     for i in range(0, len(prompts), batch_size):

@@ -220,11 +220,7 @@ def sampled_target(model, tok, key: str, rule: Rule, gen: torch.Generator, *, to
         cache.crop(length - cache.get_seq_length())
 
     def pick(logits: torch.Tensor, banned: set[int]) -> int:
-        logits = logits.clone()
-        logits[list(banned)] = float("-inf")
-        sp, si = torch.softmax(logits, -1).sort(descending=True)
-        sp = sp * ((sp.cumsum(0) - sp) < top_p)
-        return int(si[torch.multinomial(sp / sp.sum(), 1, generator=gen)])
+        return int(decode.nucleus_pick(logits[None], gen, top_p, banned=banned)[0])
 
     prompt = tok.encode(key, add_special_tokens=False)
     last = extend(prompt)  # next-token logits after prompt + ids
