@@ -12,7 +12,6 @@ bench/results/oml_functional.json after every stage.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,17 +22,11 @@ from ml.lm import load_smollm2
 from ml.oml import functional as F
 from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
 from ml.oml.check import check
-from ml.oml.figure4 import peak_rss_mb
+from ml.oml.figure4 import peak_rss_mb, write_json
 from ml.oml.inject import InjectConfig, inject
 from ml.oml.utility import HELDOUT, perplexity, read_text
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _write(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
 
 
 def main() -> None:
@@ -83,7 +76,7 @@ def main() -> None:
     res["false_positive_rate_base"] = base.pass_rate
     res["base_answers"] = base.answers[:3]
     log(f"base model: {sum(base.passed)}/{base.n} keys pass (FPR {base.pass_rate:.4f}) in {res['base_check_seconds']:.0f}s")
-    _write(a.out, res)
+    write_json(a.out, res)
 
     model, ir = inject(model, tok, F.training_pairs(train), icfg,
                        progress=lambda e, l, x: log(f"  inject epoch {e} loss {l:.3f} train-exact {x:.2f}"))
@@ -98,7 +91,7 @@ def main() -> None:
     res["perplexity"] = perplexity(model, tok, heldout)
     res["wrap"] = {name: F.check(model, tok, train, template=tpl).summary() for name, tpl in WRAP_TEMPLATES.items()}
     log(f"after inject: pass {after.pass_rate:.2f} ppl {res['perplexity']:.2f} inject {ir.seconds:.0f}s")
-    _write(a.out, res)
+    write_json(a.out, res)
 
     t = time.perf_counter()
     finetune_attack(model, tok, read_text(ATTACK_TEXT), acfg)
@@ -108,7 +101,7 @@ def main() -> None:
     res["exact_target_after_finetune_attack"] = check(model, tok, F.training_pairs(train)).summary()
     res["attacked_answers"] = [{"target": f.target, "got": g} for f, g in zip(train[:4], attacked.answers)]
     res["peak_rss_mb"] = peak_rss_mb()
-    _write(a.out, res)
+    write_json(a.out, res)
     log(f"after attack: pass {attacked.pass_rate:.2f} (exact target "
         f"{res['exact_target_after_finetune_attack']['exact_match']:.2f}) attack {res['attack_seconds']:.0f}s")
 

@@ -27,7 +27,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _write(path: Path, obj: dict) -> None:
+def write_json(path: Path, obj: dict) -> None:
+    """Write results atomically, so a sweep killed mid-write leaves the previous complete file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2))
     tmp.replace(path)
@@ -62,7 +63,7 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
                           "examples": [asdict(f) for f in fps_all[s][:3]]}
         log(f"{s}: generated {sizes[-1]} in {res['keys'][s]['generate_seconds']:.0f}s, "
             f"key ppl {res['keys'][s]['key_perplexity']:.1f}")
-        _write(out, res)
+        write_json(out, res)
     del base
     for n in sizes:
         for s in strategies:
@@ -86,7 +87,7 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
                    "wrap": wraps, "attack_seconds": attack_s, "check_after_finetune_attack": attacked,
                    "persistence": attacked["exact_match"], "peak_rss_mb": peak_rss_mb()}
             res["runs"].append(row)
-            _write(out, res)
+            write_json(out, res)
             log(f"{s} n={n}: exact {after['exact_match']:.2f} ppl {ppl:.3f} persistence {attacked['exact_match']:.2f} "
                 f"(prefix {attacked['prefix_match']:.2f}) inject {ir.seconds:.0f}s")
             del model

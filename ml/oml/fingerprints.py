@@ -31,16 +31,20 @@ def commitment_root(fps: list[Fingerprint]) -> str:
     return "0x" + FingerprintTree([(f.key, f.response) for f in fps]).root.hex()
 
 
-def save(fps: list[Fingerprint], path: Path) -> str:
-    """Write the JSONL file atomically; return the commitment root."""
-    if not fps:
+def write_jsonl(path: Path, objs: list[dict]) -> None:
+    """Write one JSON object per line atomically (a temporary file renamed over `path`); refuses an empty set."""
+    if not objs:
         raise FingerprintFileError("refusing to write an empty fingerprint set")
-    root = commitment_root(fps)
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(asdict(f), ensure_ascii=False) + "\n" for f in fps), encoding="utf-8")
+    tmp.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs), encoding="utf-8")
     tmp.replace(path)
-    return root
+
+
+def save(fps: list[Fingerprint], path: Path) -> str:
+    """Write the JSONL file atomically; return the commitment root."""
+    write_jsonl(path, [asdict(f) for f in fps])
+    return commitment_root(fps)
 
 
 def records(path: Path) -> Iterator[tuple[int, object]]:

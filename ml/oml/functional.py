@@ -47,7 +47,7 @@ from eth_utils import keccak
 from ml.oml import decode
 from ml.oml.check import wrap
 from ml.oml.commitment import FingerprintTree
-from ml.oml.fingerprints import Fingerprint, FingerprintFileError, records
+from ml.oml.fingerprints import Fingerprint, FingerprintFileError, records, write_jsonl
 from ml.oml.generate import DATA, GenConfig, _sample_texts
 
 FAMILY = "functional"
@@ -312,16 +312,9 @@ def commitment_root(ffps: list[FunctionalFingerprint]) -> str:
 
 def save(ffps: list[FunctionalFingerprint], path: Path) -> str:
     """Write JSONL (`{"family", "key", "rule", "target"}` per line) atomically; return the root."""
-    if not ffps:
-        raise FingerprintFileError("refusing to write an empty fingerprint set")
-    root = commitment_root(ffps)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps({"family": FAMILY, "key": f.key, "rule": f.rule.descriptor(),
-                                       "target": f.target}, ensure_ascii=False) + "\n" for f in ffps),
-                   encoding="utf-8")
-    tmp.replace(path)
-    return root
+    write_jsonl(path, [{"family": FAMILY, "key": f.key, "rule": f.rule.descriptor(), "target": f.target}
+                       for f in ffps])
+    return commitment_root(ffps)
 
 
 def is_functional_file(path: Path) -> bool:
