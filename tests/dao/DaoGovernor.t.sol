@@ -142,14 +142,7 @@ contract DaoGovernorTest is Test {
         _vote(s3, id, 0);
         vm.warp(gov.proposalDeadline(id) + 1);
         assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Defeated), "defeated");
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IGovernor.GovernorUnexpectedProposalState.selector,
-                id,
-                IGovernor.ProposalState.Defeated,
-                bytes32(uint256(1 << uint8(IGovernor.ProposalState.Succeeded)))
-            )
-        );
+        expectExecuteRefused(id, IGovernor.ProposalState.Defeated);
         gov.execute(t, v, d, keccak256("admit"));
         assertTrue(!personnel.isActive(address(0xC0FFEE)), "not admitted");
     }
@@ -276,14 +269,7 @@ contract DaoGovernorTest is Test {
         assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Succeeded), "last second of the window");
         vm.warp(gov.proposalDeadline(id) + 1 days + 1);
         assertEq(uint256(gov.state(id)), uint256(IGovernor.ProposalState.Expired), "expired");
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IGovernor.GovernorUnexpectedProposalState.selector,
-                id,
-                IGovernor.ProposalState.Expired,
-                bytes32(uint256(1 << uint8(IGovernor.ProposalState.Succeeded)))
-            )
-        );
+        expectExecuteRefused(id, IGovernor.ProposalState.Expired);
         gov.execute(t, v, d, keccak256("too late"));
         assertTrue(!personnel.isActive(address(0xC0FFEE)), "not admitted");
     }
@@ -407,5 +393,17 @@ contract DaoGovernorTest is Test {
         }
         (uint256 a, uint256 f, uint256 ab) = gov.proposalVotes(id);
         assertLe(a + f + ab, 2, "votes <= eligible");
+    }
+
+    /// @dev The next `execute` must revert because the proposal is in `state`, not Succeeded.
+    function expectExecuteRefused(uint256 id, IGovernor.ProposalState state) internal {
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IGovernor.GovernorUnexpectedProposalState.selector,
+                id,
+                state,
+                bytes32(uint256(1 << uint8(IGovernor.ProposalState.Succeeded)))
+            )
+        );
     }
 }
