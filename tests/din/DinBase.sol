@@ -113,6 +113,15 @@ abstract contract DinBase is Test {
         }
     }
 
+    /// @dev Participants ps[from..to) submit round-0 updates; then the clock moves to AggregateCommit.
+    function submitRound0(uint256 id, uint256 from, uint256 to) internal {
+        for (uint256 i = from; i < to; i++) {
+            vm.prank(ps[i]);
+            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
+        }
+        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+    }
+
     function warpTo(uint256 id, uint256 round, DinTasks.Stage stage) internal {
         (uint64 start,) = tasks.window(id, round, stage);
         vm.warp(start);

@@ -23,11 +23,7 @@ contract DinRoundsTest is DinBase {
 
     function drawnTask() internal returns (uint256 id) {
         id = setUpTask(6); // 2 subgroups of 3, 4 evaluators, k = 3
-        for (uint256 i = 0; i < 6; i++) {
-            vm.prank(ps[i]);
-            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
-        }
-        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        submitRound0(id, 0, 6);
         vm.prevrandao(bytes32(uint256(42)));
         rounds.drawRoundSeed(id, 0);
     }
@@ -283,11 +279,7 @@ contract DinRoundsTest is DinBase {
 
     function test_aggregate_emptySubgroup_refusedAndNobodySlashed() public {
         uint256 id = setUpTask(6); // 2 subgroups of 3; only subgroup 1 submits
-        for (uint256 i = 3; i < 6; i++) {
-            vm.prank(ps[i]);
-            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
-        }
-        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        submitRound0(id, 3, 6);
         rounds.drawRoundSeed(id, 0);
         assertTrue(!tasks.aggregatable(id, 0, 0) && tasks.aggregatable(id, 0, 1), "only subgroup 1");
         address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);

@@ -30,11 +30,7 @@ abstract contract SlashPoolBase is DinBase {
     /// @dev Round 0 played with `lazy` absent from every vote (address(0): nobody absent; use
     /// `globalLazyAll` to make every evaluator miss the global vote).
     function playRound0(uint256 id, address lazy, bool globalLazyAll) internal {
-        for (uint256 i = 0; i < 6; i++) {
-            vm.prank(ps[i]);
-            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
-        }
-        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        submitRound0(id, 0, 6);
         vm.prevrandao(bytes32(uint256(7)));
         rounds.drawRoundSeed(id, 0);
         voteSubgroup(id, 0, 0, "bafkagg0", lazy, address(0));
