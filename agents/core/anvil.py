@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from .errors import ConfigError, RpcUnreachable
+from common.errors import ConfigError, RpcUnreachable
 from .signers import ANVIL_MNEMONIC
 
 REPO = Path(__file__).resolve().parents[2]

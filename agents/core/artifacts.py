@@ -8,7 +8,7 @@ from pathlib import Path
 
 from eth_utils import function_signature_to_4byte_selector, keccak
 
-from .errors import ArtifactsMissing
+from common.errors import ArtifactsMissing
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BUILD_DIR = REPO / "build" / "forge"

@@ -20,7 +20,7 @@ from web3._utils.events import get_event_data
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from .artifacts import REPO, Artifacts, abi_type
-from .errors import DeploymentMissing, Reverted, RpcUnreachable
+from common.errors import DeploymentMissing, Reverted, RpcUnreachable
 
 GAS_MARGIN = 1.25  # estimate * margin: estimates are exact on Anvil but storage refunds can make them tight
 

@@ -14,7 +14,7 @@ from agents.core.store import loyal_home
 from rich.console import Console
 from rich.table import Table
 
-from .errors import ConfigError, LoyalError
+from common.errors import ConfigError, LoyalError
 
 console = Console(stderr=True)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .chain import Chain, Event
-from .errors import ConfigError
+from common.errors import ConfigError
 
 MAX_RANGE = 2_000  # blocks per eth_getLogs request
 

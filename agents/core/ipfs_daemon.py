@@ -22,7 +22,7 @@ from typing import Iterator
 
 import httpx
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IPFS_DIR = REPO_ROOT / "tools" / "ipfs"

@@ -8,7 +8,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from .errors import BadKeyFile
+from common.errors import BadKeyFile
 
 # Anvil's public test mnemonic. Its keys are public knowledge: never hold real value with them.
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"

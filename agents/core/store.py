@@ -23,7 +23,7 @@ from typing import Iterable
 import httpx
 from aleph_cid import CidHasher
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 #: Bytes per `update` call when hashing; also the read size for files.
 HASH_CHUNK = 1 << 20

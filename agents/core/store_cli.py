@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from .cli import fail
-from .errors import LoyalError
+from common.errors import LoyalError
 from .store import open_store
 
 app = typer.Typer(help="Content store: put bytes, get them back by CID (hash-checked).", no_args_is_help=True)

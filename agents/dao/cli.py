@@ -6,7 +6,7 @@ import json
 import typer
 
 from agents.core.cli import console, fail
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 app = typer.Typer(help="AI-governance DAO: personnel, typed votes, model/hardware registries, OTK drip.",
                   no_args_is_help=True)

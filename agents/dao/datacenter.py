@@ -24,7 +24,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from agents.core.chain import Chain
-from agents.core.errors import Reverted
+from common.errors import Reverted
 
 TAMPERED = keccak(text="tampered-firmware")
 

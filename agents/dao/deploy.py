@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from agents.core.deploy import Deployer
-from agents.core.errors import ConfigError
+from common.errors import ConfigError
 from agents.core.signers import dev_signer
 
 POLICY, SAFETY = 1, 2  # PersonnelRegistry.Track

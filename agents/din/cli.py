@@ -89,7 +89,7 @@ def demo(
     from agents.core.anvil import Anvil
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
-    from agents.core.errors import LoyalError
+    from common.errors import LoyalError
     from agents.core.signers import dev_signer
 
     from .scenario import Scenario
@@ -149,7 +149,7 @@ def create(
     dev_account: Optional[int] = _DEV, home: Path = _HOME,
 ):
     """Model Owner: upload the genesis model and create a task (pulls the deposit); prints its id."""
-    from agents.core.errors import LoyalError
+    from common.errors import LoyalError
     from agents.core.store import open_store
     from ml.din import data
 
@@ -203,7 +203,7 @@ def participant(
 ):
     """Participant daemon: register (and publish a mask key in secure-aggregation tasks), train on
     its own shard each round, upload and submit, post recovery seeds, claim reward and bond."""
-    from agents.core.errors import LoyalError
+    from common.errors import LoyalError
     from ml.din import data
 
     from .participant import ParticipantDaemon
@@ -229,7 +229,7 @@ def evaluator(
 ):
     """Evaluator daemon (needs the task's minimum stake in Staking): enrol, aggregate, vote, score,
     settle, claim its fee and slash-pool share."""
-    from agents.core.errors import LoyalError
+    from common.errors import LoyalError
 
     from .contracts import Din
     from .evaluator import EvaluatorDaemon
@@ -257,7 +257,7 @@ def owner(
 ):
     """Model Owner daemon for an existing task: publish the test set after round 0's submissions,
     evaluate each global model (accuracy.csv/png under --home), reclaim unearned fees."""
-    from agents.core.errors import ConfigError, LoyalError
+    from common.errors import ConfigError, LoyalError
     from ml.din import data
 
     from .contracts import Din

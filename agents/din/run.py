@@ -17,7 +17,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
-from agents.core.errors import ConfigError, Reverted
+from common.errors import ConfigError, Reverted
 from agents.core.signers import dev_signer, load_keystore
 
 from .contracts import Din, Stage

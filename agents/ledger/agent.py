@@ -13,7 +13,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
-from agents.core.errors import ConfigError, LoyalError
+from common.errors import ConfigError, LoyalError
 from agents.core.store import ContentStore, cid_of
 from ml.ledger import tensors
 from ml.ledger.crypto import BlobContext, UserKey

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.core.cli import fail, load_signer, rpc_option
-from agents.core.errors import ConfigError, LoyalError
+from common.errors import ConfigError, LoyalError
 from agents.core.store import loyal_home
 
 app = typer.Typer(help="Immutable training ledger: fork a base model, train it op by op, verify, claim.",

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 app = typer.Typer(help="OML: model ownership by fingerprints (hosts, permissions, claims).", no_args_is_help=True)
 console = Console()

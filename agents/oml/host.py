@@ -21,7 +21,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from agents.core.chain import Chain
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash

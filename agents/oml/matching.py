@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 from ml.oml.functional import DESCRIPTOR_PREFIX, Rule
 
 

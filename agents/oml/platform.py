@@ -25,7 +25,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from agents.core.chain import Chain
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 from .permits import Permit, PermitSigner, request_digest
 

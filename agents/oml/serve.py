@@ -7,7 +7,7 @@ import time
 
 import uvicorn
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 
 class ServiceFailed(LoyalError):

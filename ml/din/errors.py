@@ -1,7 +1,7 @@
 """Errors of DIN's ML half; each names the offending participant or value in one line."""
 from __future__ import annotations
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 
 class BadUpdate(LoyalError):

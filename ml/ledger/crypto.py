@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from agents.core.errors import BadKeyFile
+from common.errors import BadKeyFile
 
 from .errors import DecryptionFailed
 

@@ -1,7 +1,7 @@
 """Errors the ledger's ML side raises; each names the problem in one line."""
 from __future__ import annotations
 
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 
 class LedgerDataError(LoyalError):

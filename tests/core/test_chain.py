@@ -5,7 +5,7 @@ import pytest
 
 from agents.core.chain import Chain
 from agents.core.deploy import deploy_suite
-from agents.core.errors import ArtifactsMissing, DeploymentMissing, Reverted, RpcUnreachable
+from common.errors import ArtifactsMissing, DeploymentMissing, Reverted, RpcUnreachable
 
 
 def test_suite_is_deployed_and_addressable(chain):

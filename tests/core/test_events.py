@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.core.events import EventCursor, EventFollower, fetch_events
-from agents.core.errors import ConfigError
+from common.errors import ConfigError
 
 HERE = Path(__file__).parent
 

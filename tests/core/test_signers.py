@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from agents.core.errors import BadKeyFile
+from common.errors import BadKeyFile
 from agents.core.signers import dev_signer, load_keystore, save_keystore
 
 

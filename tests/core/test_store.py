@@ -19,7 +19,7 @@ from agents.core.store import (
     cid_of,
     open_store,
 )
-from agents.core.errors import LoyalError
+from common.errors import LoyalError
 
 HELLO_CID = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
 DEADBEEF_128MIB_CID = "bafybeiawhayvhrtunmsazigmne75kqyyb2z7oqlvky3abpk4tbkqyzv6iu"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.core.events import fetch_events
 from agents.core.signers import dev_signer
 from agents.dao.datacenter import Datacenter
@@ -138,7 +138,7 @@ def test_attestation_by_another_key_is_refused(chain, dao):
 
 def test_genesis_spec_is_validated(monkeypatch):
     monkeypatch.setenv("LOYAL_DAO_GENESIS", "0xabc:wizard:2")
-    from agents.core.errors import ConfigError
+    from common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="address:policy"):
         genesis_members(1)

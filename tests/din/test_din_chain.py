@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agents.core.deploy import deploy_suite
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.core.events import fetch_events
 from agents.core.signers import dev_signer
 from agents.din.contracts import GLOBAL, Din, Stage, TaskConfig

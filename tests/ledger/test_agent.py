@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.core.store import CorruptBlob
 from agents.ledger.agent import NotYourFork, UserAgent
 from ml.ledger import tensors

@@ -9,7 +9,7 @@ import pytest
 from eth_utils import keccak
 from fastapi import FastAPI
 
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, create_app as host_app

@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, PermissionDenied, create_app as host_app

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.core.errors import Reverted
+from common.errors import Reverted
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
 from ml.oml.commitment import FingerprintTree
 

@@ -21,7 +21,7 @@ def test_redeploy_is_a_noop(chain, signers):
 
 
 def test_agreements_lock_host_stake_for_the_licence(oml):
-    from agents.core.errors import Reverted
+    from common.errors import Reverted
     import pytest
 
     chain, staking = oml.chain, oml.chain.contract("Staking")
