@@ -29,10 +29,10 @@ from . import write  # noqa: E402
 
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a float32 Hugging Face directory (dequantised from the GGUF once)."""
-    from ml.lm import load_smollm2, loyal_home
+    from ml.lm import load_smollm2, smollm2_cache_dir
 
     load_smollm2()
-    return loyal_home() / "models" / "smollm2-135m-instruct-f32"
+    return smollm2_cache_dir()
 
 
 def measure(model: str = "tiny", n_ops: int = 100, lr: float = 0.5) -> dict:

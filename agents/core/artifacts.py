@@ -20,6 +20,7 @@ class Artifact:
     source: str  # e.g. contracts/core/Staking.sol
     abi: list[dict]
     bytecode: str  # creation code, 0x-prefixed
+    storage: tuple = ()  # compiler storage layout entries (label, slot, type, ...)
 
 
 def abi_type(inp: dict) -> str:
@@ -53,7 +54,8 @@ class Artifacts:
                     continue
                 if name in found:
                     raise ArtifactsMissing(f"two suite contracts are named {name}: {found[name].source} and {source}")
-                found[name] = Artifact(name, source, data["abi"], data["bytecode"]["object"])
+                found[name] = Artifact(name, source, data["abi"], data["bytecode"]["object"],
+                                       tuple((data.get("storageLayout") or {}).get("storage", ())))
         if not found:
             raise ArtifactsMissing(f"no suite contracts in {self.build_dir}: run `make build`")
         return found
@@ -63,6 +65,13 @@ class Artifacts:
             return self._by_name[name]
         except KeyError:
             raise ArtifactsMissing(f"no build artifact for contract {name} in {self.build_dir}: run `make build`") from None
+
+    def storage_slot(self, name: str, label: str) -> int:
+        """Slot of state variable `label` of contract `name`, from the compiler's storage layout."""
+        for entry in self.get(name).storage:
+            if entry["label"] == label:
+                return int(entry["slot"])
+        raise ArtifactsMissing(f"{name} has no state variable {label} in its storage layout: run `make build`")
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

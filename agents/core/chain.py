@@ -6,8 +6,8 @@ account needs no round trip per nonce) and re-syncs it from the node when the no
 from __future__ import annotations
 
 import json
-import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,14 +15,25 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+import requests
 from web3 import HTTPProvider, Web3
 from web3._utils.events import get_event_data
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
+from web3.exceptions import (ContractCustomError, ContractLogicError, ContractPanicError, TransactionNotFound,
+                             Web3RPCError)
 
-from .artifacts import REPO, Artifacts, abi_type
-from common.errors import DeploymentMissing, Reverted, RpcUnreachable
+from common.files import atomic_write_json
+
+from .artifacts import Artifacts, abi_type
+from common.config import current
+from common.errors import (DeploymentMissing, InsufficientFunds, Reverted, RpcUnreachable,
+                           TransactionTimeout)
 
 GAS_MARGIN = 1.25  # estimate * margin: estimates are exact on Anvil but storage refunds can make them tight
+FEE_TTL = 2.0  # seconds a fee quote is reused (one quote per burst of transactions, not per transaction)
+DEFAULT_TIP = 10**9  # 1 gwei priority fee when the node cannot suggest one
+RECEIPT_POLL = 0.02  # first receipt poll interval (s), growing to 1 s
+REBROADCAST_AFTER = 15.0  # seconds without a receipt before checking the node still holds the transaction
+DEV_CHAIN_IDS = frozenset({31337})
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,7 @@ class AddressBook:
         return cls(path, chain_id)
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"chainId": self.chain_id, "contracts": self.contracts}, indent=2) + "\n")
-        os.replace(tmp, self.path)
+        atomic_write_json(self.path, {"chainId": self.chain_id, "contracts": self.contracts})
 
     def address(self, name: str) -> str:
         entry = self.contracts.get(name)
@@ -79,8 +87,24 @@ class AddressBook:
 
 
 def default_book_path(chain_id: int) -> Path:
-    root = Path(os.environ.get("LOYAL_DEPLOYMENTS", REPO / "deployments"))
-    return root / f"{chain_id}.json"
+    """`<deployments setting>/<chainId>.json` (default `$LOYAL_HOME/deployments`)."""
+    return current().book_path(chain_id)
+
+
+class LoyalHTTPProvider(HTTPProvider):
+    """web3's HTTP provider that reports a lost node as `RpcUnreachable` (a transient error daemons
+    retry) instead of a raw `requests` exception, and caches the chain id (asked once, not per call)."""
+
+    def __init__(self, url: str, timeout: float):
+        super().__init__(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
+                         cacheable_requests={"eth_chainId", "net_version"})
+        self.url = url
+
+    def make_request(self, method, params):
+        try:
+            return super().make_request(method, params)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise RpcUnreachable(f"no JSON-RPC node answers at {self.url} ({type(e).__name__})") from None
 
 
 class Chain:
@@ -91,14 +115,18 @@ class Chain:
         self.chain_id = book.chain_id
         self._nonces: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._fees: tuple[float, dict] | None = None
+        self.rebroadcasts = 0  # dropped transactions sent again (see _await_receipt)
 
     @classmethod
     def connect(cls, rpc_url: str, *, build_dir: Path | str | None = None, book_path: Path | str | None = None,
                 timeout: float = 30.0) -> "Chain":
-        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        w3 = Web3(LoyalHTTPProvider(rpc_url, timeout))
         try:
             chain_id = w3.eth.chain_id
-        except Exception as e:  # requests/aiohttp/JSON errors all mean the same to a user
+        except RpcUnreachable:
+            raise
+        except Exception as e:  # a URL that is not a JSON-RPC endpoint, bad JSON, ...
             raise RpcUnreachable(f"no JSON-RPC node answers at {rpc_url} ({type(e).__name__})") from None
         artifacts = Artifacts(build_dir) if build_dir else Artifacts()
         book = AddressBook.load(Path(book_path) if book_path else default_book_path(chain_id), chain_id)
@@ -132,10 +160,30 @@ class Chain:
         with self._lock:
             self._nonces.clear()
 
-    def transact(self, signer: LocalAccount, fn, *, value: int = 0, gas: int | None = None) -> dict:
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fee fields (legacy gasPrice on a chain without a base fee), cached for FEE_TTL s."""
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > FEE_TTL:
+            base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+            if base is None:
+                fees = {"gasPrice": self.w3.eth.gas_price}
+            else:
+                try:
+                    tip = self.w3.eth.max_priority_fee
+                except Web3RPCError:  # a node without eth_maxPriorityFeePerGas
+                    tip = DEFAULT_TIP
+                fees = {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+            self._fees = (now, fees)
+        return dict(self._fees[1])
+
+    def transact(self, signer: LocalAccount, fn, *, value: int = 0, gas: int | None = None,
+                 timeout: float | None = None) -> dict:
         """Sign and send `fn` (a contract function call or constructor), wait, return the receipt.
 
-        Reverts raise `Reverted` (custom errors decoded by name) before anything is sent.
+        Reverts raise `Reverted` (custom errors decoded by name) before anything is sent. An account
+        that cannot pay for gas raises `InsufficientFunds` naming the fix. A transaction the node
+        drops from its pool is re-broadcast; no receipt within `timeout` (default: the tx_timeout
+        setting) raises `TransactionTimeout`.
         """
         params: dict[str, Any] = {"from": signer.address, "value": value, "chainId": self.chain_id}
         for attempt in range(2):
@@ -144,20 +192,60 @@ class Chain:
                     params["gas"] = int(fn.estimate_gas({"from": signer.address, "value": value}) * GAS_MARGIN)
                 else:
                     params["gas"] = gas
+                params.update(self.fees())
                 params["nonce"] = self._next_nonce(signer.address)
                 tx = fn.build_transaction(params)
-                signed = signer.sign_transaction(tx)
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                raw = signer.sign_transaction(tx).raw_transaction
+                tx_hash = self.w3.eth.send_raw_transaction(raw)
                 break
             except (ContractCustomError, ContractLogicError, ContractPanicError) as e:
                 self.reset_nonces()
                 raise self.revert_error(e) from None
             except Web3RPCError as e:
                 self.reset_nonces()
-                if attempt == 0 and "nonce" in str(e).lower():
+                msg = str(e).lower()
+                if "insufficient funds" in msg:
+                    raise self._no_gas_money(signer.address, params) from None
+                if attempt == 0 and "nonce" in msg:
                     continue  # another process used this key: re-sync the nonce once
                 raise
-        receipt = dict(self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05))
+        return self._await_receipt(tx_hash, raw, tx, timeout)
+
+    def _no_gas_money(self, address: str, params: dict) -> InsufficientFunds:
+        have = self.w3.eth.get_balance(address)
+        need = params.get("gas", 0) * params.get("maxFeePerGas", params.get("gasPrice", 0)) + params.get("value", 0)
+        hint = f"`loyal chain fund {address}`" if self.chain_id in DEV_CHAIN_IDS else "send it some of the chain's native coin"
+        return InsufficientFunds(f"account {address} has {have / 1e18:.6g} ETH for gas, needs up to "
+                                 f"{need / 1e18:.6g}: {hint}")
+
+    def _await_receipt(self, tx_hash, raw: bytes, tx: dict, timeout: float | None) -> dict:
+        timeout = current().tx_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        next_check = time.monotonic() + REBROADCAST_AFTER
+        poll = RECEIPT_POLL
+        while True:
+            try:
+                receipt = dict(self.w3.eth.get_transaction_receipt(tx_hash))
+                break
+            except TransactionNotFound:
+                pass
+            now = time.monotonic()
+            if now >= deadline:
+                raise TransactionTimeout(
+                    f"transaction {tx_hash.to_0x_hex()} (nonce {tx['nonce']}) has no receipt after {timeout:g} s; "
+                    "it may still be mined: check it on the chain before sending it again") from None
+            if now >= next_check:  # dropped from the node's pool (restart, eviction): send the same bytes again
+                next_check = now + REBROADCAST_AFTER
+                try:
+                    self.w3.eth.get_transaction(tx_hash)
+                except TransactionNotFound:
+                    try:
+                        self.w3.eth.send_raw_transaction(raw)
+                        self.rebroadcasts += 1
+                    except Web3RPCError:
+                        pass  # known again, or the nonce was used meanwhile: the receipt check decides
+            time.sleep(poll)
+            poll = min(poll * 1.5, 1.0)
         if receipt["status"] != 1:
             # Mined but reverted (state changed between estimate and inclusion): replay as a call for the reason.
             try:

@@ -1,98 +1,144 @@
-"""Core commands: `loyal devnet`, `loyal deploy`, `loyal events`."""
+"""Core commands: `loyal devnet`, `loyal deploy`, `loyal config`, `loyal events`.
+
+Shared by every command module: the common options (`RPC`, `BOOK`, `KEYSTORE`, `DEV_ACCOUNT`,
+`HOME`), `connect` (settings -> chain) and `signer`. Errors are raised as `LoyalError`s and
+reported by `agents.cli.main` (one line on stderr, exit 1); commands never print them themselves.
+"""
 from __future__ import annotations
 
 import json
 import os
 import signal
-import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-
-from agents.core.store import loyal_home
 from rich.console import Console
 from rich.table import Table
 
-from common.errors import ConfigError, LoyalError
+from common.config import Settings, configure
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress and status; results go to stdout
 
-
-def fail(e: LoyalError) -> None:
-    """One line on stderr, exit code 1: how every Loyal command reports a user-caused error."""
-    console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def rpc_option() -> str:
-    return typer.Option(os.environ.get("LOYAL_RPC_URL", "http://127.0.0.1:8545"), "--rpc", help="JSON-RPC URL (env LOYAL_RPC_URL)")
+# -- options every command that talks to a chain shares (None = fall back to env/file/default) --
+RPC = typer.Option(None, "--rpc", help="JSON-RPC URL [setting rpc_url, env LOYAL_RPC_URL]")
+BOOK = typer.Option(None, "--book", help="address book file [default <deployments>/<chainId>.json]")
+KEYSTORE = typer.Option(None, "--keystore", help="signer: keystore file or key name [setting keystore]")
+DEV_ACCOUNT = typer.Option(None, "--dev-account", help="sign with Anvil dev account N (dev chains only)")
+HOME = typer.Option(None, "--home", help="local state folder [setting home, env LOYAL_HOME]")
 
 
-def load_signer(chain, keystore: Optional[Path]):
-    """Keystore signer if given (password from LOYAL_KEY_PASSWORD or a prompt); Anvil's account 0 on a dev chain."""
-    from .signers import dev_signer, load_keystore
+def connect(settings: Settings, book: Optional[Path] = None):
+    """The chain of `settings.rpc_url`, with the address book `book` or the configured one."""
+    from .chain import Chain
 
-    if keystore:
-        password = os.environ.get("LOYAL_KEY_PASSWORD")
-        if password is None:
-            if not sys.stdin.isatty():
-                raise ConfigError("keystore password needed: set LOYAL_KEY_PASSWORD (no terminal to prompt on)")
-            password = typer.prompt("keystore password", hide_input=True)
-        return load_keystore(keystore, password)
-    if chain.chain_id != 31337:
-        raise ConfigError(f"chain {chain.chain_id} is not a dev chain: pass --keystore (dev keys are public)")
-    return dev_signer(0)
+    return Chain.connect(settings.rpc_url, book_path=book)
+
+
+def signer(chain, settings: Settings, keystore: Optional[str] = None, dev_account: Optional[int] = None,
+           default_dev: Optional[int] = None):
+    from .signers import load_signer
+
+    return load_signer(chain.chain_id, keystore=keystore, dev_account=dev_account, default_dev=default_dev,
+                       settings=settings)
+
+
+def require_suite(chain) -> None:
+    """Refuse a chain whose address book is missing or empty, naming the fix."""
+    from common.errors import DeploymentMissing
+
+    if not chain.book.contracts:
+        raise DeploymentMissing(f"no address book for chain {chain.chain_id} at {chain.book.path}: "
+                                "run `loyal deploy` (or `loyal devnet`), or pass --book")
 
 
 def devnet(
-    keep: bool = typer.Option(False, "--keep", help="leave Anvil running (prints its URL and PID) until Ctrl-C"),
-    home: Path = typer.Option(loyal_home() / "devnet", help="scratch dir for this run"),
+    keep: bool = typer.Option(False, "--keep", help="leave the chain running after the scenario (Ctrl-C stops it)"),
+    deploy_only: bool = typer.Option(False, "--deploy-only", help="deploy the suite and keep the chain running; no scenario"),
+    port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="RPC port [default: a free port]"),
+    block_time: Optional[float] = typer.Option(None, "--block-time", min=0.1,
+                                               help="mine a block every S seconds, so daemons progress on their own"),
+    seconds_per_block: Optional[int] = typer.Option(None, "--seconds-per-block", min=1,
+                                                    help="advance the chain clock S seconds per block (a fast clock)"),
+    home: Optional[Path] = HOME,
     only: Optional[list[str]] = typer.Option(None, "--only", help="run only scenario steps whose title starts with this"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ):
-    """Start a local chain, deploy the whole suite, run the end-to-end scenario, print a summary."""
-    from .devnet import run_devnet
+    """Start a local chain, deploy the whole suite, run the end-to-end scenario, print a summary.
 
+    The address book goes where every other command looks for it (<deployments>/31337.json), so
+    after `loyal devnet --deploy-only --port 8545 --block-time 1` the chain is ready for
+    `loyal keys`, `loyal token`, `loyal stake` and the role daemons.
+    """
+    from .devnet import DevnetOptions, run_scenario, start_devnet
+
+    s = configure(home=home)
+    opts = DevnetOptions(home=s.home / "devnet", book=s.book_path(31337), port=port, block_time=block_time,
+                         seconds_per_block=seconds_per_block, only=tuple(only or ()), scenario=not deploy_only)
+    _stop_on_sigterm()
+    t0 = time.monotonic()
+    node, chain, deploy_s = start_devnet(opts)
     try:
-        summary = run_devnet(home=home, console=console, keep=keep, only=only)
-    except LoyalError as e:
-        fail(e)
+        summary = {"rpc_url": node.rpc_url, "book": str(opts.book), "deployed_in_s": round(deploy_s, 2),
+                   "contracts": {n: e["address"] for n, e in chain.book.contracts.items()}, "steps": {}}
+        if opts.scenario:
+            summary["steps"] = run_scenario(chain, opts, console)
+        summary["blocks"] = chain.w3.eth.block_number
+        summary["total_s"] = round(time.monotonic() - t0, 2)
+        if keep or deploy_only:
+            summary["anvil_pid"] = node.pid
+        _print_summary(summary, as_json)
+        if keep or deploy_only:
+            console.print(f"chain running at {summary['rpc_url']} (address book {opts.book}); "
+                          f"for other shells: export LOYAL_RPC_URL={summary['rpc_url']}; Ctrl-C stops it",
+                          highlight=False)
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks stop the chain instead of orphaning it."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _print_summary(summary: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(summary, indent=2, default=str))
-    else:
-        t = Table(title=f"devnet summary ({summary['total_s']} s, {summary['blocks']} blocks)")
-        t.add_column("step")
-        t.add_column("result")
-        t.add_row("deploy", f"{len(summary['contracts'])} contracts in {summary['deployed_in_s']} s")
-        for title, res in summary["steps"].items():
-            t.add_row(title, ", ".join(f"{k}={v}" for k, v in res.items()))
-        Console().print(t)
-    if keep:
-        console.print(f"anvil running at {summary['rpc_url']} (pid {summary['anvil_pid']}); Ctrl-C stops it")
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            os.kill(summary["anvil_pid"], signal.SIGTERM)
+        print(json.dumps(summary, indent=2, default=str), flush=True)
+        return
+    t = Table(title=f"devnet summary ({summary['total_s']} s, {summary['blocks']} blocks)")
+    t.add_column("step")
+    t.add_column("result")
+    t.add_row("deploy", f"{len(summary['contracts'])} contracts in {summary['deployed_in_s']} s")
+    for title, res in summary["steps"].items():
+        t.add_row(title, ", ".join(f"{k}={v}" for k, v in res.items()))
+    Console().print(t)
 
 
 def deploy(
-    rpc: str = rpc_option(),
-    keystore: Optional[Path] = typer.Option(None, help="deployer keystore (default: Anvil account 0 on chain 31337)"),
-    book: Optional[Path] = typer.Option(None, help="address book path (default deployments/<chainId>.json)"),
+    rpc: Optional[str] = RPC,
+    keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT,
+    book: Optional[Path] = BOOK,
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Deploy (or confirm) the whole suite; writes the address book. Re-running is a no-op."""
-    from .chain import Chain
+    """Deploy (or confirm) the whole suite; writes the address book. Re-running is a no-op.
+
+    Signs with --keystore (any chain) or Anvil's account 0 on a dev chain.
+    """
     from .deploy import deploy_suite
 
-    try:
-        chain = Chain.connect(rpc, book_path=book)
-        d = deploy_suite(chain, load_signer(chain, keystore))
-    except LoyalError as e:
-        fail(e)
+    s = configure(rpc_url=rpc)
+    chain = connect(s, book)
+    deployer = signer(chain, s, keystore, dev_account, default_dev=0)
+    d = deploy_suite(chain, deployer)
     out = {"chainId": chain.chain_id, "book": str(chain.book.path), "deployed": d.deployed,
            "contracts": {n: e["address"] for n, e in chain.book.contracts.items()}}
     if as_json:
@@ -103,19 +149,33 @@ def deploy(
         print(f"address book: {out['book']}")
 
 
+def config(as_json: bool = typer.Option(False, "--json")):
+    """Show every setting, its value and where it came from (flag, env, file, default)."""
+    s = configure()
+    rows = s.shown()
+    if as_json:
+        print(json.dumps({"config_file": str(s.config_file) if s.config_file else None,
+                          "settings": {n: {"value": v or None, "source": src} for n, v, src in rows}}, indent=2))
+        return
+    print(f"config file: {s.config_file or '(none)'}")
+    for n, v, src in rows:
+        print(f"{n:18} {v or '-':50} {src}")
+    if "LOYAL_KEY_PASSWORD" in os.environ:
+        print(f"{'key password':18} {'(set)':50} env LOYAL_KEY_PASSWORD")
+
+
 def events(
-    rpc: str = rpc_option(),
+    rpc: Optional[str] = RPC,
     contract: Optional[list[str]] = typer.Option(None, "--contract", "-c", help="address-book name; repeatable"),
     event: Optional[list[str]] = typer.Option(None, "--event", "-e", help="event name; repeatable"),
-    from_block: int = typer.Option(0, "--from-block"),
-    to_block: Optional[int] = typer.Option(None, "--to-block"),
-    book: Optional[Path] = typer.Option(None, help="address book path"),
+    from_block: int = typer.Option(0, "--from-block", min=0),
+    to_block: Optional[int] = typer.Option(None, "--to-block", min=0),
+    book: Optional[Path] = BOOK,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events until Ctrl-C"),
     cursor: Optional[Path] = typer.Option(None, help="with --follow: resume from (and persist to) this cursor file"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
 ):
     """Decode and print the suite's events for auditors."""
-    from .chain import Chain
     from .events import EventCursor, EventFollower, fetch_events
 
     def show(ev, _state=None):
@@ -125,15 +185,14 @@ def events(
             args = ", ".join(f"{k}={v}" for k, v in ev.to_json()["args"].items())
             print(f"#{ev.block}:{ev.log_index} {ev.contract}.{ev.name}({args})", flush=True)
 
-    try:
-        chain = Chain.connect(rpc, book_path=book)
-        if follow:
-            cur = EventCursor.open(cursor, start_block=from_block) if cursor else EventCursor(None, from_block - 1)
-            try:
-                EventFollower(chain, cur, contracts=contract, names=event).run(show)
-            except KeyboardInterrupt:
-                return
-        for ev in fetch_events(chain, from_block=from_block, to_block=to_block, contracts=contract, names=event):
-            show(ev)
-    except LoyalError as e:
-        fail(e)
+    s = configure(rpc_url=rpc)
+    chain = connect(s, book)
+    require_suite(chain)
+    if follow:
+        cur = EventCursor.open(cursor, start_block=from_block) if cursor else EventCursor(None, from_block - 1)
+        try:
+            EventFollower(chain, cur, contracts=contract, names=event).run(show)
+        except KeyboardInterrupt:
+            return
+    for ev in fetch_events(chain, from_block=from_block, to_block=to_block, contracts=contract, names=event):
+        show(ev)

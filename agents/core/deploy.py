@@ -1,27 +1,18 @@
 """One deploy path for the devnet, the tests and the Ape scripts.
 
-`deploy_suite` runs each subsystem's hook in SUITE order. Hooks call `Deployer.ensure`, which
+`deploy_suite` runs each subsystem's deploy hook (declared in its `SUBSYSTEM`) in dependency order. Hooks call `Deployer.ensure`, which
 deploys a contract only if the address book has no live copy built from the same bytecode and
 constructor arguments, so re-running a deploy is a no-op.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from .chain import Chain
-
-# (module, function): one line per subsystem, in dependency order.
-SUITE: list[tuple[str, str]] = [
-    ("agents.core.deploy", "deploy_core"),
-    ("agents.din.deploy", "deploy_din"),
-    ("agents.ledger.deploy", "deploy_ledger"),
-    ("agents.oml.deploy", "deploy_oml"),
-    ("agents.dao.deploy", "deploy_dao"),
-]
+from .subsystem import resolve, subsystems
 
 INITIAL_SUPPLY = 1_000_000_000 * 10**18
 UNSTAKE_DELAY = 3 * 24 * 3600  # seconds between an unstake request and withdrawal
@@ -77,7 +68,7 @@ def deploy_core(d: Deployer) -> None:
 
 
 def _hooks() -> list[Callable[[Deployer], None]]:
-    return [getattr(importlib.import_module(m), f) for m, f in SUITE]
+    return [resolve(s.deploy) for s in subsystems() if s.deploy]
 
 
 def deploy_suite(chain: Chain, signer: LocalAccount) -> Deployer:

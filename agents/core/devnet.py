@@ -1,11 +1,10 @@
 """The main job: a local chain with the whole suite deployed and the end-to-end scenario run on it.
 
-Each subsystem adds one step to SCENARIOS: a function `run(ctx) -> dict` that drives its agents
-against the chain and returns a few summary figures.
+Each subsystem declares one step in its `SUBSYSTEM.scenario`: a function `run(ctx) -> dict` that
+drives its agents against the chain and returns a few summary figures.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +16,7 @@ from .anvil import Anvil
 from .chain import Chain
 from .deploy import deploy_suite
 from .signers import dev_signer
-
-# (module, function, title): one line per subsystem, run in order.
-SCENARIOS: list[tuple[str, str, str]] = [
-    ("agents.core.devnet", "core_scenario", "core: token and staking"),
-    ("agents.din.cli", "devnet_scenario", "din: federated learning task"),
-    ("agents.ledger.scenario", "run", "ledger: forks, training ops, verify, rewards"),
-    ("agents.oml.scenario", "devnet_scenario", "oml: fingerprinted model, honest and cheating host, slashing"),
-    ("agents.dao.demo", "dao_scenario", "dao: votes, OTK drip, attestation halt"),
-]
+from .subsystem import resolve, subsystems
 
 DEV_TOKENS = 1_000_000 * 10**18
 
@@ -66,36 +57,49 @@ def core_scenario(ctx: ScenarioContext) -> dict:
     return {"stakers": len(stakers), "total_staked_LOYAL": chain.call(staking.functions.totalActive()) / 1e18}
 
 
-def _load(module: str, fn: str) -> Callable[[ScenarioContext], dict]:
-    return getattr(importlib.import_module(module), fn)
+def steps() -> list[tuple[str, Callable[[ScenarioContext], dict]]]:
+    """(title, step) of every subsystem that declares a devnet scenario, in dependency order."""
+    return [(s.scenario[1], s.scenario[0]) for s in subsystems() if s.scenario]
 
 
-def run_devnet(*, home: Path, console: Console, keep: bool = False, accounts: int = 64,
-               only: list[str] | None = None) -> dict:
-    """Start Anvil, deploy, run the scenario steps; returns the summary. Stops Anvil unless `keep`."""
-    summary: dict = {"steps": {}}
-    t0 = time.monotonic()
-    node = Anvil(accounts=accounts).start()
+@dataclass(frozen=True)
+class DevnetOptions:
+    home: Path  # scratch for this run: content store, cursors, plots
+    book: Path  # where the address book is written (what every other command reads)
+    port: int | None = None  # None: a free port
+    block_time: float | None = None  # Anvil interval mining (seconds); None: a block per transaction
+    seconds_per_block: int | None = None  # chain-clock step per mined block (anvil_setBlockTimestampInterval)
+    accounts: int = 64
+    only: tuple[str, ...] = ()  # scenario steps whose title starts with one of these
+    scenario: bool = True  # False: deploy only
+
+
+def start_devnet(opts: DevnetOptions) -> tuple[Anvil, Chain, float]:
+    """Start Anvil and deploy the suite; (node, chain, seconds to deploy). The caller stops the node."""
+    node = Anvil(port=opts.port, accounts=opts.accounts, block_time=opts.block_time).start()
     try:
-        summary["rpc_url"] = node.rpc_url
-        with console.status("deploying the suite"):
-            chain = Chain.connect(node.rpc_url, book_path=home / "deployments" / "31337.json")
-            deploy_suite(chain, dev_signer(0))
-        summary["deployed_in_s"] = round(time.monotonic() - t0, 2)
-        summary["contracts"] = {n: e["address"] for n, e in chain.book.contracts.items()}
-        ctx = ScenarioContext(chain, home, console)
-        for module, fn, title in SCENARIOS:
-            if only and not any(title.startswith(o) for o in only):
-                continue
-            t = time.monotonic()
-            console.rule(title)
-            result = _load(module, fn)(ctx)
-            summary["steps"][title] = {**result, "seconds": round(time.monotonic() - t, 2)}
-        summary["blocks"] = chain.w3.eth.block_number
-        summary["total_s"] = round(time.monotonic() - t0, 2)
-        if keep:
-            summary["anvil_pid"] = node.pid
-        return summary
-    finally:
-        if not keep:
-            node.stop()
+        t0 = time.monotonic()
+        chain = Chain.connect(node.rpc_url, book_path=opts.book)
+        if chain.book.contracts:  # an earlier devnet's book: this chain is new, start it afresh
+            chain.book.contracts.clear()
+        deploy_suite(chain, dev_signer(0))
+        if opts.seconds_per_block:
+            chain.w3.provider.make_request("anvil_setBlockTimestampInterval", [int(opts.seconds_per_block)])
+        return node, chain, time.monotonic() - t0
+    except BaseException:
+        node.stop()
+        raise
+
+
+def run_scenario(chain: Chain, opts: DevnetOptions, console: Console) -> dict:
+    """Run the subsystems' scenario steps on a deployed devnet; per-step results and seconds."""
+    ctx = ScenarioContext(chain, opts.home, console)
+    out: dict = {}
+    for title, ref in steps():
+        if opts.only and not any(title.startswith(o) for o in opts.only):
+            continue
+        t = time.monotonic()
+        console.rule(title)
+        result = resolve(ref)(ctx)
+        out[title] = {**result, "seconds": round(time.monotonic() - t, 2)}
+    return out

@@ -23,6 +23,7 @@ from typing import Iterable
 import httpx
 from aleph_cid import CidHasher
 
+from common.config import current
 from common.errors import LoyalError
 
 #: Bytes per `update` call when hashing; also the read size for files.
@@ -311,13 +312,10 @@ class KuboStore(ContentStore):
             raise self._error(resp, cid)
 
 
-def loyal_home() -> Path:
-    return Path(os.environ.get("LOYAL_HOME") or ".loyal")
-
-
 def open_store(api: str | None = None, root: str | os.PathLike[str] | None = None, **kubo_kw: float) -> ContentStore:
-    """`KuboStore(api or $IPFS_API)` if either is set, else `LocalStore(root or $LOYAL_HOME/store)`."""
-    api = api or os.environ.get("IPFS_API") or None
+    """`KuboStore(api or the ipfs_api setting)` if either is set, else `LocalStore(root or <home>/store)`."""
+    settings = current()
+    api = api or settings.ipfs_api or None
     if api:
         return KuboStore(api, **kubo_kw)
-    return LocalStore(Path(root) if root is not None else loyal_home() / "store")
+    return LocalStore(Path(root) if root is not None else settings.home / "store")

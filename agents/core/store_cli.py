@@ -1,7 +1,7 @@
 """`loyal store put FILE` / `loyal store get CID [-o FILE]`: the content store from the shell.
 
-The backend is a Kubo RPC API when `--api` or `IPFS_API` is set, else the local directory store
-under `$LOYAL_HOME/store`.
+The backend is a Kubo RPC API when `--api` or the `ipfs_api` setting (env IPFS_API) is set, else
+the local directory store under `<home>/store`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from typing import Optional
 
 import typer
 
-from .cli import fail
-from common.errors import LoyalError
+from common.config import configure
+from common.errors import ConfigError
+
+from .cli import HOME
 from .store import open_store
 
 app = typer.Typer(help="Content store: put bytes, get them back by CID (hash-checked).", no_args_is_help=True)
@@ -29,15 +31,14 @@ def _api_option() -> Optional[str]:
 def put(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="file to store"),
     api: Optional[str] = _api_option(),
+    home: Optional[Path] = HOME,
     as_json: bool = typer.Option(False, "--json", help="print {cid, size, store} as JSON"),
 ):
     """Store FILE; print its CID (CIDv1, raw leaves: what `ipfs add --cid-version=1 --raw-leaves` prints)."""
+    configure(ipfs_api=api, home=home)
     data = file.read_bytes()
-    try:
-        store = open_store(api)
-        cid = store.put(data)
-    except LoyalError as e:
-        fail(e)
+    store = open_store()
+    cid = store.put(data)
     if as_json:
         print(json.dumps({"cid": cid, "size": len(data), "store": store.location}))
     else:
@@ -49,16 +50,15 @@ def get(
     cid: str = typer.Argument(..., help="content id to fetch"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write to this file (default: stdout)"),
     api: Optional[str] = _api_option(),
+    home: Optional[Path] = HOME,
     as_json: bool = typer.Option(False, "--json", help="with -o: print {cid, size, path} as JSON"),
 ):
     """Fetch CID, check its bytes hash to it, write them to stdout or -o FILE (never a partial file)."""
-    try:
-        data = open_store(api).get(cid)
-    except LoyalError as e:
-        fail(e)
+    if output is None and as_json:
+        raise ConfigError("--json needs -o FILE (the blob itself goes to stdout otherwise)")
+    configure(ipfs_api=api, home=home)
+    data = open_store().get(cid)
     if output is None:
-        if as_json:
-            raise typer.BadParameter("--json needs -o FILE (the blob itself goes to stdout otherwise)")
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return

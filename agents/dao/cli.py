@@ -5,8 +5,7 @@ import json
 
 import typer
 
-from agents.core.cli import console, fail
-from common.errors import LoyalError
+from agents.core.cli import console
 
 app = typer.Typer(help="AI-governance DAO: personnel, typed votes, model/hardware registries, OTK drip.",
                   no_args_is_help=True)
@@ -25,14 +24,11 @@ def demo(as_json: bool = typer.Option(False, "--json", help="print the summary a
 
     from .demo import run_demo
 
-    try:
-        with Anvil(accounts=40) as node, tempfile.TemporaryDirectory() as tmp:
-            chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "31337.json")
-            with console.status("deploying the suite"):
-                deploy_suite(chain, dev_signer(0))
-            summary = run_demo(chain, log=lambda s: console.print(s, highlight=False))
-    except LoyalError as e:
-        fail(e)
+    with Anvil(accounts=40) as node, tempfile.TemporaryDirectory() as tmp:
+        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "31337.json")
+        with console.status("deploying the suite"):
+            deploy_suite(chain, dev_signer(0))
+        summary = run_demo(chain, log=lambda s: console.print(s, highlight=False))
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
     else:

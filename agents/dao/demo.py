@@ -135,6 +135,6 @@ def run_demo(chain: Chain, log: Callable[[str], None] = print) -> dict:
 
 
 def dao_scenario(ctx) -> dict:
-    """Step of `loyal devnet` (agents.core.devnet.SCENARIOS)."""
+    """Step of `loyal devnet` (declared in agents.dao.SUBSYSTEM)."""
     summary = run_demo(ctx.chain, log=lambda s: ctx.console.print(f"  {s}", highlight=False))
     return {k: summary[k] for k in ("rations", "units_issued", "stop_reason", "hardware_status", "bounty_paid_LOYAL")}

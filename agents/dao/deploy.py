@@ -9,9 +9,9 @@ Genesis personnel: `LOYAL_DAO_GENESIS="0xaddr:safety:3,0xaddr:policy:2,..."`; on
 """
 from __future__ import annotations
 
-import os
 
 from agents.core.deploy import Deployer
+from common.config import current
 from common.errors import ConfigError
 from agents.core.signers import dev_signer
 
@@ -47,11 +47,12 @@ DAO_CONTRACTS = ["PersonnelRegistry", "DaoGovernor", "DaoModelRegistry", "Hardwa
 
 
 def genesis_members(chain_id: int) -> list[tuple[str, int, int]]:
-    """(address, track, tier) of the genesis personnel from LOYAL_DAO_GENESIS or the dev default."""
-    spec = os.environ.get("LOYAL_DAO_GENESIS", "").strip()
+    """(address, track, tier) of the genesis personnel from the dao_genesis setting or the dev default."""
+    spec = (current().dao_genesis or "").strip()
     if not spec:
         if chain_id != 31337:
-            raise ConfigError("LOYAL_DAO_GENESIS is required off the dev chain (\"0xaddr:safety:3,...\")")
+            raise ConfigError("dao_genesis (env LOYAL_DAO_GENESIS) is required off the dev chain "
+                              "(\"0xaddr:safety:3,...\")")
         return [(dev_signer(i).address, track, tier) for i, track, tier in DEV_MEMBERS]
     out = []
     for item in spec.split(","):
@@ -59,9 +60,9 @@ def genesis_members(chain_id: int) -> list[tuple[str, int, int]]:
             addr, track, tier = item.strip().split(":")
             out.append((addr, TRACK_NAMES[track.lower()], int(tier)))
         except (ValueError, KeyError):
-            raise ConfigError(f"LOYAL_DAO_GENESIS entry {item!r} is not address:policy|safety:1..3") from None
+            raise ConfigError(f"dao_genesis entry {item!r} is not address:policy|safety:1..3") from None
         if not 1 <= out[-1][2] <= 3:
-            raise ConfigError(f"LOYAL_DAO_GENESIS entry {item!r}: tier must be 1..3")
+            raise ConfigError(f"dao_genesis entry {item!r}: tier must be 1..3")
     return out
 
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from agents.core.store import loyal_home
+from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, connect, require_suite, signer
+from common.config import configure
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -81,7 +83,7 @@ def demo(
                                 "mask keys on-chain, dropout recovery; scores per subgroup"),
     dropouts: int = typer.Option(None, help="participants that register and then never submit "
                                  "(default 1 with --secagg, else 0)"),
-    home: Path = typer.Option(loyal_home() / "din-demo", help="scratch dir"),
+    home: Optional[Path] = typer.Option(None, "--home", help="scratch dir [default <home>/din-demo]"),
 ):
     """1 owner, N participants (participant 0 poisons its labels), E evaluators (the last is lazy):
     a real task on a fresh Anvil; prints accuracy per round, who was slashed and who got paid.
@@ -89,199 +91,184 @@ def demo(
     from agents.core.anvil import Anvil
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
-    from common.errors import LoyalError
     from agents.core.signers import dev_signer
+    from common.errors import ConfigError
 
     from .scenario import Scenario
 
     if dropouts is None:
         dropouts = 1 if secagg else 0
     if not 0 <= dropouts < participants:
-        console.print(f"[red]error:[/red] --dropouts must be between 0 and {participants - 1}")
-        raise typer.Exit(1)
+        raise ConfigError(f"--dropouts must be between 0 and {participants - 1}")
+    home = home or configure().home / "din-demo"
     sc = Scenario(participants=participants, evaluators=evaluators, rounds=rounds, subgroup_size=subgroup_size,
                   evaluators_per_subgroup=per_subgroup, poisoners=(0,), lazy=(evaluators - 1,),
                   secure_aggregation=secagg, dropouts=tuple(range(participants - dropouts, participants)))
     t0 = time.monotonic()
-    try:
-        with Anvil(accounts=participants + evaluators + 4) as node:
-            home.mkdir(parents=True, exist_ok=True)
-            book = home / "deployments" / "31337.json"
-            if book.exists():
-                book.unlink()  # a fresh chain each run
-            chain = Chain.connect(node.rpc_url, book_path=book)
-            with console.status("deploying the suite"):
-                deploy_suite(chain, dev_signer(0))
-            _, res = _run(chain, home, sc, console)
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+    with Anvil(accounts=participants + evaluators + 4) as node:
+        home.mkdir(parents=True, exist_ok=True)
+        book = home / "deployments" / "31337.json"
+        if book.exists():
+            book.unlink()  # a fresh chain each run
+        chain = Chain.connect(node.rpc_url, book_path=book)
+        with console.status("deploying the suite"):
+            deploy_suite(chain, dev_signer(0))
+        _, res = _run(chain, home, sc, console)
     print_result(res, console)
     console.print(f"done in {time.monotonic() - t0:.1f} s")
 
 
 # ---------------------------------------------------------------- one role per OS process
 
-_RPC = typer.Option("http://127.0.0.1:8545", "--rpc", envvar="LOYAL_RPC_URL", help="JSON-RPC URL (env LOYAL_RPC_URL)")
-_BOOK = typer.Option(None, "--book", help="address book (default deployments/<chainId>.json)")
-_KEYSTORE = typer.Option(None, "--keystore", help="signer keystore (password from LOYAL_KEY_PASSWORD)")
-_DEV = typer.Option(None, "--dev-account", help="Anvil dev account index (dev chains only)")
-_HOME = typer.Option(loyal_home() / "din", "--home", help="store and cursor directory")
-_POLL = typer.Option(1.0, "--poll", help="seconds to sleep when idle")
+_POLL = typer.Option(None, "--poll", help="seconds to sleep when idle [setting poll]")
 _DONE = typer.Option(False, "--exit-when-done", help="exit once the task is settled and nothing is left to do")
+_HOME = typer.Option(None, "--home", help="state folder: store and cursors go in <home>/din [setting home]")
+
+
+@dataclass
+class _Role:
+    """What every role command resolves first: settings, chain, signer, its state folder."""
+    settings: object
+    chain: object
+    signer: object
+    home: Path
+
+
+def _role(rpc, book, keystore, dev_account, home) -> _Role:
+    from agents.core.logs import setup_logging
+
+    s = configure(rpc_url=rpc, home=home)
+    setup_logging(s.log_level)
+    chain = connect(s, book)
+    require_suite(chain)
+    return _Role(s, chain, signer(chain, s, keystore, dev_account), s.home / "din")
+
+
+def _run_role(make, role: str, task: int, r: _Role, poll, exit_when_done: bool):
+    from agents.core.store import open_store
+
+    from .run import cursor_path, run
+
+    daemon = make(r.chain, open_store(root=None if r.settings.ipfs_api else r.home / "store"), r.signer, task,
+                  cursor_path(r.home, task, role, r.signer.address))
+    run(daemon, poll=poll or r.settings.poll, exit_when_done=exit_when_done)
+    return daemon
+
 
 @app.command()
 def create(
-    shards: int = typer.Option(..., "--shards", help="digits split whose test set the owner keeps"),
+    shards: int = typer.Option(..., "--shards", min=1, help="digits split whose test set the owner keeps"),
     data_seed: int = typer.Option(0, "--data-seed"),
-    rounds: int = typer.Option(3, "--rounds"),
-    subgroup_size: int = typer.Option(10, "--subgroup-size"),
-    per_subgroup: int = typer.Option(3, "--per-subgroup", help="evaluators per subgroup"),
-    max_evaluators: int = typer.Option(8, "--max-evaluators"),
-    reward: float = typer.Option(1000.0, "--reward", help="LOYAL"),
-    fee: float = typer.Option(20.0, "--fee", help="evaluator fee, LOYAL"),
-    bond: float = typer.Option(1.0, "--bond", help="participant bond, LOYAL"),
-    min_stake: float = typer.Option(100.0, "--min-stake", help="evaluator stake, LOYAL"),
-    slash: float = typer.Option(10.0, "--slash", help="per offence, LOYAL"),
+    rounds: int = typer.Option(3, "--rounds", min=1),
+    subgroup_size: int = typer.Option(10, "--subgroup-size", min=1),
+    per_subgroup: int = typer.Option(3, "--per-subgroup", min=1, help="evaluators per subgroup"),
+    max_evaluators: int = typer.Option(8, "--max-evaluators", min=1),
+    reward: str = typer.Option("1000", "--reward", help="LOYAL"),
+    fee: str = typer.Option("20", "--fee", help="evaluator fee, LOYAL"),
+    bond: str = typer.Option("1", "--bond", help="participant bond, LOYAL"),
+    min_stake: str = typer.Option("100", "--min-stake", help="evaluator stake, LOYAL"),
+    slash: str = typer.Option("10", "--slash", help="per offence, LOYAL"),
     secagg: bool = typer.Option(False, "--secagg", help="secure aggregation (masked updates)"),
-    registration_seconds: int = typer.Option(3600, "--registration-seconds"),
-    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
-    dev_account: Optional[int] = _DEV, home: Path = _HOME,
+    registration_seconds: int = typer.Option(3600, "--registration-seconds", min=1),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME,
 ):
     """Model Owner: upload the genesis model and create a task (pulls the deposit); prints its id."""
-    from common.errors import LoyalError
     from agents.core.store import open_store
+    from common.units import parse_amount
     from ml.din import data
 
     from .contracts import TaskConfig
     from .owner import create_task
 
-    wei = lambda x: int(round(x * 10**18))  # noqa: E731
-    try:
-        chain, signer = _role_setup(rpc, book, keystore, dev_account)
-        cfg = TaskConfig(reward=wei(reward), evaluator_fee=wei(fee), participant_bond=wei(bond),
-                         min_evaluator_stake=wei(min_stake), slash_amount=wei(slash), rounds=rounds,
-                         subgroup_size=subgroup_size, evaluators_per_subgroup=per_subgroup,
-                         max_evaluators=max_evaluators, registration_seconds=registration_seconds,
-                         secure_aggregation=secagg)
-        test = data.split(shards, seed=data_seed).test
-        task, genesis = create_task(chain, open_store(root=home / "store"), signer, cfg, test)
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
-    console.print(f"task {task} created (genesis {genesis})", highlight=False)
-
-def _role_setup(rpc: str, book: Optional[Path], keystore: Optional[Path], dev_account: Optional[int]):
-    from agents.core.chain import Chain
-
-    from .run import load_role_signer
-
-    chain = Chain.connect(rpc, book_path=book)
-    return chain, load_role_signer(chain, keystore, dev_account)
-
-
-def _role_run(make, role: str, task: int, home: Path, poll: float, exit_when_done: bool, chain, signer) -> None:
-    from agents.core.store import open_store
-
-    from .run import cursor_path, run
-
-    daemon = make(chain, open_store(root=home / "store"), signer, task,
-                  cursor_path(home, task, role, signer.address))
-    run(daemon, poll=poll, exit_when_done=exit_when_done, log=lambda m: console.print(m, highlight=False))
-
-
+    cfg = TaskConfig(reward=parse_amount(reward), evaluator_fee=parse_amount(fee),
+                     participant_bond=parse_amount(bond), min_evaluator_stake=parse_amount(min_stake),
+                     slash_amount=parse_amount(slash), rounds=rounds, subgroup_size=subgroup_size,
+                     evaluators_per_subgroup=per_subgroup, max_evaluators=max_evaluators,
+                     registration_seconds=registration_seconds, secure_aggregation=secagg)
+    r = _role(rpc, book, keystore, dev_account, home)
+    test = data.split(shards, seed=data_seed).test
+    store = open_store(root=None if r.settings.ipfs_api else r.home / "store")
+    task, genesis = create_task(r.chain, store, r.signer, cfg, test)
+    print(f"task {task} created (genesis {genesis})")
 
 
 @app.command()
 def participant(
-    task: int = typer.Option(..., "--task"),
-    shard: int = typer.Option(..., "--shard", help="this participant's shard index (its local data)"),
-    shards: int = typer.Option(..., "--shards", help="number of shards of the digits split"),
+    task: int = typer.Option(..., "--task", min=0),
+    shard: int = typer.Option(..., "--shard", min=0, help="this participant's shard index (its local data)"),
+    shards: int = typer.Option(..., "--shards", min=1, help="number of shards of the digits split"),
     data_seed: int = typer.Option(0, "--data-seed"),
-    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
-    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
+    exit_when_done: bool = _DONE,
 ):
     """Participant daemon: register (and publish a mask key in secure-aggregation tasks), train on
     its own shard each round, upload and submit, post recovery seeds, claim reward and bond."""
-    from common.errors import LoyalError
+    from common.errors import ConfigError
     from ml.din import data
 
     from .participant import ParticipantDaemon
 
-    try:
-        if not 0 <= shard < shards:
-            raise typer.BadParameter(f"--shard must be in [0, {shards})")
-        chain, signer = _role_setup(rpc, book, keystore, dev_account)
-        mine = data.split(shards, seed=data_seed).shards[shard]
-        _role_run(lambda *a: ParticipantDaemon(*a, shard=mine), "participant", task, home, poll, exit_when_done,
-                  chain, signer)
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+    if shard >= shards:
+        raise ConfigError(f"--shard must be in [0, {shards}), got {shard}")
+    r = _role(rpc, book, keystore, dev_account, home)
+    mine = data.split(shards, seed=data_seed).shards[shard]
+    _run_role(lambda *a: ParticipantDaemon(*a, shard=mine), "participant", task, r, poll, exit_when_done)
 
 
 @app.command()
 def evaluator(
-    task: int = typer.Option(..., "--task"),
+    task: int = typer.Option(..., "--task", min=0),
     stake: bool = typer.Option(False, "--stake", help="first top up the signer's stake to the task's minimum"),
-    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
-    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
+    exit_when_done: bool = _DONE,
 ):
     """Evaluator daemon (needs the task's minimum stake in Staking): enrol, aggregate, vote, score,
     settle, claim its fee and slash-pool share."""
-    from common.errors import LoyalError
+    import logging
+
+    from agents.core.token import Stakes
+    from common.units import format_amount
 
     from .contracts import Din
     from .evaluator import EvaluatorDaemon
 
-    try:
-        chain, signer = _role_setup(rpc, book, keystore, dev_account)
-        din = Din(chain)
-        missing = din.params(task).min_evaluator_stake - din.stake_of(signer.address)
-        if stake and missing > 0:
-            din.stake(signer, missing)
-            console.print(f"evaluator {signer.address}: staked {missing / 1e18:.2f} LOYAL")
-        _role_run(EvaluatorDaemon, "evaluator", task, home, poll, exit_when_done, chain, signer)
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+    r = _role(rpc, book, keystore, dev_account, home)
+    din = Din(r.chain)
+    missing = din.params(task).min_evaluator_stake - din.stake_of(r.signer.address)
+    if stake and missing > 0:
+        Stakes(r.chain).stake(r.signer, missing)
+        logging.getLogger("loyal.din.evaluator").info("%s: staked %s", r.signer.address, format_amount(missing))
+    _run_role(EvaluatorDaemon, "evaluator", task, r, poll, exit_when_done)
 
 
 @app.command()
 def owner(
-    task: int = typer.Option(..., "--task"),
-    shards: int = typer.Option(..., "--shards", help="the digits split the task's test set comes from"),
+    task: int = typer.Option(..., "--task", min=0),
+    shards: int = typer.Option(..., "--shards", min=1, help="the digits split the task's test set comes from"),
     data_seed: int = typer.Option(0, "--data-seed"),
-    rpc: str = _RPC, book: Optional[Path] = _BOOK, keystore: Optional[Path] = _KEYSTORE,
-    dev_account: Optional[int] = _DEV, home: Path = _HOME, poll: float = _POLL, exit_when_done: bool = _DONE,
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
+    exit_when_done: bool = _DONE,
 ):
     """Model Owner daemon for an existing task: publish the test set after round 0's submissions,
-    evaluate each global model (accuracy.csv/png under --home), reclaim unearned fees."""
-    from common.errors import ConfigError, LoyalError
+    evaluate each global model (accuracy.csv/png under <home>/din), reclaim unearned fees."""
+    from common.errors import ConfigError
     from ml.din import data
 
     from .contracts import Din
     from .owner import OwnerDaemon
 
-    try:
-        chain, signer = _role_setup(rpc, book, keystore, dev_account)
-        test = data.split(shards, seed=data_seed).test
-        din = Din(chain)
-        if din.params(task).test_set_commitment != data.test_set_commitment(test):
-            raise ConfigError(f"task {task}: the test set of --shards {shards} --data-seed {data_seed} "
-                              "does not match the task's commitment")
-        made = []
-
-        def make(*a):
-            made.append(OwnerDaemon(*a, test=test))
-            return made[0]
-
-        _role_run(make, "owner", task, home, poll, exit_when_done, chain, signer)
-        csv_path, png_path = made[0].write_report(home / f"task{task}")
-        console.print(f"accuracy per round: {csv_path}, {png_path}")
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(1)
+    r = _role(rpc, book, keystore, dev_account, home)
+    test = data.split(shards, seed=data_seed).test
+    if Din(r.chain).params(task).test_set_commitment != data.test_set_commitment(test):
+        raise ConfigError(f"task {task}: the test set of --shards {shards} --data-seed {data_seed} "
+                          "does not match the task's commitment")
+    daemon = _run_role(lambda *a: OwnerDaemon(*a, test=test), "owner", task, r, poll, exit_when_done)
+    csv_path, png_path = daemon.write_report(r.home / f"task{task}")
+    print(f"accuracy per round: {csv_path}, {png_path}")
 
 
 def devnet_scenario(ctx) -> dict:

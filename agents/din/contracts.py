@@ -13,6 +13,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from agents.core.chain import Chain
+from agents.core.token import Token
 
 GLOBAL = 2**256 - 1  # DinRounds.GLOBAL: subgroup key of the global-model vote
 SCALE = 1_000_000  # DinScoring.SCALE: a score of 1.0
@@ -145,6 +146,7 @@ class Din:
         self.scoring = chain.contract("DinScoring")
         self.token = chain.contract("LoyalToken")
         self.staking = chain.contract("Staking")
+        self.pay = Token(chain)
         self._params: dict[int, Params] = {}
 
     def _tx(self, signer: LocalAccount, fn) -> dict:
@@ -168,18 +170,14 @@ class Din:
         return self._params[task]
 
     def create_task(self, owner: LocalAccount, cfg: TaskConfig, genesis_cid: str, test_commitment: bytes) -> int:
-        self._approve(owner, self.tasks.address, cfg.deposit)
         p = (test_commitment, cfg.reward, cfg.evaluator_fee, cfg.participant_bond, cfg.min_evaluator_stake,
              cfg.slash_amount, self.now() + cfg.registration_seconds, cfg.submit_seconds, cfg.commit_seconds,
              cfg.reveal_seconds, cfg.rounds, cfg.subgroup_size, cfg.evaluators_per_subgroup, cfg.max_evaluators,
              cfg.secure_aggregation)
-        receipt = self._tx(owner, self.tasks.functions.createTask(p, genesis_cid))
+        receipt = self.pay.pay_and_call(owner, self.tasks.address, cfg.deposit,
+                                        self.tasks.functions.createTask(p, genesis_cid), purpose="the task deposit")
         (ev,) = [e for e in self.chain.decode_events(receipt) if e.name == "TaskCreated"]
         return int(ev.args["taskId"])
-
-    def _approve(self, signer: LocalAccount, spender: str, amount: int) -> None:
-        if amount and self._call(self.token.functions.allowance(signer.address, spender)) < amount:
-            self._tx(signer, self.token.functions.approve(spender, amount))
 
     def task_info(self, task: int) -> dict:
         owner, deposit, paid, n, genesis = self._call(self.tasks.functions.taskInfo(task))
@@ -201,8 +199,8 @@ class Din:
         return bytes(self._call(self.tasks.functions.updateHash(task, round_, who)))
 
     def register(self, signer: LocalAccount, task: int) -> dict:
-        self._approve(signer, self.tasks.address, self.params(task).participant_bond)
-        return self._tx(signer, self.tasks.functions.register(task))
+        return self.pay.pay_and_call(signer, self.tasks.address, self.params(task).participant_bond,
+                                     self.tasks.functions.register(task), purpose="the participant bond")
 
     def submit_update(self, signer: LocalAccount, task: int, round_: int, cid: str) -> dict:
         return self._tx(signer, self.tasks.functions.submitUpdate(task, round_, cid))
@@ -267,8 +265,8 @@ class Din:
 
     # -- evaluators ----------------------------------------------------------------------
     def stake(self, signer: LocalAccount, amount: int) -> dict:
-        self._approve(signer, self.staking.address, amount)
-        return self._tx(signer, self.staking.functions.stake(amount))
+        return self.pay.pay_and_call(signer, self.staking.address, amount, self.staking.functions.stake(amount),
+                                     purpose="the evaluator stake")
 
     def stake_of(self, who: str) -> int:
         return self._call(self.staking.functions.stakeOf(who))

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agents.core.cli import fail, load_signer, rpc_option
-from common.errors import ConfigError, LoyalError
-from agents.core.store import loyal_home
+from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, connect, require_suite, signer
+from common.config import Settings, configure
+from common.errors import ConfigError
 
 app = typer.Typer(help="Immutable training ledger: fork a base model, train it op by op, verify, claim.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -19,26 +19,29 @@ out = Console()
 
 
 class Opts:
+    """The group's options, resolved against the configuration when a command runs."""
+
     def __init__(self, rpc, book, keystore, dev_account, key_file, store_dir):
         self.rpc, self.book, self.keystore, self.dev_account = rpc, book, keystore, dev_account
         self.key_file, self.store_dir = key_file, store_dir
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = configure(rpc_url=self.rpc)
+        return self._settings
 
     def chain(self):
-        from agents.core.chain import Chain
-
-        return Chain.connect(self.rpc, book_path=self.book)
+        chain = connect(self.settings, self.book)
+        require_suite(chain)
+        return chain
 
     def signer(self, chain):
-        if self.dev_account is not None:
-            if chain.chain_id != 31337:
-                raise ConfigError(f"chain {chain.chain_id} is not a dev chain: pass --keystore (dev keys are public)")
-            from agents.core.signers import dev_signer
-
-            return dev_signer(self.dev_account)
-        return load_signer(chain, self.keystore)
+        return signer(chain, self.settings, self.keystore, self.dev_account, default_dev=0)
 
     def key_path(self, address: str) -> Path:
-        return self.key_file or loyal_home() / "ledger" / "keys" / f"{address.lower()}.key"
+        return self.key_file or self.settings.home / "ledger" / "keys" / f"{address.lower()}.key"
 
     def agent(self, need_key: bool = True):
         from agents.core.store import open_store
@@ -46,10 +49,10 @@ class Opts:
         from ml.ledger.crypto import UserKey
 
         chain = self.chain()
-        signer = self.signer(chain)
+        who = self.signer(chain)
         store = open_store(root=self.store_dir) if self.store_dir else open_store()
-        key = UserKey.load(self.key_path(signer.address)) if need_key else None
-        return UserAgent(chain, signer, store, key, loyal_home() / "ledger")
+        key = UserKey.load(self.key_path(who.address)) if need_key else None
+        return UserAgent(chain, who, store, key, self.settings.home / "ledger")
 
 
 _opts: Opts | None = None
@@ -57,12 +60,12 @@ _opts: Opts | None = None
 
 @app.callback()
 def main(
-    rpc: str = rpc_option(),
-    book: Optional[Path] = typer.Option(None, help="address book path (default deployments/<chainId>.json)"),
-    keystore: Optional[Path] = typer.Option(None, help="signer keystore (default: Anvil account 0 on a dev chain)"),
-    dev_account: Optional[int] = typer.Option(None, "--dev-account", help="sign with Anvil dev account N (dev chain only)"),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", help="ledger key (default $LOYAL_HOME/ledger/keys/<address>.key)"),
-    store_dir: Optional[Path] = typer.Option(None, "--store", help="local content store dir (default: $IPFS_API or $LOYAL_HOME/store)"),
+    rpc: Optional[str] = RPC,
+    book: Optional[Path] = BOOK,
+    keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT,
+    key_file: Optional[Path] = typer.Option(None, "--key-file", help="ledger key (default <home>/ledger/keys/<address>.key)"),
+    store_dir: Optional[Path] = typer.Option(None, "--store", help="local content store dir (default: ipfs_api or <home>/store)"),
 ):
     global _opts
     _opts = Opts(rpc, book, keystore, dev_account, key_file, store_dir)
@@ -81,14 +84,11 @@ def keygen():
     """Create the signer's ledger key (32 random bytes, mode 0600). It never leaves this machine."""
     from ml.ledger.crypto import UserKey
 
-    try:
-        chain = _opts.chain()
-        path = _opts.key_path(_opts.signer(chain).address)
-        if path.exists():
-            raise ConfigError(f"ledger key {path} already exists; refusing to overwrite it")
-        UserKey.create_file(path)
-    except LoyalError as e:
-        fail(e)
+    chain = _opts.chain()
+    path = _opts.key_path(_opts.signer(chain).address)
+    if path.exists():
+        raise ConfigError(f"ledger key {path} already exists; refusing to overwrite it")
+    UserKey.create_file(path)
     out.print(f"ledger key written to {path}")
 
 
@@ -99,24 +99,18 @@ def register_base(model_dir: Path = typer.Option(..., help="Hugging Face model d
     """Store a base model's weights and register their CID (REGISTRAR_ROLE)."""
     from ml.ledger.base import load_base
 
-    try:
-        agent = _opts.agent(need_key=False)
-        model, _ = load_base(model_dir)
-        base_id, cid = agent.register_base(model, name)
-    except LoyalError as e:
-        fail(e)
+    agent = _opts.agent(need_key=False)
+    model, _ = load_base(model_dir)
+    base_id, cid = agent.register_base(model, name)
     _emit({"base_model_id": base_id, "cid": cid}, as_json)
 
 
 @app.command()
 def fork(base: int = typer.Option(..., help="base model id"), as_json: bool = typer.Option(False, "--json")):
     """Fork a base model; the signer owns the new user model."""
-    try:
-        agent = _opts.agent(need_key=False)
-        fid = agent.fork(base)
-        f = agent.ledger.fork(fid)
-    except LoyalError as e:
-        fail(e)
+    agent = _opts.agent(need_key=False)
+    fid = agent.fork(base)
+    f = agent.ledger.fork(fid)
     _emit({"user_model_id": fid, "base_model_id": base, "owner": f.owner, "fork_height": f.forked_at_block}, as_json)
 
 
@@ -131,14 +125,11 @@ def train(fork: int = typer.Option(..., "--fork", help="user model id"),
     from ml.ledger.base import load_base
     from ml.ledger.trainer import Interaction
 
-    try:
-        agent = _opts.agent()
-        agent.check_recorder(fork)
-        model, tok = load_base(model_dir)
-        agent.attach(fork, model, tok, lr=lr, rank=rank, alpha=2 * rank, seed=seed)
-        r = agent.train(fork, Interaction(prompt, response, feedback))
-    except LoyalError as e:
-        fail(e)
+    agent = _opts.agent()
+    agent.check_recorder(fork)
+    model, tok = load_base(model_dir)
+    agent.attach(fork, model, tok, lr=lr, rank=rank, alpha=2 * rank, seed=seed)
+    r = agent.train(fork, Interaction(prompt, response, feedback))
     _emit({"op_id": r.op_id, "seq": r.seq, "op_hash": "0x" + r.op_hash.hex(), "interaction_cid": r.interaction_cid,
            "delta_cid": r.delta_cid, "loss": round(r.loss, 5), "gas_used": r.gas_used}, as_json)
 
@@ -148,11 +139,8 @@ def seal(as_json: bool = typer.Option(False, "--json")):
     """Seal every pending op into Merkle blocks (anyone may; one bounded batch per transaction)."""
     from agents.ledger.agent import Ledger
 
-    try:
-        chain = _opts.chain()
-        blocks = Ledger(chain).seal_all(_opts.signer(chain))
-    except LoyalError as e:
-        fail(e)
+    chain = _opts.chain()
+    blocks = Ledger(chain).seal_all(_opts.signer(chain))
     _emit({"blocks_sealed": [b for b, _ in blocks]}, as_json)
 
 
@@ -163,12 +151,9 @@ def history(user: Optional[str] = typer.Option(None, help="address (default: the
     """A page of a user's recorded ops, oldest first."""
     from agents.ledger.agent import Ledger
 
-    try:
-        chain = _opts.chain()
-        who = user or _opts.signer(chain).address
-        ops, total = Ledger(chain).history(who, offset, limit)
-    except LoyalError as e:
-        fail(e)
+    chain = _opts.chain()
+    who = user or _opts.signer(chain).address
+    ops, total = Ledger(chain).history(who, offset, limit)
     if as_json:
         print(json.dumps({"user": who, "total": total, "ops": [o.to_json() for o in ops]}))
         return
@@ -184,20 +169,14 @@ def history(user: Optional[str] = typer.Option(None, help="address (default: the
 @app.command()
 def export(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
     """Encrypt the fork's state at its head, store it, and publish its CID with the op-chain head."""
-    try:
-        r = _opts.agent().export(fork)
-    except LoyalError as e:
-        fail(e)
+    r = _opts.agent().export(fork)
     _emit({"state_cid": r.state_cid, "head": "0x" + r.head.hex(), "op_count": r.op_count}, as_json)
 
 
 @app.command()
 def verify(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
     """Rebuild the adapter from the recorded deltas; check hashes, commitments, Merkle proofs and the export."""
-    try:
-        report = _opts.agent().verify(fork)
-    except LoyalError as e:
-        fail(e)
+    report = _opts.agent().verify(fork)
     _emit(report, as_json)
 
 
@@ -206,10 +185,7 @@ def claim(fork: int = typer.Option(..., "--fork"),
           op: Optional[list[int]] = typer.Option(None, "--op", help="op id; repeatable (default: all claimable)"),
           as_json: bool = typer.Option(False, "--json")):
     """Claim the reward for sealed, unclaimed ops of the signer's fork."""
-    try:
-        paid = _opts.agent(need_key=False).claim(fork, op or None)
-    except LoyalError as e:
-        fail(e)
+    paid = _opts.agent(need_key=False).claim(fork, op or None)
     _emit({"paid": paid}, as_json)
 
 
@@ -220,16 +196,13 @@ def authorise(fork: int = typer.Option(..., "--fork"), recorder: str = typer.Opt
     """Let another address (e.g. your second device) record ops on your fork, or stop it."""
     from eth_utils import is_address, to_checksum_address
 
-    try:
-        if not is_address(recorder):
-            raise ConfigError(f"--recorder {recorder!r} is not an Ethereum address")
-        chain = _opts.chain()
-        from agents.ledger.agent import Ledger
+    if not is_address(recorder):
+        raise ConfigError(f"--recorder {recorder!r} is not an Ethereum address")
+    chain = _opts.chain()
+    from agents.ledger.agent import Ledger
 
-        c = Ledger(chain).c
-        chain.transact(_opts.signer(chain), c.functions.setRecorder(fork, to_checksum_address(recorder), not revoke))
-    except LoyalError as e:
-        fail(e)
+    c = Ledger(chain).c
+    chain.transact(_opts.signer(chain), c.functions.setRecorder(fork, to_checksum_address(recorder), not revoke))
     _emit({"fork": fork, "recorder": to_checksum_address(recorder), "allowed": not revoke}, as_json)
 
 
@@ -239,16 +212,13 @@ def prove(op: int = typer.Option(..., "--op", help="op id"), as_json: bool = typ
     from agents.ledger.agent import Ledger
     from ml.ledger.ophash import verify_proof
 
-    try:
-        chain = _opts.chain()
-        ledger = Ledger(chain)
-        o = ledger.op(op)
-        block = chain.call(ledger.c.functions.blockOfOp(op))
-        tree, root = ledger.block_tree(block)
-        proof = tree.proof(op)
-        on_chain = chain.call(ledger.c.functions.verifyOpInclusion(block, op, o.op_hash, proof))
-    except LoyalError as e:
-        fail(e)
+    chain = _opts.chain()
+    ledger = Ledger(chain)
+    o = ledger.op(op)
+    block = chain.call(ledger.c.functions.blockOfOp(op))
+    tree, root = ledger.block_tree(block)
+    proof = tree.proof(op)
+    on_chain = chain.call(ledger.c.functions.verifyOpInclusion(block, op, o.op_hash, proof))
     _emit({"op_id": op, "op_hash": "0x" + o.op_hash.hex(), "block": block, "root": "0x" + root.hex(),
            "proof": ["0x" + p.hex() for p in proof], "valid_locally": verify_proof(proof, root, op, o.op_hash),
            "valid_on_chain": on_chain}, as_json)

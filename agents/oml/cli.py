@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from common.errors import LoyalError
-
 app = typer.Typer(help="OML: model ownership by fingerprints (hosts, permissions, claims).", no_args_is_help=True)
 console = Console()
 
@@ -31,7 +29,8 @@ def demo(
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
     from agents.core.signers import dev_signer
-    from agents.core.store import LocalStore, loyal_home
+    from agents.core.store import LocalStore
+    from common.config import configure
     from ml.oml.copies import CopySpec
 
     from . import scenario
@@ -39,24 +38,20 @@ def demo(
     say = lambda s: console.print(f"• {s}", highlight=False)  # noqa: E731
     spec = CopySpec(base="tiny" if tiny else "smollm2", per_host=fingerprints, seed=seed)
     t0 = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="loyal-oml-") as tmp, Anvil(accounts=64) as node:
-            home = Path(tmp)
-            chain = Chain.connect(node.rpc_url, book_path=home / "31337.json")
-            admin = dev_signer(0)
-            deploy_suite(chain, admin)
-            say(f"anvil at {node.rpc_url}; suite deployed ({len(chain.book.contracts)} contracts)")
-            token = chain.contract("LoyalToken")
-            fund = lambda a: chain.transact(admin, token.functions.mint(a, 10_000 * scenario.TOKEN))  # noqa: E731
-            actors, dep = scenario.prepare(chain, admin, LocalStore(home / "store"), spec=spec,
-                                           cache_dir=loyal_home() / "oml" / "copies", leak=leak, say=say, fund=fund)
-            before = scenario.balances(chain, actors)
-            out = scenario.run(chain, actors, dep, say=say)
-            leak_out = scenario.run_leak(chain, actors, dep, actors.leaker.address, say=say) if leak else None
-            after = scenario.balances(chain, actors)
-    except LoyalError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1)
+    with tempfile.TemporaryDirectory(prefix="loyal-oml-") as tmp, Anvil(accounts=64) as node:
+        home = Path(tmp)
+        chain = Chain.connect(node.rpc_url, book_path=home / "31337.json")
+        admin = dev_signer(0)
+        deploy_suite(chain, admin)
+        say(f"anvil at {node.rpc_url}; suite deployed ({len(chain.book.contracts)} contracts)")
+        token = chain.contract("LoyalToken")
+        fund = lambda a: chain.transact(admin, token.functions.mint(a, 10_000 * scenario.TOKEN))  # noqa: E731
+        actors, dep = scenario.prepare(chain, admin, LocalStore(home / "store"), spec=spec,
+                                       cache_dir=configure().home / "oml" / "copies", leak=leak, say=say, fund=fund)
+        before = scenario.balances(chain, actors)
+        out = scenario.run(chain, actors, dep, say=say)
+        leak_out = scenario.run_leak(chain, actors, dep, actors.leaker.address, say=say) if leak else None
+        after = scenario.balances(chain, actors)
     t = Table(title="LoyalToken balances (tokens held / stake)")
     for col in ("actor", "tokens before", "tokens after", "stake before", "stake after"):
         t.add_column(col, justify="right" if col != "actor" else "left")

@@ -7,7 +7,7 @@ slashable when the verdict lands. Set LOYAL_OML_PLATFORM to an address to grant 
 """
 from __future__ import annotations
 
-import os
+from common.config import current
 
 from agents.core.deploy import Deployer
 
@@ -37,6 +37,6 @@ def deploy_oml(d: Deployer) -> None:
     d.grant_module(claims)
     d.grant_role("Staking", "LOCKER_ROLE", agreements)  # a licence locks the host's required stake
     d.grant_role("Staking", "LOCKER_ROLE", claims)  # a registered verifier's minimum stake is locked
-    platform = os.environ.get("LOYAL_OML_PLATFORM")
+    platform = current().oml_platform
     if platform:
         d.grant_role("UsageLedger", "PLATFORM_ROLE", platform)

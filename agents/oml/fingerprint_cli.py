@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.errors import ConfigError
 from ml.oml.fingerprints import STRATEGIES, FingerprintFileError
 
 FAMILIES = ("exact", "functional")
@@ -40,9 +41,9 @@ def _emit(result: dict, as_json: bool) -> None:
             console.print(f"[bold]{k}[/bold]: {v}")
 
 
-def _fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}")
-    raise typer.Exit(2)
+def _fail(msg: str) -> NoReturn:
+    """A bad input (file, option value): one line on stderr and exit 1, by `agents.cli.main`."""
+    raise ConfigError(msg)
 
 
 def _load(spec: str):

@@ -104,9 +104,9 @@ def _metadata(blob: bytes) -> dict:
 def smollm2_tokenizer():
     from transformers import AutoTokenizer
 
-    from ml.lm import load_smollm2, loyal_home
+    from ml.lm import load_smollm2, smollm2_cache_dir
 
-    d = loyal_home() / "models" / "smollm2-135m-instruct-f32"
+    d = smollm2_cache_dir()
     if not (d / "config.json").is_file():
         load_smollm2()  # builds the float32 cache once
     tok = AutoTokenizer.from_pretrained(d)

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.errors import LoyalError
 from ml.oml.commitment import FingerprintTree
 
 STRATEGIES = ("perinucleus", "random_tokens", "english_random")
 
 
-class FingerprintFileError(ValueError):
+class FingerprintFileError(LoyalError, ValueError):
     """A fingerprint file that cannot be used (empty, malformed, mixed strategies...)."""
 
 

@@ -5,7 +5,6 @@ import json
 import random
 
 import pytest
-from typer.testing import CliRunner
 
 from agents.core.store import (
     BlobNotFound,
@@ -225,38 +224,36 @@ def test_interface_is_shared():
 
 
 def test_cli_put_get_round_trip(tmp_path, monkeypatch):
-    from agents.cli import app
+    from tests.cli_runner import invoke
 
     monkeypatch.delenv("IPFS_API", raising=False)
     monkeypatch.setenv("LOYAL_HOME", str(tmp_path / "home"))
     src = tmp_path / "in.bin"
     src.write_bytes(b"hello\n")
-    runner = CliRunner()
-    res = runner.invoke(app, ["store", "put", str(src), "--json"])
+    res = invoke(["store", "put", str(src), "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["cid"] == HELLO_CID and out["size"] == 6
     dst = tmp_path / "out.bin"
-    res = runner.invoke(app, ["store", "get", HELLO_CID, "-o", str(dst)])
+    res = invoke(["store", "get", HELLO_CID, "-o", str(dst)])
     assert res.exit_code == 0, res.output
     assert dst.read_bytes() == b"hello\n"
-    res = runner.invoke(app, ["store", "get", HELLO_CID])
+    res = invoke(["store", "get", HELLO_CID])
     assert res.exit_code == 0 and res.stdout_bytes == b"hello\n"
 
 
 def test_cli_errors_are_one_line(tmp_path, monkeypatch):
-    from agents.cli import app
+    from tests.cli_runner import invoke
 
     monkeypatch.delenv("IPFS_API", raising=False)
     monkeypatch.setenv("LOYAL_HOME", str(tmp_path / "home"))
-    runner = CliRunner()
-    res = runner.invoke(app, ["store", "get", ABSENT_CID])
+    res = invoke(["store", "get", ABSENT_CID])
     assert res.exit_code == 1
     assert res.output.strip().count("\n") == 0 and "not found" in res.output
-    res = runner.invoke(app, ["store", "get", "notacid"])
+    res = invoke(["store", "get", "notacid"])
     assert res.exit_code == 1 and "invalid CID 'notacid'" in res.output
     dst = tmp_path / "never.bin"
-    res = runner.invoke(app, ["store", "get", ABSENT_CID, "-o", str(dst)])
+    res = invoke(["store", "get", ABSENT_CID, "-o", str(dst)])
     assert res.exit_code == 1 and not dst.exists()
 
 

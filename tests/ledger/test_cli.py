@@ -4,19 +4,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from agents.cli import app
+from tests.cli_runner import invoke
 
 
 @pytest.fixture
 def run(chain, store, tmp_path, monkeypatch):
     monkeypatch.setenv("LOYAL_HOME", str(tmp_path / "home"))
-    runner = CliRunner()
     base = ["ledger", "--rpc", chain.w3.provider.endpoint_uri, "--book", str(chain.book.path), "--store", str(store.root)]
 
     def invoke(account: int, *args: str, ok: bool = True):
-        res = runner.invoke(app, [*base, "--dev-account", str(account), *args])
+        res = invoke([*base, "--dev-account", str(account), *args])
         if ok:
             assert res.exit_code == 0, res.output
         return res

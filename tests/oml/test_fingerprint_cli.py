@@ -1,14 +1,11 @@
 import json
 
-from typer.testing import CliRunner
 
-from agents.cli import app
-
-runner = CliRunner()
+from tests.cli_runner import invoke
 
 
 def _run(*args):
-    return runner.invoke(app, ["fingerprint", *args])
+    return invoke(["fingerprint", *args])
 
 
 def test_generate_inject_check_attack_utility_report(tmp_path):
@@ -66,20 +63,20 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     r = _run("check", "--model", "tiny", "-f", str(empty))
-    assert r.exit_code == 2 and "empty fingerprint file" in r.output
+    assert r.exit_code == 1 and _one_line(r) and "empty fingerprint file" in r.output
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"key": "a", "response": "b", "strategy": "perinucleus"}\n{oops\n')
     r = _run("check", "--model", "tiny", "-f", str(bad))
-    assert r.exit_code == 2 and "bad.jsonl:2: not valid JSON" in r.output
+    assert r.exit_code == 1 and _one_line(r) and "bad.jsonl:2: not valid JSON" in r.output
     r = _run("generate", "--model", "tiny", "--strategy", "bogus", "--out", str(tmp_path / "x.jsonl"))
-    assert r.exit_code == 2 and "unknown strategy" in r.output and not (tmp_path / "x.jsonl").exists()
+    assert r.exit_code == 1 and _one_line(r) and "unknown strategy" in r.output and not (tmp_path / "x.jsonl").exists()
     r = _run("inject", "--model", "tiny", "-f", str(bad), "-o", str(tmp_path / "m"), "--lora-rank", "4",
              "--avg-lambda", "0.1")
-    assert r.exit_code == 2 and "mutually exclusive" in r.output and not (tmp_path / "m").exists()
+    assert r.exit_code == 1 and _one_line(r) and "mutually exclusive" in r.output and not (tmp_path / "m").exists()
     r = _run("check", "--model", str(tmp_path), "-f", str(bad))
-    assert r.exit_code == 2
+    assert r.exit_code == 1 and _one_line(r)
     r = _run("report", "--results", str(tmp_path / "none.json"))
-    assert r.exit_code == 2 and "no results file" in r.output
+    assert r.exit_code == 1 and _one_line(r) and "no results file" in r.output
 
 
 def test_merge_keeps_runs_of_different_attacks_and_injections_apart(tmp_path):
@@ -116,3 +113,8 @@ def test_seeds_stay_apart_and_summary_averages_them(tmp_path):
     assert rows[""]["persistence"] == 0.75 and rows[""]["persistence_range"] == [0.5, 1.0]
     assert rows["30 steps"]["seeds"] == [1]
     assert all(p.stat().st_size > 0 for p in plot(m, tmp_path))
+
+
+def _one_line(r) -> bool:
+    """The CLI contract: exactly one line on stderr, no traceback, nothing on stdout."""
+    return r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and r.stdout == ""

@@ -1,9 +1,8 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from agents.cli import app
+from tests.cli_runner import invoke
 from ml.oml import functional as F
 from ml.oml.commitment import FingerprintTree, verify
 from ml.oml.fingerprints import Fingerprint, FingerprintFileError
@@ -148,31 +147,33 @@ def test_injection_makes_the_rule_hold_and_other_rules_do_not(ffps):
     assert sum(other.passed) <= 1 and not other.summary()["flagged"]
 
 
-runner = CliRunner()
-
-
 def test_cli_functional_generate_inject_check_attack(tmp_path):
     fp = tmp_path / "f.jsonl"
-    r = runner.invoke(app, ["fingerprint", "generate", "--family", "functional", "--model", "tiny:1", "--n", "6",
+    r = invoke(["fingerprint", "generate", "--family", "functional", "--model", "tiny:1", "--n", "6",
                             "--key-tokens", "10", "--words", "4", "--seed", "5", "-o", str(fp), "--json"])
     assert r.exit_code == 0, r.output
     gen = json.loads(r.stdout)
     assert gen["family"] == "functional" and gen["root"] == F.commitment_root(F.load(fp))
     out = tmp_path / "m"
-    r = runner.invoke(app, ["fingerprint", "inject", "--model", "tiny:1", "-f", str(fp), "-o", str(out),
+    r = invoke(["fingerprint", "inject", "--model", "tiny:1", "-f", str(fp), "-o", str(out),
                             "--epochs", "300", "--lr", "3e-3", "--batch-size", "8", "--json"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["fingerprint", "check", "--model", str(out), "-f", str(fp), "--show", "2", "--json"])
+    r = invoke(["fingerprint", "check", "--model", str(out), "-f", str(fp), "--show", "2", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["pass_rate"] >= 0.8 and res["flagged"] and len(res["examples"]) == 2
-    r = runner.invoke(app, ["fingerprint", "attack", "--model", str(out), "-f", str(fp), "--kind", "wrap",
+    r = invoke(["fingerprint", "attack", "--model", str(out), "-f", str(fp), "--kind", "wrap",
                             "--template", "Q: {key}", "--json"])
     assert r.exit_code == 0, r.output
     assert "pass_rate" in json.loads(r.stdout)["results"][0]
-    r = runner.invoke(app, ["fingerprint", "generate", "--family", "functional", "--model", "tiny", "--words", "3",
+    r = invoke(["fingerprint", "generate", "--family", "functional", "--model", "tiny", "--words", "3",
                             "--min-words", "3", "--gamma", "0.5", "-o", str(tmp_path / "x.jsonl")])
-    assert r.exit_code == 2 and "can never pass" in r.output and not (tmp_path / "x.jsonl").exists()
-    r = runner.invoke(app, ["fingerprint", "generate", "--family", "bogus", "--model", "tiny",
+    assert r.exit_code == 1 and _one_line(r) and "can never pass" in r.output and not (tmp_path / "x.jsonl").exists()
+    r = invoke(["fingerprint", "generate", "--family", "bogus", "--model", "tiny",
                             "-o", str(tmp_path / "y.jsonl")])
-    assert r.exit_code == 2 and "unknown fingerprint family" in r.output
+    assert r.exit_code == 1 and _one_line(r) and "unknown fingerprint family" in r.output
+
+
+def _one_line(r) -> bool:
+    """The CLI contract: exactly one line on stderr, no traceback, nothing on stdout."""
+    return r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and r.stdout == ""
