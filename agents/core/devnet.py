@@ -17,6 +17,7 @@ from .chain import Chain
 from .deploy import deploy_suite
 from .signers import dev_signer
 from .subsystem import resolve, subsystems
+from .token import Stakes
 
 DEV_TOKENS = 1_000_000 * 10**18
 
@@ -45,15 +46,15 @@ class ScenarioContext:
 def core_scenario(ctx: ScenarioContext) -> dict:
     """Three accounts stake; one starts unbonding and withdraws after the delay."""
     chain = ctx.chain
-    token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
+    stakes = Stakes(chain)
+    staking = stakes.contract
     stakers = [ctx.signer(i) for i in (1, 2, 3)]
     ctx.fund(*(s.address for s in stakers))
     for n, s in enumerate(stakers, start=1):
-        chain.transact(s, token.functions.approve(staking.address, n * 100 * 10**18))
-        chain.transact(s, staking.functions.stake(n * 100 * 10**18))
-    chain.transact(stakers[0], staking.functions.requestUnstake(50 * 10**18))
+        stakes.stake(s, n * 100 * 10**18)
+    stakes.request_unstake(stakers[0], 50 * 10**18)
     chain.advance_time(chain.call(staking.functions.unstakeDelay()))
-    chain.transact(stakers[0], staking.functions.withdraw())
+    stakes.withdraw(stakers[0])
     return {"stakers": len(stakers), "total_staked_LOYAL": chain.call(staking.functions.totalActive()) / 1e18}
 
 

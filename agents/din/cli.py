@@ -122,7 +122,7 @@ def demo(
 
 _POLL = typer.Option(None, "--poll", help="seconds to sleep when idle [setting poll]")
 _DONE = typer.Option(False, "--exit-when-done", help="exit once the task is settled and nothing is left to do")
-_HOME = typer.Option(None, "--home", help="state folder: store and cursors go in <home>/din [setting home]")
+_HOME = typer.Option(None, "--home", help="DIN state folder: content store and cursors [default <home setting>/din]")
 
 
 @dataclass
@@ -137,11 +137,11 @@ class _Role:
 def _role(rpc, book, keystore, dev_account, home) -> _Role:
     from agents.core.logs import setup_logging
 
-    s = configure(rpc_url=rpc, home=home)
+    s = configure(rpc_url=rpc)
     setup_logging(s.log_level)
     chain = connect(s, book)
     require_suite(chain)
-    return _Role(s, chain, signer(chain, s, keystore, dev_account), s.home / "din")
+    return _Role(s, chain, signer(chain, s, keystore, dev_account), home or s.home / "din")
 
 
 def _run_role(make, role: str, task: int, r: _Role, poll, exit_when_done: bool):

@@ -149,10 +149,14 @@ def history(user: Optional[str] = typer.Option(None, help="address (default: the
             offset: int = typer.Option(0), limit: int = typer.Option(100),
             as_json: bool = typer.Option(False, "--json")):
     """A page of a user's recorded ops, oldest first."""
+    from eth_utils import is_address, to_checksum_address
+
     from agents.ledger.agent import Ledger
 
+    if user is not None and not is_address(user):
+        raise ConfigError(f"--user {user!r} is not an Ethereum address")
     chain = _opts.chain()
-    who = user or _opts.signer(chain).address
+    who = to_checksum_address(user) if user else _opts.signer(chain).address
     ops, total = Ledger(chain).history(who, offset, limit)
     if as_json:
         print(json.dumps({"user": who, "total": total, "ops": [o.to_json() for o in ops]}))

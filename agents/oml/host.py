@@ -21,6 +21,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
 from agents.core.chain import Chain
+from agents.core.token import Stakes
 from common.errors import LoyalError
 
 from .claims import ClaimStatus, read_claim
@@ -52,9 +53,7 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     have = chain.call(staking.functions.unlockedOf(host.address)) + chain.call(
         agreements.functions.lockedStake(model_id, host.address))  # a renewal moves its own old lock
     if have < stake_required:
-        need = stake_required - have
-        chain.transact(host, token.functions.approve(staking.address, need))
-        chain.transact(host, staking.functions.stake(need))
+        Stakes(chain).stake(host, stake_required - have)
     chain.transact(host, token.functions.approve(usage.address, 2**256 - 1))
     nonce = chain.call(agreements.functions.nonces(host.address))
     deadline = chain.w3.eth.get_block("latest")["timestamp"] + deadline_s

@@ -14,6 +14,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
+from agents.core.token import Stakes
 
 from .claims import read_claim
 from .matching import HostQueryError, decide
@@ -33,11 +34,10 @@ class Verdict:
 
 def join_as_verifier(chain: Chain, verifier: LocalAccount) -> None:
     """Stake the minimum and register in Claims (no-op parts are skipped)."""
-    claims, staking, token = chain.contract("Claims"), chain.contract("Staking"), chain.contract("LoyalToken")
+    claims, staking = chain.contract("Claims"), chain.contract("Staking")
     need = chain.call(claims.functions.minVerifierStake()) - chain.call(staking.functions.unlockedOf(verifier.address))
     if need > 0:
-        chain.transact(verifier, token.functions.approve(staking.address, need))
-        chain.transact(verifier, staking.functions.stake(need))
+        Stakes(chain).stake(verifier, need)
     if chain.call(claims.functions.verifierSinceBlock(verifier.address)) == 0:
         chain.transact(verifier, claims.functions.registerVerifier())
 

@@ -13,13 +13,13 @@ def run(chain, store, tmp_path, monkeypatch):
     monkeypatch.setenv("LOYAL_HOME", str(tmp_path / "home"))
     base = ["ledger", "--rpc", chain.w3.provider.endpoint_uri, "--book", str(chain.book.path), "--store", str(store.root)]
 
-    def invoke(account: int, *args: str, ok: bool = True):
+    def run_as(account: int, *args: str, ok: bool = True):
         res = invoke([*base, "--dev-account", str(account), *args])
         if ok:
             assert res.exit_code == 0, res.output
         return res
 
-    yield invoke
+    yield run_as
     chain.reset_nonces()
 
 

@@ -1,0 +1,323 @@
+"""The CLI contract, for every `loyal` command: each bad input a user can give is exactly one line
+on stderr (`error: ...` naming the problem), no traceback, no usage box, exit code 1 (2 only for
+an unknown option), and nothing half-done on-chain (no approval left behind a refused payment).
+
+`CASES` lists the bad inputs of every command; `test_every_command_has_cases` fails when a command
+is added without them. Bad-input kinds: wrong RPC URL, missing address book, nonexistent or
+malformed file, bad keystore password, unknown CID, a revert, insufficient funds (LOYAL or gas),
+a bad value; plus an unknown option for every command.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import click
+import pytest
+import typer
+from eth_account import Account
+
+from agents.core.signers import dev_signer, save_keystore
+from tests.cli_runner import invoke
+
+BAD_RPC = "http://127.0.0.1:9"
+PASSWORD = "correct horse"
+ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+
+
+@dataclass
+class Env:
+    """What the cases point at: the session chain, key files, a DIN task, scratch files."""
+    rpc: str
+    book: Path
+    tmp: Path
+    ks: Path  # funded key (dev account 5): ETH and LOYAL
+    poor: Path  # ETH for gas, no LOYAL
+    broke: Path  # LOYAL, no ETH
+    not_keystore: Path  # JSON that is not a keystore
+    task: int
+
+    @property
+    def nobook(self) -> str:
+        return str(self.tmp / "no-such-book.json")
+
+    def file(self, name: str, text: str) -> str:
+        p = self.tmp / name
+        p.write_text(text)
+        return str(p)
+
+
+@dataclass
+class Case:
+    kind: str  # rpc | book | file | password | cid | revert | funds | value | option
+    args: Callable[[Env], list[str]]
+    says: str  # substring of the one error line
+    code: int = 1
+    after: Callable[[Env, object], None] | None = None  # extra check (e.g. no approval left)
+
+
+def chain_opts(e: Env, *, rpc: str | None = None, book: str | None = None) -> list[str]:
+    return ["--rpc", rpc or e.rpc, "--book", book or str(e.book)]
+
+
+def no_allowance(owner_key: str, spender: str):
+    """After a refused payment, the payer has granted nothing to the contract it tried to pay."""
+    def check(e: Env, chain) -> None:
+        owner = json.loads(getattr(e, owner_key).read_text())["address"]
+        token = chain.contract("LoyalToken")
+        got = chain.call(token.functions.allowance("0x" + owner.removeprefix("0x"), chain.book.address(spender)))
+        assert got == 0, f"an approval of {got} was left behind"
+    return check
+
+
+def rpc_case(*cmd: str, extra: tuple[str, ...] = ()) -> Case:
+    return Case("rpc", lambda e: [*cmd, *extra, *chain_opts(e, rpc=BAD_RPC)], "no JSON-RPC node answers at")
+
+
+def book_case(*cmd: str, extra: tuple[str, ...] = ()) -> Case:
+    return Case("book", lambda e: [*cmd, *extra, *chain_opts(e, book=e.nobook)], "no address book for chain 31337")
+
+
+def password_case(*cmd: str, extra: tuple[str, ...] = ()) -> Case:
+    return Case("password", lambda e: [*cmd, *extra, *chain_opts(e), "--keystore", str(e.ks), "#wrong-password"],
+                "wrong password")
+
+
+def ledger(*sub: str) -> Callable[[Env], list[str]]:
+    return lambda e: ["ledger", *chain_opts(e), *sub]
+
+
+CASES: dict[str, list[Case]] = {
+    # -- core -------------------------------------------------------------------------------------
+    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'")],
+    "deploy": [
+        rpc_case("deploy"),
+        password_case("deploy"),
+        Case("file", lambda e: ["deploy", "--rpc", e.rpc, "--book", e.nobook, "--keystore", str(e.tmp / "nokey.json")],
+             "does not exist"),
+        Case("file", lambda e: ["deploy", "--rpc", e.rpc, "--book", e.nobook, "--keystore", str(e.not_keystore)],
+             "is not a Web3 Secret Storage keystore"),
+        Case("funds", lambda e: ["deploy", "--rpc", e.rpc, "--book", e.nobook, "--keystore", str(e.broke)],
+             "ETH for gas", after=lambda e, chain: not Path(e.nobook).exists() or pytest.fail("book written")),
+    ],
+    "config": [
+        Case("file", lambda e: ["--config", str(e.tmp / "none.toml"), "config"], "does not exist"),
+        Case("file", lambda e: ["--config", e.file("bad.toml", "rpc_url = [1,"), "config"], "is not valid TOML"),
+        Case("value", lambda e: ["--config", e.file("typo.toml", 'rpc_ulr = "x"\n'), "config"], "unknown setting 'rpc_ulr'"),
+    ],
+    "events": [rpc_case("events"), book_case("events"),
+               Case("value", lambda e: ["events", *chain_opts(e), "-c", "NoSuchContract"], "not in the address book")],
+    "stake": [
+        rpc_case("stake", extra=("1",)), book_case("stake", extra=("1",)), password_case("stake", extra=("1",)),
+        Case("funds", lambda e: ["stake", "5", *chain_opts(e), "--keystore", str(e.poor)], "has 0 LOYAL",
+             after=no_allowance("poor", "Staking")),
+        Case("funds", lambda e: ["stake", "5", *chain_opts(e), "--keystore", str(e.broke)], "ETH for gas",
+             after=no_allowance("broke", "Staking")),
+        Case("revert", lambda e: ["stake", "0", *chain_opts(e), "--keystore", str(e.ks)], "ZeroAmount"),
+        Case("value", lambda e: ["stake", "lots", *chain_opts(e), "--keystore", str(e.ks)], "bad amount 'lots'"),
+    ],
+    "unstake": [rpc_case("unstake", extra=("1",)), book_case("unstake", extra=("1",)),
+                Case("revert", lambda e: ["unstake", "1", *chain_opts(e), "--keystore", str(e.poor)], "InsufficientStake")],
+    "withdraw": [rpc_case("withdraw"), book_case("withdraw"),
+                 Case("revert", lambda e: ["withdraw", *chain_opts(e), "--keystore", str(e.poor)], "NothingToWithdraw")],
+    "store put": [Case("file", lambda e: ["store", "put", str(e.tmp / "absent.bin")], "does not exist")],
+    "store get": [Case("cid", lambda e: ["store", "get", ABSENT_CID], "not found"),
+                  Case("cid", lambda e: ["store", "get", "not-a-cid"], "invalid CID")],
+    "keys new": [Case("password", lambda e: ["keys", "new", "alice", "#no-password"], "LOYAL_KEY_PASSWORD"),
+                 Case("value", lambda e: ["keys", "new", "../evil"], "bad key name")],
+    "keys import": [
+        Case("file", lambda e: ["keys", "import", "bob", "--private-key-file", str(e.tmp / "absent.key")], "cannot read"),
+        Case("file", lambda e: ["keys", "import", "bob", "--private-key-file", e.file("k.txt", "0x1234")],
+             "does not hold a 32-byte hex private key"),
+    ],
+    "keys list": [],
+    "keys address": [Case("file", lambda e: ["keys", "address", str(e.tmp / "absent.json")], "does not exist"),
+                     Case("file", lambda e: ["keys", "address", str(e.not_keystore)], "not a Web3 Secret Storage")],
+    "token balance": [rpc_case("token", "balance", extra=("0x" + "11" * 20,)),
+                      book_case("token", "balance", extra=("0x" + "11" * 20,)),
+                      Case("value", lambda e: ["token", "balance", "nobody", *chain_opts(e)], "neither an address")],
+    "token transfer": [
+        rpc_case("token", "transfer", extra=("0x" + "11" * 20, "1")),
+        book_case("token", "transfer", extra=("0x" + "11" * 20, "1")),
+        password_case("token", "transfer", extra=("0x" + "11" * 20, "1")),
+        Case("funds", lambda e: ["token", "transfer", "0x" + "11" * 20, "1", *chain_opts(e), "--keystore", str(e.poor)],
+             "has 0 LOYAL"),
+        Case("value", lambda e: ["token", "transfer", "0x" + "11" * 20, "1e-19", *chain_opts(e), "--keystore", str(e.ks)],
+             "at most 18 decimals"),
+    ],
+    "token approve": [rpc_case("token", "approve", extra=("Staking", "1")),
+                      book_case("token", "approve", extra=("Staking", "1")),
+                      password_case("token", "approve", extra=("Staking", "1")),
+                      Case("value", lambda e: ["token", "approve", "Nowhere", "1", *chain_opts(e), "--keystore", str(e.ks)],
+                           "neither an address")],
+    "chain info": [rpc_case("chain", "info")],
+    "chain advance": [rpc_case("chain", "advance", extra=("60",)),
+                      Case("value", lambda e: ["chain", "advance", "0", *chain_opts(e)], "Invalid value")],
+    "chain fund": [rpc_case("chain", "fund", extra=("0x" + "11" * 20,)),
+                   Case("value", lambda e: ["chain", "fund", "0xabc", *chain_opts(e)], "is not an address"),
+                   Case("funds", lambda e: ["chain", "fund", "0x" + "11" * 20, "--loyal", "1e15", *chain_opts(e)],
+                        "LOYAL")],
+    # -- din --------------------------------------------------------------------------------------
+    "din demo": [Case("value", lambda e: ["din", "demo", "--participants", "2", "--dropouts", "5"], "--dropouts")],
+    "din create": [
+        rpc_case("din", "create", extra=("--shards", "2")), book_case("din", "create", extra=("--shards", "2")),
+        password_case("din", "create", extra=("--shards", "2")),
+        Case("funds", lambda e: ["din", "create", "--shards", "2", *chain_opts(e), "--keystore", str(e.poor),
+                                 "--home", str(e.tmp / "din")], "has 0 LOYAL", after=no_allowance("poor", "DinTasks")),
+        Case("revert", lambda e: ["din", "create", "--shards", "2", "--max-evaluators", "99", *chain_opts(e),
+                                  "--keystore", str(e.ks), "--home", str(e.tmp / "din")],
+             "InvalidParams", after=no_allowance("ks", "DinTasks")),
+        Case("value", lambda e: ["din", "create", "--shards", "2", "--reward", "ten", *chain_opts(e)], "bad amount"),
+    ],
+    "din participant": [
+        rpc_case("din", "participant", extra=("--task", "0", "--shard", "0", "--shards", "2")),
+        book_case("din", "participant", extra=("--task", "0", "--shard", "0", "--shards", "2")),
+        password_case("din", "participant", extra=("--task", "0", "--shard", "0", "--shards", "2")),
+        # a participant without LOYAL names the fix once and stops (it used to retry every second forever)
+        Case("funds", lambda e: ["din", "participant", "--task", str(e.task), "--shard", "0", "--shards", "2",
+                                 *chain_opts(e), "--keystore", str(e.poor), "--home", str(e.tmp / "din")],
+             "the participant bond needs", after=no_allowance("poor", "DinTasks")),
+        Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "5", "--shards", "2", *chain_opts(e)],
+             "--shard must be in [0, 2)"),
+    ],
+    "din evaluator": [
+        rpc_case("din", "evaluator", extra=("--task", "0")), book_case("din", "evaluator", extra=("--task", "0")),
+        password_case("din", "evaluator", extra=("--task", "0")),
+        Case("funds", lambda e: ["din", "evaluator", "--task", str(e.task), "--stake", *chain_opts(e),
+                                 "--keystore", str(e.poor), "--home", str(e.tmp / "din")], "has 0 LOYAL",
+             after=no_allowance("poor", "Staking")),
+        Case("revert", lambda e: ["din", "evaluator", "--task", "999", *chain_opts(e), "--keystore", str(e.ks)],
+             "UnknownTask"),
+    ],
+    "din owner": [
+        rpc_case("din", "owner", extra=("--task", "0", "--shards", "2")),
+        book_case("din", "owner", extra=("--task", "0", "--shards", "2")),
+        Case("revert", lambda e: ["din", "owner", "--task", "999", "--shards", "2", *chain_opts(e),
+                                  "--keystore", str(e.ks)], "UnknownTask"),
+        Case("value", lambda e: ["din", "owner", "--task", str(e.task), "--shards", "2", "--data-seed", "7", *chain_opts(e),
+                                 "--keystore", str(e.ks)], "does not match the task's commitment"),
+    ],
+    # -- ledger -----------------------------------------------------------------------------------
+    "ledger keygen": [Case("rpc", lambda e: ["ledger", *chain_opts(e, rpc=BAD_RPC), "keygen"], "no JSON-RPC node"),
+                      Case("book", lambda e: ["ledger", *chain_opts(e, book=e.nobook), "keygen"], "no address book")],
+    "ledger register-base": [Case("file", ledger("register-base", "--model-dir", "/no/such/dir", "--name", "x"),
+                                  "/no/such/dir")],
+    "ledger fork": [Case("rpc", lambda e: ["ledger", *chain_opts(e, rpc=BAD_RPC), "fork", "--base", "1"], "no JSON-RPC"),
+                    Case("revert", ledger("fork", "--base", "999"), "UnknownBaseModel"),
+                    Case("password", lambda e: ["ledger", *chain_opts(e), "--keystore", str(e.ks), "fork", "--base", "1",
+                                                "#wrong-password"], "wrong password")],
+    "ledger train": [Case("file", ledger("train", "--fork", "1", "--prompt", "p", "--response", "r",
+                                         "--model-dir", "/no/such/dir"), "ledger key")],
+    "ledger seal": [Case("book", lambda e: ["ledger", *chain_opts(e, book=e.nobook), "seal"], "no address book")],
+    "ledger history": [Case("rpc", lambda e: ["ledger", *chain_opts(e, rpc=BAD_RPC), "history"], "no JSON-RPC"),
+                       Case("value", ledger("history", "--user", "nobody"), "--user 'nobody' is not an Ethereum address")],
+    "ledger export": [Case("file", ledger("export", "--fork", "1"), "ledger key")],
+    "ledger verify": [Case("file", ledger("verify", "--fork", "1"), "ledger key")],
+    "ledger claim": [Case("revert", ledger("claim", "--fork", "999"), "999")],
+    "ledger authorise": [Case("value", ledger("authorise", "--fork", "1", "--recorder", "0xnope"),
+                              "is not an Ethereum address")],
+    "ledger prove": [Case("revert", ledger("prove", "--op", "999"), "999")],
+    # -- oml --------------------------------------------------------------------------------------
+    "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
+    "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",
+                                                      "--out", str(e.tmp / "fp.jsonl")], "unknown strategy")],
+    "fingerprint inject": [Case("file", lambda e: ["fingerprint", "inject", "--model", "tiny", "-f", str(e.tmp / "no.jsonl"),
+                                                   "-o", str(e.tmp / "m")], "no.jsonl")],
+    "fingerprint check": [Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f", str(e.tmp / "no.jsonl")],
+                               "no such fingerprint file"),
+                          Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f",
+                                                  e.file("bad.jsonl", "{oops\n")], "not valid JSON")],
+    "fingerprint attack": [Case("file", lambda e: ["fingerprint", "attack", "--model", "tiny", "-f",
+                                                   str(e.tmp / "no.jsonl"), "--out-dir", str(e.tmp / "a")], "no.jsonl")],
+    "fingerprint utility": [Case("file", lambda e: ["fingerprint", "utility", "--model", "tiny", "--text",
+                                                    str(e.tmp / "none.txt")], "none.txt")],
+    "fingerprint report": [Case("file", lambda e: ["fingerprint", "report", "--results", str(e.tmp / "none.json")],
+                                "no results file")],
+    # -- dao --------------------------------------------------------------------------------------
+    "dao demo": [],
+}
+
+
+def leaf_commands() -> list[str]:
+    from agents.cli import app
+
+    def walk(cmd: click.Command, path: list[str]):
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield " ".join(path)
+
+    return sorted(walk(typer.main.get_command(app), []))
+
+
+def test_every_command_has_cases():
+    """A new command must list its bad inputs here (an empty list only where it takes no input
+    but flags, which the unknown-option case covers)."""
+    commands = leaf_commands()
+    assert sorted(CASES) == commands, (set(commands) ^ set(CASES))
+
+
+def _all_cases() -> list:
+    out = []
+    for cmd, cases in CASES.items():
+        out.append(pytest.param(cmd, Case("option", lambda e, c=cmd: [*c.split(), "--no-such-option"],
+                                          "No such option", code=2), id=f"{cmd}-option"))
+        for i, case in enumerate(cases):
+            out.append(pytest.param(cmd, case, id=f"{cmd}-{case.kind}-{i}"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def env(_suite, anvil, tmp_path_factory):
+    """Key files and a DIN task on the session chain (module-wide; each test reverts its own changes)."""
+    from agents.core.store import LocalStore
+    from agents.din.contracts import TaskConfig
+    from agents.din.owner import create_task
+    from ml.din import data
+
+    chain = _suite
+    snap = chain.snapshot()
+    tmp = tmp_path_factory.mktemp("cli-contract")
+    keys = {}
+    for name, account in (("ks", dev_signer(5)), ("poor", Account.create()), ("broke", Account.create())):
+        keys[name] = save_keystore(account, tmp / f"{name}.json", PASSWORD, scrypt_n=2)
+    poor, broke = (Account.from_key(Account.decrypt(json.loads(keys[k].read_text()), PASSWORD)) for k in ("poor", "broke"))
+    chain.w3.provider.make_request("anvil_setBalance", [poor.address, hex(10**18)])
+    token = chain.contract("LoyalToken")
+    chain.transact(dev_signer(0), token.functions.transfer(broke.address, 100 * 10**18))
+    not_keystore = tmp / "not-keystore.json"
+    not_keystore.write_text("{}")
+    t = 10**18
+    cfg = TaskConfig(reward=10 * t, evaluator_fee=t, participant_bond=t, min_evaluator_stake=5 * t, slash_amount=t,
+                     rounds=1, subgroup_size=2, evaluators_per_subgroup=1, max_evaluators=2)
+    task, _ = create_task(chain, LocalStore(tmp / "store"), dev_signer(6), cfg, data.split(2, seed=0).test)
+    yield Env(anvil.rpc_url, chain.book.path, tmp, keys["ks"], keys["poor"], keys["broke"], not_keystore, task)
+    chain.revert_to(snap)
+
+
+@pytest.mark.parametrize("cmd, case", _all_cases())
+def test_bad_input_is_one_line(cmd, case, env, chain, monkeypatch):
+    monkeypatch.setenv("LOYAL_HOME", str(env.tmp / "home"))
+    monkeypatch.delenv("LOYAL_KEYSTORE", raising=False)
+    args = case.args(env)
+    password = PASSWORD
+    if "#wrong-password" in args:
+        args.remove("#wrong-password")
+        password = "not the password"
+    if "#no-password" in args:
+        args.remove("#no-password")
+        monkeypatch.delenv("LOYAL_KEY_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("LOYAL_KEY_PASSWORD", password)
+    r = invoke(args)
+    assert r.exit_code == case.code, f"exit {r.exit_code}, expected {case.code}: {r.output[-2000:]}"
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"not one error line: {r.stderr[-2000:]!r}"
+    assert case.says in lines[0], f"{case.says!r} not in {lines[0]!r}"
+    assert "Traceback" not in r.output and "Usage:" not in r.output and "internal error" not in lines[0]
+    chain.reset_nonces()
+    if case.after:
+        case.after(env, chain)
