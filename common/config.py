@@ -52,11 +52,10 @@ SETTINGS: tuple[Setting, ...] = (
             "file holding the keystore password (daemons); `LOYAL_KEY_PASSWORD` (env only) also works"),
     Setting("ipfs_api", "IPFS_API", None, str, "Kubo RPC API URL; unset = the embedded store under home/store"),
     Setting("log_level", "LOYAL_LOG_LEVEL", "INFO", str, "daemon log level (DEBUG, INFO, WARNING, ERROR)"),
-    Setting("device", "LOYAL_DEVICE", "auto", str, "torch device for training: auto (CUDA when present), cpu, cuda"),
     Setting("tx_timeout", "LOYAL_TX_TIMEOUT", 120.0, float, "seconds to wait for a transaction receipt"),
     Setting("poll", "LOYAL_POLL", 1.0, float, "seconds a daemon sleeps when it has nothing to do"),
     Setting("dao_genesis", "LOYAL_DAO_GENESIS", None, str,
-            "DAO genesis personnel at deploy: `addr:tier:track,...` (default: dev accounts on a dev chain)"),
+            "DAO genesis personnel at deploy: `0xaddr:safety|policy:1..3,...` (default: dev accounts on a dev chain)"),
     Setting("oml_platform", "LOYAL_OML_PLATFORM", None, str,
             "OML platform signer address at deploy (default: the deployer)"),
 )
@@ -75,7 +74,6 @@ class Settings:
     key_password_file: Path | None
     ipfs_api: str | None
     log_level: str
-    device: str
     tx_timeout: float
     poll: float
     dao_genesis: str | None

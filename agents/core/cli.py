@@ -57,10 +57,10 @@ def devnet(
     keep: bool = typer.Option(False, "--keep", help="leave the chain running after the scenario (Ctrl-C stops it)"),
     deploy_only: bool = typer.Option(False, "--deploy-only", help="deploy the suite and keep the chain running; no scenario"),
     port: Optional[int] = typer.Option(None, "--port", min=1, max=65535, help="RPC port [default: a free port]"),
-    block_time: Optional[float] = typer.Option(None, "--block-time", min=0.1,
+    block_time: Optional[int] = typer.Option(None, "--block-time", min=1,
                                                help="mine a block every S seconds, so daemons progress on their own"),
     seconds_per_block: Optional[int] = typer.Option(None, "--seconds-per-block", min=1,
-                                                    help="advance the chain clock S seconds per block (a fast clock)"),
+                                                    help="with --block-time: S chain seconds per block (a fast clock)"),
     home: Optional[Path] = HOME,
     only: Optional[list[str]] = typer.Option(None, "--only", help="run only scenario steps whose title starts with this"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
@@ -71,8 +71,12 @@ def devnet(
     after `loyal devnet --deploy-only --port 8545 --block-time 1` the chain is ready for
     `loyal keys`, `loyal token`, `loyal stake` and the role daemons.
     """
-    from .devnet import DevnetOptions, run_scenario, start_devnet
+    from common.errors import ConfigError
 
+    from .devnet import DevnetOptions, keep_clock, run_scenario, start_devnet
+
+    if seconds_per_block and not block_time:
+        raise ConfigError("--seconds-per-block needs --block-time (the clock moves as blocks are mined)")
     s = configure(home=home)
     opts = DevnetOptions(home=s.home / "devnet", book=s.book_path(31337), port=port, block_time=block_time,
                          seconds_per_block=seconds_per_block, only=tuple(only or ()), scenario=not deploy_only)
@@ -93,8 +97,7 @@ def devnet(
             console.print(f"chain running at {summary['rpc_url']} (address book {opts.book}); "
                           f"for other shells: export LOYAL_RPC_URL={summary['rpc_url']}; Ctrl-C stops it",
                           highlight=False)
-            while True:
-                signal.pause()
+            keep_clock(chain, opts)
     except KeyboardInterrupt:
         pass
     finally:

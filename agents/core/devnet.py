@@ -68,8 +68,8 @@ class DevnetOptions:
     home: Path  # scratch for this run: content store, cursors, plots
     book: Path  # where the address book is written (what every other command reads)
     port: int | None = None  # None: a free port
-    block_time: float | None = None  # Anvil interval mining (seconds); None: a block per transaction
-    seconds_per_block: int | None = None  # chain-clock step per mined block (anvil_setBlockTimestampInterval)
+    block_time: int | None = None  # Anvil interval mining (seconds) after the deploy; None: a block per transaction
+    seconds_per_block: int | None = None  # chain-clock seconds per mined block (needs block_time)
     accounts: int = 64
     only: tuple[str, ...] = ()  # scenario steps whose title starts with one of these
     scenario: bool = True  # False: deploy only
@@ -77,19 +77,31 @@ class DevnetOptions:
 
 def start_devnet(opts: DevnetOptions) -> tuple[Anvil, Chain, float]:
     """Start Anvil and deploy the suite; (node, chain, seconds to deploy). The caller stops the node."""
-    node = Anvil(port=opts.port, accounts=opts.accounts, block_time=opts.block_time).start()
+    node = Anvil(port=opts.port, accounts=opts.accounts).start()  # automine while deploying: fast
     try:
         t0 = time.monotonic()
         chain = Chain.connect(node.rpc_url, book_path=opts.book)
         if chain.book.contracts:  # an earlier devnet's book: this chain is new, start it afresh
             chain.book.contracts.clear()
         deploy_suite(chain, dev_signer(0))
-        if opts.seconds_per_block:
-            chain.w3.provider.make_request("anvil_setBlockTimestampInterval", [int(opts.seconds_per_block)])
+        if opts.block_time:  # from now on a block every block_time seconds, transactions or not
+            chain.w3.provider.make_request("evm_setIntervalMining", [int(opts.block_time)])
         return node, chain, time.monotonic() - t0
     except BaseException:
         node.stop()
         raise
+
+
+def keep_clock(chain: Chain, opts: DevnetOptions, stop: Callable[[], bool] = lambda: False) -> None:
+    """Keep a devnet's clock moving until interrupted. With interval mining Anvil stamps each block
+    with wall-clock time; `seconds_per_block` speeds that clock up by moving it forward between
+    blocks (`evm_increaseTime`), so hour-long protocol windows pass in minutes."""
+    step = opts.block_time or 1.0
+    extra = max(0.0, (opts.seconds_per_block or 0) - step)
+    while not stop():
+        time.sleep(step)
+        if extra:
+            chain.w3.provider.make_request("evm_increaseTime", [int(round(extra))])
 
 
 def run_scenario(chain: Chain, opts: DevnetOptions, console: Console) -> dict:
