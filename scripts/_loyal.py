@@ -1,26 +1,31 @@
 """Shared by the Ape scripts: the suite's address book and its contracts, bound through Ape.
 
-The address book is the one the Python deploy path writes (`loyal deploy` / `loyal devnet`):
-`$LOYAL_DEPLOYMENTS/<chainId>.json` (default `deployments/<chainId>.json` in the repo), format
+The address book is the one the Python deploy path writes (`loyal deploy` / `loyal devnet`), found
+through the same configuration (`common.config`: `LOYAL_DEPLOYMENTS`, `loyal.toml`, default
+`$LOYAL_HOME/deployments/<chainId>.json`), format
 `{"chainId": 31337, "contracts": {"LoyalToken": {"address": "0x..", ...}, ...}}`.
 ABIs come from Ape's own compile of `contracts/` (ape-solidity through tools/solc).
 """
 from __future__ import annotations
 
 import json
-import os
+import sys
 from pathlib import Path
 
 import click
 from ape import chain, project
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # common.config is standard-library only: importable from Ape's venv
+
+from common.config import current  # noqa: E402
+
 DECIMALS = 10**18
 
 
 def book_path(chain_id: int) -> Path:
-    root = Path(os.environ.get("LOYAL_DEPLOYMENTS") or REPO / "deployments")
-    return root / f"{chain_id}.json"
+    return current().book_path(chain_id)
 
 
 def load_book() -> dict[str, dict]:

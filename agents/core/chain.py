@@ -25,8 +25,8 @@ from common.files import atomic_write_json
 
 from .artifacts import Artifacts, abi_type
 from common.config import current
-from common.errors import (DeploymentMissing, InsufficientFunds, Reverted, RpcUnreachable,
-                           TransactionTimeout)
+from common.errors import (DeploymentMissing, InsufficientFunds, LoyalError, Reverted, RpcUnreachable,
+                           TransactionTimeout, TransientError)
 
 GAS_MARGIN = 1.25  # estimate * margin: estimates are exact on Anvil but storage refunds can make them tight
 FEE_TTL = 2.0  # seconds a fee quote is reused (one quote per burst of transactions, not per transaction)
@@ -91,6 +91,14 @@ def default_book_path(chain_id: int) -> Path:
     return current().book_path(chain_id)
 
 
+class NonceConflict(TransientError):
+    """Another transaction from the same key took the nonce (another process, a replaced tx)."""
+
+
+class NodeRefused(LoyalError):
+    """The node rejected a signed transaction for a reason that retrying will not fix."""
+
+
 class LoyalHTTPProvider(HTTPProvider):
     """web3's HTTP provider that reports a lost node as `RpcUnreachable` (a transient error daemons
     retry) instead of a raw `requests` exception, and caches the chain id (asked once, not per call)."""
@@ -117,6 +125,7 @@ class Chain:
         self._lock = threading.Lock()
         self._fees: tuple[float, dict] | None = None
         self.rebroadcasts = 0  # dropped transactions sent again (see _await_receipt)
+        self.rebroadcast_after = REBROADCAST_AFTER
 
     @classmethod
     def connect(cls, rpc_url: str, *, build_dir: Path | str | None = None, book_path: Path | str | None = None,
@@ -208,7 +217,10 @@ class Chain:
                     raise self._no_gas_money(signer.address, params) from None
                 if attempt == 0 and "nonce" in msg:
                     continue  # another process used this key: re-sync the nonce once
-                raise
+                if "nonce" in msg or "underpriced" in msg or "already known" in msg:
+                    raise NonceConflict(f"transaction from {signer.address} collided with another one "
+                                        f"({_rpc_message(e)}); retrying re-reads the nonce") from None
+                raise NodeRefused(f"the node refused the transaction from {signer.address}: {_rpc_message(e)}") from None
         return self._await_receipt(tx_hash, raw, tx, timeout)
 
     def _no_gas_money(self, address: str, params: dict) -> InsufficientFunds:
@@ -221,7 +233,7 @@ class Chain:
     def _await_receipt(self, tx_hash, raw: bytes, tx: dict, timeout: float | None) -> dict:
         timeout = current().tx_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        next_check = time.monotonic() + REBROADCAST_AFTER
+        next_check = time.monotonic() + self.rebroadcast_after
         poll = RECEIPT_POLL
         while True:
             try:
@@ -235,7 +247,7 @@ class Chain:
                     f"transaction {tx_hash.to_0x_hex()} (nonce {tx['nonce']}) has no receipt after {timeout:g} s; "
                     "it may still be mined: check it on the chain before sending it again") from None
             if now >= next_check:  # dropped from the node's pool (restart, eviction): send the same bytes again
-                next_check = now + REBROADCAST_AFTER
+                next_check = now + self.rebroadcast_after
                 try:
                     self.w3.eth.get_transaction(tx_hash)
                 except TransactionNotFound:
@@ -319,6 +331,11 @@ class Chain:
 
     def mine(self, blocks: int = 1) -> None:
         self.w3.provider.make_request("anvil_mine", [hex(blocks)])
+
+
+def _rpc_message(e: Exception) -> str:
+    data = e.args[0] if e.args else e
+    return data.get("message", str(data)) if isinstance(data, dict) else str(data)
 
 
 def _plain(v):

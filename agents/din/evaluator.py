@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from eth_utils import keccak
 
+from common.units import format_amount
 from ml.din import aggregate as A
 from ml.din import data
 from ml.din import model as M
@@ -287,16 +288,18 @@ class EvaluatorDaemon(DinDaemon):
 
     def _claim_slash_share(self) -> int:
         """Settle stage: this evaluator's share of the stake slashed from the task's offenders."""
-        if self.din.slash_share_of(self.task, self.address) == 0:
+        share = self.din.slash_share_of(self.task, self.address)
+        if share == 0:
             return 0  # nothing slashed, at fault itself, or already claimed
         self.din.claim_slash_share(self.signer, self.task)
-        self.note("claimed slash-pool share")
+        self.note(f"claimed slash-pool share of {format_amount(share)}")
         return 1
 
     def _claim_fee(self) -> int:
         st = self.din.reveal_of(self.task, self.address)
-        if st["fee_claimed"] or self.din.fee_of(self.task, self.address) == 0:
+        fee = 0 if st["fee_claimed"] else self.din.fee_of(self.task, self.address)
+        if fee == 0:
             return 0
         self.din.claim_fee(self.signer, self.task)
-        self.note("claimed fee")
+        self.note(f"claimed fee of {format_amount(fee)}")
         return 1

@@ -10,6 +10,7 @@ from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
 from agents.core.store import LocalStore
+from common.units import format_amount
 from ml.din import data
 from ml.din import model as M
 from ml.din import scoring as S
@@ -46,13 +47,15 @@ class OwnerDaemon(DinDaemon):
         self._evaluate_globals()
         if stage == Stage.Settle:
             t = din.totals(task)
-            if t["settled"] == din.participant_count(task) and not t["owner_refunded"] and din.owner_refund_of(task) > 0:
+            refund = 0 if t["owner_refunded"] else din.owner_refund_of(task)
+            if t["settled"] == din.participant_count(task) and refund > 0:
                 din.refund_owner(self.signer, task)
-                self.note("reclaimed unearned fees")
+                self.note(f"reclaimed {format_amount(refund)} of unearned fees and rewards")
                 sent += 1
-            if din.slash_share_of(task, self.address) > 0:  # every evaluator was at fault
+            pool = din.slash_share_of(task, self.address)
+            if pool > 0:  # every evaluator was at fault
                 din.claim_slash_share(self.signer, task)
-                self.note("claimed the slash pool")
+                self.note(f"claimed the slash pool of {format_amount(pool)}")
                 sent += 1
         return sent
 

@@ -14,6 +14,7 @@ but never submits (demo and tests).
 """
 from __future__ import annotations
 
+from common.units import format_amount
 from ml.din import client as flwr_client
 from ml.din import data
 from ml.din import model as M
@@ -114,11 +115,13 @@ class ParticipantDaemon(DinDaemon):
         din, task, me = self.din, self.task, self.address
         sent = 0
         if din.totals(task)["settled"] == din.participant_count(task):
-            if not din.reward_claimed(task, me) and din.reward_of(task, me) > 0:
+            reward = 0 if din.reward_claimed(task, me) else din.reward_of(task, me)
+            if reward > 0:
                 din.claim_reward(self.signer, task)
-                self.note("claimed reward")
+                self.note(f"claimed reward of {format_amount(reward)}")
                 sent += 1
         if not din.bond_returned(task, me):
             din.withdraw_bond(self.signer, task)
+            self.note(f"bond of {format_amount(din.params(task).participant_bond)} returned")
             sent += 1
         return sent

@@ -100,3 +100,40 @@ def test_deploy_resumes_after_a_partial_run(anvil, signers, tmp_path):
     d = deploy_suite(chain, signers[0])
     assert "LoyalToken" not in d.deployed  # the contract deployed before the cut is reused
     assert d.deployed[0] == "Staking"  # the run picks up where it stopped
+
+
+def test_a_dropped_transaction_is_broadcast_again_and_a_missing_receipt_times_out(tmp_path):
+    """A node that loses a pending transaction (restart, eviction) gets the same signed bytes again;
+    a transaction that is never mined ends in a clear TransactionTimeout, not a hang."""
+    import threading
+
+    from agents.core.anvil import Anvil
+    from agents.core.chain import Chain
+    from agents.core.deploy import deploy_suite
+    from agents.core.signers import dev_signer
+    from common.errors import TransactionTimeout
+
+    with Anvil() as node:
+        chain = Chain.connect(node.rpc_url, book_path=tmp_path / "book.json")
+        deploy_suite(chain, dev_signer(0))
+        token = chain.contract("LoyalToken")
+        rpc = chain.w3.provider.make_request
+        rpc("evm_setAutomine", [False])
+        chain.rebroadcast_after = 0.3
+        result: dict = {}
+        t = threading.Thread(target=lambda: result.update(
+            r=chain.transact(dev_signer(0), token.functions.transfer(dev_signer(1).address, 5))))
+        t.start()
+        while not rpc("txpool_content", [])["result"]["pending"]:
+            pass
+        (by_nonce,) = rpc("txpool_content", [])["result"]["pending"].values()
+        (tx,) = by_nonce.values()
+        rpc("anvil_dropTransaction", [tx["hash"]])  # the node forgets it
+        import time
+
+        time.sleep(1.0)  # the client notices and sends it again
+        rpc("evm_mine", [])
+        t.join(timeout=30)
+        assert result["r"]["status"] == 1 and chain.rebroadcasts >= 1
+        with pytest.raises(TransactionTimeout, match="has no receipt after 1 s"):
+            chain.transact(dev_signer(0), token.functions.transfer(dev_signer(1).address, 5), timeout=1)
