@@ -14,7 +14,7 @@ app = typer.Typer(help="Loyal: community-owned AI on an EVM chain.", no_args_is_
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("agents.core.cli", "devnet", "devnet"),
     ("agents.core.cli", "deploy", "deploy"),
-    ("agents.core.cli", "events", "events"),
+    ("agents.core.events_cli", "events", "events"),
     ("agents.core.store_cli", "app", "store"),
     ("agents.ledger.cli", "app", "ledger"),
     ("agents.oml.cli", "app", "oml"),

@@ -1,4 +1,4 @@
-"""Core commands: `loyal devnet`, `loyal deploy`, `loyal events`."""
+"""Core commands: `loyal devnet`, `loyal deploy` (`loyal events` lives in events_cli.py)."""
 from __future__ import annotations
 
 import json
@@ -102,38 +102,3 @@ def deploy(
             print(f"{n:24} {a}{'  (new)' if n in d.deployed else ''}")
         print(f"address book: {out['book']}")
 
-
-def events(
-    rpc: str = rpc_option(),
-    contract: Optional[list[str]] = typer.Option(None, "--contract", "-c", help="address-book name; repeatable"),
-    event: Optional[list[str]] = typer.Option(None, "--event", "-e", help="event name; repeatable"),
-    from_block: int = typer.Option(0, "--from-block"),
-    to_block: Optional[int] = typer.Option(None, "--to-block"),
-    book: Optional[Path] = typer.Option(None, help="address book path"),
-    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events until Ctrl-C"),
-    cursor: Optional[Path] = typer.Option(None, help="with --follow: resume from (and persist to) this cursor file"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
-):
-    """Decode and print the suite's events for auditors."""
-    from .chain import Chain
-    from .events import EventCursor, EventFollower, fetch_events
-
-    def show(ev, _state=None):
-        if as_json:
-            print(json.dumps(ev.to_json()), flush=True)
-        else:
-            args = ", ".join(f"{k}={v}" for k, v in ev.to_json()["args"].items())
-            print(f"#{ev.block}:{ev.log_index} {ev.contract}.{ev.name}({args})", flush=True)
-
-    try:
-        chain = Chain.connect(rpc, book_path=book)
-        if follow:
-            cur = EventCursor.open(cursor, start_block=from_block) if cursor else EventCursor(None, from_block - 1)
-            try:
-                EventFollower(chain, cur, contracts=contract, names=event).run(show)
-            except KeyboardInterrupt:
-                return
-        for ev in fetch_events(chain, from_block=from_block, to_block=to_block, contracts=contract, names=event):
-            show(ev)
-    except LoyalError as e:
-        fail(e)
