@@ -1,4 +1,4 @@
-"""`loyal events`: the suite's events, decoded for auditors."""
+"""`loyal events`: the suite's events, decoded for auditors (see audit.py for what is shown)."""
 from __future__ import annotations
 
 import json
@@ -16,26 +16,32 @@ def events(
     rpc: str = rpc_option(),
     contract: Optional[list[str]] = typer.Option(None, "--contract", "-c", help="address-book name; repeatable"),
     event: Optional[list[str]] = typer.Option(None, "--event", "-e", help="event name; repeatable"),
+    where: Optional[list[str]] = typer.Option(
+        None, "--where", "-w", help="NAME=VALUE: only events whose argument NAME is VALUE (taskId=3); repeatable"),
     from_block: int = typer.Option(0, "--from-block"),
     to_block: Optional[int] = typer.Option(None, "--to-block"),
-    book: Optional[Path] = typer.Option(None, help="address book path"),
+    book: Optional[Path] = typer.Option(None, help="address book path (default deployments/<chainId>.json)"),
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events until Ctrl-C"),
     cursor: Optional[Path] = typer.Option(None, help="with --follow: resume from (and persist to) this cursor file"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line (integers > 2^53-1 as strings)"),
 ):
-    """Decode and print the suite's events for auditors."""
+    """Decode and print the suite's events for auditors: block time, LOYAL amounts, enum names, proposal calls."""
+    from .audit import Auditor, Condition
     from .chain import Chain
     from .events import EventCursor, EventFollower, fetch_events
 
     def show(ev, _state=None):
-        if as_json:
-            print(json.dumps(ev.to_json()), flush=True)
-        else:
-            args = ", ".join(f"{k}={v}" for k, v in ev.to_json()["args"].items())
-            print(f"#{ev.block}:{ev.log_index} {ev.contract}.{ev.name}({args})", flush=True)
+        audited = auditor.audit(ev)
+        if audited is None:
+            return
+        print(json.dumps(audited.to_json(), ensure_ascii=False) if as_json else audited.text(), flush=True)
 
     try:
+        conditions = [Condition.parse(w) for w in where or ()]
         chain = Chain.connect(rpc, book_path=book)
+        auditor = Auditor(chain, conditions)
+        auditor.check_book()
+        auditor.check_where(contract, event)
         if follow:
             cur = EventCursor.open(cursor, start_block=from_block) if cursor else EventCursor(None, from_block - 1)
             try:
