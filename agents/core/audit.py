@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -29,6 +29,7 @@ from common.errors import ConfigError, DeploymentMissing
 from .artifacts import abi_type
 from .chain import Chain, Event
 from .enums import EnumNames, enum_type
+from .views import named
 
 DECIMALS = 10**18  # LoyalToken.decimals()
 MAX_SAFE_INT = 2**53 - 1  # largest integer a double (jq, JavaScript) holds exactly
@@ -99,7 +100,7 @@ def json_safe(v: Any) -> Any:
         return str(v) if abs(v) > MAX_SAFE_INT else v
     if isinstance(v, (bytes, bytearray)):
         return "0x" + bytes(v).hex()
-    if isinstance(v, dict):
+    if isinstance(v, Mapping):
         return {k: json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [json_safe(x) for x in v]
@@ -110,10 +111,10 @@ def iso_utc(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _lookup(named: dict, path: str) -> Any:
-    v: Any = named
+def _lookup(args: Mapping[str, Any], path: str) -> Any:
+    v: Any = args
     for part in path.split("."):
-        if not isinstance(v, dict) or part not in v:
+        if not isinstance(v, Mapping) or part not in v:
             return _MISSING
         v = v[part]
     return v
@@ -123,7 +124,7 @@ def _lookup(named: dict, path: str) -> Any:
 class Decoded:
     """Named, annotated arguments of one event or function call, rendered the same way for both."""
     inputs: tuple[dict, ...]  # ABI inputs, declaration order
-    args: dict[str, Any]  # by name; structs as dicts by member name
+    args: dict[str, Any]  # by name; structs as Records (views.py)
     amounts: dict[str, int] = field(default_factory=dict)  # dotted arg name -> LoyalToken wei
     enums: dict[str, str] = field(default_factory=dict)  # dotted arg name -> member name
     shown: dict[str, str] = field(default_factory=dict)  # dotted arg name -> text shown instead (calls)
@@ -343,7 +344,7 @@ class Auditor:
             values = abi_decode([abi_type(i) for i in fn["inputs"]], calldata[4:])
         except DecodingError:
             return Call(target, calldata, contract)
-        args = {i["name"]: _named(i, v) for i, v in zip(fn["inputs"], values)}
+        args = {i["name"]: named(i, v) for i, v in zip(fn["inputs"], values)}
         return Call(target, calldata, contract, fn["name"], self._decode(contract, fn["name"], fn["inputs"], args))
 
     def _functions(self, contract: str) -> dict[bytes, dict]:
@@ -356,38 +357,21 @@ class Auditor:
 
     # -- annotation --------------------------------------------------------------------------
     def _decode(self, contract: str, member: str, inputs: list[dict], args: dict[str, Any]) -> Decoded:
-        named = {i["name"]: _named(i, args[i["name"]]) for i in inputs}
+        args = {i["name"]: named(i, args[i["name"]]) for i in inputs}
         amounts = {p: v for p in TOKEN_AMOUNTS.get(contract, {}).get(member, ())
-                   if isinstance(v := _lookup(named, p), int)}
+                   if isinstance(v := _lookup(args, p), int)}
         declared = ENUM_ARGS.get(contract, {}).get(member, {})
         enums: dict[str, str] = {}
         for path, abi in _leaves(inputs):
             qualified = declared.get(path) or enum_type(abi.get("internalType"))
-            v = _lookup(named, path)
+            v = _lookup(args, path)
             if qualified is None or v is _MISSING:
                 continue
             if isinstance(v, list):
                 enums[path] = "[" + ", ".join(self.enums.name(qualified, x) for x in v) + "]"
             else:
                 enums[path] = self.enums.name(qualified, v)
-        return Decoded(tuple(inputs), named, amounts, enums)
-
-
-def _named(abi: dict, v: Any) -> Any:
-    """A decoded ABI value with structs as dicts by member name and addresses checksummed."""
-    t = abi["type"]
-    if t.endswith("]"):
-        item = {**abi, "type": t[: t.rindex("[")]}
-        return [_named(item, x) for x in v]
-    if t == "tuple":
-        comps = abi["components"]
-        values = [v[c["name"]] for c in comps] if isinstance(v, dict) else list(v)
-        return {c["name"]: _named(c, x) for c, x in zip(comps, values)}
-    if t == "address":
-        return to_checksum_address(v)
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v)
-    return v
+        return Decoded(tuple(inputs), args, amounts, enums)
 
 
 def _leaves(inputs: list[dict], prefix: str = "") -> Iterable[tuple[str, dict]]:
