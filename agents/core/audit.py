@@ -135,6 +135,8 @@ class Decoded:
     def _show(self, abi: dict, v: Any, path: str) -> str:
         if path in self.shown:
             return self.shown[path]
+        if path in self.enums:
+            return self.enums[path]
         t = abi["type"]
         if t.endswith("]"):
             item = {**abi, "type": t[: t.rindex("[")]}
@@ -144,8 +146,6 @@ class Decoded:
             return "(" + ", ".join(members) + ")"
         if path in self.amounts:
             return f"{loyal(v)} LOYAL"
-        if path in self.enums:
-            return self.enums[path]
         if isinstance(v, (bytes, bytearray)):
             return "0x" + bytes(v).hex()
         if isinstance(v, bool):
