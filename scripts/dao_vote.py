@@ -23,9 +23,10 @@ def cli(index, proposal_id, support, wait, as_json):
     if wait and state(gov, proposal_id) == "Pending":
         advance_past(gov.proposalSnapshot(proposal_id))
     receipt = gov.castVote(proposal_id, SUPPORT[support], sender=voter)
-    against, for_, abstain = (int(x) for x in gov.proposalVotes(proposal_id))
-    result = {"proposalId": proposal_id, "voter": voter.address, "support": support,
-              "tally": {"against": against, "for": for_, "abstain": abstain},
+    votes = gov.proposalVotes(proposal_id)  # Ape: a struct named after the view's outputs
+    tally = {"against": int(votes.againstVotes), "for": int(votes.forVotes), "abstain": int(votes.abstainVotes)}
+    result = {"proposalId": proposal_id, "voter": voter.address, "support": support, "tally": tally,
               "quorum": int(gov.proposalQuorum(proposal_id)), "tx": receipt.txn_hash, "gasUsed": receipt.gas_used}
-    emit(result, as_json, f"{voter.address} voted {support} on {proposal_id}: for {for_}, against {against}, "
-                          f"abstain {abstain} (quorum {result['quorum']}; gas {receipt.gas_used})")
+    emit(result, as_json, f"{voter.address} voted {support} on {proposal_id}: for {tally['for']}, "
+                          f"against {tally['against']}, abstain {tally['abstain']} "
+                          f"(quorum {result['quorum']}; gas {receipt.gas_used})")

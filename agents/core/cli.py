@@ -1,4 +1,4 @@
-"""Core commands: `loyal devnet`, `loyal deploy`, `loyal config`, `loyal events`.
+"""Core commands: `loyal devnet`, `loyal deploy`, `loyal config` (`loyal events` lives in events_cli.py).
 
 Shared by every command module: the common options (`RPC`, `BOOK`, `KEYSTORE`, `DEV_ACCOUNT`,
 `HOME`), `connect` (settings -> chain) and `signer`. Errors are raised as `LoyalError`s and
@@ -166,36 +166,3 @@ def config(as_json: bool = typer.Option(False, "--json")):
     if "LOYAL_KEY_PASSWORD" in os.environ:
         print(f"{'key password':18} {'(set)':50} env LOYAL_KEY_PASSWORD")
 
-
-def events(
-    rpc: Optional[str] = RPC,
-    contract: Optional[list[str]] = typer.Option(None, "--contract", "-c", help="address-book name; repeatable"),
-    event: Optional[list[str]] = typer.Option(None, "--event", "-e", help="event name; repeatable"),
-    from_block: int = typer.Option(0, "--from-block", min=0),
-    to_block: Optional[int] = typer.Option(None, "--to-block", min=0),
-    book: Optional[Path] = BOOK,
-    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new events until Ctrl-C"),
-    cursor: Optional[Path] = typer.Option(None, help="with --follow: resume from (and persist to) this cursor file"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
-):
-    """Decode and print the suite's events for auditors."""
-    from .events import EventCursor, EventFollower, fetch_events
-
-    def show(ev, _state=None):
-        if as_json:
-            print(json.dumps(ev.to_json()), flush=True)
-        else:
-            args = ", ".join(f"{k}={v}" for k, v in ev.to_json()["args"].items())
-            print(f"#{ev.block}:{ev.log_index} {ev.contract}.{ev.name}({args})", flush=True)
-
-    s = configure(rpc_url=rpc)
-    chain = connect(s, book)
-    require_suite(chain)
-    if follow:
-        cur = EventCursor.open(cursor, start_block=from_block) if cursor else EventCursor(None, from_block - 1)
-        try:
-            EventFollower(chain, cur, contracts=contract, names=event).run(show)
-        except KeyboardInterrupt:
-            return
-    for ev in fetch_events(chain, from_block=from_block, to_block=to_block, contracts=contract, names=event):
-        show(ev)

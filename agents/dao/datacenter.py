@@ -24,6 +24,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from agents.core.chain import Chain
+from agents.core.views import read
 from common.errors import Reverted
 
 TAMPERED = keccak(text="tampered-firmware")
@@ -82,8 +83,7 @@ class Datacenter:
 
     def attest(self, *, tampered: bool = False) -> tuple[bool, dict]:
         """Sign and submit one attestation; returns (measurement matched, receipt)."""
-        h = self.chain.call(self.hardware.functions.getHardware(self.hardware_id))
-        nonce = h[6]
+        nonce = read(self.chain, self.hardware.functions.getHardware(self.hardware_id)).nonce
         observed_at = self.chain.w3.eth.get_block("latest")["timestamp"]
         measurement = TAMPERED if tampered else self.measurement
         data = attestation_typed_data(self.chain.chain_id, self.hardware.address, self.hardware_id, nonce,

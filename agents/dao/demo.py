@@ -14,7 +14,9 @@ from typing import Callable
 from eth_utils import keccak
 
 from agents.core.chain import Chain
+from agents.core.enums import EnumNames
 from agents.core.signers import dev_signer
+from agents.core.views import read
 
 from .datacenter import Datacenter
 from .deploy import DEV_MEMBERS, POLICY, SAFETY
@@ -38,6 +40,7 @@ def members() -> dict[str, object]:
 def run_demo(chain: Chain, log: Callable[[str], None] = print) -> dict:
     t0 = time.monotonic()
     dao = Dao(chain)
+    enums = EnumNames(chain.artifacts)
     m = members()
     operator, model_dev, hw_key = dev_signer(OPERATOR), dev_signer(MODEL_DEV), dev_signer(HARDWARE_KEY)
     inspector, whistleblower = dev_signer(INSPECTOR), dev_signer(WHISTLEBLOWER)
@@ -91,14 +94,13 @@ def run_demo(chain: Chain, log: Callable[[str], None] = print) -> dict:
     log(f"run #{run_id} stopped: {report.stop_reason} after {report.rations} rations ({report.units} units)")
 
     # The faulty unit keeps attesting until the failure limit revokes it.
-    status = chain.call(dao.hardware.functions.statusOf(hw_id))
-    extra = 0
-    while status == 2:
+    def hardware_status() -> str:
+        return enums.name("HardwareRegistry.Status", chain.call(dao.hardware.functions.statusOf(hw_id)))
+
+    while hardware_status() == "Approved":
         chain.advance_time(INTERVAL_S)
         dc.attest(tampered=True)
-        extra += 1
-        status = chain.call(dao.hardware.functions.statusOf(hw_id))
-    _, _, failed = chain.call(dao.hardware.functions.attestationState(hw_id))
+    failed = read(chain, dao.hardware.functions.attestationState(hw_id)).failedAttestations
     log(f"hardware #{hw_id} revoked to Pending after {failed} failed attestations")
 
     # Whistle-blower report and an emergency bounty vote.
@@ -114,19 +116,19 @@ def run_demo(chain: Chain, log: Callable[[str], None] = print) -> dict:
     paid = chain.call(token.functions.balanceOf(whistleblower.address)) - before
     log(f"emergency vote (1 h window) paid {paid / 1e18:.0f} LOYAL bounty for report {report_id}")
 
-    run = chain.call(dao.issuer.functions.getRun(run_id))
+    run = read(chain, dao.issuer.functions.getRun(run_id))
     return {
         "proposals": {name: dao.state(p) for name, p in
                       (("system", system), ("review", review), ("safety", safety), ("emergency", emergency))},
         "model_certified": chain.call(dao.models.functions.isCertified(model_id)),
         "run_id": run_id,
         "rations": report.rations,
-        "units_issued": run[10],
+        "units_issued": run.issued,
         "run_budget": RUN_BUDGET,
-        "run_status": ["None", "Active", "Halted", "Closed"][run[1]],
+        "run_status": enums.name("OTKIssuer.RunStatus", run.status),
         "stop_reason": report.stop_reason,
         "attestations": report.attestations,
-        "hardware_status": ["None", "Pending", "Approved"][status],
+        "hardware_status": hardware_status(),
         "failed_attestations": failed,
         "bounty_paid_LOYAL": paid / 1e18,
         "gas": {k: (sum(v) // len(v) if v else 0) for k, v in report.gas.items()},

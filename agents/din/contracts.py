@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
@@ -14,6 +15,7 @@ from eth_utils import keccak
 
 from agents.core.chain import Chain
 from agents.core.token import Token
+from agents.core.views import read, record_as
 
 GLOBAL = 2**256 - 1  # DinRounds.GLOBAL: subgroup key of the global-model vote
 SCALE = 1_000_000  # DinScoring.SCALE: a score of 1.0
@@ -61,6 +63,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class Params:
+    """DinTasks.TaskParams of one task (amounts in token wei, durations in seconds)."""
     test_set_commitment: bytes
     reward: int
     evaluator_fee: int
@@ -68,9 +71,9 @@ class Params:
     min_evaluator_stake: int
     slash_amount: int
     registration_end: int
-    submit: int
-    commit: int
-    reveal: int
+    submit_duration: int
+    commit_duration: int
+    reveal_duration: int
     rounds: int
     subgroup_size: int
     evaluators_per_subgroup: int
@@ -79,8 +82,8 @@ class Params:
 
     def window(self, round_: int, stage: Stage) -> tuple[int, int]:
         """[start, end) of `stage`; mirrors DinTasks.window."""
-        c, r = self.commit, self.reveal
-        length = self.submit + 2 * (c + r)
+        c, r = self.commit_duration, self.reveal_duration
+        length = self.submit_duration + 2 * (c + r)
         if stage == Stage.Registration:
             return 0, self.registration_end
         if stage >= Stage.ScoreCommit:
@@ -88,7 +91,7 @@ class Params:
             return {Stage.ScoreCommit: (s, s + c), Stage.ScoreReveal: (s + c, s + c + r),
                     Stage.Settle: (s + c + r, 2**64 - 1)}[stage]
         start = self.registration_end + round_ * length
-        lengths = [self.submit, c, r, c, r]
+        lengths = [self.submit_duration, c, r, c, r]
         start += sum(lengths[: int(stage)])
         return start, start + lengths[int(stage)]
 
@@ -96,7 +99,7 @@ class Params:
         """(stage, round) at timestamp `ts` (round is 0 for Registration and score stages)."""
         if ts < self.registration_end:
             return Stage.Registration, 0
-        length = self.submit + 2 * (self.commit + self.reveal)
+        length = self.submit_duration + 2 * (self.commit_duration + self.reveal_duration)
         r = (ts - self.registration_end) // length
         if r >= self.rounds:
             for st in (Stage.ScoreCommit, Stage.ScoreReveal, Stage.Settle):
@@ -108,6 +111,32 @@ class Params:
             if s <= ts < e:
                 return st, r
         raise AssertionError("unreachable: windows tile the schedule")
+
+
+class Tally(NamedTuple):
+    """DinRounds.tally of one subgroup (or GLOBAL) in one round."""
+    best_hash: bytes
+    best_votes: int
+    finalized: bool
+    accepted: bool
+
+
+class Vote(NamedTuple):
+    """DinRounds.voteOf: an evaluator's commitment and revealed CID hash (zero until revealed)."""
+    commitment: bytes
+    revealed: bytes
+
+
+class Median(NamedTuple):
+    """DinScoring.medianOf: whether the participant was settled, and its median score."""
+    settled: bool
+    median: int
+
+
+class Scores(NamedTuple):
+    """DinScoring.scoresFor one participant: the revealing evaluators and their scores, in order."""
+    evaluators: list[str]
+    scores: list[int]
 
 
 def fold_scores(scores: list[int]) -> bytes:
@@ -155,6 +184,10 @@ class Din:
     def _call(self, fn):
         return self.chain.call(fn)
 
+    def _read(self, fn):
+        """A struct or multi-output view as a Record (by member name)."""
+        return read(self.chain, fn)
+
     # -- time ----------------------------------------------------------------------------
     def now(self) -> int:
         return int(self.chain.w3.eth.get_block("latest")["timestamp"])
@@ -165,8 +198,7 @@ class Din:
     # -- tasks ---------------------------------------------------------------------------
     def params(self, task: int) -> Params:
         if task not in self._params:
-            p = self._call(self.tasks.functions.params(task))
-            self._params[task] = Params(*p)
+            self._params[task] = record_as(Params, self._read(self.tasks.functions.params(task)))
         return self._params[task]
 
     def create_task(self, owner: LocalAccount, cfg: TaskConfig, genesis_cid: str, test_commitment: bytes) -> int:
@@ -180,8 +212,8 @@ class Din:
         return int(ev.args["taskId"])
 
     def task_info(self, task: int) -> dict:
-        owner, deposit, paid, n, genesis = self._call(self.tasks.functions.taskInfo(task))
-        return {"owner": owner, "deposit": deposit, "paid_out": paid, "participants": n, "genesis_hash": genesis}
+        """owner, deposit, paid_out, participants, genesis_hash."""
+        return self._read(self.tasks.functions.taskInfo(task)).snake()
 
     def participant_count(self, task: int) -> int:
         return self._call(self.tasks.functions.participantCount(task))
@@ -236,8 +268,8 @@ class Din:
         return self._tx(signer, self.tasks.functions.setMaskKey(task, public_key))
 
     def mask_status(self, task: int, round_: int, group: int) -> dict:
-        members, submitted, posts = self._call(self.tasks.functions.maskStatus(task, round_, group))
-        return {"members": members, "submitted": submitted, "recovery_posts": posts}
+        """members, submitted, recovery_posts."""
+        return self._read(self.tasks.functions.maskStatus(task, round_, group)).snake()
 
     def aggregatable(self, task: int, round_: int, group: int) -> bool:
         return self._call(self.tasks.functions.aggregatable(task, round_, group))
@@ -299,13 +331,11 @@ class Din:
     def subgroup_evaluators(self, task: int, round_: int, group: int) -> list[str]:
         return list(self._call(self.rounds.functions.subgroupEvaluators(task, round_, group)))
 
-    def vote_of(self, task: int, round_: int, group: int, who: str) -> tuple[bytes, bytes]:
-        c, r = self._call(self.rounds.functions.voteOf(task, round_, group, who))
-        return bytes(c), bytes(r)
+    def vote_of(self, task: int, round_: int, group: int, who: str) -> Vote:
+        return record_as(Vote, self._read(self.rounds.functions.voteOf(task, round_, group, who)))
 
-    def tally(self, task: int, round_: int, group: int) -> tuple[bytes, int, bool, bool]:
-        h, votes, fin, acc = self._call(self.rounds.functions.tally(task, round_, group))
-        return bytes(h), votes, fin, acc
+    def tally(self, task: int, round_: int, group: int) -> Tally:
+        return record_as(Tally, self._read(self.rounds.functions.tally(task, round_, group)))
 
     def commit_aggregate(self, signer, task, round_, group, cid, salt) -> dict:
         c = vote_commitment(task, round_, group, signer.address, cid, salt)
@@ -329,9 +359,8 @@ class Din:
 
     # -- scoring -------------------------------------------------------------------------
     def reveal_of(self, task: int, who: str) -> dict:
-        committed, revealed, complete, agreed, fee_claimed = self._call(self.scoring.functions.revealOf(task, who))
-        return {"committed": committed, "revealed": revealed, "complete": complete, "agreed": agreed,
-                "fee_claimed": fee_claimed}
+        """committed, revealed, complete, agreed, fee_claimed."""
+        return self._read(self.scoring.functions.revealOf(task, who)).snake()
 
     def commit_scores(self, signer, task: int, scores: list[int], salt: bytes) -> dict:
         c = score_commitment(task, signer.address, scores, salt)
@@ -340,19 +369,18 @@ class Din:
     def reveal_scores_page(self, signer, task: int, page: list[int], salt: bytes) -> dict:
         return self._tx(signer, self.scoring.functions.revealScores(task, page, salt))
 
-    def scores_for(self, task: int, index: int) -> tuple[list[str], list[int]]:
-        evs, values = self._call(self.scoring.functions.scoresFor(task, index))
-        return list(evs), list(values)
+    def scores_for(self, task: int, index: int) -> Scores:
+        return record_as(Scores, self._read(self.scoring.functions.scoresFor(task, index)))
 
-    def median_of(self, task: int, index: int) -> tuple[bool, int]:
-        return tuple(self._call(self.scoring.functions.medianOf(task, index)))
+    def median_of(self, task: int, index: int) -> Median:
+        return record_as(Median, self._read(self.scoring.functions.medianOf(task, index)))
 
     def settle_participant(self, signer, task: int, index: int, median: int) -> dict:
         return self._tx(signer, self.scoring.functions.settleParticipant(task, index, median))
 
     def totals(self, task: int) -> dict:
-        settled, sum_medians, sum_agreed, refunded = self._call(self.scoring.functions.totals(task))
-        return {"settled": settled, "sum_medians": sum_medians, "sum_agreed": sum_agreed, "owner_refunded": refunded}
+        """settled, sum_medians, sum_agreed, owner_refunded."""
+        return self._read(self.scoring.functions.totals(task)).snake()
 
     def reward_of(self, task: int, who: str) -> int:
         return self._call(self.scoring.functions.rewardOf(task, who))

@@ -132,8 +132,7 @@ class EvaluatorDaemon(DinDaemon):
             din.draw_round_seed(self.signer, task, round_)
             sent += 1
         for g in din.assigned_subgroups(task, round_, self.address):
-            commitment, _ = din.vote_of(task, round_, g, self.address)
-            if commitment != b"\x00" * 32:
+            if din.vote_of(task, round_, g, self.address).commitment != b"\x00" * 32:
                 continue
             cid = self.aggregate_cid(round_, g)
             if cid is None:
@@ -149,8 +148,8 @@ class EvaluatorDaemon(DinDaemon):
         din, task = self.din, self.task
         sent = 0
         for g in din.assigned_subgroups(task, round_, self.address):
-            commitment, revealed = din.vote_of(task, round_, g, self.address)
-            if commitment == b"\x00" * 32 or revealed != b"\x00" * 32:
+            vote = din.vote_of(task, round_, g, self.address)
+            if vote.commitment == b"\x00" * 32 or vote.revealed != b"\x00" * 32:
                 continue
             cid = self.index.local.get(f"agg/{round_}/{g}") or self.aggregate_cid(round_, g)
             din.reveal_aggregate(self.signer, task, round_, g, cid, self.secret(task, AGG_TAG, round_, g))
@@ -160,7 +159,7 @@ class EvaluatorDaemon(DinDaemon):
     def _finalize_subgroups(self, round_: int) -> int:
         sent = 0
         for g in range(self.din.subgroup_count(self.task)):
-            if not self.din.tally(self.task, round_, g)[2]:
+            if not self.din.tally(self.task, round_, g).finalized:
                 self.din.finalize_subgroup(self.signer, self.task, round_, g)
                 sent += 1
         return sent
@@ -175,9 +174,9 @@ class EvaluatorDaemon(DinDaemon):
         aggs: dict[str, bytes] = {}
         counts: dict[str, int] = {}
         for g in range(self.din.subgroup_count(self.task)):
-            h, _, _, accepted = self.din.tally(self.task, round_, g)
-            if accepted:
-                blob = self.store.get(self.index.cid(h))
+            tally = self.din.tally(self.task, round_, g)
+            if tally.accepted:
+                blob = self.store.get(self.index.cid(tally.best_hash))
                 if blob == REJECTED:
                     continue
                 aggs[str(g)] = blob
@@ -187,8 +186,7 @@ class EvaluatorDaemon(DinDaemon):
         return self.store.put(A.next_global(prev, A.combine(aggs, counts, layout)))
 
     def _commit_global(self, round_: int) -> int:
-        commitment, _ = self.din.vote_of(self.task, round_, GLOBAL, self.address)
-        if commitment != b"\x00" * 32:
+        if self.din.vote_of(self.task, round_, GLOBAL, self.address).commitment != b"\x00" * 32:
             return 0
         cid = self.global_cid(round_)
         self.index.local[f"global/{round_}"] = cid
@@ -197,15 +195,15 @@ class EvaluatorDaemon(DinDaemon):
         return 1
 
     def _reveal_global(self, round_: int) -> int:
-        commitment, revealed = self.din.vote_of(self.task, round_, GLOBAL, self.address)
-        if commitment == b"\x00" * 32 or revealed != b"\x00" * 32:
+        vote = self.din.vote_of(self.task, round_, GLOBAL, self.address)
+        if vote.commitment == b"\x00" * 32 or vote.revealed != b"\x00" * 32:
             return 0
         cid = self.index.local.get(f"global/{round_}") or self.global_cid(round_)
         self.din.reveal_global(self.signer, self.task, round_, cid, self.secret(self.task, GLOBAL_TAG, round_))
         return 1
 
     def _finalize_global(self, round_: int) -> int:
-        if self.din.tally(self.task, round_, GLOBAL)[2]:
+        if self.din.tally(self.task, round_, GLOBAL).finalized:
             return 0
         self.din.finalize_global(self.signer, self.task, round_)
         return 1
@@ -224,9 +222,9 @@ class EvaluatorDaemon(DinDaemon):
         """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED sums left out)."""
         out = {}
         for g in range(self.din.subgroup_count(self.task)):
-            h, _, _, accepted = self.din.tally(self.task, round_, g)
-            if accepted:
-                blob = self.store.get(self.index.cid(h))
+            tally = self.din.tally(self.task, round_, g)
+            if tally.accepted:
+                blob = self.store.get(self.index.cid(tally.best_hash))
                 if blob != REJECTED:
                     out[str(g)] = blob
         return out
@@ -279,10 +277,10 @@ class EvaluatorDaemon(DinDaemon):
     def _settle(self) -> int:
         sent = 0
         for i in range(self.din.participant_count(self.task)):
-            if self.din.median_of(self.task, i)[0]:
+            if self.din.median_of(self.task, i).settled:
                 continue
-            _, values = self.din.scores_for(self.task, i)
-            self.din.settle_participant(self.signer, self.task, i, lower_median(values))
+            scores = self.din.scores_for(self.task, i).scores
+            self.din.settle_participant(self.signer, self.task, i, lower_median(scores))
             sent += 1
         return sent
 

@@ -66,10 +66,10 @@ class OwnerDaemon(DinDaemon):
         for r in range(self.din.params(self.task).rounds):
             if str(r) in acc:
                 continue
-            h, _, finalized, accepted = self.din.tally(self.task, r, GLOBAL)
-            if not finalized:
+            tally = self.din.tally(self.task, r, GLOBAL)
+            if not tally.finalized:
                 break
-            cid = self.index.cid(h) if accepted else None
+            cid = self.index.cid(tally.best_hash) if tally.accepted else None
             acc[str(r)] = S.evaluate(M.from_bytes(self.store.get(cid)), self.test).accuracy if cid else None
         self.index.commit_local()
 

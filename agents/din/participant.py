@@ -72,7 +72,7 @@ class ParticipantDaemon(DinDaemon):
                 return 0  # offline, or already on-chain (e.g. submitted just before a restart)
             if self.secure and din.mask_key_of(task, me) == _ZERO:
                 return 0  # registered too late to publish a key: not a member of any subgroup
-            if round_ > 0 and not din.tally(task, round_ - 1, GLOBAL)[2]:
+            if round_ > 0 and not din.tally(task, round_ - 1, GLOBAL).finalized:
                 return 0  # the previous round's global vote is not closed yet: wait for the model
             global_bytes = self.store.get(self.global_cid_before(round_))
             update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})

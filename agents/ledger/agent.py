@@ -13,6 +13,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
+from agents.core.views import read, record_as
 from common.errors import ConfigError, LoyalError
 from agents.core.store import ContentStore, cid_of
 from ml.ledger import tensors
@@ -63,14 +64,6 @@ class OpView:
         return {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in self.__dict__.items()}
 
 
-def _fork_view(fid: int, t) -> ForkView:
-    return ForkView(fid, t[0], t[1], t[2], t[3], bytes(t[4]), bytes(t[5]))
-
-
-def _op_view(op_id: int, t) -> OpView:
-    return OpView(op_id, t[0], t[1], t[2], t[3], bytes(t[4]), bytes(t[5]), bytes(t[6]), bytes(t[7]), t[8], t[9])
-
-
 @dataclass(frozen=True)
 class TrainResult:
     op_id: int
@@ -101,43 +94,46 @@ class Ledger:
         return self.c.address
 
     def fork(self, fid: int) -> ForkView:
-        return _fork_view(fid, self.chain.call(self.c.functions.getFork(fid)))
+        return record_as(ForkView, read(self.chain, self.c.functions.getFork(fid)), user_model_id=fid)
 
     def op(self, op_id: int) -> OpView:
-        return _op_view(op_id, self.chain.call(self.c.functions.getOp(op_id)))
+        return record_as(OpView, read(self.chain, self.c.functions.getOp(op_id)), op_id=op_id)
 
     def base_cid(self, base_id: int) -> str:
-        return self.chain.call(self.c.functions.baseModel(base_id))[0]
+        return read(self.chain, self.c.functions.baseModel(base_id)).cid
+
+    def _page(self, fn) -> tuple[list[OpView], int]:
+        """One history page (`getForkOps` / `getUserHistory`): its ops and the total behind it."""
+        page = read(self.chain, fn)
+        return [record_as(OpView, o, op_id=i) for i, o in zip(page.opIds, page.ops)], page.total
 
     def _pages(self, fn) -> list[OpView]:
-        out, offset = [], 0
+        out: list[OpView] = []
         while True:
-            ids, ops, total = self.chain.call(fn(offset, PAGE))
-            out += [_op_view(i, o) for i, o in zip(ids, ops)]
-            offset += len(ids)
-            if offset >= total or not ids:
+            ops, total = self._page(fn(len(out), PAGE))
+            out += ops
+            if len(out) >= total or not ops:
                 return out
 
     def fork_ops(self, fid: int) -> list[OpView]:
         return self._pages(lambda o, n: self.c.functions.getForkOps(fid, o, n))
 
     def history(self, user: str, offset: int = 0, limit: int = PAGE) -> tuple[list[OpView], int]:
-        ids, ops, total = self.chain.call(self.c.functions.getUserHistory(user, offset, limit))
-        return [_op_view(i, o) for i, o in zip(ids, ops)], total
+        return self._page(self.c.functions.getUserHistory(user, offset, limit))
 
     def seal_all(self, signer: LocalAccount) -> list[tuple[int, dict]]:
         """Seal every pending op (one bounded batch per transaction); returns (blockId, receipt) pairs."""
         out = []
-        while self.chain.call(self.c.functions.sealedOpCount()) < self.chain.call(self.c.functions.counts())[2]:
+        while self.chain.call(self.c.functions.sealedOpCount()) < read(self.chain, self.c.functions.counts()).ops:
             receipt = self.chain.transact(signer, self.c.functions.sealBlock())
             ev = [e for e in self.chain.decode_events(receipt) if e.name == "BlockSealed"][0]
             out.append((ev.args["blockId"], receipt))
         return out
 
     def block_tree(self, block_id: int) -> tuple[BlockTree, bytes]:
-        first, count, _, root = self.chain.call(self.c.functions.getBlock(block_id))
-        hashes = [self.op(first + i).op_hash for i in range(count)]
-        return BlockTree(first, hashes), bytes(root)
+        block = read(self.chain, self.c.functions.getBlock(block_id))
+        hashes = [self.op(block.firstOpId + i).op_hash for i in range(block.opCount)]
+        return BlockTree(block.firstOpId, hashes), block.root
 
     def proven_ops(self, ops: list[OpView]) -> int:
         """Check each sealed op's Merkle proof against its block's stored root (locally and with the
@@ -307,13 +303,13 @@ class UserAgent:
         f = self.ledger.fork(fid)
         ops = self.ledger.fork_ops(fid)
         rebuilt = self._rebuild(fid, f, ops)
-        state_cid, head, _, count = self.chain.call(self.c.functions.latestExport(fid))
-        if not state_cid:
+        export = read(self.chain, self.c.functions.latestExport(fid))
+        if not export.stateCid:
             raise StateMismatch(f"fork {fid} has no export to check against (run `loyal ledger export`)")
-        check_export(rebuilt, self.store.get(state_cid), self.chain.chain_id, self.ledger.address, fid, self.key,
-                     bytes(head), count)
+        check_export(rebuilt, self.store.get(export.stateCid), self.chain.chain_id, self.ledger.address, fid, self.key,
+                     export.headOpHash, export.opCount)
         proven = self.ledger.proven_ops(ops)
-        return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": state_cid,
+        return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": export.stateCid,
                 "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, "ok": True}
 
     def claimable(self, fid: int) -> list[int]:

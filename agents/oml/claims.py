@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from agents.core.chain import Chain
+from agents.core.views import read, record_as
 
 
 class ClaimStatus(IntEnum):
@@ -41,6 +42,4 @@ class ClaimRecord:
 
 def read_claim(chain: Chain, claim_id: int) -> ClaimRecord:
     """The on-chain record of claim `claim_id` (raises Reverted UnknownClaim)."""
-    c = chain.call(chain.contract("Claims").functions.claim(claim_id))
-    return ClaimRecord(claim_id, c[0], c[1], c[2], bytes(c[3]), bytes(c[4]), *c[5:11], ClaimStatus(c[11]),
-                       bytes(c[12]), c[13])
+    return record_as(ClaimRecord, read(chain, chain.contract("Claims").functions.claim(claim_id)), claim_id=claim_id)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from agents.core.chain import Chain
 from agents.core.token import Stakes
+from agents.core.views import read
 from common.errors import LoyalError
 
 from .claims import ClaimStatus, read_claim
@@ -48,17 +49,17 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     and submit the licence (which locks `stakeRequired` in Staking until the licence ends)."""
     token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
     agreements, usage = chain.contract("HostAgreements"), chain.contract("UsageLedger")
-    m = chain.call(chain.contract("ModelRegistry").functions.model(model_id))
-    community, root, fee, stake_required, period, budget, cid = m
+    m = read(chain, chain.contract("ModelRegistry").functions.model(model_id))
     have = chain.call(staking.functions.unlockedOf(host.address)) + chain.call(
         agreements.functions.lockedStake(model_id, host.address))  # a renewal moves its own old lock
-    if have < stake_required:
-        Stakes(chain).stake(host, stake_required - have)
+    if have < m.stakeRequired:
+        Stakes(chain).stake(host, m.stakeRequired - have)
     chain.transact(host, token.functions.approve(usage.address, 2**256 - 1))
     nonce = chain.call(agreements.functions.nonces(host.address))
     deadline = chain.w3.eth.get_block("latest")["timestamp"] + deadline_s
-    message = {"modelId": model_id, "host": host.address, "feePerQuery": fee, "stakeRequired": stake_required,
-               "licencePeriod": period, "queryBudget": budget, "nonce": nonce, "deadline": deadline}
+    message = {"modelId": model_id, "host": host.address, "feePerQuery": m.feePerQuery,
+               "stakeRequired": m.stakeRequired, "licencePeriod": m.licencePeriod, "queryBudget": m.queryBudget,
+               "nonce": nonce, "deadline": deadline}
     typed = {
         "types": {
             "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
@@ -78,7 +79,7 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     struct = tuple(message[k] for k in ("modelId", "host", "feePerQuery", "stakeRequired", "licencePeriod",
                                          "queryBudget", "nonce", "deadline"))
     receipt = chain.transact(host, agreements.functions.sign(struct, sig))
-    return {"cid": cid, "fee": fee, "stake": stake_required, "sign_gas": receipt["gasUsed"]}
+    return {"cid": m.modelCid, "fee": m.feePerQuery, "stake": m.stakeRequired, "sign_gas": receipt["gasUsed"]}
 
 
 class Host:
@@ -165,8 +166,7 @@ class Host:
         posted = self.state.batch_of.get(self.digest(p))
         if posted is not None:
             batch_id, tree = posted
-            b = self.chain.call(self._ledger.functions.batch(batch_id))
-            if b[3] <= c.committed_at:  # batch.postedAt
+            if read(self.chain, self._ledger.functions.batch(batch_id)).postedAt <= c.committed_at:
                 self.chain.transact(self.signer, claims.functions.defendWithUsage(
                     claim_id, p.as_struct(), batch_id, tree.proof(self.digest(p))))
                 return "usage batch"

@@ -23,7 +23,15 @@ contract GasCredits is Ownable {
     uint256 public totalCredits;
 
     event CreditsGranted(address indexed account, uint256 amount, bytes32 reason);
-    event CreditsCharged(address indexed account, bytes32 indexed operation, uint256 units, uint256 cost, address spender);
+    /// @notice `account` paid `cost` credits for `units` of `operation` on run `runId` of `spender`.
+    event CreditsCharged(
+        address indexed account,
+        bytes32 indexed operation,
+        uint256 indexed runId,
+        uint256 units,
+        uint256 cost,
+        address spender
+    );
     event PriceRuleSet(bytes32 indexed operation, uint128 base, uint128 perUnit);
     event SpenderSet(address indexed spender, bool allowed);
 
@@ -57,16 +65,20 @@ contract GasCredits is Ownable {
         emit SpenderSet(spender, allowed);
     }
 
-    /// @notice Charge `account` for `units` of `operation` (listed spenders only).
+    /// @notice Charge `account` for `units` of `operation` on the spender's run `runId` (listed spenders only).
+    /// @param runId the run the operation is for (OTKIssuer's run id), carried in `CreditsCharged` for auditors.
     /// @return cost credits deducted.
-    function charge(address account, bytes32 operation, uint256 units) external returns (uint256 cost) {
+    function charge(address account, bytes32 operation, uint256 runId, uint256 units)
+        external
+        returns (uint256 cost)
+    {
         if (!isSpender[msg.sender]) revert NotSpender(msg.sender);
         cost = priceOf(operation, units);
         uint256 available = balanceOf[account];
         if (cost > available) revert InsufficientCredits(account, cost, available);
         balanceOf[account] = available - cost;
         totalCredits -= cost;
-        emit CreditsCharged(account, operation, units, cost, msg.sender);
+        emit CreditsCharged(account, operation, runId, units, cost, msg.sender);
     }
 
     /// @notice Price of `units` of `operation` under the current rule.

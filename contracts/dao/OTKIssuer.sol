@@ -183,7 +183,7 @@ contract OTKIssuer is Ownable {
         emit RunOpened(
             runId, msg.sender, modelId, hardwareId, workloadHash, budget, rationSize, expiresAt, attestationInterval
         );
-        credits.charge(msg.sender, OP_OPEN_RUN, budget);
+        credits.charge(msg.sender, OP_OPEN_RUN, runId, budget);
     }
 
     /// @notice Draw the next ration of run `runId`, registering the OTK whose keccak256 is `keyHash`.
@@ -221,7 +221,7 @@ contract OTKIssuer is Ownable {
         _keys[keyHash] =
             Key({runId: runId, amount: uint128(amount), expiresAt: keyExpiry, consumed: false, reclaimed: false});
         emit OTKIssued(runId, keyHash, index, amount, keyExpiry);
-        credits.charge(msg.sender, OP_RATION, amount);
+        credits.charge(msg.sender, OP_RATION, runId, amount);
     }
 
     /// @notice Consume an OTK by presenting its preimage `key` (the run's operator only, so a key

@@ -119,8 +119,15 @@ contract Claims {
     event VerifierRegistered(address indexed verifier);
     event VerifierLeft(address indexed verifier);
     event ClaimCommitted(address indexed prover, bytes32 indexed commitment);
+    /// @notice A committed claim was revealed and opened as `claimId`; `commitment` links it to its
+    /// `ClaimCommitted` (which precedes the claim id).
     event ClaimRevealed(
-        uint256 indexed claimId, uint256 indexed modelId, address indexed host, address prover, uint64 challengeEnds
+        uint256 indexed claimId,
+        uint256 indexed modelId,
+        address indexed host,
+        address prover,
+        uint64 challengeEnds,
+        bytes32 commitment
     );
     /// @notice The revealed fingerprint pair of a claim, for verifiers.
     event ClaimEvidence(uint256 indexed claimId, string key, string response);
@@ -466,7 +473,7 @@ contract Claims {
             endpointHash: bytes32(0),
             verifierReward: 0
         });
-        emit ClaimRevealed(claimId, modelId, host, msg.sender, challengeEnds);
+        emit ClaimRevealed(claimId, modelId, host, msg.sender, challengeEnds, commitment);
     }
 
     /// @dev Slash the host, pay prover and community now; the confirming verifiers' shares stay in

@@ -314,7 +314,13 @@ contract OTKIssuerTest is DaoComputeBase {
     function test_drip_chargesCredits() public {
         _attest(GOOD);
         uint256 before = credits.balanceOf(operator);
+        (bytes32 opOpen, bytes32 opRation) = (issuer.OP_OPEN_RUN(), issuer.OP_RATION());
+        uint256 nextRun = issuer.runCount() + 1;
+        vm.expectEmit(true, true, true, true, address(credits));
+        emit GasCredits.CreditsCharged(operator, opOpen, nextRun, 250, 10, address(issuer));
         uint256 runId = _open(250, 100);
+        vm.expectEmit(true, true, true, true, address(credits));
+        emit GasCredits.CreditsCharged(operator, opRation, runId, 100, 1 + 100, address(issuer));
         _drip(runId, "k");
         assertEq(before - credits.balanceOf(operator), 10 + (1 + 100), "open 10 + ration 1+100");
     }

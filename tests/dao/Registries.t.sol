@@ -84,18 +84,20 @@ contract GasCreditsTest is Test {
     }
 
     function test_chargeByRule() public {
+        vm.expectEmit(true, true, true, true, address(credits));
+        emit GasCredits.CreditsCharged(user, OP, 7, 10, 25, spender);
         vm.prank(spender);
-        assertEq(credits.charge(user, OP, 10), 25, "5 + 2*10");
+        assertEq(credits.charge(user, OP, 7, 10), 25, "5 + 2*10");
         assertEq(credits.balanceOf(user), 75, "left");
         assertEq(credits.totalCredits(), 75, "total");
     }
 
     function test_refusals() public {
         vm.expectRevert(abi.encodeWithSelector(GasCredits.NotSpender.selector, address(this)));
-        credits.charge(user, OP, 1);
+        credits.charge(user, OP, 1, 1);
         vm.prank(spender);
         vm.expectRevert(abi.encodeWithSelector(GasCredits.InsufficientCredits.selector, user, 205, 100));
-        credits.charge(user, OP, 100);
+        credits.charge(user, OP, 1, 100);
         vm.expectRevert(GasCredits.ZeroAmount.selector);
         credits.grant(user, 0, bytes32(0));
     }
@@ -108,7 +110,7 @@ contract GasCreditsTest is Test {
     function testFuzz_totalEqualsSumOfBalances(uint96 a, uint8 units) public {
         credits.grant(spender, uint256(a) + 1, bytes32(0));
         vm.prank(spender);
-        try credits.charge(user, OP, units) {} catch {}
+        try credits.charge(user, OP, 1, units) {} catch {}
         assertEq(credits.totalCredits(), credits.balanceOf(user) + credits.balanceOf(spender), "sum");
     }
 }

@@ -41,6 +41,22 @@ contract ClaimsTest is OmlBase {
         assertTrue(claims.claim(claimId).status == Claims.Status.Confirmed, "confirmed");
     }
 
+    function test_revealEventLinksTheCommitmentToTheClaimId() public {
+        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
+        bytes32 commitment = claims.claimCommitment(key, response, host2, keccak256("link"));
+        vm.expectEmit(true, true, false, true, address(claims));
+        emit Claims.ClaimCommitted(prover, commitment);
+        vm.prank(prover);
+        claims.commit(commitment);
+        vm.roll(block.number + 1);
+        vm.warp(block.timestamp + 12);
+        uint256 claimId = claims.claimCount() + 1;
+        vm.expectEmit(true, true, true, true, address(claims));
+        emit Claims.ClaimRevealed(claimId, modelId, host2, prover, uint64(block.timestamp + CHALLENGE), commitment);
+        vm.prank(prover);
+        assertEq(claims.reveal(modelId, host2, key, response, keccak256("link"), proof), claimId, "claim id");
+    }
+
     function test_honestHostDefendedBySignedPermission() public {
         UsageLedger.Permission memory p = _servedWithPermission(1, host);
         bytes memory sig = _platformSig(p);

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from common.errors import Reverted
+from agents.core.events import fetch_events
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, PermissionDenied, create_app as host_app
@@ -59,6 +60,12 @@ def test_leaked_copy_is_traced_to_its_host_and_that_host_slashed(oml):
     assert (probe.key, probe.response) in oml.subsets[oml.honest.address]
     claim = read_claim(oml.chain, probe.claim_id)
     assert claim.is_leak and claim.host == oml.honest.address
+    # Auditors link the commit (which precedes the claim id) to the claim through its commitment.
+    [revealed] = fetch_events(oml.chain, contracts=["Claims"], names=["ClaimRevealed"],
+                              from_block=claim.reveal_block, to_block=claim.reveal_block)
+    [committed] = [e for e in fetch_events(oml.chain, contracts=["Claims"], names=["ClaimCommitted"])
+                   if e.args["commitment"] == revealed.args["commitment"]]
+    assert revealed.args["claimId"] == probe.claim_id and committed.args["prover"] == revealed.args["prover"]
     assert all(v.confirm and v.reproduced for v in out.verdicts)
     assert out.status == ClaimStatus.CONFIRMED
     assert out.balances["honest"]["stake"] == before["honest"]["stake"] - 500 * 10**18
