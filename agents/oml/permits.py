@@ -16,13 +16,14 @@ from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
 from common.merkle import StandardMerkleTree
+from common.typed_data import EIP712_DOMAIN, Domain, StructType, typed_data
 
-DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-PERMISSION_TYPEHASH = keccak(
-    b"Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry)")
-LEDGER_NAME = b"Loyal OML UsageLedger"
-LEDGER_VERSION = b"1"
+PERMISSION = StructType("Permission", (
+    ("queryHash", "bytes32"), ("host", "address"), ("modelId", "uint256"), ("nonce", "uint256"), ("expiry", "uint64")))
+DOMAIN_TYPEHASH = keccak(EIP712_DOMAIN.encode_type().encode())
+PERMISSION_TYPEHASH = keccak(PERMISSION.encode_type().encode())
+LEDGER_NAME = "Loyal OML UsageLedger"
+LEDGER_VERSION = "1"
 
 
 def query_hash(query: str) -> bytes:
@@ -32,7 +33,7 @@ def query_hash(query: str) -> bytes:
 
 def domain_separator(chain_id: int, ledger: str) -> bytes:
     return keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                         [DOMAIN_TYPEHASH, keccak(LEDGER_NAME), keccak(LEDGER_VERSION), chain_id,
+                         [DOMAIN_TYPEHASH, keccak(LEDGER_NAME.encode()), keccak(LEDGER_VERSION.encode()), chain_id,
                           to_checksum_address(ledger)]))
 
 
@@ -62,8 +63,17 @@ class Permit:
                    int(d["nonce"]), int(d["expiry"]), bytes.fromhex(d["signature"][2:]))
 
 
+def permit_typed_data(chain_id: int, ledger: str, qhash: bytes, host: str, model_id: int, nonce: int,
+                      expiry: int) -> dict:
+    """The permission as EIP-712 typed data (`common.typed_data`): what `permit_digest` hashes by hand."""
+    return typed_data(Domain(LEDGER_NAME, LEDGER_VERSION, chain_id, to_checksum_address(ledger)), PERMISSION,
+                      {"queryHash": qhash, "host": to_checksum_address(host), "modelId": model_id, "nonce": nonce,
+                       "expiry": expiry})
+
+
 def permit_digest(separator: bytes, qhash: bytes, host: str, model_id: int, nonce: int, expiry: int) -> bytes:
-    """EIP-712 digest; the struct is ABI-encoded by hand (every field is one static 32-byte word)."""
+    """EIP-712 digest of `permit_typed_data`, ABI-encoded by hand for speed (every field is one static
+    32-byte word); tests/oml/test_permits.py checks it equals eth_account's hash of the typed data."""
     if len(qhash) != 32:
         raise ValueError("query hash must be 32 bytes")
     struct = _k256(PERMISSION_TYPEHASH + qhash + bytes(12) + bytes.fromhex(host[2:])
