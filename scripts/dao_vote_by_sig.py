@@ -8,22 +8,13 @@ from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from eth_account.messages import encode_typed_data
 
+from common.typed_data import BALLOT, Domain, typed_data  # standard library only: fine in .venv-ape
 from scripts._dao import SUPPORT, advance_past, dev_account, emit, governor, state
 
 
 def ballot(gov, proposal_id: int, support: int, voter: str, nonce: int) -> dict:
-    return {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Ballot": [{"name": "proposalId", "type": "uint256"}, {"name": "support", "type": "uint8"},
-                       {"name": "voter", "type": "address"}, {"name": "nonce", "type": "uint256"}],
-        },
-        "primaryType": "Ballot",
-        "domain": {"name": gov.name(), "version": gov.version(), "chainId": chain.chain_id,
-                   "verifyingContract": gov.address},
-        "message": {"proposalId": proposal_id, "support": support, "voter": voter, "nonce": nonce},
-    }
+    return typed_data(Domain(gov.name(), gov.version(), chain.chain_id, gov.address), BALLOT,
+                      {"proposalId": proposal_id, "support": support, "voter": voter, "nonce": nonce})
 
 
 @click.command(cls=ConnectedProviderCommand)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Iterable
@@ -25,6 +24,7 @@ from aleph_cid import CidHasher
 
 from common.config import current
 from common.errors import LoyalError
+from common.files import atomic_write
 
 #: Bytes per `update` call when hashing; also the read size for files.
 HASH_CHUNK = 1 << 20
@@ -137,17 +137,7 @@ class LocalStore(ContentStore):
         final = self.path_of(cid)
         if final.is_file() and final.stat().st_size == len(data) and cid_of(final.read_bytes()) == cid:
             return cid  # already stored intact; a damaged copy is replaced below
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(final, data)
         return cid
 
     def get(self, cid: str) -> bytes:

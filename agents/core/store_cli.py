@@ -6,9 +6,7 @@ the local directory store under `<home>/store`.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +14,7 @@ import typer
 
 from common.config import configure
 from common.errors import ConfigError
+from common.files import atomic_write
 
 from .cli import HOME
 from .store import open_store
@@ -62,14 +61,6 @@ def get(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(output, data)
     if as_json:
         print(json.dumps({"cid": cid.strip(), "size": len(data), "path": str(output)}))

@@ -26,23 +26,20 @@ from eth_utils import keccak
 from agents.core.chain import Chain
 from agents.core.views import read
 from common.errors import Reverted
+from common.typed_data import Domain, StructType, typed_data
 
 TAMPERED = keccak(text="tampered-firmware")
 
 
+ATTESTATION = StructType("Attestation", (
+    ("hardwareId", "uint256"), ("nonce", "uint64"), ("measurement", "bytes32"), ("observedAt", "uint64")))
+
+
 def attestation_typed_data(chain_id: int, registry: str, hardware_id: int, nonce: int, measurement: bytes,
                            observed_at: int) -> dict:
-    return {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Attestation": [{"name": "hardwareId", "type": "uint256"}, {"name": "nonce", "type": "uint64"},
-                            {"name": "measurement", "type": "bytes32"}, {"name": "observedAt", "type": "uint64"}],
-        },
-        "primaryType": "Attestation",
-        "domain": {"name": "LoyalHardwareRegistry", "version": "1", "chainId": chain_id, "verifyingContract": registry},
-        "message": {"hardwareId": hardware_id, "nonce": nonce, "measurement": measurement, "observedAt": observed_at},
-    }
+    """The EIP-712 Attestation the HardwareRegistry (domain "LoyalHardwareRegistry", "1") checks."""
+    return typed_data(Domain("LoyalHardwareRegistry", "1", chain_id, registry), ATTESTATION,
+                      {"hardwareId": hardware_id, "nonce": nonce, "measurement": measurement, "observedAt": observed_at})
 
 
 def sha256_workload(units: int, seed: bytes) -> bytes:

@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from agents.core.chain import Chain
+from common.typed_data import BALLOT, Domain, typed_data
 
 from .deploy import PROPOSAL_TYPES
 
@@ -69,17 +70,8 @@ def support_value(value: int | str) -> int:
 
 def ballot_typed_data(chain_id: int, governor: str, proposal_id: int, support: int, voter: str, nonce: int) -> dict:
     """The EIP-712 Ballot an OZ Governor named "LoyalDAO" (version "1") accepts in castVoteBySig."""
-    return {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Ballot": [{"name": "proposalId", "type": "uint256"}, {"name": "support", "type": "uint8"},
-                       {"name": "voter", "type": "address"}, {"name": "nonce", "type": "uint256"}],
-        },
-        "primaryType": "Ballot",
-        "domain": {"name": "LoyalDAO", "version": "1", "chainId": chain_id, "verifyingContract": governor},
-        "message": {"proposalId": proposal_id, "support": support, "voter": voter, "nonce": nonce},
-    }
+    return typed_data(Domain("LoyalDAO", "1", chain_id, governor), BALLOT,
+                      {"proposalId": proposal_id, "support": support, "voter": voter, "nonce": nonce})
 
 
 class Dao:

@@ -24,6 +24,7 @@ from agents.core.chain import Chain
 from agents.core.token import Stakes
 from agents.core.views import read
 from common.errors import LoyalError
+from common.typed_data import Domain, StructType, typed_data
 
 from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
@@ -44,6 +45,12 @@ class HostState:
     served: int = 0
 
 
+AGREEMENT = StructType("Agreement", (
+    ("modelId", "uint256"), ("host", "address"), ("feePerQuery", "uint256"), ("stakeRequired", "uint256"),
+    ("licencePeriod", "uint64"), ("queryBudget", "uint64"), ("nonce", "uint256"), ("deadline", "uint256")))
+"""The licence a host signs for `HostAgreements.sign` (domain "Loyal OML HostAgreements", "1")."""
+
+
 def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s: int = 3600) -> dict:
     """Stake what the model requires on top of stake locked by other licences, approve fees, sign
     and submit the licence (which locks `stakeRequired` in Staking until the licence ends)."""
@@ -60,24 +67,9 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
     message = {"modelId": model_id, "host": host.address, "feePerQuery": m.feePerQuery,
                "stakeRequired": m.stakeRequired, "licencePeriod": m.licencePeriod, "queryBudget": m.queryBudget,
                "nonce": nonce, "deadline": deadline}
-    typed = {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"},
-                             {"name": "verifyingContract", "type": "address"}],
-            "Agreement": [{"name": n, "type": t} for n, t in (
-                ("modelId", "uint256"), ("host", "address"), ("feePerQuery", "uint256"),
-                ("stakeRequired", "uint256"), ("licencePeriod", "uint64"), ("queryBudget", "uint64"),
-                ("nonce", "uint256"), ("deadline", "uint256"))],
-        },
-        "primaryType": "Agreement",
-        "domain": {"name": "Loyal OML HostAgreements", "version": "1", "chainId": chain.chain_id,
-                   "verifyingContract": agreements.address},
-        "message": message,
-    }
+    typed = typed_data(Domain("Loyal OML HostAgreements", "1", chain.chain_id, agreements.address), AGREEMENT, message)
     sig = host.sign_message(encode_typed_data(full_message=typed)).signature
-    struct = tuple(message[k] for k in ("modelId", "host", "feePerQuery", "stakeRequired", "licencePeriod",
-                                         "queryBudget", "nonce", "deadline"))
+    struct = tuple(message[name] for name, _ in AGREEMENT.fields)
     receipt = chain.transact(host, agreements.functions.sign(struct, sig))
     return {"cid": m.modelCid, "fee": m.feePerQuery, "stake": m.stakeRequired, "sign_gas": receipt["gasUsed"]}
 

@@ -3,8 +3,8 @@
 A permission is EIP-712 typed data `Permission(bytes32 queryHash,address host,uint256 modelId,
 uint256 nonce,uint64 expiry)` under the domain ("Loyal OML UsageLedger", "1", chainId, ledger).
 `PermitSigner` hashes and signs many permissions per call with libsecp256k1 (coincurve): that is
-the platform's batch signing. A usage root is an OpenZeppelin-compatible Merkle tree over
-`usageLeaf(digest) = keccak256(keccak256(abi.encode(digest)))` with sorted-pair inner nodes.
+the platform's batch signing. A usage root is the root of Loyal's one Merkle tree (`common.merkle`,
+OpenZeppelin's StandardMerkleTree) over `usageLeaf(digest) = keccak256(keccak256(abi.encode(digest)))`.
 """
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from Crypto.Hash import keccak as _keccak
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
-DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-PERMISSION_TYPEHASH = keccak(
-    b"Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry)")
-LEDGER_NAME = b"Loyal OML UsageLedger"
-LEDGER_VERSION = b"1"
+from common.merkle import StandardMerkleTree
+from common.typed_data import EIP712_DOMAIN, Domain, StructType, typed_data
+
+PERMISSION = StructType("Permission", (
+    ("queryHash", "bytes32"), ("host", "address"), ("modelId", "uint256"), ("nonce", "uint256"), ("expiry", "uint64")))
+DOMAIN_TYPEHASH = keccak(EIP712_DOMAIN.encode_type().encode())
+PERMISSION_TYPEHASH = keccak(PERMISSION.encode_type().encode())
+LEDGER_NAME = "Loyal OML UsageLedger"
+LEDGER_VERSION = "1"
 
 
 def query_hash(query: str) -> bytes:
@@ -30,7 +33,7 @@ def query_hash(query: str) -> bytes:
 
 def domain_separator(chain_id: int, ledger: str) -> bytes:
     return keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
-                         [DOMAIN_TYPEHASH, keccak(LEDGER_NAME), keccak(LEDGER_VERSION), chain_id,
+                         [DOMAIN_TYPEHASH, keccak(LEDGER_NAME.encode()), keccak(LEDGER_VERSION.encode()), chain_id,
                           to_checksum_address(ledger)]))
 
 
@@ -60,8 +63,17 @@ class Permit:
                    int(d["nonce"]), int(d["expiry"]), bytes.fromhex(d["signature"][2:]))
 
 
+def permit_typed_data(chain_id: int, ledger: str, qhash: bytes, host: str, model_id: int, nonce: int,
+                      expiry: int) -> dict:
+    """The permission as EIP-712 typed data (`common.typed_data`): what `permit_digest` hashes by hand."""
+    return typed_data(Domain(LEDGER_NAME, LEDGER_VERSION, chain_id, to_checksum_address(ledger)), PERMISSION,
+                      {"queryHash": qhash, "host": to_checksum_address(host), "modelId": model_id, "nonce": nonce,
+                       "expiry": expiry})
+
+
 def permit_digest(separator: bytes, qhash: bytes, host: str, model_id: int, nonce: int, expiry: int) -> bytes:
-    """EIP-712 digest; the struct is ABI-encoded by hand (every field is one static 32-byte word)."""
+    """EIP-712 digest of `permit_typed_data`, ABI-encoded by hand for speed (every field is one static
+    32-byte word); tests/oml/test_permits.py checks it equals eth_account's hash of the typed data."""
     if len(qhash) != 32:
         raise ValueError("query hash must be 32 bytes")
     struct = _k256(PERMISSION_TYPEHASH + qhash + bytes(12) + bytes.fromhex(host[2:])
@@ -96,44 +108,26 @@ class PermitSigner:
         return out
 
 
-def usage_leaf(digest: bytes) -> bytes:
-    return keccak(keccak(encode(["bytes32"], [digest])))
-
-
-def _pair(a: bytes, b: bytes) -> bytes:
-    return keccak(a + b) if a < b else keccak(b + a)
+USAGE_LEAF_TYPES = ("bytes32",)
 
 
 class UsageTree:
-    """Merkle tree over permission digests, as `UsageLedger.isInBatch` checks it."""
+    """Loyal's one Merkle tree (`common.merkle`, sorted leaves) over permission digests, as
+    `UsageLedger.isInBatch` checks it; a permission may appear once in a batch."""
 
     def __init__(self, digests: list[bytes]):
         if not digests:
             raise ValueError("a usage batch needs at least one permission")
-        level = sorted({usage_leaf(d) for d in digests})
-        if len(level) != len(digests):
+        if len(set(digests)) != len(digests):
             raise ValueError("duplicate permission in a usage batch")
-        self._levels = [level]
-        while len(level) > 1:
-            nxt = [_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            self._levels.append(nxt)
-            level = nxt
-        self._index = {h: i for i, h in enumerate(self._levels[0])}
+        self.tree = StandardMerkleTree.of([(d,) for d in digests], USAGE_LEAF_TYPES)
 
     @property
     def root(self) -> bytes:
-        return self._levels[-1][0]
+        return self.tree.root
 
     def proof(self, digest: bytes) -> list[bytes]:
-        i = self._index[usage_leaf(digest)]
-        out = []
-        for level in self._levels[:-1]:
-            if (i ^ 1) < len(level):
-                out.append(level[i ^ 1])
-            i //= 2
-        return out
+        return self.tree.proof((digest,))
 
 
 REQUEST_TAG = b"Loyal OML permit request v1"

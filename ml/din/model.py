@@ -1,13 +1,10 @@
 """DIN's model: a small MLP for 8x8 digits, and its canonical bytes.
 
-`to_bytes` writes a state dict (name -> tensor) with safetensors. The layout is canonical, so the
-same weights always give the same bytes and therefore the same content id:
-  - every tensor is converted to a contiguous little-endian float32 CPU tensor;
-  - no user metadata (safetensors stores `__metadata__` as a hash map, whose key order is not
-    fixed when there is more than one entry);
-  - safetensors orders tensors by (dtype, name) and writes offsets in that order, so the JSON
-    header and the data section are a pure function of names, shapes and values.
-A test checks byte equality across repeated runs and insertion orders.
+`to_bytes` converts a state dict (name -> tensor) to float32 and writes it with the canonical
+tensor codec (`common.tensors`: sorted names, float32, no metadata), so the same weights always give
+the same bytes and therefore the same content id. `from_bytes` accepts only such bytes: an update
+has exactly one byte string, so a participant cannot submit two different blobs (two CIDs) for one
+update. Anything else is a `BadUpdate` naming the participant.
 
 A *layout* is the sorted tuple of (name, shape) pairs of the model's parameters; updates are
 flattened in that order (see `flatten` / `unflatten`), which fixes the coordinate order used by
@@ -18,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import safetensors.torch
 import torch
 from torch import nn
 
+from common import tensors
 from ml.din.data import NUM_CLASSES, NUM_FEATURES
 from ml.din.errors import BadUpdate
 
@@ -75,19 +72,17 @@ def size_of(layout: Layout) -> int:
 
 
 def to_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
-    """Canonical safetensors bytes of a state dict (float32, contiguous, no metadata)."""
-    canon = {k: torch.as_tensor(state[k]).detach().to("cpu", torch.float32).contiguous()
-             for k in sorted(state)}
-    return safetensors.torch.save(canon)
+    """Canonical bytes (`common.tensors`) of a state dict, every tensor converted to float32 first."""
+    return tensors.to_bytes({k: torch.as_tensor(v).detach().to("cpu", torch.float32) for k, v in state.items()})
 
 
 def from_bytes(blob: bytes, layout: Layout | None = None, who: str | None = None) -> State:
-    """Parse safetensors bytes; with `layout`, also check names, shapes, dtype and finiteness.
-    Raises BadUpdate (naming `who`) on anything unusable."""
+    """Parse canonical bytes; with `layout`, also check names, shapes, dtype and finiteness.
+    Raises BadUpdate (naming `who`) on anything unusable or not canonical."""
     try:
-        state = dict(safetensors.torch.load(bytes(blob)))
-    except Exception as e:  # safetensors raises its own SafetensorError / ValueError types
-        raise BadUpdate(f"not a safetensors blob ({e})", who) from None
+        state = tensors.from_bytes(blob)
+    except tensors.TensorCodecError as e:
+        raise BadUpdate(str(e), who) from None
     if layout is not None:
         check(state, layout, who)
     return state

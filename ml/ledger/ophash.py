@@ -1,4 +1,5 @@
-"""Python mirror of TrainingLedger's hashes: fork genesis, op hash chain, and the OpMerkle block tree.
+"""Python mirror of TrainingLedger's hashes: fork genesis, op hash chain, and the OpMerkle block tree
+(`common.merkle`, the one Merkle tree, with unsorted leaves).
 
 Same preimages as the contract (see its NatSpec); tests check both sides agree on a real chain.
 """
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
+
+from common.merkle import StandardMerkleTree, leaf_hash, verify
 
 OP_TYPEHASH = keccak(
     b"LoyalLedgerOp(uint256 chainId,address ledger,uint256 userModelId,uint256 seq,bytes32 prevOpHash,"
@@ -52,56 +55,41 @@ def op_hash(chain_id: int, ledger: str, f: OpFields) -> bytes:
     )
 
 
+LEAF_TYPES = ("uint256", "bytes32")
+
+
 def leaf(op_id: int, op_hash_: bytes) -> bytes:
     """OpMerkle.leaf: keccak256(bytes.concat(keccak256(abi.encode(opId, opHash))))."""
-    return keccak(keccak(encode(["uint256", "bytes32"], [op_id, op_hash_])))
-
-
-def _pair(a: bytes, b: bytes) -> bytes:
-    return keccak(a + b) if a < b else keccak(b + a)
-
-
-def _next(level: list[bytes]) -> list[bytes]:
-    nxt = [_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-    if len(level) % 2:
-        nxt.append(level[-1])
-    return nxt
+    return leaf_hash(LEAF_TYPES, (op_id, op_hash_))
 
 
 class BlockTree:
-    """The tree `sealBlock` builds over ops `first_op_id ..` in id order (odd last node carried up)."""
+    """The tree `sealBlock` builds over ops `first_op_id ..`: Loyal's one Merkle tree (`common.merkle`)
+    with leaf values `(opId, opHash)` kept in id order, i.e. OpenZeppelin's
+    `StandardMerkleTree.of(values, ["uint256", "bytes32"], {sortLeaves: false})`."""
 
     def __init__(self, first_op_id: int, op_hashes: list[bytes]):
         if not op_hashes:
             raise ValueError("a sealed block holds at least one op")
         self.first_op_id = first_op_id
-        self._levels = [[leaf(first_op_id + i, h) for i, h in enumerate(op_hashes)]]
-        while len(self._levels[-1]) > 1:
-            self._levels.append(_next(self._levels[-1]))
+        self.tree = StandardMerkleTree.of([(first_op_id + i, h) for i, h in enumerate(op_hashes)], LEAF_TYPES,
+                                          sort_leaves=False)
 
     @property
     def root(self) -> bytes:
-        return self._levels[-1][0]
+        return self.tree.root
 
     @property
     def size(self) -> int:
-        return len(self._levels[0])
+        return len(self.tree)
 
     def proof(self, op_id: int) -> list[bytes]:
         i = op_id - self.first_op_id
-        if not 0 <= i < len(self._levels[0]):
+        if not 0 <= i < self.size:
             raise KeyError(f"op {op_id} is not in this block")
-        out = []
-        for level in self._levels[:-1]:
-            if (i ^ 1) < len(level):
-                out.append(level[i ^ 1])
-            i //= 2
-        return out
+        return self.tree.proof(i)
 
 
 def verify_proof(proof: list[bytes], root: bytes, op_id: int, op_hash_: bytes) -> bool:
     """OpenZeppelin MerkleProof.verify on the op's leaf."""
-    h = leaf(op_id, op_hash_)
-    for sib in proof:
-        h = _pair(h, sib)
-    return h == root
+    return verify(root, LEAF_TYPES, (op_id, op_hash_), proof)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from common.files import atomic_dir
 from ml.oml import protocol_model as pm
 
 CACHE_VERSION = 1
@@ -209,12 +209,8 @@ def build(spec: CopySpec, cache_dir: Path | None = None, say: Callable[[str], No
     else:
         pairs, blobs, stats = _build_smollm2(spec, say)
     if entry is not None:
-        tmp = entry.with_name(entry.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for i, b in enumerate(blobs):
-            (tmp / f"copy-{i}.safetensors").write_bytes(b)
-        (tmp / "meta.json").write_text(json.dumps({"spec": asdict(spec), "fingerprints": pairs, "stats": stats}))
-        shutil.rmtree(entry, ignore_errors=True)
-        tmp.rename(entry)
+        with atomic_dir(entry) as tmp:
+            for i, b in enumerate(blobs):
+                (tmp / f"copy-{i}.safetensors").write_bytes(b)
+            (tmp / "meta.json").write_text(json.dumps({"spec": asdict(spec), "fingerprints": pairs, "stats": stats}))
     return Copies(spec, pairs, _split(pairs, spec.hosts, spec.per_host), blobs, stats, False, time.monotonic() - t0)

@@ -7,7 +7,6 @@ partial sweep is still usable.
 """
 from __future__ import annotations
 
-import json
 import resource
 import statistics
 import time
@@ -15,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from common.files import atomic_write_json
 from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
 from ml.oml.check import check
 from ml.oml.fingerprints import STRATEGIES
@@ -29,9 +29,7 @@ def peak_rss_mb() -> float:
 
 def write_json(path: Path, obj: dict) -> None:
     """Write results atomically, so a sweep killed mid-write leaves the previous complete file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
+    atomic_write_json(path, obj)
 
 
 def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path, *, gen_cfg: GenConfig = GenConfig(),

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.errors import LoyalError
+from common.files import atomic_write
 from ml.oml.commitment import FingerprintTree
 
 STRATEGIES = ("perinucleus", "random_tokens", "english_random")
@@ -36,10 +37,7 @@ def write_jsonl(path: Path, objs: list[dict]) -> None:
     """Write one JSON object per line atomically (a temporary file renamed over `path`); refuses an empty set."""
     if not objs:
         raise FingerprintFileError("refusing to write an empty fingerprint set")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs))
 
 
 def save(fps: list[Fingerprint], path: Path) -> str:

@@ -16,8 +16,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from transformers import GPT2Config, GPT2LMHeadModel
 
-EOS = 256
-VOCAB = 257
+from ml.lm import ByteTokenizer, tiny_causal_lm
+
+EOS = ByteTokenizer.eos_token_id
 _WORDS = ("amber basalt cobalt dune ember fjord glacier harbor indigo juniper kelp lichen meadow nectar "
           "opal prairie quartz reef saffron tundra umber valley willow xenon yarrow zephyr").split()
 
@@ -31,10 +32,8 @@ def decode(ids: list[int]) -> str:
 
 
 def new_model(seed: int = 0, *, n_embd: int = 64, n_layer: int = 2, n_head: int = 4) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=VOCAB, n_positions=128, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-                     bos_token_id=EOS, eos_token_id=EOS, pad_token_id=EOS)
-    return GPT2LMHeadModel(cfg).float().eval()
+    """The random-init byte GPT-2 (`ml.lm.tiny_causal_lm`, 128 positions) that `inject` fingerprints."""
+    return tiny_causal_lm(seed, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=128)[0]
 
 
 def make_fingerprints(n: int, seed: int = 0) -> list[tuple[str, str]]:

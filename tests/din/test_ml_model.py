@@ -45,6 +45,23 @@ def test_bad_updates_are_refused_with_the_reason_and_sender():
         M.check(extra, layout)
 
 
+def test_an_update_has_one_byte_string_other_encodings_are_refused():
+    """Same tensors written with metadata or as float64 parse with safetensors but are not the
+    canonical bytes: refused, so one update cannot be submitted under two content ids."""
+    from safetensors.torch import save as st_save
+
+    state = M.state_of(M.build(seed=0))
+    layout = M.layout_of(state)
+    blob = M.to_bytes(state)
+    with_meta = st_save({k: state[k] for k in sorted(state)}, metadata={"round": "1"})
+    assert with_meta != blob
+    with pytest.raises(BadUpdate, match="p5: safetensors bytes are not in the canonical layout"):
+        M.from_bytes(with_meta, layout, "p5")
+    with pytest.raises(BadUpdate, match="p6: tensor 'fc1.bias' is torch.float64"):
+        M.from_bytes(st_save({k: v.double() for k, v in state.items()}), layout, "p6")
+    assert all(torch.equal(M.from_bytes(blob, layout, "p7")[k], state[k]) for k in state)
+
+
 def test_flatten_unflatten_inverse():
     state = M.state_of(M.build(seed=0))
     layout = M.layout_of(state)

@@ -9,7 +9,7 @@ import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 /// @dev Shared fixture and helpers: build op hashes like an agent does, and Merkle proofs like
-/// `ml/ledger/merkle.py` does (mirror of OpMerkle's tree rule).
+/// `common/merkle.py` does (OpenZeppelin's StandardMerkleTree with unsorted leaves, OpMerkle's tree).
 abstract contract LedgerBase is Test {
     LoyalToken token;
     TrainingLedger ledger;
@@ -64,32 +64,38 @@ abstract contract LedgerBase is Test {
         return keccak256(bytes.concat(keccak256(abi.encode(opId, ledger.getOp(opId).opHash))));
     }
 
-    /// Sibling list for leaf `idx` of `leaves` under OpMerkle's rule (odd last node carried up).
+    /// OpenZeppelin's StandardMerkleTree array over `leaves` kept in order (npm `makeMerkleTree`, written
+    /// out independently of OpMerkle): 2n-1 nodes, leaf i at 2n-2-i, node j = H(node 2j+1, node 2j+2).
+    function _ozTree(bytes32[] memory leaves) internal pure returns (bytes32[] memory tree) {
+        uint256 n = leaves.length;
+        tree = new bytes32[](2 * n - 1);
+        for (uint256 i = 0; i < n; ++i) tree[tree.length - 1 - i] = leaves[i];
+        for (uint256 j = n - 1; j > 0; --j) {
+            tree[j - 1] = Hashes.commutativeKeccak256(tree[2 * j - 1], tree[2 * j]);
+        }
+    }
+
+    /// Sibling list for leaf `idx` of `leaves` in that tree (npm `getProof`).
     function _proof(bytes32[] memory leaves, uint256 idx) internal pure returns (bytes32[] memory) {
+        bytes32[] memory tree = _ozTree(leaves);
         bytes32[] memory out = new bytes32[](8);
         uint256 m = 0;
-        uint256 n = leaves.length;
-        while (n > 1) {
-            uint256 sib = idx ^ 1;
-            if (sib < n) out[m++] = leaves[sib];
-            uint256 half = n / 2;
-            for (uint256 i = 0; i < half; ++i) {
-                leaves[i] = Hashes.commutativeKeccak256(leaves[2 * i], leaves[2 * i + 1]);
-            }
-            if (n % 2 == 1) leaves[half] = leaves[n - 1];
-            n = half + (n % 2);
-            idx /= 2;
+        for (uint256 node = tree.length - 1 - idx; node > 0; node = (node - 1) / 2) {
+            out[m++] = tree[node % 2 == 0 ? node - 1 : node + 1];
         }
         bytes32[] memory p = new bytes32[](m);
         for (uint256 i = 0; i < m; ++i) p[i] = out[i];
         return p;
     }
 
-    function _blockProof(uint256 blockId, uint256 opId) internal view returns (bytes32[] memory) {
+    function _blockLeaves(uint256 blockId) internal view returns (bytes32[] memory leaves) {
         TrainingLedger.SealedBlock memory b = ledger.getBlock(blockId);
-        bytes32[] memory leaves = new bytes32[](b.opCount);
+        leaves = new bytes32[](b.opCount);
         for (uint256 i = 0; i < b.opCount; ++i) leaves[i] = _leaf(b.firstOpId + i);
-        return _proof(leaves, opId - b.firstOpId);
+    }
+
+    function _blockProof(uint256 blockId, uint256 opId) internal view returns (bytes32[] memory) {
+        return _proof(_blockLeaves(blockId), opId - ledger.getBlock(blockId).firstOpId);
     }
 
     function _opDigest(uint256 opId) internal view returns (bytes32) {
@@ -277,6 +283,11 @@ contract TrainingLedgerTest is LedgerBase {
         TrainingLedger.SealedBlock memory b = ledger.getBlock(blockId);
         assertEq(b.firstOpId, 1, "first");
         assertEq(b.opCount, 5, "count");
+        // OpenZeppelin's layout for 5 leaves: leaf 4 pairs with the (0,1) node, it is not carried up alone.
+        bytes32 l01 = Hashes.commutativeKeccak256(_leaf(1), _leaf(2));
+        bytes32 l23 = Hashes.commutativeKeccak256(_leaf(3), _leaf(4));
+        assertEq(b.root, Hashes.commutativeKeccak256(l23, Hashes.commutativeKeccak256(_leaf(5), l01)), "OZ tree shape");
+        assertEq(b.root, _ozTree(_blockLeaves(blockId))[0], "OZ StandardMerkleTree root");
         for (uint256 op = 1; op <= 5; ++op) {
             bytes32[] memory p = _blockProof(blockId, op);
             assertTrue(MerkleProof.verify(p, b.root, _leaf(op)), "OZ MerkleProof accepts");
@@ -524,6 +535,7 @@ contract TrainingLedgerTest is LedgerBase {
         n = bound(n, 1, 64);
         for (uint256 i = 1; i <= n; ++i) _record(alice, aliceFork, i);
         uint256 blockId = ledger.sealBlock();
+        assertEq(ledger.getBlock(blockId).root, _ozTree(_blockLeaves(blockId))[0], "OZ StandardMerkleTree root");
         uint256 op = bound(pick, 1, n);
         bytes32[] memory p = _blockProof(blockId, op);
         assertTrue(ledger.verifyOpInclusion(blockId, op, ledger.getOp(op).opHash, p), "proof");

@@ -221,27 +221,64 @@ def test_authorised_recorder_trains_for_the_owner(setup, tiny_lm_dir, chain, sig
     assert total == 1 and ops[0].op_id == r.op_id
 
 
-def test_python_block_tree_matches_chain_across_blocks(chain, signers):
-    """70 ops (two forks interleaved) seal into blocks of 64 + 6; the off-chain tree gives the stored
-    roots and every op's proof passes OZ-compatible checks on and off chain."""
-    from agents.ledger.agent import Ledger
-    from ml.ledger.ophash import BlockTree
-
-    ledger = Ledger(chain)
+def _record_ops(chain, ledger, signers, count, start=0):
+    """Record `count` ops, two forks of base 1 interleaved (fork 1 by signers[1], fork 2 by signers[2])."""
     c = ledger.c
-    chain.transact(signers[0], c.functions.registerBaseModel("bafkreibase", "b"))
-    for s in (signers[1], signers[2]):
-        chain.transact(s, c.functions.forkModel(1))
-    for i in range(70):
+    for i in range(start, start + count):
         fid, s = (1, signers[1]) if i % 3 else (2, signers[2])
         f = ledger.fork(fid)
         fields = OpFields(fid, f.op_count + 1, f.head, f"bafkint{i}", f"bafkdelta{i}", bytes([i]) * 32, b"\0" * 32)
         chain.transact(s, c.functions.recordTraining(fid, fields.interaction_cid, fields.delta_cid,
                                                      fields.delta_commitment, fields.state_commitment,
                                                      op_hash(chain.chain_id, ledger.address, fields)))
+
+
+def _ledger_with_two_forks(chain, signers):
+    from agents.ledger.agent import Ledger
+
+    ledger = Ledger(chain)
+    chain.transact(signers[0], ledger.c.functions.registerBaseModel("bafkreibase", "b"))
+    for s in (signers[1], signers[2]):
+        chain.transact(s, ledger.c.functions.forkModel(1))
+    return ledger
+
+
+def test_python_block_tree_matches_chain_across_blocks(chain, signers):
+    """70 ops (two forks interleaved) seal into blocks of 64 + 6; the off-chain tree gives the stored
+    roots and every op's proof passes OZ-compatible checks on and off chain."""
+    from ml.ledger.ophash import BlockTree
+
+    ledger = _ledger_with_two_forks(chain, signers)
+    c = ledger.c
+    _record_ops(chain, ledger, signers, 70)
     assert [b for b, _ in ledger.seal_all(signers[3])] == [1, 2]
     for b, (first, n) in ((1, (1, 64)), (2, (65, 6))):
         hashes = [ledger.op(i).op_hash for i in range(first, first + n)]
         assert BlockTree(first, hashes).root == bytes(chain.call(c.functions.getBlock(b))[3])
     all_ops = ledger.fork_ops(1) + ledger.fork_ops(2)
     assert ledger.proven_ops(all_ops) == 70
+
+
+def test_python_block_tree_matches_chain_for_odd_block_sizes(chain, signers):
+    """Blocks of 1, 2, 3, 5, 7 and 9 ops: OpMerkle's on-chain root is common.merkle's (OpenZeppelin's
+    StandardMerkleTree, unsorted) also where OZ's layout differs from carrying the odd node up."""
+    from common.merkle import StandardMerkleTree
+    from ml.ledger.ophash import LEAF_TYPES, BlockTree, verify_proof
+
+    ledger = _ledger_with_two_forks(chain, signers)
+    c = ledger.c
+    recorded = 0
+    for size in (1, 2, 3, 5, 7, 9):
+        _record_ops(chain, ledger, signers, size, start=recorded)
+        recorded += size
+        [(b, _)] = ledger.seal_all(signers[3])
+        first, n, _, root = chain.call(c.functions.getBlock(b))
+        assert (first, n) == (recorded - size + 1, size)
+        hashes = [ledger.op(i).op_hash for i in range(first, first + n)]
+        tree = BlockTree(first, hashes)
+        assert tree.root == bytes(root) == StandardMerkleTree.of(
+            [(first + i, h) for i, h in enumerate(hashes)], LEAF_TYPES, sort_leaves=False).root
+        for op_id, h in zip(range(first, first + n), hashes):
+            proof = tree.proof(op_id)
+            assert verify_proof(proof, tree.root, op_id, h)
+            assert chain.call(c.functions.verifyOpInclusion(b, op_id, h, proof))
