@@ -25,13 +25,13 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector, is_hex_address, to_checksum_address
 
 from common.errors import ConfigError, DeploymentMissing
+from common.units import format_amount
 
 from .artifacts import abi_type
 from .chain import Chain, Event
 from .enums import EnumNames, enum_type
 from .views import named
 
-DECIMALS = 10**18  # LoyalToken.decimals()
 MAX_SAFE_INT = 2**53 - 1  # largest integer a double (jq, JavaScript) holds exactly
 
 # Which arguments are LoyalToken amounts in wei, per address-book contract and event (or function a
@@ -83,13 +83,6 @@ ENUM_ARGS: dict[str, dict[str, dict[str, str]]] = {
 }
 
 _MISSING = object()
-
-
-def loyal(wei: int) -> str:
-    """Exact decimal LOYAL of a wei amount: 1500000000000000000 -> "1.5"."""
-    sign, wei = ("-", -wei) if wei < 0 else ("", wei)
-    whole, frac = divmod(wei, DECIMALS)
-    return sign + (f"{whole}.{frac:018d}".rstrip("0").rstrip(".") if frac else str(whole))
 
 
 def json_safe(v: Any) -> Any:
@@ -145,7 +138,7 @@ class Decoded:
             members = (f"{c['name']}={self._show(c, v[c['name']], path + '.' + c['name'])}" for c in abi["components"])
             return "(" + ", ".join(members) + ")"
         if path in self.amounts:
-            return f"{loyal(v)} LOYAL"
+            return format_amount(v)
         if isinstance(v, (bytes, bytearray)):
             return "0x" + bytes(v).hex()
         if isinstance(v, bool):
@@ -157,7 +150,7 @@ class Decoded:
     def to_json(self) -> dict:
         out: dict[str, Any] = {"args": json_safe(self.args)}
         if self.amounts:
-            out["LOYAL"] = {k: loyal(v) for k, v in self.amounts.items()}
+            out["LOYAL"] = {k: format_amount(v, "") for k, v in self.amounts.items()}
         if self.enums:
             out["enum"] = dict(self.enums)
         return out

@@ -2,7 +2,8 @@
 import pytest
 
 from agents.core.artifacts import Artifacts
-from agents.core.audit import ENUM_ARGS, TOKEN_AMOUNTS, json_safe, loyal
+from agents.core.audit import ENUM_ARGS, TOKEN_AMOUNTS, json_safe
+from common.units import format_amount
 from agents.core.enums import EnumNames, enum_type
 
 
@@ -57,7 +58,8 @@ def test_every_enum_in_the_suite_abis_is_named_and_matches_the_python_mirrors(ar
 
 
 def test_loyal_is_exact_and_json_keeps_big_integers_as_strings():
+    loyal = lambda wei: format_amount(wei, "")  # noqa: E731
     assert loyal(1_500_000_000_000_000_000) == "1.5" and loyal(10**27) == "1000000000"
-    assert loyal(1) == "0." + "0" * 17 + "1"
+    assert loyal(1) == "0." + "0" * 17 + "1" and loyal(0) == "0"
     assert json_safe({"a": 2**53 - 1, "b": 2**53, "c": [b"\x01", True, -(2**60)]}) == \
         {"a": 2**53 - 1, "b": str(2**53), "c": ["0x01", True, str(-(2**60))]}
