@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3._utils.events import get_event_data
+from web3.types import RPCEndpoint
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 
 from .artifacts import REPO, Artifacts, abi_type
@@ -95,7 +96,10 @@ class Chain:
     @classmethod
     def connect(cls, rpc_url: str, *, build_dir: Path | str | None = None, book_path: Path | str | None = None,
                 timeout: float = 30.0) -> "Chain":
-        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # eth_chainId is answered from the provider's cache after the first request (web3 asks for
+        # it before every eth_call/eth_estimateGas to validate the transaction's chain id)
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
+                               cacheable_requests={RPCEndpoint("eth_chainId")}, request_cache_validation_threshold=None))
         try:
             chain_id = w3.eth.chain_id
         except Exception as e:  # requests/aiohttp/JSON errors all mean the same to a user
