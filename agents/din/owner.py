@@ -63,7 +63,7 @@ class OwnerDaemon(DinDaemon):
         for r in range(self.din.params(self.task).rounds):
             if str(r) in acc:
                 continue
-            h, _, finalized, accepted = self.din.tally(self.task, r, GLOBAL)
+            h, _, finalized, accepted = self.tally(r, GLOBAL)
             if not finalized:
                 break
             cid = self.index.cid(h) if accepted else None
