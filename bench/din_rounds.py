@@ -11,7 +11,11 @@ Per round it reports: wall time per stage and in total; transactions (eth_sendRa
 JSON-RPC requests in total, per method and per transaction (counted at the HTTP provider, i.e.
 requests that reach the node); cursor file writes; event-log decodes; time spent training
 (`train_update`); CPU seconds of this process and of Anvil; and the floor the round cannot beat
-on this machine: transactions x the measured latency of one `Chain.transact` + training time.
+on this machine: transactions x the measured latency of one `Chain.transact` + training time. The
+latency is the mean of LATENCY_SAMPLES transactions sent in a row before the round and as many
+after it (the mean, not the median: it is bimodal, a receipt is either there at the first poll or
+after one more poll interval, and the round pays the mean). The time the round itself spent
+inside `Chain.transact` is reported too, so round = transact + training + the rest.
 Results go under `--label` in bench/results/din_rounds.json (other labels are kept, so the file
 holds the before/after comparison). Wall times are from a shared 2-core machine: noisy.
 """
@@ -58,6 +62,7 @@ class Meter:
         self.cursor_writes = 0
         self.train_seconds = 0.0
         self.trainings = 0
+        self.transact_seconds = 0.0
         provider = chain.w3.provider
         send = provider._make_request  # the HTTP post itself: cached answers never get here
 
@@ -73,12 +78,23 @@ class Meter:
             return decode(log)
 
         chain.decode_log = counted_decode
+        transact = chain.transact
+
+        def timed_transact(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return transact(*a, **kw)
+            finally:
+                self.transact_seconds += time.perf_counter() - t
+
+        chain.transact = timed_transact
 
     @contextmanager
     def process_hooks(self):
-        """Count cursor writes and time `train_update` while the block runs (process-wide hooks)."""
-        cursor_cls, write_name = core_events.EventCursor, _cursor_write_method()
-        write, train = getattr(cursor_cls, write_name), flwr_client.train_update
+        """Count cursor writes (`EventCursor.commit` of a cursor with a file: it writes each time it is
+        called) and time `train_update` while the block runs (process-wide hooks)."""
+        cursor_cls = core_events.EventCursor
+        write, train = cursor_cls.commit, flwr_client.train_update
         meter = self
 
         def counted_write(self_, *a, **kw):
@@ -94,22 +110,18 @@ class Meter:
                 meter.train_seconds += time.perf_counter() - t
                 meter.trainings += 1
 
-        setattr(cursor_cls, write_name, counted_write)
+        cursor_cls.commit = counted_write
         flwr_client.train_update = timed_train
         try:
             yield self
         finally:
-            setattr(cursor_cls, write_name, write)
+            cursor_cls.commit = write
             flwr_client.train_update = train
 
     def snapshot(self) -> dict:
         return {"rpc": Counter(self.rpc), "decodes": self.decodes, "cursor_writes": self.cursor_writes,
-                "train_seconds": self.train_seconds, "trainings": self.trainings}
-
-
-def _cursor_write_method() -> str:
-    """The EventCursor method that writes the cursor file (`save` once writes are batched)."""
-    return "save" if hasattr(core_events.EventCursor, "save") else "commit"
+                "train_seconds": self.train_seconds, "trainings": self.trainings,
+                "transact_seconds": self.transact_seconds}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,8 +130,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def transact_latency(chain: Chain, n: int = LATENCY_SAMPLES) -> dict:
-    """Seconds per `Chain.transact` (estimate, sign, send, wait for the receipt) on this node."""
+def transact_latencies(chain: Chain, n: int = LATENCY_SAMPLES) -> list[float]:
+    """Seconds per `Chain.transact` (estimate, sign, send, wait for the receipt), `n` in a row."""
     admin = dev_signer(0)
     token = chain.contract("LoyalToken")
     xs = []
@@ -127,14 +139,20 @@ def transact_latency(chain: Chain, n: int = LATENCY_SAMPLES) -> dict:
         t = time.perf_counter()
         chain.transact(admin, token.functions.approve(admin.address, i + 1))
         xs.append(time.perf_counter() - t)
-    return {"median_s": round(statistics.median(xs), 5), "mean_s": round(statistics.fmean(xs), 5), "samples": n}
+    return xs
+
+
+def latency_summary(xs: list[float]) -> dict:
+    return {"mean_s": round(statistics.fmean(xs), 5), "median_s": round(statistics.median(xs), 5),
+            "min_s": round(min(xs), 5), "max_s": round(max(xs), 5), "samples": len(xs)}
 
 
 def delta(after: dict, before: dict) -> dict:
     return {"rpc": after["rpc"] - before["rpc"], "decodes": after["decodes"] - before["decodes"],
             "cursor_writes": after["cursor_writes"] - before["cursor_writes"],
             "train_seconds": after["train_seconds"] - before["train_seconds"],
-            "trainings": after["trainings"] - before["trainings"]}
+            "trainings": after["trainings"] - before["trainings"],
+            "transact_seconds": after["transact_seconds"] - before["transact_seconds"]}
 
 
 def one(n: int) -> dict:
@@ -151,6 +169,7 @@ def one(n: int) -> dict:
             runner.fund()
             runner.create()
             runner.settle_stage()  # registration
+            latency_before = transact_latencies(chain)
             stages = {}
             m0, anvil0, cpu0 = meter.snapshot(), cpu_seconds(node.pid), time.process_time()
             t_round = time.perf_counter()
@@ -162,14 +181,16 @@ def one(n: int) -> dict:
                 stages[st.name] = {"seconds": round(time.perf_counter() - t, 2),
                                    "transactions": d["rpc"]["eth_sendRawTransaction"],
                                    "rpc_requests": sum(d["rpc"].values()), "cursor_writes": d["cursor_writes"],
-                                   "decodes": d["decodes"], "train_seconds": round(d["train_seconds"], 2)}
+                                   "decodes": d["decodes"], "train_seconds": round(d["train_seconds"], 2),
+                                   "transact_seconds": round(d["transact_seconds"], 2)}
             runner.warp_to(Stage.ScoreCommit, 0)
             ev0 = next(dm for dm in runner.daemons if isinstance(dm, EvaluatorDaemon))
             ev0._finalize_global(0)
             round_s = time.perf_counter() - t_round
             d = delta(meter.snapshot(), m0)
             anvil_cpu, own_cpu = cpu_seconds(node.pid) - anvil0, time.process_time() - cpu0
-        latency = transact_latency(chain)
+        latency_after = transact_latencies(chain)
+        latency = statistics.fmean(latency_before + latency_after)
         work = []
         for dm in runner.daemons:
             if isinstance(dm, EvaluatorDaemon):
@@ -178,14 +199,18 @@ def one(n: int) -> dict:
         per_assignment = [len(runner.daemons[-1].index.updates(0, g)) for g in range(groups)]
         txs = d["rpc"]["eth_sendRawTransaction"]
         requests = sum(d["rpc"].values())
-        floor = txs * latency["median_s"] + d["train_seconds"]
+        floor = txs * latency + d["train_seconds"]
         return {"participants": n, "subgroups": groups, "evaluators": evaluators, "daemons": len(runner.daemons),
                 "round_seconds": round(round_s, 2), "transactions": txs,
                 "rpc_requests": requests, "rpc_per_transaction": round(requests / txs, 1),
                 "rpc_by_method": dict(d["rpc"].most_common()),
                 "cursor_writes": d["cursor_writes"], "log_decodes": d["decodes"],
                 "train_seconds": round(d["train_seconds"], 2), "trainings": d["trainings"],
-                "transact_latency": latency, "floor_seconds": round(floor, 2),
+                "transact_latency": {"before_round": latency_summary(latency_before),
+                                     "after_round": latency_summary(latency_after),
+                                     "mean_s": round(latency, 5)},
+                "transact_seconds_in_round": round(d["transact_seconds"], 2),
+                "floor_seconds": round(floor, 2),
                 "round_over_floor": round(round_s / floor, 2),
                 "cpu_seconds": {"agents": round(own_cpu, 2), "anvil": round(anvil_cpu, 2)},
                 "stages": stages, "updates_per_assignment_max": max(per_assignment),
