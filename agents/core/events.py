@@ -243,9 +243,9 @@ class EventFollower:
                 and (self.where is None or self.where(ev)))
 
     def poll(self, handle: Callable[[Event, dict], None], *, head: int | None = None) -> int:
-        """Handle every new event once, up to block `head` (default: the chain head now) less
-        `confirmations`; write the cursor per range as the module docstring says. Returns how
-        many events were handled."""
+        """Handle every new event once, up to block `head` (a number from `LogSource.head()`,
+        default: read the head now) less `confirmations`; write the cursor per range as the module
+        docstring says. Returns how many events were handled."""
         cursor = self.cursor
         to = (self.source.head().number if head is None else head) - self.confirmations
         n = 0
