@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 import requests
 from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 from web3._utils.events import get_event_data
 from web3.exceptions import (ContractCustomError, ContractLogicError, ContractPanicError, TransactionNotFound,
                              Web3RPCError)
@@ -104,8 +105,11 @@ class LoyalHTTPProvider(HTTPProvider):
     retry) instead of a raw `requests` exception, and caches the chain id (asked once, not per call)."""
 
     def __init__(self, url: str, timeout: float):
+        # eth_chainId is answered from the cache after the first request (web3 asks for it before
+        # every eth_call/eth_estimateGas to validate the transaction's chain id)
         super().__init__(url, request_kwargs={"timeout": timeout}, cache_allowed_requests=True,
-                         cacheable_requests={"eth_chainId", "net_version"})
+                         cacheable_requests={RPCEndpoint("eth_chainId"), RPCEndpoint("net_version")},
+                         request_cache_validation_threshold=None)
         self.url = url
 
     def make_request(self, method, params):

@@ -44,19 +44,25 @@ class EvaluatorDaemon(DinDaemon):
         self.lazy = lazy
         self.forge = forge
 
+    def enrolled(self) -> bool:
+        return self.latched("enrolled", lambda: self.din.is_evaluator(self.task, self.address))
+
+    def seed_revealed(self) -> bool:
+        return self.latched("seed revealed", lambda: self.din.seed_revealed(self.task, self.address))
+
     # -- dispatch --------------------------------------------------------------------------
     def act(self, stage: Stage, round_: int) -> int:
         din, task, me = self.din, self.task, self.address
         if stage == Stage.Registration:
-            if not din.is_evaluator(task, me):
+            if not self.enrolled():
                 din.enrol(self.signer, task, self.secret(task, SEED_TAG))
                 self.note("enrolled")
                 return 1
             return 0
-        if not din.is_evaluator(task, me):
+        if not self.enrolled():
             return 0
         sent = 0
-        if stage == Stage.Submit and round_ == 0 and not din.seed_revealed(task, me):
+        if stage == Stage.Submit and round_ == 0 and not self.seed_revealed():
             din.reveal_seed(self.signer, task, self.secret(task, SEED_TAG))
             sent += 1
         if self.lazy:
@@ -159,7 +165,7 @@ class EvaluatorDaemon(DinDaemon):
     def _finalize_subgroups(self, round_: int) -> int:
         sent = 0
         for g in range(self.din.subgroup_count(self.task)):
-            if not self.din.tally(self.task, round_, g).finalized:
+            if not self.tally(round_, g).finalized:
                 self.din.finalize_subgroup(self.signer, self.task, round_, g)
                 sent += 1
         return sent
@@ -174,7 +180,7 @@ class EvaluatorDaemon(DinDaemon):
         aggs: dict[str, bytes] = {}
         counts: dict[str, int] = {}
         for g in range(self.din.subgroup_count(self.task)):
-            tally = self.din.tally(self.task, round_, g)
+            tally = self.tally(round_, g)
             if tally.accepted:
                 blob = self.store.get(self.index.cid(tally.best_hash))
                 if blob == REJECTED:
@@ -203,7 +209,7 @@ class EvaluatorDaemon(DinDaemon):
         return 1
 
     def _finalize_global(self, round_: int) -> int:
-        if self.din.tally(self.task, round_, GLOBAL).finalized:
+        if self.tally(round_, GLOBAL).finalized:
             return 0
         self.din.finalize_global(self.signer, self.task, round_)
         return 1
@@ -222,7 +228,7 @@ class EvaluatorDaemon(DinDaemon):
         """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED sums left out)."""
         out = {}
         for g in range(self.din.subgroup_count(self.task)):
-            tally = self.din.tally(self.task, round_, g)
+            tally = self.tally(round_, g)
             if tally.accepted:
                 blob = self.store.get(self.index.cid(tally.best_hash))
                 if blob != REJECTED:

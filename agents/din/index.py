@@ -1,8 +1,11 @@
 """What DIN agents learn only from events, kept in a resumable cursor (`EventFollower`).
 
-The contracts store hashes; CID strings live in events. Every daemon follows the DIN contracts'
-events into its own cursor file, so after a SIGKILL it resumes where it stopped and still knows
-every update CID, revealed aggregate/global CID, genesis and test-set CID.
+The contracts store hashes; CID strings live in events. Every daemon follows its task's events
+(only the kinds listed in `INDEXED`) into its own cursor file, so after a SIGKILL it resumes where
+it stopped and still knows every update CID, revealed aggregate/global CID, genesis and test-set
+CID. The daemons of one process share one `LogSource`: a block range is fetched and decoded once
+for all of them; each index only filters. The cursor file (position + this state) is written once
+per synced block range that brought an indexed event of the task (and by `commit_local`).
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from agents.core.chain import Chain, Event
 from agents.core.events import EventCursor, EventFollower
 
 DIN_CONTRACTS = ["DinTasks", "DinRounds", "DinScoring"]
+INDEXED = ["TaskCreated", "UpdateSubmitted", "AggregateRevealed", "GlobalRevealed", "TestSetPublished",
+           "MaskKeySet", "RecoverySeedsPosted"]  # the events `DinIndex` keeps something of
 
 
 def cid_hash(cid: str) -> str:
@@ -30,13 +35,15 @@ class DinIndex:
     def __init__(self, chain: Chain, task: int, cursor_path: Path | str | None, start_block: int = 0):
         cursor = EventCursor.open(cursor_path, start_block) if cursor_path else EventCursor(None, start_block - 1)
         self.task = task
-        self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS)
+        self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS, names=INDEXED,
+                                      where=lambda ev: int(ev.args["taskId"]) == task)
         self.state = cursor.state
         for k in ("updates", "cids", "local", "mask_keys", "recovery"):
             self.state.setdefault(k, {})
 
-    def sync(self) -> int:
-        return self.follower.poll(self._handle)
+    def sync(self, head: int | None = None) -> int:
+        """Index the task's new events up to block `head` (default: the chain head now)."""
+        return self.follower.poll(self._handle, head=head)
 
     def commit_local(self) -> None:
         """Persist `state["local"]` (the daemon's own secrets/results) now."""
@@ -44,8 +51,6 @@ class DinIndex:
 
     def _handle(self, ev: Event, state: dict) -> None:
         a = ev.args
-        if "taskId" in a and int(a["taskId"]) != self.task:
-            return
         if ev.name == "TaskCreated":
             state["genesis"] = a["genesisCid"]
         elif ev.name == "UpdateSubmitted":

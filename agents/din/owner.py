@@ -66,7 +66,7 @@ class OwnerDaemon(DinDaemon):
         for r in range(self.din.params(self.task).rounds):
             if str(r) in acc:
                 continue
-            tally = self.din.tally(self.task, r, GLOBAL)
+            tally = self.tally(r, GLOBAL)
             if not tally.finalized:
                 break
             cid = self.index.cid(tally.best_hash) if tally.accepted else None

@@ -49,14 +49,22 @@ class ParticipantDaemon(DinDaemon):
         return self.din.participant_index(self.task, self.address) // self.din.params(self.task).subgroup_size
 
     def mask_context(self, round_: int, group: int) -> bytes:
-        return SA.mask_context(self.chain.w3.eth.chain_id, self.din.tasks.address, self.task, round_, group)
+        return SA.mask_context(self.chain.chain_id, self.din.tasks.address, self.task, round_, group)
+
+    def registered(self) -> bool:
+        return self.latched("registered", lambda: self.din.is_participant(self.task, self.address))
+
+    def submitted(self, round_: int) -> bool:
+        """This participant's update of `round_` is on-chain (the contract takes one per round)."""
+        return self.latched(f"submitted/{round_}",
+                            lambda: self.din.update_hash(self.task, round_, self.address) != _ZERO)
 
     # -- dispatch --------------------------------------------------------------------------
     def act(self, stage: Stage, round_: int) -> int:
         din, task, me = self.din, self.task, self.address
         if stage == Stage.Registration:
             sent = 0
-            if not din.is_participant(task, me):
+            if not self.registered():
                 din.register(self.signer, task)
                 self.note("registered")
                 sent += 1
@@ -65,14 +73,14 @@ class ParticipantDaemon(DinDaemon):
                 self.note("published mask key")
                 sent += 1
             return sent
-        if not din.is_participant(task, me):
+        if not self.registered():
             return 0
         if stage == Stage.Submit:
-            if self.dropout or din.update_hash(task, round_, me) != _ZERO:
+            if self.dropout or self.submitted(round_):
                 return 0  # offline, or already on-chain (e.g. submitted just before a restart)
             if self.secure and din.mask_key_of(task, me) == _ZERO:
                 return 0  # registered too late to publish a key: not a member of any subgroup
-            if round_ > 0 and not din.tally(task, round_ - 1, GLOBAL).finalized:
+            if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
                 return 0  # the previous round's global vote is not closed yet: wait for the model
             global_bytes = self.store.get(self.global_cid_before(round_))
             update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
@@ -93,7 +101,7 @@ class ParticipantDaemon(DinDaemon):
 
     def _post_recovery(self, round_: int) -> int:
         din, task, me = self.din, self.task, self.address
-        if din.update_hash(task, round_, me) == _ZERO or din.recovery_posted(task, round_, me):
+        if not self.submitted(round_) or din.recovery_posted(task, round_, me):
             return 0
         g = self.subgroup()
         members = self.index.mask_keys(g)

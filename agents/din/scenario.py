@@ -11,7 +11,7 @@ from typing import Callable
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
-from agents.core.events import fetch_events
+from agents.core.events import LogSource, fetch_events
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from ml.din import data
@@ -139,10 +139,20 @@ class Runner:
             self.chain.advance_time(start - now)
 
     def settle_stage(self, max_passes: int = 6) -> int:
-        """Step every daemon until a full pass sends nothing. Returns transactions sent."""
+        """Step every daemon until a full pass sends nothing. Returns transactions sent.
+
+        The chain head is read once and handed to each daemon in turn until one sends a
+        transaction (then read again): a daemon never acts on a head older than the last
+        transaction of this process, and an idle pass costs one head read, not one per daemon."""
         total = 0
+        source = LogSource.of(self.chain)
         for _ in range(max_passes):
-            sent = sum(d.step() for d in self.daemons)
+            sent, head = 0, None
+            for d in self.daemons:
+                head = head or source.head()
+                n = d.step(head)
+                if n:
+                    sent, head = sent + n, None
             total += sent
             if sent == 0:
                 break
@@ -185,7 +195,7 @@ class Runner:
             elif ev.name == "SlashShareClaimed" and a["taskId"] == self.task:
                 res.slash_shares[a["account"]] = a["amount"]
         for i, p in enumerate(self.participants):
-            res.medians[p.address] = self.din.median_of(self.task, i)[1]
+            res.medians[p.address] = self.din.median_of(self.task, i).median
         info = self.din.task_info(self.task)
         res.deposit, res.paid_out = info["deposit"], info["paid_out"]
         res.slash_pool = self.din.slash_pool(self.task)

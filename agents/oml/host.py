@@ -3,6 +3,12 @@
 with the host's key, `platform.sign_request`), posts usage batches
 (count + Merkle root of permission digests, fees paid to the community) and defends claims.
 
+Claims against the host reach it through an `EventFollower` on `Claims.ClaimRevealed` (the
+process's shared event source; no rescan of the chain): `defend_all()` answers those revealed
+since its last call. With `cursor_path` the position survives restarts (it is written once per
+block range that brought a claim against this host); a defence replayed after a kill is harmless,
+`defend` re-reads the claim and answers only an open one.
+
 `cheating=True` serves without asking for permissions and posts no usage: the behaviour the
 protocol exists to catch.
 """
@@ -12,6 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import httpx
@@ -23,6 +30,7 @@ from pydantic import BaseModel, Field
 from agents.core.chain import Chain
 from agents.core.token import Stakes
 from agents.core.views import read
+from agents.core.events import EventCursor, EventFollower
 from common.errors import LoyalError
 from common.typed_data import Domain, StructType, typed_data
 
@@ -76,7 +84,10 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
 
 class Host:
     def __init__(self, chain: Chain, signer: LocalAccount, model_id: int, generate: Generate, *,
-                 platform_url: str | None, cheating: bool = False, model_name: str = "oml-model"):
+                 platform_url: str | None, cheating: bool = False, model_name: str = "oml-model",
+                 cursor_path: Path | str | None = None, start_block: int | None = None):
+        """`start_block`: first block watched for claims when `cursor_path` has no cursor yet
+        (default: the next block; pass the licence's block to cover claims made before start)."""
         if not cheating and not platform_url:
             raise ValueError("an honest host needs the platform URL to ask for permissions")
         self.chain = chain
@@ -93,6 +104,10 @@ class Host:
         ledger = chain.contract("UsageLedger")
         self._ledger = ledger
         self._separator = domain_separator(chain.chain_id, ledger.address)
+        start = chain.w3.eth.block_number + 1 if start_block is None else start_block
+        cursor = EventCursor.open(cursor_path, start) if cursor_path else EventCursor(None, start - 1)
+        self.claims = EventFollower(chain, cursor, contracts=["Claims"], names=["ClaimRevealed"],
+                                    where=lambda ev: ev.args["host"] == self.address)
 
     # -- serving -------------------------------------------------------------------------------
     def request_permits(self, queries: list[str]) -> list[Permit]:
@@ -165,15 +180,16 @@ class Host:
         self.chain.transact(self.signer, claims.functions.defendWithPermission(claim_id, p.as_struct(), p.signature))
         return "signed permission"
 
-    def defend_all(self, from_block: int = 0) -> dict[int, str]:
-        """Defend every open claim revealed against this host since `from_block`."""
-        claims = self.chain.contract("Claims")
-        logs = claims.events.ClaimRevealed().get_logs(from_block=from_block, argument_filters={"host": self.address})
-        out = {}
-        for log in logs:
-            how = self.defend(log["args"]["claimId"])
+    def defend_all(self) -> dict[int, str]:
+        """Defend every open claim revealed against this host since the last call; returns how."""
+        out: dict[int, str] = {}
+
+        def handle(ev, state: dict) -> None:
+            how = self.defend(ev.args["claimId"])
             if how:
-                out[log["args"]["claimId"]] = how
+                out[ev.args["claimId"]] = how
+
+        self.claims.poll(handle)
         return out
 
 

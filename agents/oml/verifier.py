@@ -5,7 +5,10 @@ green-word rule for a functional one) and checks the platform's permission recor
 issued to that host before the claim was committed. It confirms only if the fingerprint matches
 and no such permission exists, and votes on-chain. For a leak claim it queries the endpoint named
 in the claim instead of the host's own service. Once the claim is decided, `settle` collects its
-reward (it voted with the outcome) or takes its penalty."""
+reward (it voted with the outcome) or takes its penalty.
+
+The evidence (and a leak claim's endpoint) is read from the one block the claim was revealed in
+(`reveal_block` on-chain), through the process's shared event source: no scan of the chain."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,10 +16,11 @@ from dataclasses import dataclass
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from agents.core.chain import Chain
+from agents.core.chain import Chain, Event
+from agents.core.events import fetch_events
 from agents.core.token import Stakes
 
-from .claims import read_claim
+from .claims import ClaimRecord, read_claim
 from .matching import HostQueryError, decide
 from .permits import Permit, query_hash
 
@@ -51,27 +55,35 @@ class Verifier:
         self._claims = chain.contract("Claims")
         self._ttl = chain.call(chain.contract("UsageLedger").functions.permissionTtl())
 
-    def endpoint(self, claim_id: int) -> str:
-        logs = self._claims.events.LeakEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
-        if not logs:
-            raise LookupError(f"claim {claim_id} names no leaked endpoint")
-        return logs[0]["args"]["endpoint"]
+    def _revealed(self, c: ClaimRecord, name: str) -> Event | None:
+        """The claim's `name` event, from the block it was revealed in."""
+        evs = fetch_events(self.chain, from_block=c.reveal_block, to_block=c.reveal_block, contracts=["Claims"],
+                           names=[name])
+        return next((e for e in evs if e.args["claimId"] == c.claim_id), None)
 
-    def evidence(self, claim_id: int) -> tuple[str, str]:
-        logs = self._claims.events.ClaimEvidence().get_logs(from_block=0, argument_filters={"claimId": claim_id})
-        if not logs:
-            raise LookupError(f"claim {claim_id} has no revealed evidence")
-        return logs[0]["args"]["key"], logs[0]["args"]["response"]
+    def endpoint(self, claim: int | ClaimRecord) -> str:
+        c = claim if isinstance(claim, ClaimRecord) else read_claim(self.chain, claim)
+        ev = self._revealed(c, "LeakEvidence")
+        if ev is None:
+            raise LookupError(f"claim {c.claim_id} names no leaked endpoint")
+        return ev.args["endpoint"]
+
+    def evidence(self, claim: int | ClaimRecord) -> tuple[str, str]:
+        c = claim if isinstance(claim, ClaimRecord) else read_claim(self.chain, claim)
+        ev = self._revealed(c, "ClaimEvidence")
+        if ev is None:
+            raise LookupError(f"claim {c.claim_id} has no revealed evidence")
+        return ev.args["key"], ev.args["response"]
 
     def review(self, claim_id: int) -> Verdict:
         c = read_claim(self.chain, claim_id)
         host = c.host
-        key, response = self.evidence(claim_id)
+        key, response = self.evidence(c)
         # The reveal proved the Merkle membership on-chain; the evidence must hash to what it stored.
         in_commitment = query_hash(key) == c.key_hash and query_hash(response) == c.response_hash
         url = self.host_urls.get(host)
         if c.is_leak:
-            url = self.endpoint(claim_id)
+            url = self.endpoint(c)
             in_commitment = in_commitment and query_hash(url) == c.endpoint_hash
         reproduced, served, reason = False, "", "no service URL known for this host"
         if url is not None:

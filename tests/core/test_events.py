@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.core.events import EventCursor, EventFollower, fetch_events
+from agents.core.events import IDLE_WRITE_BLOCKS, EventCursor, EventFollower, LogSource, fetch_events
 from common.errors import ConfigError
 
 HERE = Path(__file__).parent
@@ -52,6 +52,81 @@ def test_follower_resumes_from_cursor_in_process(chain, signers, tmp_path):
     f2 = EventFollower(chain, EventCursor.open(tmp_path / "c.json"), contracts=["Staking"], names=["Staked"])
     assert f2.poll(lambda ev, st: seen.append(ev.args["amount"])) == 1
     assert seen == [1, 2, 3]
+
+
+def test_followers_of_one_process_share_one_fetch_per_block_range(chain, signers):
+    start = chain.w3.eth.block_number + 1
+    _stake(chain, signers[1], [4, 5, 6])
+    followers = [EventFollower(chain, EventCursor(None, start - 1), contracts=["Staking"], names=["Staked"])
+                 for _ in range(5)]
+    source = LogSource.of(chain)
+    assert all(f.source is source for f in followers)
+    fetched = source.fetched_ranges
+    seen = [[] for _ in followers]
+    for f, mine in zip(followers, seen):
+        assert f.poll(lambda ev, st: mine.append(ev.args["amount"])) == 3
+    assert seen == [[4, 5, 6]] * 5
+    assert source.fetched_ranges == fetched + 1  # one eth_getLogs for all five
+
+
+class CountingCursor(EventCursor):
+    """The real cursor, counting its file writes."""
+    writes = 0
+
+    def commit(self) -> None:
+        self.writes += 1
+        super().commit()
+
+
+def test_cursor_is_written_once_per_range_and_not_when_idle(chain, signers, tmp_path):
+    start = chain.w3.eth.block_number + 1
+    path = tmp_path / "c.json"
+    cursor = CountingCursor(path, start - 1)
+    f = EventFollower(chain, cursor, contracts=["Staking"], names=["Staked"])
+    assert f.poll(lambda ev, st: None) == 0 and not path.exists()  # nothing handled: nothing written
+    _stake(chain, signers[1], [1, 2, 3])
+    assert f.poll(lambda ev, st: st.setdefault("amounts", []).append(ev.args["amount"])) == 3
+    assert cursor.writes == 1  # three events, one write
+    on_disk = json.loads(path.read_text())
+    assert on_disk["state"]["amounts"] == [1, 2, 3] and on_disk["scanned_to"] == chain.w3.eth.block_number
+    chain.mine(IDLE_WRITE_BLOCKS - 1)
+    assert f.poll(lambda ev, st: None) == 0 and cursor.writes == 1
+    chain.mine(1)
+    assert f.poll(lambda ev, st: None) == 0 and cursor.writes == 2  # bounded rescan after a restart
+    assert json.loads(path.read_text())["scanned_to"] == chain.w3.eth.block_number
+
+
+def test_handler_failure_redelivers_only_the_failed_event(chain, signers):
+    start = chain.w3.eth.block_number + 1
+    _stake(chain, signers[1], [1, 2, 3])
+    f = EventFollower(chain, EventCursor(None, start - 1), contracts=["Staking"], names=["Staked"])
+    seen, failed = [], []
+
+    def handle(ev, st):
+        if ev.args["amount"] == 2 and not failed:
+            failed.append(2)
+            raise RuntimeError("handler failed")
+        seen.append(ev.args["amount"])
+
+    with pytest.raises(RuntimeError):
+        f.poll(handle)
+    assert f.poll(handle) == 2
+    assert seen == [1, 2, 3]
+
+
+def test_shared_source_forgets_blocks_of_a_reverted_chain(chain, signers):
+    start = chain.w3.eth.block_number + 1
+    snap = chain.snapshot()
+    _stake(chain, signers[1], [7])
+    first = EventFollower(chain, EventCursor(None, start - 1), contracts=["Staking"], names=["Staked"])
+    assert first.poll(lambda ev, st: None) == 1
+    chain.revert_to(snap)
+    _stake(chain, signers[1], [8])  # the same block numbers, other blocks
+    seen = []
+    again = EventFollower(chain, EventCursor(None, start - 1), contracts=["Staking"], names=["Staked"])
+    again.poll(lambda ev, st: seen.append(ev.args["amount"]))
+    assert seen == [8]
+    assert first.cursor.scanned_to >= start  # the first follower is alive and still pins those blocks
 
 
 def test_corrupt_cursor_file_is_a_clear_error(tmp_path):
