@@ -63,7 +63,7 @@ class Event:
 
 @dataclass
 class AddressBook:
-    """deployments/<chainId>.json: where each suite contract lives on one chain."""
+    """<deployments>/<chainId>.json: where each suite contract lives on one chain."""
     path: Path
     chain_id: int
     contracts: dict[str, dict] = field(default_factory=dict)
