@@ -1,14 +1,16 @@
 """DIN gas: every protocol transaction on a real Anvil, for N = 10, 50, 100 participants.
 
-    .venv/bin/python -m bench.din_gas
+    .venv/bin/python -m bench.din_gas [--label after]
 
 Contracts only (CIDs are realistic 59-character strings, no ML): registration and update
 submission per participant per round, evaluator commit/reveal per subgroup, finalisation,
 score reveal per page and per score, median settlement per participant, claims.
-Writes bench/results/din_gas.json.
+Results go under `--label` in bench/results/din_gas.json (other labels are kept, so the file holds
+the before/after comparison of a protocol change).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import statistics
@@ -55,7 +57,7 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
         gas.setdefault(name, []).append(receipt["gasUsed"])
 
     for p in ps:
-        din._approve(p, din.tasks.address, TOKEN)
+        din.pay.approve(p, din.tasks.address, TOKEN)
         rec("register", din._tx(p, din.tasks.functions.register(task)))
     for i, e in enumerate(es):
         rec("enrol", din.enrol(e, task, bytes([i + 1]) * 32))
@@ -170,6 +172,9 @@ def run_cancel(chain: Chain, din: Din, first: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="bench.din_gas")
+    ap.add_argument("--label", default="current", help="key the results are stored under (e.g. before, after)")
+    args = ap.parse_args(argv)
     sizes = [10, 50, 100]
     evaluators, k = 8, 3
     results = {}
@@ -191,12 +196,19 @@ def main(argv: list[str] | None = None) -> None:
         print("secagg", secagg, flush=True)
         cancel = run_cancel(chain, din, first)
         print("cancel", cancel, flush=True)
-    doc = {"what": "gas per DIN transaction on Anvil (1 round, subgroup size 10, 8 evaluators, 3 per subgroup)",
-           "machine": platform.platform(), "participants": results,
+    run = {"machine": platform.platform(), "participants": results,
            "secure_aggregation": {"participants": secagg_n, "runs": secagg}, "cancellation": cancel}
+    doc = json.loads(OUT.read_text()) if OUT.exists() else {}
+    runs = doc.get("runs", {})
+    if "participants" in doc and "runs" not in doc:  # the file's earlier layout: one unlabelled run
+        runs["earlier"] = {k: doc[k] for k in ("machine", "participants", "secure_aggregation", "cancellation")
+                           if k in doc}
+    runs[args.label] = run
+    doc = {"what": "gas per DIN transaction on Anvil (1 round, subgroup size 10, 8 evaluators, 3 per subgroup)",
+           "runs": runs}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    print(f"wrote {OUT} ({args.label})")
 
 
 if __name__ == "__main__":
