@@ -66,8 +66,12 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     warp(Stage.Submit)
     for i, e in enumerate(es):
         rec("revealSeed", din.reveal_seed(e, task, bytes([i + 1]) * 32))
+    usalt = b"\x33" * 32
     for i, p in enumerate(ps):
-        rec("submitUpdate", din.submit_update(p, task, 0, tag_cid(f"update {n} {i}")))
+        rec("commitUpdate", din.commit_update(p, task, 0, tag_cid(f"update {n} {i}"), usalt))
+    warp(Stage.UpdateReveal)
+    for i, p in enumerate(ps):
+        rec("revealUpdate", din.reveal_update(p, task, 0, tag_cid(f"update {n} {i}"), usalt))
     warp(Stage.AggregateCommit)
     rec("drawRoundSeed", din.draw_round_seed(es[0], task, 0))
     groups = din.subgroup_count(task)
@@ -113,7 +117,7 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
             rec("claimFee", din.claim_fee(e, task))
     out = {k: {"count": len(v), "median": int(statistics.median(v)), "max": max(v)} for k, v in gas.items()}
     out["revealScores(per score)"] = {"median": round(statistics.median(per_score)), "page": PAGE}
-    out["per_participant_per_round"] = out["submitUpdate"]["median"]
+    out["per_participant_per_round"] = out["commitUpdate"]["median"] + out["revealUpdate"]["median"]
     out["evaluator_calls_per_round"] = {
         "aggregate": round(statistics.mean(len(v) for v in assigned.values()), 2),
         "subgroups": groups, "evaluators": evaluators, "per_subgroup": k}
@@ -141,9 +145,13 @@ def run_secagg(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: i
         din.reveal_seed(e, task, bytes([i + 1]) * 32)
     groups = [ps[g:g + 10] for g in range(0, n, 10)]
     dropped = {p.address for grp in groups for p in grp[:dropped_per_group]}
-    for i, p in enumerate(ps):
-        if p.address not in dropped:
-            rec("submitUpdate (secagg)", din.submit_update(p, task, 0, tag_cid(f"masked {n} {i}")))
+    usalt = b"\x33" * 32
+    live = [(i, p) for i, p in enumerate(ps) if p.address not in dropped]
+    for i, p in live:
+        rec("commitUpdate (secagg)", din.commit_update(p, task, 0, tag_cid(f"masked {n} {i}"), usalt))
+    warp(Stage.UpdateReveal)
+    for i, p in live:
+        rec("revealUpdate (secagg)", din.reveal_update(p, task, 0, tag_cid(f"masked {n} {i}"), usalt))
     warp(Stage.AggregateCommit)
     for grp in groups:
         gone = [p.address for p in grp if p.address in dropped]
@@ -187,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         for n in sizes:
             results[str(n)] = run_task(chain, din, n, evaluators, k, first)
             first += n + evaluators + 1
-            print(n, {k_: v for k_, v in results[str(n)].items() if k_ in ("submitUpdate", "settleParticipant",
+            print(n, {k_: v for k_, v in results[str(n)].items() if k_ in ("per_participant_per_round", "settleParticipant",
                                                                              "revealScores(per score)")}, flush=True)
         secagg = {}
         for drop in (1, 3):

@@ -26,16 +26,18 @@ class Stage(IntEnum):
     """DinTasks.Stage, plus Registration (before round 0) as -1."""
     Registration = -1
     Submit = 0
-    AggregateCommit = 1
-    AggregateReveal = 2
-    GlobalCommit = 3
-    GlobalReveal = 4
-    ScoreCommit = 5
-    ScoreReveal = 6
-    Settle = 7
+    UpdateReveal = 1
+    AggregateCommit = 2
+    AggregateReveal = 3
+    GlobalCommit = 4
+    GlobalReveal = 5
+    ScoreCommit = 6
+    ScoreReveal = 7
+    Settle = 8
 
 
-ROUND_STAGES = [Stage.Submit, Stage.AggregateCommit, Stage.AggregateReveal, Stage.GlobalCommit, Stage.GlobalReveal]
+ROUND_STAGES = [Stage.Submit, Stage.UpdateReveal, Stage.AggregateCommit, Stage.AggregateReveal, Stage.GlobalCommit,
+                Stage.GlobalReveal]
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,14 @@ class Params:
     max_evaluators: int
     secure_aggregation: bool
 
+    @property
+    def round_length(self) -> int:
+        return self.submit_duration + 2 * self.commit_duration + 3 * self.reveal_duration
+
     def window(self, round_: int, stage: Stage) -> tuple[int, int]:
         """[start, end) of `stage`; mirrors DinTasks.window."""
         c, r = self.commit_duration, self.reveal_duration
-        length = self.submit_duration + 2 * (c + r)
+        length = self.round_length
         if stage == Stage.Registration:
             return 0, self.registration_end
         if stage >= Stage.ScoreCommit:
@@ -91,7 +97,7 @@ class Params:
             return {Stage.ScoreCommit: (s, s + c), Stage.ScoreReveal: (s + c, s + c + r),
                     Stage.Settle: (s + c + r, 2**64 - 1)}[stage]
         start = self.registration_end + round_ * length
-        lengths = [self.submit_duration, c, r, c, r]
+        lengths = [self.submit_duration, r, c, r, c, r]
         start += sum(lengths[: int(stage)])
         return start, start + lengths[int(stage)]
 
@@ -99,8 +105,7 @@ class Params:
         """(stage, round) at timestamp `ts` (round is 0 for Registration and score stages)."""
         if ts < self.registration_end:
             return Stage.Registration, 0
-        length = self.submit_duration + 2 * (self.commit_duration + self.reveal_duration)
-        r = (ts - self.registration_end) // length
+        r = (ts - self.registration_end) // self.round_length
         if r >= self.rounds:
             for st in (Stage.ScoreCommit, Stage.ScoreReveal, Stage.Settle):
                 s, e = self.window(0, st)
@@ -145,6 +150,11 @@ def fold_scores(scores: list[int]) -> bytes:
     for s in scores:
         h = keccak(abi_encode(["bytes32", "uint32"], [h, s]))
     return h
+
+
+def update_commitment(task: int, round_: int, who: str, cid: str, salt: bytes) -> bytes:
+    """DinTasks.commitUpdate's commitment: keccak(abi.encode(taskId, round, participant, cid, salt))."""
+    return keccak(abi_encode(["uint256", "uint256", "address", "string", "bytes32"], [task, round_, who, cid, salt]))
 
 
 def vote_commitment(task: int, round_: int, group: int, who: str, cid: str, salt: bytes) -> bytes:
@@ -228,14 +238,22 @@ class Din:
         return self._call(self.tasks.functions.subgroupCount(task))
 
     def update_hash(self, task: int, round_: int, who: str) -> bytes:
+        """keccak of the CID `who` revealed in `round_` (zero if none)."""
         return bytes(self._call(self.tasks.functions.updateHash(task, round_, who)))
+
+    def update_commitment_of(self, task: int, round_: int, who: str) -> bytes:
+        return bytes(self._call(self.tasks.functions.updateCommitment(task, round_, who)))
 
     def register(self, signer: LocalAccount, task: int) -> dict:
         return self.pay.pay_and_call(signer, self.tasks.address, self.params(task).participant_bond,
                                      self.tasks.functions.register(task), purpose="the participant bond")
 
-    def submit_update(self, signer: LocalAccount, task: int, round_: int, cid: str) -> dict:
-        return self._tx(signer, self.tasks.functions.submitUpdate(task, round_, cid))
+    def commit_update(self, signer: LocalAccount, task: int, round_: int, cid: str, salt: bytes) -> dict:
+        c = update_commitment(task, round_, signer.address, cid, salt)
+        return self._tx(signer, self.tasks.functions.commitUpdate(task, round_, c))
+
+    def reveal_update(self, signer: LocalAccount, task: int, round_: int, cid: str, salt: bytes) -> dict:
+        return self._tx(signer, self.tasks.functions.revealUpdate(task, round_, cid, salt))
 
     def participant_index(self, task: int, who: str) -> int:
         return self._call(self.tasks.functions.participantIndex(task, who))

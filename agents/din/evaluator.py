@@ -21,6 +21,7 @@ from eth_utils import keccak
 
 from common.units import format_amount
 from ml.din import aggregate as A
+from ml.din import copies as C
 from ml.din import data
 from ml.din import model as M
 from ml.din import scoring as S
@@ -251,7 +252,7 @@ class EvaluatorDaemon(DinDaemon):
                 per_round.append(S.score_subgroups(glob, self.accepted_aggregates(r), members, test).scores)
             else:
                 updates = {who: self.store.get(cid) for who, cid in self.index.all_updates(r).items()}
-                per_round.append(S.score_updates(glob, updates, test).scores)
+                per_round.append(self.score_clear(glob, updates, self.index.commit_orders(r), test))
         mean = S.mean_over_rounds(per_round)
         n = self.din.participant_count(self.task)
         out = []
@@ -259,6 +260,16 @@ class EvaluatorDaemon(DinDaemon):
             s = mean.get(self.din.participant_at(self.task, i), 0.0)
             out.append(max(0, min(SCALE, round(s * SCALE))))
         return out
+
+    def score_clear(self, glob: bytes, updates: dict[str, bytes], orders: dict[str, int],
+                    test: data.Shard) -> dict[str, float]:
+        """Clear mode, one round: each update's score, copies (ml.din.copies: identical to or within
+        COPY_COSINE of an update committed earlier in the round) 0 and left out of the normalisation."""
+        copies = C.find_copies(updates, orders, M.layout_of(M.from_bytes(glob)))
+        for who, original in copies.items():
+            self.note(f"{who}'s update copies {original}'s (committed earlier): scored 0")
+        scores = S.score_updates(glob, {w: u for w, u in updates.items() if w not in copies}, test).scores
+        return {**scores, **{w: 0.0 for w in copies}}
 
     def _commit_scores(self) -> int:
         if self.din.reveal_of(self.task, self.address)["committed"]:

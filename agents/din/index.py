@@ -17,7 +17,7 @@ from agents.core.chain import Chain, Event
 from agents.core.events import EventCursor, EventFollower
 
 DIN_CONTRACTS = ["DinTasks", "DinRounds", "DinScoring"]
-INDEXED = ["TaskCreated", "UpdateSubmitted", "AggregateRevealed", "GlobalRevealed", "TestSetPublished",
+INDEXED = ["TaskCreated", "UpdateCommitted", "UpdateRevealed", "AggregateRevealed", "GlobalRevealed", "TestSetPublished",
            "MaskKeySet", "RecoverySeedsPosted"]  # the events `DinIndex` keeps something of
 
 
@@ -38,7 +38,7 @@ class DinIndex:
         self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS, names=INDEXED,
                                       where=lambda ev: int(ev.args["taskId"]) == task)
         self.state = cursor.state
-        for k in ("updates", "cids", "local", "mask_keys", "recovery"):
+        for k in ("updates", "orders", "cids", "local", "mask_keys", "recovery"):
             self.state.setdefault(k, {})
 
     def sync(self, head: int | None = None) -> int:
@@ -53,7 +53,9 @@ class DinIndex:
         a = ev.args
         if ev.name == "TaskCreated":
             state["genesis"] = a["genesisCid"]
-        elif ev.name == "UpdateSubmitted":
+        elif ev.name == "UpdateCommitted":
+            state["orders"].setdefault(str(a["round"]), {})[a["participant"]] = int(a["order"])
+        elif ev.name == "UpdateRevealed":
             key = f"{a['round']}/{a['subgroup']}"
             state["updates"].setdefault(key, {})[a["participant"]] = a["cid"]
         elif ev.name in ("AggregateRevealed", "GlobalRevealed"):
@@ -72,7 +74,12 @@ class DinIndex:
     def local(self) -> dict:
         return self.state["local"]
 
+    def commit_orders(self, round_: int) -> dict[str, int]:
+        """participant -> sequence number of its update commitment in `round_` (1 = first)."""
+        return dict(self.state["orders"].get(str(round_), {}))
+
     def updates(self, round_: int, group: int) -> dict[str, str]:
+        """participant -> update CID revealed in `round_` by the members of subgroup `group`."""
         return dict(self.state["updates"].get(f"{round_}/{group}", {}))
 
     def all_updates(self, round_: int) -> dict[str, str]:

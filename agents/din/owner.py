@@ -1,5 +1,5 @@
 """Model Owner: creates the task (genesis model in the store, test-set commitment on-chain),
-publishes the test set after round 0's submissions, evaluates each accepted global model on its
+publishes the test set after round 0's update reveals, evaluates each accepted global model on its
 test set, writes accuracy per round as CSV and PNG, and reclaims unearned fees at the end."""
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ class OwnerDaemon(DinDaemon):
     def act(self, stage: Stage, round_: int) -> int:
         din, task = self.din, self.task
         sent = 0
-        past_round0_submit = stage > Stage.Submit or round_ > 0
-        if stage != Stage.Registration and past_round0_submit and not din.test_set_published(task):
+        past_round0_reveal = stage > Stage.UpdateReveal or round_ > 0
+        if stage != Stage.Registration and past_round0_reveal and not din.test_set_published(task):
             cid = self.store.put(self.test.to_bytes())
             din.publish_test_set(self.signer, task, cid)
             self.note(f"published test set {cid}")

@@ -1,5 +1,12 @@
-"""Participant daemon: trains locally on its own shard (which never leaves it) and submits the
-update CID each round; claims its reward and bond after scoring.
+"""Participant daemon: trains locally on its own shard (which never leaves it), commits to the
+update's CID in the Submit stage and reveals it in UpdateReveal; claims its reward and bond after
+scoring.
+
+The update's bytes are published to the store only when the CID is revealed (the CID is computed
+locally for the commitment), so nobody can fetch, copy or (with secure aggregation) unmask an
+update before its commitment window has closed. Between commit and reveal the bytes stay in
+memory; a daemon restarted in between trains again (deterministic for the round's seed on one
+machine) and reveals only if it gets the committed CID back.
 
 Local training is `ml.din.client.train_update`, a Flower NumPyClient's `fit`: the chain replaces
 the Flower server's coordination. A poisoner trains on flipped labels (demo and tests only).
@@ -7,13 +14,14 @@ the Flower server's coordination. A poisoner trains on flipped labels (demo and 
 Secure-aggregation tasks: at registration the daemon publishes its X25519 mask key (derived from
 its signer key, so it survives restarts); each round it uploads `secagg.mask_update(...)` of its
 update instead of the update, masked with every member of its subgroup under the context
-(chain id, DinTasks, task, round, subgroup); after the submission deadline it posts its pair seeds
-with exactly the members the chain shows as not having submitted (never for anyone who did), and
+(chain id, DinTasks, task, round, subgroup); after the reveal deadline it posts its pair seeds
+with exactly the members the chain shows as not having revealed (never for anyone who did), and
 refuses to when fewer than two members survived. A `dropout` registers (and publishes its key)
-but never submits (demo and tests).
+but never submits (demo and tests); a `withholder` commits but never reveals (tests).
 """
 from __future__ import annotations
 
+from agents.core.store import cid_of
 from common.units import format_amount
 from ml.din import client as flwr_client
 from ml.din import data
@@ -24,17 +32,22 @@ from .contracts import GLOBAL, Stage
 from .daemon import DinDaemon
 
 MASK_TAG = 5
+UPDATE_TAG = 6
 _ZERO = b"\x00" * 32
 
 
 class ParticipantDaemon(DinDaemon):
     role = "participant"
 
-    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, dropout: bool = False, **kw):
+    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, dropout: bool = False,
+                 withholder: bool = False, tamper=None, **kw):
         super().__init__(*a, **kw)
         self.shard = data.flip_labels(shard) if poisoner else shard
         self.poisoner = poisoner
         self.dropout = dropout
+        self.withholder = withholder
+        self.tamper = tamper  # tests: bytes -> bytes applied to the clear update (e.g. a near-copy)
+        self._pending: dict[int, bytes] = {}  # round -> committed, not yet published update bytes
 
     # -- secure aggregation ----------------------------------------------------------------
     @property
@@ -54,10 +67,29 @@ class ParticipantDaemon(DinDaemon):
     def registered(self) -> bool:
         return self.latched("registered", lambda: self.din.is_participant(self.task, self.address))
 
+    def committed(self, round_: int) -> bool:
+        """This participant committed to an update in `round_` (the contract takes one per round)."""
+        return self.latched(f"committed/{round_}",
+                            lambda: self.din.update_commitment_of(self.task, round_, self.address) != _ZERO)
+
     def submitted(self, round_: int) -> bool:
-        """This participant's update of `round_` is on-chain (the contract takes one per round)."""
+        """This participant's update of `round_` is revealed on-chain."""
         return self.latched(f"submitted/{round_}",
                             lambda: self.din.update_hash(self.task, round_, self.address) != _ZERO)
+
+    def update_bytes(self, round_: int) -> bytes:
+        """This round's upload: the update trained from the current global model (masked in
+        secure-aggregation tasks). Deterministic for the round on one machine."""
+        global_bytes = self.store.get(self.global_cid_before(round_))
+        update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
+        if self.tamper is not None:
+            update = self.tamper(update)
+        if self.secure:
+            g = self.subgroup()
+            layout = M.layout_of(M.from_bytes(global_bytes))
+            update = SA.mask_update(update, layout, self.address, self.mask_key(), self.index.mask_keys(g),
+                                    self.mask_context(round_, g))
+        return update
 
     # -- dispatch --------------------------------------------------------------------------
     def act(self, stage: Stage, round_: int) -> int:
@@ -76,28 +108,42 @@ class ParticipantDaemon(DinDaemon):
         if not self.registered():
             return 0
         if stage == Stage.Submit:
-            if self.dropout or self.submitted(round_):
-                return 0  # offline, or already on-chain (e.g. submitted just before a restart)
+            if self.dropout or self.committed(round_):
+                return 0  # offline, or already on-chain (e.g. committed just before a restart)
             if self.secure and din.mask_key_of(task, me) == _ZERO:
                 return 0  # registered too late to publish a key: not a member of any subgroup
             if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
                 return 0  # the previous round's global vote is not closed yet: wait for the model
-            global_bytes = self.store.get(self.global_cid_before(round_))
-            update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
-            if self.secure:
-                g = self.subgroup()
-                layout = M.layout_of(M.from_bytes(global_bytes))
-                update = SA.mask_update(update, layout, me, self.mask_key(), self.index.mask_keys(g),
-                                        self.mask_context(round_, g))
-            cid = self.store.put(update)
-            din.submit_update(self.signer, task, round_, cid)
-            self.note(f"round {round_}: submitted {'masked ' if self.secure else ''}{cid}")
+            update = self.update_bytes(round_)
+            cid = cid_of(update)  # computed locally: the bytes are published only at the reveal
+            self._pending[round_] = update
+            self.index.local[f"update/{round_}"] = cid
+            self.index.commit_local()
+            din.commit_update(self.signer, task, round_, cid, self.secret(task, UPDATE_TAG, round_))
+            self.note(f"round {round_}: committed to {'masked ' if self.secure else ''}update {cid}")
             return 1
+        if stage == Stage.UpdateReveal:
+            return self._reveal(round_)
         if stage == Stage.AggregateCommit and self.secure:
             return self._post_recovery(round_)
         if stage == Stage.Settle:
             return self._claim()
         return 0
+
+    def _reveal(self, round_: int) -> int:
+        if self.withholder or not self.committed(round_) or self.submitted(round_):
+            return 0
+        cid = self.index.local.get(f"update/{round_}")
+        update = self._pending.pop(round_, None)
+        if update is None:  # restarted since the commitment: train again
+            update = self.update_bytes(round_)
+        if cid is None or cid_of(update) != cid:
+            self.note(f"round {round_}: cannot rebuild the committed update {cid}; not revealing")
+            return 0
+        self.store.put(update)
+        self.din.reveal_update(self.signer, self.task, round_, cid, self.secret(self.task, UPDATE_TAG, round_))
+        self.note(f"round {round_}: revealed {cid}")
+        return 1
 
     def _post_recovery(self, round_: int) -> int:
         din, task, me = self.din, self.task, self.address

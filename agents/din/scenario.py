@@ -25,6 +25,20 @@ from .participant import ParticipantDaemon
 TOKEN = 10**18
 
 
+def near_copy(update: bytes) -> bytes:
+    """A copier's disguise: the update with every coordinate moved by ~0.1% of the mean magnitude
+    (new bytes and CID, cosine ~1 with the original)."""
+    import numpy as np
+
+    from ml.din import model as M
+
+    state = M.from_bytes(update)
+    layout = M.layout_of(state)
+    v = M.flatten(state, layout)
+    noise = np.random.default_rng(7).standard_normal(v.shape).astype(np.float32)
+    return M.to_bytes(M.unflatten(v + np.float32(1e-3 * float(np.abs(v).mean())) * noise, layout))
+
+
 @dataclass(frozen=True)
 class Scenario:
     participants: int = 20
@@ -37,6 +51,9 @@ class Scenario:
     forgers: tuple[int, ...] = ()  # evaluator indices committing wrong aggregates
     secure_aggregation: bool = False  # participants upload pairwise-masked updates
     dropouts: tuple[int, ...] = ()  # participant indices that register, then never submit
+    withholders: tuple[int, ...] = ()  # participant indices that commit to updates but never reveal
+    copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the copier gets the original's update
+    near_copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the original's update, slightly perturbed
     first_account: int = 1  # dev account of the owner; participants and evaluators follow
     data_seed: int = 0
 
@@ -118,12 +135,25 @@ class Runner:
         return ds
 
     def participant_daemon(self, i: int) -> ParticipantDaemon:
+        # a copier colludes with its original: it trains on the original's data with the same seed,
+        # i.e. it holds the original's update before committing (a near-copy perturbs it slightly)
+        original = dict(self.sc.copies + self.sc.near_copies).get(i, i)
+        tamper = near_copy if i in dict(self.sc.near_copies) else None
         return ParticipantDaemon(self.chain, self.store, self.participants[i], self.task,
-                                 self.cursor(f"participant{i}"), shard=self.split.shards[i],
+                                 self.cursor(f"participant{i}"), shard=self.split.shards[original],
                                  poisoner=i in self.sc.poisoners, dropout=i in self.sc.dropouts,
-                                 start_block=self.start_block)
+                                 withholder=i in self.sc.withholders, tamper=tamper, start_block=self.start_block)
 
     # -- driving ---------------------------------------------------------------------------
+    def labels(self) -> dict[int, str]:
+        """participant index -> its misbehaviour, for reports."""
+        out = {i: "poisoner" for i in self.sc.poisoners}
+        out.update({i: "dropout" for i in self.sc.dropouts})
+        out.update({i: "withholds its reveal" for i in self.sc.withholders})
+        out.update({i: f"copies {j}" for i, j in self.sc.copies})
+        out.update({i: f"near-copies {j}" for i, j in self.sc.near_copies})
+        return out
+
     def schedule(self) -> list[tuple[Stage, int]]:
         out = [(Stage.Registration, 0)]
         for r in range(self.sc.rounds):
@@ -173,9 +203,9 @@ class Runner:
         owner_d = self.daemons[0]
         assert isinstance(owner_d, OwnerDaemon)
         roles = {self.owner.address: "owner"}
+        labels = self.labels()
         for i, p in enumerate(self.participants):
-            tag = " (poisoner)" if i in self.sc.poisoners else " (dropout)" if i in self.sc.dropouts else ""
-            roles[p.address] = f"participant {i}{tag}"
+            roles[p.address] = f"participant {i}" + (f" ({labels[i]})" if i in labels else "")
         for i, e in enumerate(self.evaluators):
             tag = " (lazy)" if i in self.sc.lazy else " (forger)" if i in self.sc.forgers else ""
             roles[e.address] = f"evaluator {i}{tag}"

@@ -7,21 +7,31 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 
 /// @title DinTasks
 /// @notice Registry of DIN federated-learning tasks: a Model Owner's deposit and parameters, the
-/// phase schedule, participant registration (with a Sybil bond) and per-round update submissions.
+/// phase schedule, participant registration (with a Sybil bond) and per-round update commit-reveal.
 /// @dev Holds every task's deposit and participant bonds. Rewards leave only through `pay`, called
 /// by the scoring contract (PAYER_ROLE), and never more than the task's deposit in total.
 ///
 /// Schedule (all times are block timestamps, seconds): registration runs until `registrationEnd`.
-/// Round r (0-based) starts at `registrationEnd + r * roundLength` and has five stages:
-/// Submit (`submitDuration`), AggregateCommit, AggregateReveal, GlobalCommit, GlobalReveal (each
-/// `commitDuration` / `revealDuration`). After the last round: ScoreCommit (`commitDuration`),
-/// ScoreReveal (`revealDuration`), then Settle, open-ended. Windows are half-open: [start, end).
+/// Round r (0-based) starts at `registrationEnd + r * roundLength` and has six stages:
+/// Submit (`submitDuration`), UpdateReveal (`revealDuration`), AggregateCommit, AggregateReveal,
+/// GlobalCommit, GlobalReveal (each `commitDuration` / `revealDuration`). After the last round:
+/// ScoreCommit (`commitDuration`), ScoreReveal (`revealDuration`), then Settle, open-ended.
+/// Windows are half-open: [start, end).
+///
+/// Updates are committed, then revealed: in Submit a participant commits
+/// keccak256(abi.encode(taskId, round, participant, cid, salt)) (`commitUpdate`); in UpdateReveal
+/// it reveals the CID and salt (`revealUpdate`). No update CID is public before the Submit stage
+/// has closed, so nobody can copy an update into its own commitment; every commitment gets a
+/// per-round sequence number (`UpdateCommitted.order`), and when two revealed updates are copies of
+/// each other the evaluators score the one committed later 0 (copy rule, see docs/din.md). A
+/// commitment that is not revealed in UpdateReveal counts as no submission.
 ///
 /// Secure aggregation (tasks with `secureAggregation`): each participant publishes a 32-byte
 /// X25519 public key during registration (`setMaskKey`, authenticated by its account, fixed for the
 /// task); the members of a subgroup are its participants with a key. Members upload pairwise-masked
 /// updates (Bonawitz et al. 2017, see ml/din/secagg.py) so evaluators learn only subgroup sums.
-/// After a round's Submit stage the dropouts (keyed members with no submission) are a public fact;
+/// After a round's UpdateReveal stage the dropouts (keyed members with no revealed update, whether
+/// they committed or not) are a public fact;
 /// during AggregateCommit each survivor posts its pairwise seeds with exactly those members
 /// (`postRecoverySeeds`, refused for anyone who did submit, and refused when fewer than
 /// MIN_SURVIVORS survived, because the sum would then expose an update). A subgroup is
@@ -42,6 +52,7 @@ contract DinTasks is AccessControl {
 
     enum Stage {
         Submit,
+        UpdateReveal,
         AggregateCommit,
         AggregateReveal,
         GlobalCommit,
@@ -72,7 +83,7 @@ contract DinTasks is AccessControl {
 
     /// @dev Secure-aggregation counters of one subgroup in one round.
     struct MaskRound {
-        uint32 submitted; // members that submitted an update (counted in clear tasks too)
+        uint32 submitted; // members that revealed an update (counted in clear tasks too)
         uint32 recoveryPosts; // survivors that posted their recovery seeds
     }
 
@@ -93,6 +104,8 @@ contract DinTasks is AccessControl {
     /// @dev participant => index + 1 (0 = not registered)
     mapping(uint256 taskId => mapping(address => uint256)) private _participantSlot;
     mapping(uint256 taskId => address[]) private _participants;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateCommitment;
+    mapping(uint256 taskId => mapping(uint256 round => uint256)) private _commitCount;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
     mapping(uint256 taskId => bool) public testSetPublished;
@@ -109,7 +122,10 @@ contract DinTasks is AccessControl {
         uint256 indexed taskId, address indexed owner, uint256 deposit, string genesisCid, TaskParams params
     );
     event ParticipantRegistered(uint256 indexed taskId, address indexed participant, uint256 index, uint256 subgroup);
-    event UpdateSubmitted(
+    event UpdateCommitted(
+        uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, uint256 order
+    );
+    event UpdateRevealed(
         uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, string cid
     );
     event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
@@ -135,7 +151,11 @@ contract DinTasks is AccessControl {
     error NotParticipant(uint256 taskId, address account);
     error RoundOutOfRange(uint256 taskId, uint256 round, uint16 rounds);
     error OutsideWindow(uint256 taskId, uint256 round, Stage stage, uint64 start, uint64 end);
-    error UpdateAlreadySubmitted(uint256 taskId, uint256 round, address participant);
+    error ZeroCommitment();
+    error UpdateAlreadyCommitted(uint256 taskId, uint256 round, address participant);
+    error UpdateNotCommitted(uint256 taskId, uint256 round, address participant);
+    error UpdateAlreadyRevealed(uint256 taskId, uint256 round, address participant);
+    error UpdateCommitmentMismatch(uint256 taskId, uint256 round, address participant);
     error PayoutExceedsDeposit(uint256 taskId, uint256 amount, uint256 remaining);
     error BondAlreadyReturned(uint256 taskId, address participant);
     error NotOwner(uint256 taskId, address account);
@@ -196,14 +216,14 @@ contract DinTasks is AccessControl {
         if (p.reward == 0) revert InvalidParams("reward");
     }
 
-    /// @notice Publish the CID of the held-out test set, once, after round 0's Submit stage (so
-    /// round 0 updates were fixed before anyone but the owner saw it). Evaluators check the blob
-    /// against `testSetCommitment` off-chain.
+    /// @notice Publish the CID of the held-out test set, once, after round 0's UpdateReveal stage
+    /// (so round 0 updates were fixed before anyone but the owner saw it). Evaluators check the
+    /// blob against `testSetCommitment` off-chain.
     function publishTestSet(uint256 taskId, string calldata cid) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
-        (uint64 start, uint64 end) = window(taskId, 0, Stage.Submit);
-        if (block.timestamp < end) revert OutsideWindow(taskId, 0, Stage.Submit, start, end);
+        (uint64 start, uint64 end) = window(taskId, 0, Stage.UpdateReveal);
+        if (block.timestamp < end) revert OutsideWindow(taskId, 0, Stage.UpdateReveal, start, end);
         if (bytes(cid).length == 0) revert EmptyCid();
         if (testSetPublished[taskId]) revert TestSetAlreadyPublished(taskId);
         testSetPublished[taskId] = true;
@@ -226,25 +246,58 @@ contract DinTasks is AccessControl {
         if (t.p.participantBond > 0) token.safeTransferFrom(msg.sender, address(this), t.p.participantBond);
     }
 
-    /// @notice Submit the caller's model update for `round` (its content id), once per round.
-    function submitUpdate(uint256 taskId, uint256 round, string calldata cid) external {
+    /// @notice Commit to the caller's model update for `round` during its Submit stage, once per
+    /// round. The CID stays hidden until `revealUpdate`, so no one can copy it into a commitment.
+    /// @param commitment keccak256(abi.encode(taskId, round, participant, cid, salt)).
+    function commitUpdate(uint256 taskId, uint256 round, bytes32 commitment) external {
         Task storage t = _task(taskId);
-        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
-        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
-        _requireWindow(taskId, round, Stage.Submit);
-        uint256 slot = _participantSlot[taskId][msg.sender];
-        if (slot == 0) revert NotParticipant(taskId, msg.sender);
-        if (bytes(cid).length == 0) revert EmptyCid();
-        if (_updateHash[taskId][round][msg.sender] != bytes32(0)) {
-            revert UpdateAlreadySubmitted(taskId, round, msg.sender);
+        uint256 slot = _requireParticipantRound(t, taskId, round, Stage.Submit);
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        if (_updateCommitment[taskId][round][msg.sender] != bytes32(0)) {
+            revert UpdateAlreadyCommitted(taskId, round, msg.sender);
         }
-        uint256 group = (slot - 1) / t.p.subgroupSize;
         if (t.p.secureAggregation && maskKeyOf[taskId][msg.sender] == bytes32(0)) {
             revert MaskKeyMissing(taskId, msg.sender);
         }
+        _updateCommitment[taskId][round][msg.sender] = commitment;
+        uint256 order = ++_commitCount[taskId][round];
+        emit UpdateCommitted(taskId, round, msg.sender, (slot - 1) / t.p.subgroupSize, order);
+    }
+
+    /// @notice Reveal the CID the caller committed to for `round`, during the round's UpdateReveal
+    /// stage (a late reveal is refused: the commitment then counts as no submission).
+    /// @param cid the update's content id.
+    /// @param salt the salt of the commitment.
+    function revealUpdate(uint256 taskId, uint256 round, string calldata cid, bytes32 salt) external {
+        Task storage t = _task(taskId);
+        uint256 slot = _requireParticipantRound(t, taskId, round, Stage.UpdateReveal);
+        bytes32 commitment = _updateCommitment[taskId][round][msg.sender];
+        if (commitment == bytes32(0)) revert UpdateNotCommitted(taskId, round, msg.sender);
+        if (_updateHash[taskId][round][msg.sender] != bytes32(0)) {
+            revert UpdateAlreadyRevealed(taskId, round, msg.sender);
+        }
+        if (bytes(cid).length == 0) revert EmptyCid();
+        if (keccak256(abi.encode(taskId, round, msg.sender, cid, salt)) != commitment) {
+            revert UpdateCommitmentMismatch(taskId, round, msg.sender);
+        }
+        uint256 group = (slot - 1) / t.p.subgroupSize;
         _maskRounds[taskId][round][group].submitted += 1;
         _updateHash[taskId][round][msg.sender] = keccak256(bytes(cid));
-        emit UpdateSubmitted(taskId, round, msg.sender, group, cid);
+        emit UpdateRevealed(taskId, round, msg.sender, group, cid);
+    }
+
+    /// @dev The round exists, the task runs, `stage` of `round` is open and the caller is a
+    /// participant; returns its slot (index + 1).
+    function _requireParticipantRound(Task storage t, uint256 taskId, uint256 round, Stage stage)
+        private
+        view
+        returns (uint256 slot)
+    {
+        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
+        _requireWindow(taskId, round, stage);
+        slot = _participantSlot[taskId][msg.sender];
+        if (slot == 0) revert NotParticipant(taskId, msg.sender);
     }
 
     // ------------------------------------------------------------------ secure aggregation
@@ -268,8 +321,10 @@ contract DinTasks is AccessControl {
     }
 
     /// @notice Post the caller's pairwise seeds with the members of its subgroup that dropped out
-    /// of `round` (keyed members with no submission), during the round's AggregateCommit stage.
-    /// @dev The caller must have submitted in `round`. `dropped` must list every dropped member of
+    /// of `round` (keyed members with no revealed update), during the round's AggregateCommit stage.
+    /// @dev The caller must have revealed its update in `round`. A member that committed but did not
+    /// reveal is dropped like one that never committed: its CID was never public (the daemon
+    /// publishes the masked blob only when it reveals), so its seeds unmask nothing that exists. `dropped` must list every dropped member of
     /// the subgroup exactly once, in strictly increasing address order, so a post is complete by
     /// construction; a member that did submit is refused (its masked update is public, so its
     /// seeds would unmask it). Refused when fewer than MIN_SURVIVORS members submitted. The loop
@@ -403,7 +458,7 @@ contract DinTasks is AccessControl {
         TaskParams storage p = _task(taskId).p;
         uint64 c = p.commitDuration;
         uint64 r = p.revealDuration;
-        uint64 roundLength = uint64(p.submitDuration) + 2 * (c + r);
+        uint64 roundLength = uint64(p.submitDuration) + 2 * c + 3 * r;
         if (stage >= Stage.ScoreCommit) {
             uint64 s = p.registrationEnd + uint64(p.rounds) * roundLength;
             if (stage == Stage.ScoreCommit) return (s, s + c);
@@ -411,7 +466,7 @@ contract DinTasks is AccessControl {
             return (s + c + r, type(uint64).max);
         }
         start = p.registrationEnd + uint64(round) * roundLength;
-        uint64[5] memory lengths = [uint64(p.submitDuration), c, r, c, r];
+        uint64[6] memory lengths = [uint64(p.submitDuration), r, c, r, c, r];
         for (uint256 i = 0; i < uint256(stage); i++) {
             start += lengths[i];
         }
@@ -468,7 +523,17 @@ contract DinTasks is AccessControl {
         return (uint256(t.participantCount) + t.p.subgroupSize - 1) / t.p.subgroupSize;
     }
 
-    /// @notice keccak256 of the update CID `participant` submitted in `round` (0 if none).
+    /// @notice The update commitment of `participant` in `round` (0 if none).
+    function updateCommitment(uint256 taskId, uint256 round, address participant) external view returns (bytes32) {
+        return _updateCommitment[taskId][round][participant];
+    }
+
+    /// @notice Number of update commitments made in `round` (the last commitment's order).
+    function commitCount(uint256 taskId, uint256 round) external view returns (uint256) {
+        return _commitCount[taskId][round];
+    }
+
+    /// @notice keccak256 of the update CID `participant` revealed in `round` (0 if none).
     function updateHash(uint256 taskId, uint256 round, address participant) external view returns (bytes32) {
         return _updateHash[taskId][round][participant];
     }

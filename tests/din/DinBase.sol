@@ -113,13 +113,56 @@ abstract contract DinBase is Test {
         }
     }
 
-    /// @dev Participants ps[from..to) submit round-0 updates; then the clock moves to AggregateCommit.
+    /// @dev Participants ps[from..to) commit round-0 updates, reveal them in UpdateReveal; then the
+    /// clock moves to AggregateCommit.
     function submitRound0(uint256 id, uint256 from, uint256 to) internal {
-        for (uint256 i = from; i < to; i++) {
-            vm.prank(ps[i]);
-            tasks.submitUpdate(id, 0, string.concat("bafkupd", vm.toString(i)));
-        }
+        submitUpdates(id, 0, range(from, to));
         warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+    }
+
+    function range(uint256 from, uint256 to) internal pure returns (uint256[] memory xs) {
+        xs = new uint256[](to - from);
+        for (uint256 i = from; i < to; i++) {
+            xs[i - from] = i;
+        }
+    }
+
+    function updateSalt(address p) internal pure returns (bytes32) {
+        return keccak256(abi.encode("update salt", p));
+    }
+
+    function updateCid(uint256 i) internal pure returns (string memory) {
+        return string.concat("bafkupd", vm.toString(i));
+    }
+
+    function updateCommitment(uint256 id, uint256 round, address p, string memory cid)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(id, round, p, cid, updateSalt(p)));
+    }
+
+    function commitUpdate(uint256 id, uint256 round, uint256 i) internal {
+        vm.prank(ps[i]);
+        tasks.commitUpdate(id, round, updateCommitment(id, round, ps[i], updateCid(i)));
+    }
+
+    function revealUpdate(uint256 id, uint256 round, uint256 i) internal {
+        vm.prank(ps[i]);
+        tasks.revealUpdate(id, round, updateCid(i), updateSalt(ps[i]));
+    }
+
+    /// @dev In `round`'s Submit stage (the caller is there), ps[i] for each i in `who` commits to
+    /// `updateCid(i)`; then the clock moves to UpdateReveal and they reveal.
+    function submitUpdates(uint256 id, uint256 round, uint256[] memory who) internal {
+        for (uint256 j = 0; j < who.length; j++) {
+            commitUpdate(id, round, who[j]);
+        }
+        warpTo(id, round, DinTasks.Stage.UpdateReveal);
+        for (uint256 j = 0; j < who.length; j++) {
+            revealUpdate(id, round, who[j]);
+        }
     }
 
     function warpTo(uint256 id, uint256 round, DinTasks.Stage stage) internal {

@@ -58,7 +58,7 @@ contract DinCancelTest is DinBase {
         // no update accepted, nothing payable through the scoring path
         vm.expectRevert(abi.encodeWithSelector(DinTasks.TaskIsCancelled.selector, id));
         vm.prank(ps[0]);
-        tasks.submitUpdate(id, 0, "bafkupd");
+        tasks.commitUpdate(id, 0, keccak256("c"));
         vm.expectRevert(abi.encodeWithSelector(DinTasks.TaskIsCancelled.selector, id));
         vm.prank(address(scoring));
         tasks.pay(id, es[0], 1);
@@ -81,8 +81,7 @@ contract DinCancelTest is DinBase {
         vm.expectRevert(abi.encodeWithSelector(DinRounds.TaskHealthy.selector, id, 3, 3));
         rounds.cancelTask(id);
         assertTrue(!tasks.cancelled(id), "still running");
-        vm.prank(ps[0]);
-        tasks.submitUpdate(id, 0, "bafkupd");
+        commitUpdate(id, 0, 0);
     }
 
     function test_cancel_refusedWhileRegistrationOpen() public {

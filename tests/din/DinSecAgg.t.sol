@@ -28,9 +28,14 @@ contract DinSecAggTest is DinBase {
         enrolAndRevealSeeds(id);
     }
 
-    function submit(uint256 id, uint256 i) internal {
-        vm.prank(ps[i]);
-        tasks.submitUpdate(id, 0, string.concat("bafkmasked", vm.toString(i)));
+    /// @dev ps[i] for each i in `who` commit in round 0's Submit stage and reveal in UpdateReveal.
+    function submit(uint256 id, uint256[] memory who) internal {
+        submitUpdates(id, 0, who);
+    }
+
+    function list(uint256 a, uint256 b, uint256 c, uint256 d) internal pure returns (uint256[] memory xs) {
+        xs = new uint256[](4);
+        (xs[0], xs[1], xs[2], xs[3]) = (a, b, c, d);
     }
 
     function one(address a) internal pure returns (address[] memory xs) {
@@ -99,16 +104,14 @@ contract DinSecAggTest is DinBase {
         // a registered participant without a key cannot upload in a secure-aggregation task
         vm.expectRevert(abi.encodeWithSelector(DinTasks.MaskKeyMissing.selector, id, ps[1]));
         vm.prank(ps[1]);
-        tasks.submitUpdate(id, 0, "bafkclear");
+        tasks.commitUpdate(id, 0, keccak256("commitment"));
     }
 
     // ------------------------------------------------------------------ no dropouts
 
     function test_noDropouts_aggregatableWithoutRecovery() public {
         uint256 id = secaggTask();
-        for (uint256 i = 0; i < 6; i++) {
-            submit(id, i);
-        }
+        submit(id, range(0, 6));
         assertTrue(tasks.aggregatable(id, 0, 0) && tasks.aggregatable(id, 0, 1), "both subgroups");
         (uint256 members, uint256 submitted, uint256 posts) = tasks.maskStatus(id, 0, 0);
         assertEq(members, 3, "members");
@@ -131,15 +134,17 @@ contract DinSecAggTest is DinBase {
 
     function test_dropout_recoveryGatesAggregation() public {
         uint256 id = secaggTask();
-        submit(id, 0);
-        submit(id, 2); // ps[1] drops out of subgroup 0
-        for (uint256 i = 3; i < 6; i++) {
-            submit(id, i);
-        }
+        // ps[1] drops out of subgroup 0: it commits but never reveals, which counts as no submission
+        commitUpdate(id, 0, 1);
+        uint256[] memory who = new uint256[](5);
+        (who[0], who[1], who[2], who[3], who[4]) = (0, 2, 3, 4, 5);
+        submit(id, who);
+        assertTrue(tasks.updateCommitment(id, 0, ps[1]) != bytes32(0), "ps[1] committed");
+        assertEq(tasks.updateHash(id, 0, ps[1]), bytes32(0), "but never revealed");
         assertTrue(!tasks.aggregatable(id, 0, 0), "recovery pending");
         assertTrue(tasks.aggregatable(id, 0, 1), "subgroup 1 complete");
 
-        // not before the submission deadline
+        // not before the reveal deadline
         (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.AggregateCommit);
         vm.expectRevert(
             abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.AggregateCommit, s, e)
@@ -196,10 +201,7 @@ contract DinSecAggTest is DinBase {
 
     function test_tooFewSurvivors_refusedAndNobodySlashed() public {
         uint256 id = secaggTask();
-        submit(id, 0); // only one member of subgroup 0 submits
-        for (uint256 i = 3; i < 6; i++) {
-            submit(id, i);
-        }
+        submit(id, list(0, 3, 4, 5)); // only one member of subgroup 0 submits
         warpTo(id, 0, DinTasks.Stage.AggregateCommit);
         address[] memory dropped = new address[](2);
         dropped[0] = ps[1];
@@ -240,8 +242,7 @@ contract DinSecAggTest is DinBase {
             vm.stopPrank();
         }
         warpTo(id, 0, DinTasks.Stage.Submit);
-        submit(id, 0);
-        submit(id, 1);
+        submit(id, range(0, 2));
         warpTo(id, 0, DinTasks.Stage.AggregateCommit);
         address[] memory twice = new address[](2);
         twice[0] = ps[2];
@@ -260,8 +261,7 @@ contract DinSecAggTest is DinBase {
 
     function test_recoveryRefusedInClearTasks() public {
         uint256 id = setUpTask(3);
-        vm.prank(ps[0]);
-        tasks.submitUpdate(id, 0, "bafkclear");
+        submitUpdates(id, 0, range(0, 1));
         warpTo(id, 0, DinTasks.Stage.AggregateCommit);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.NotSecureAggregation.selector, id));
         vm.prank(ps[0]);

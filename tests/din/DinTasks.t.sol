@@ -106,49 +106,107 @@ contract DinTasksTest is DinBase {
         (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Submit);
         assertEq(s, r0, "round 0 submit start");
         assertEq(e, r0 + 100, "submit end");
+        (s, e) = tasks.window(id, 0, DinTasks.Stage.UpdateReveal);
+        assertEq(s, r0 + 100, "update reveal right after submit");
+        assertEq(e, r0 + 150, "update reveal end");
         (s, e) = tasks.window(id, 1, DinTasks.Stage.GlobalReveal);
-        // round length = 100 + 2 * (50 + 50) = 300; global reveal starts 100 + 50 + 50 + 50 in
-        assertEq(s, r0 + 300 + 250, "round 1 global reveal start");
-        assertEq(e, r0 + 600, "round 1 end");
+        // round length = 100 + 2 * 50 + 3 * 50 = 350; global reveal starts 100 + 50 * 4 in
+        assertEq(s, r0 + 350 + 300, "round 1 global reveal start");
+        assertEq(e, r0 + 700, "round 1 end");
         (s, e) = tasks.window(id, 0, DinTasks.Stage.ScoreReveal);
-        assertEq(s, r0 + 650, "score reveal start");
+        assertEq(s, r0 + 750, "score reveal start");
         (s, e) = tasks.window(id, 0, DinTasks.Stage.Settle);
-        assertEq(s, r0 + 700, "settle start");
+        assertEq(s, r0 + 800, "settle start");
         assertEq(e, type(uint64).max, "settle open-ended");
     }
 
-    function test_submit_recordsOncePerRound() public {
+    function test_commitReveal_recordsOncePerRoundInOrder() public {
         uint256 id = setUpTask(4);
         vm.expectEmit(true, true, true, true, address(tasks));
-        emit DinTasks.UpdateSubmitted(id, 0, ps[3], 1, "bafkupdate");
+        emit DinTasks.UpdateCommitted(id, 0, ps[3], 1, 1);
+        commitUpdate(id, 0, 3);
+        vm.expectEmit(true, true, true, true, address(tasks));
+        emit DinTasks.UpdateCommitted(id, 0, ps[0], 0, 2);
+        commitUpdate(id, 0, 0);
+        assertEq(tasks.commitCount(id, 0), 2, "two commitments, in order");
+        assertEq(tasks.updateCommitment(id, 0, ps[3]), updateCommitment(id, 0, ps[3], updateCid(3)), "stored");
+        assertEq(tasks.updateHash(id, 0, ps[3]), bytes32(0), "nothing public before the reveal");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadyCommitted.selector, id, 0, ps[3]));
         vm.prank(ps[3]);
-        tasks.submitUpdate(id, 0, "bafkupdate");
-        assertEq(tasks.updateHash(id, 0, ps[3]), keccak256("bafkupdate"), "hash");
-        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadySubmitted.selector, id, 0, ps[3]));
-        vm.prank(ps[3]);
-        tasks.submitUpdate(id, 0, "bafkother");
+        tasks.commitUpdate(id, 0, keccak256("second thoughts"));
+        warpTo(id, 0, DinTasks.Stage.UpdateReveal);
+        vm.expectEmit(true, true, true, true, address(tasks));
+        emit DinTasks.UpdateRevealed(id, 0, ps[3], 1, updateCid(3));
+        revealUpdate(id, 0, 3);
+        assertEq(tasks.updateHash(id, 0, ps[3]), keccak256(bytes(updateCid(3))), "hash");
+        (, uint256 submitted,) = tasks.maskStatus(id, 0, 1);
+        assertEq(submitted, 1, "counted at the reveal");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadyRevealed.selector, id, 0, ps[3]));
+        revealUpdate(id, 0, 3);
     }
 
-    function test_submit_refusals() public {
+    function test_commit_refusals() public {
         uint256 id = setUpTask(2);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.NotParticipant.selector, id, ps[5]));
         vm.prank(ps[5]);
-        tasks.submitUpdate(id, 0, "c");
+        tasks.commitUpdate(id, 0, keccak256("c"));
         vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 2, 2));
         vm.prank(ps[0]);
-        tasks.submitUpdate(id, 2, "c");
-        vm.expectRevert(DinTasks.EmptyCid.selector);
+        tasks.commitUpdate(id, 2, keccak256("c"));
+        vm.expectRevert(DinTasks.ZeroCommitment.selector);
         vm.prank(ps[0]);
-        tasks.submitUpdate(id, 0, "");
+        tasks.commitUpdate(id, 0, bytes32(0));
         (uint64 s, uint64 e) = tasks.window(id, 1, DinTasks.Stage.Submit);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 1, DinTasks.Stage.Submit, s, e));
         vm.prank(ps[0]);
-        tasks.submitUpdate(id, 1, "c");
-        warpTo(id, 0, DinTasks.Stage.AggregateCommit);
+        tasks.commitUpdate(id, 1, keccak256("c"));
+        // a commitment after the Submit stage (e.g. one made after seeing revealed CIDs) is refused
+        warpTo(id, 0, DinTasks.Stage.UpdateReveal);
         (s, e) = tasks.window(id, 0, DinTasks.Stage.Submit);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Submit, s, e));
         vm.prank(ps[0]);
-        tasks.submitUpdate(id, 0, "c");
+        tasks.commitUpdate(id, 0, keccak256("c"));
+    }
+
+    /// @dev Adversary: a participant that reveals what it did not commit to (another CID, another
+    /// salt, or another participant's CID and salt replayed), reveals early, late, or not at all.
+    function test_reveal_refusals() public {
+        uint256 id = setUpTask(3);
+        commitUpdate(id, 0, 0);
+        commitUpdate(id, 0, 1);
+        // before the Submit stage closes nothing can be revealed, so nothing can be copied
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.UpdateReveal);
+        vm.expectRevert(
+            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.UpdateReveal, s, e)
+        );
+        revealUpdate(id, 0, 0);
+        vm.warp(s);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateNotCommitted.selector, id, 0, ps[2]));
+        revealUpdate(id, 0, 2);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateCommitmentMismatch.selector, id, 0, ps[0]));
+        vm.prank(ps[0]);
+        tasks.revealUpdate(id, 0, "bafkanother", updateSalt(ps[0]));
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateCommitmentMismatch.selector, id, 0, ps[0]));
+        vm.prank(ps[0]);
+        tasks.revealUpdate(id, 0, updateCid(0), keccak256("wrong salt"));
+        // ps[1] replays ps[0]'s reveal (its CID and salt): the commitment binds the participant
+        revealUpdate(id, 0, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateCommitmentMismatch.selector, id, 0, ps[1]));
+        vm.prank(ps[1]);
+        tasks.revealUpdate(id, 0, updateCid(0), updateSalt(ps[0]));
+        vm.expectRevert(DinTasks.EmptyCid.selector);
+        vm.prank(ps[1]);
+        tasks.revealUpdate(id, 0, "", updateSalt(ps[1]));
+        // a late reveal is refused: ps[1]'s commitment counts as no submission
+        vm.warp(e);
+        vm.expectRevert(
+            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.UpdateReveal, s, e)
+        );
+        revealUpdate(id, 0, 1);
+        assertEq(tasks.updateHash(id, 0, ps[1]), bytes32(0), "no submission");
+        (, uint256 submitted,) = tasks.maskStatus(id, 0, 0);
+        assertEq(submitted, 1, "only the matching, timely reveal counts");
+        assertTrue(tasks.aggregatable(id, 0, 0), "subgroup aggregatable with ps[0]'s update");
     }
 
     function test_pay_onlyPayerAndCappedAtDeposit() public {
@@ -184,10 +242,12 @@ contract DinTasksTest is DinBase {
         tasks.withdrawBond(id);
     }
 
-    function test_publishTestSet_ownerOnceAfterRound0Submit() public {
+    function test_publishTestSet_ownerOnceAfterRound0Reveals() public {
         uint256 id = setUpTask(2);
-        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Submit);
-        vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.Submit, s, e));
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.UpdateReveal);
+        vm.expectRevert(
+            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.UpdateReveal, s, e)
+        );
         vm.prank(owner);
         tasks.publishTestSet(id, "bafktest");
         vm.warp(e);

@@ -43,14 +43,16 @@ def test_full_task_end_to_end(chain, store, tmp_path):
     seen = {}
 
     def on_stage(stage, r, sent):
-        if stage == Stage.Submit and r == 0:
-            # "restart" participant 1 from its cursor file after it submitted: no second submission
+        if stage in (Stage.Submit, Stage.UpdateReveal) and r == 0:
+            # "restart" participant 1 from its cursor file after it committed / revealed: it sends
+            # nothing more (in UpdateReveal a restarted daemon would retrain to reveal; this one
+            # already revealed)
             again = runner.participant_daemon(1)
             assert again.step() == 0
             subs = [e for e in fetch_events(chain, from_block=runner.start_block, contracts=["DinTasks"],
-                                            names=["UpdateSubmitted"])
+                                            names=["UpdateCommitted", "UpdateRevealed"])
                     if e.args["participant"] == runner.participants[1].address]
-            seen["submissions_p1"] = len(subs)
+            seen.setdefault("submissions_p1", []).append(sorted(e.name for e in subs))
         if stage == Stage.GlobalCommit:
             din = runner.din
             for g in range(din.subgroup_count(runner.task)):
@@ -61,7 +63,7 @@ def test_full_task_end_to_end(chain, store, tmp_path):
 
     res = runner.run(on_stage)
     din = runner.din
-    assert seen["submissions_p1"] == 1
+    assert seen["submissions_p1"] == [["UpdateCommitted"], ["UpdateCommitted", "UpdateRevealed"]]
 
     # the forger's minority aggregate never wins: every accepted hash is an honest evaluator's CID
     from agents.din.index import cid_hash
@@ -127,7 +129,7 @@ def test_stale_task_cancelled_deposit_and_bonds_return(chain):
     din.cancel_task(parts[0], task)  # anyone may cancel a stale task
     assert din.cancelled(task)
     with pytest.raises(Reverted.named("TaskIsCancelled")):
-        din.submit_update(parts[0], task, 0, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am")
+        din.commit_update(parts[0], task, 0, "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am", b"\x01" * 32)
     din.reclaim_deposit(owner, task)
     for p in parts:
         din.withdraw_bond(p, task)

@@ -86,8 +86,10 @@ def test_roles_run_as_separate_processes(chain, anvil, tmp_path):
         procs[1].wait()
         procs[1] = spawn(roles[1], anvil.rpc_url, book, home, logs[1])
         warp(Stage.Submit)
-        wait_for(lambda: all(din.update_hash(task, 0, a) != zero for a in parts)
-                 and all(din.seed_revealed(task, e) for e in evals), "submissions")
+        wait_for(lambda: all(din.update_commitment_of(task, 0, a) != zero for a in parts)
+                 and all(din.seed_revealed(task, e) for e in evals), "update commitments")
+        warp(Stage.UpdateReveal)
+        wait_for(lambda: all(din.update_hash(task, 0, a) != zero for a in parts), "update reveals")
         warp(Stage.AggregateCommit)
         wait_for(lambda: din.round_seed(task, 0) != zero
                  and all(din.vote_of(task, 0, 0, e)[0] != zero for e in evals), "aggregate commits")
@@ -114,7 +116,7 @@ def test_roles_run_as_separate_processes(chain, anvil, tmp_path):
     events = fetch_events(chain, contracts=["DinTasks", "DinScoring"])
     mine = [e for e in events if e.args.get("taskId") == task]
     registered = [e.args["participant"] for e in mine if e.name == "ParticipantRegistered"]
-    submitted = [e.args["participant"] for e in mine if e.name == "UpdateSubmitted"]
+    submitted = [e.args["participant"] for e in mine if e.name == "UpdateRevealed"]
     assert sorted(registered) == sorted(parts) and sorted(submitted) == sorted(parts), "once each, despite the kill"
     assert din.tally(task, 0, 0)[3] and din.tally(task, 0, GLOBAL)[3]
     paid = {e.args["participant"] for e in mine if e.name == "RewardClaimed"}

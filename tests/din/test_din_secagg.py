@@ -33,7 +33,7 @@ def test_secagg_task_accepts_the_survivors_clear_aggregate(chain, store, tmp_pat
     assert all(din.mask_key_of(task, who) == k for who, k in keys.items())
 
     events = fetch_events(chain, from_block=runner.start_block, contracts=["DinTasks"])
-    submitted = [e for e in events if e.name == "UpdateSubmitted"]
+    submitted = [e for e in events if e.name == "UpdateRevealed"]
     assert dropout not in {e.args["participant"] for e in submitted}
     # recovery seeds: only the survivors of subgroup 1, only for the on-chain dropout, every round
     recovery = [e for e in events if e.name == "RecoverySeedsPosted"]
