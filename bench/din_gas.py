@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.din_gas [--label after]
 
-Contracts only (CIDs are realistic 59-character strings, no ML): registration and update
-submission per participant per round, evaluator commit/reveal per subgroup, finalisation,
-score reveal per page and per score, median settlement per participant, claims.
+Contracts only (CIDs are realistic 59-character strings, no ML): registration, update commit and
+reveal per participant per round, the owner's test-slice reveal, evaluator commit/reveal per
+subgroup, finalisation, per-subgroup score commit/reveal by the subgroup's assigned evaluators
+(gas per score), per-subgroup median settlement (gas per participant), claims.
 Results go under `--label` in bench/results/din_gas.json (other labels are kept, so the file holds
 the before/after comparison of a protocol change).
 """
@@ -20,10 +21,12 @@ from agents.core.anvil import Anvil
 from agents.core.chain import Chain
 from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
-from agents.din.contracts import PAGE, Din, Stage, TaskConfig, lower_median
+from agents.din.contracts import Din, Stage, TaskConfig, lower_median
+from common.merkle import StandardMerkleTree
 
 OUT = Path(__file__).resolve().parent / "results" / "din_gas.json"
 TOKEN = 10**18
+SUBGROUP = 10
 
 
 def tag_cid(tag: str) -> str:
@@ -40,13 +43,17 @@ def funded_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: 
     ps = [dev_signer(first + 1 + i) for i in range(n)]
     es = [dev_signer(first + 1 + n + i) for i in range(evaluators)]
     cfg = TaskConfig(reward=1000 * TOKEN, evaluator_fee=TOKEN, participant_bond=TOKEN, min_evaluator_stake=10 * TOKEN,
-                     slash_amount=TOKEN, rounds=1, subgroup_size=10, evaluators_per_subgroup=k,
+                     slash_amount=TOKEN, rounds=1, subgroup_size=SUBGROUP, evaluators_per_subgroup=k,
                      max_evaluators=max(evaluators, extra.pop("max_evaluators", 0)), **extra)
     for a, amt in [(owner, cfg.deposit)] + [(p, TOKEN) for p in ps] + [(e, 10 * TOKEN) for e in es]:
         chain.transact(admin, din.token.functions.mint(a.address, amt))
     for e in es:
         din.stake(e, 10 * TOKEN)
-    return owner, ps, es, cfg, din.create_task(owner, cfg, tag_cid("genesis"), b"\x11" * 32)
+    return owner, ps, es, cfg, din.create_task(owner, cfg, tag_cid("genesis"), SLICES.root)
+
+
+SLICE_HASH = b"\x11" * 32
+SLICES = StandardMerkleTree.of([(0, SLICE_HASH)], ("uint256", "bytes32"))  # one round, one slice
 
 
 def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int) -> dict:
@@ -74,6 +81,8 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
         rec("revealUpdate", din.reveal_update(p, task, 0, tag_cid(f"update {n} {i}"), usalt))
     warp(Stage.AggregateCommit)
     rec("drawRoundSeed", din.draw_round_seed(es[0], task, 0))
+    rec("revealTestSlice", din.reveal_test_slice(owner, task, 0, tag_cid("slice 0"), SLICE_HASH,
+                                                 SLICES.proof(0)))
     groups = din.subgroup_count(task)
     assigned = {e.address: din.assigned_subgroups(task, 0, e.address) for e in es}
     salt = b"\x22" * 32
@@ -92,23 +101,30 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     warp(Stage.GlobalReveal)
     for e in es:
         rec("revealGlobal", din.reveal_global(e, task, 0, tag_cid("global"), salt))
-    warp(Stage.ScoreCommit)
-    rec("finalizeGlobal", din.finalize_global(es[0], task, 0))
-    vectors = {e.address: [(i * 7919 + j * 104729) % 1_000_001 for i in range(n)] for j, e in enumerate(es)}
+    members = {g: din.subgroup_members(task, 0, g).members for g in range(groups)}
+    vectors = {(e.address, g): [(i * 7919 + j * 104729) % 1_000_001 for i in range(len(members[g]))]
+               for j, e in enumerate(es) for g in assigned[e.address]}
+    warp(Stage.GlobalCommit)
     for e in es:
-        rec("commitScores", din.commit_scores(e, task, vectors[e.address], salt))
-    warp(Stage.ScoreReveal)
+        for g in assigned[e.address]:
+            rec("commitScores", din.commit_scores(e, task, 0, g, vectors[e.address, g], salt))
+    warp(Stage.GlobalReveal)
     per_score = []
     for e in es:
-        v = vectors[e.address]
-        for off in range(0, n, PAGE):
-            r = din.reveal_scores_page(e, task, v[off:off + PAGE], salt)
-            rec("revealScores(page)", r)
-            per_score.append(r["gasUsed"] / len(v[off:off + PAGE]))
+        for g in assigned[e.address]:
+            r = din.reveal_scores(e, task, 0, g, vectors[e.address, g], salt)
+            rec("revealScores", r)
+            per_score.append(r["gasUsed"] / len(members[g]))
+    warp(Stage.Close)
+    rec("finalizeGlobal", din.finalize_global(es[0], task, 0))
+    per_member = []
+    for g in range(groups):
+        vs = din.scores_for(task, 0, g).scores
+        meds = [lower_median([v[i] for v in vs]) for i in range(len(members[g]))]
+        r = din.settle_subgroup(es[0], task, 0, g, meds)
+        rec("settleSubgroup", r)
+        per_member.append(r["gasUsed"] / len(members[g]))
     warp(Stage.Settle)
-    for i in range(n):
-        _, values = din.scores_for(task, i)
-        rec("settleParticipant", din.settle_participant(es[0], task, i, lower_median(values)))
     for p in ps:
         if din.reward_of(task, p.address) > 0:
             rec("claimReward", din.claim_reward(p, task))
@@ -116,8 +132,13 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
         if din.fee_of(task, e.address) > 0:
             rec("claimFee", din.claim_fee(e, task))
     out = {k: {"count": len(v), "median": int(statistics.median(v)), "max": max(v)} for k, v in gas.items()}
-    out["revealScores(per score)"] = {"median": round(statistics.median(per_score)), "page": PAGE}
+    out["revealScores(per score)"] = {"median": round(statistics.median(per_score))}
+    out["settleSubgroup(per participant)"] = {"median": round(statistics.median(per_member))}
     out["per_participant_per_round"] = out["commitUpdate"]["median"] + out["revealUpdate"]["median"]
+    # score gas per participant per round: its k evaluators' commit + reveal shares, plus its settlement share
+    out["scoring_per_participant_per_round"] = round(
+        k * (out["commitScores"]["median"] + out["revealScores"]["median"]) / SUBGROUP
+        + out["settleSubgroup(per participant)"]["median"])
     out["evaluator_calls_per_round"] = {
         "aggregate": round(statistics.mean(len(v) for v in assigned.values()), 2),
         "subgroups": groups, "evaluators": evaluators, "per_subgroup": k}
@@ -195,8 +216,9 @@ def main(argv: list[str] | None = None) -> None:
         for n in sizes:
             results[str(n)] = run_task(chain, din, n, evaluators, k, first)
             first += n + evaluators + 1
-            print(n, {k_: v for k_, v in results[str(n)].items() if k_ in ("per_participant_per_round", "settleParticipant",
-                                                                             "revealScores(per score)")}, flush=True)
+            print(n, {k_: v for k_, v in results[str(n)].items()
+                      if k_ in ("per_participant_per_round", "scoring_per_participant_per_round",
+                                "settleSubgroup(per participant)", "revealScores(per score)")}, flush=True)
         secagg = {}
         for drop in (1, 3):
             secagg[f"{drop} dropped per subgroup"] = run_secagg(chain, din, secagg_n, evaluators, k, first, drop)

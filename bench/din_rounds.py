@@ -183,7 +183,7 @@ def one(n: int) -> dict:
                                    "rpc_requests": sum(d["rpc"].values()), "cursor_writes": d["cursor_writes"],
                                    "decodes": d["decodes"], "train_seconds": round(d["train_seconds"], 2),
                                    "transact_seconds": round(d["transact_seconds"], 2)}
-            runner.warp_to(Stage.ScoreCommit, 0)
+            runner.warp_to(Stage.Close, 0)
             ev0 = next(dm for dm in runner.daemons if isinstance(dm, EvaluatorDaemon))
             ev0._finalize_global(0)
             round_s = time.perf_counter() - t_round

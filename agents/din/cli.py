@@ -30,7 +30,7 @@ def _run(chain, home: Path, sc, progress_console: Console):
         bar = prog.add_task("DIN task", total=len(steps))
 
         def on_stage(stage, r, sent):
-            label = stage.name if stage.name in ("Registration", "ScoreCommit", "ScoreReveal", "Settle") \
+            label = stage.name if stage.name in ("Registration", "Close", "Settle") \
                 else f"round {r} {stage.name}"
             prog.update(bar, advance=1, description=f"{label}: {sent} tx")
 
@@ -253,19 +253,21 @@ def owner(
     dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
     exit_when_done: bool = _DONE,
 ):
-    """Model Owner daemon for an existing task: publish the test set after round 0's submissions,
+    """Model Owner daemon for an existing task: reveal each round's test slice after its update reveals,
     evaluate each global model (accuracy.csv/png under <home>/din), reclaim unearned fees."""
     from common.errors import ConfigError
     from ml.din import data
 
     from .contracts import Din
     from .owner import OwnerDaemon
+    from .slices import TestSlices
 
     r = _role(rpc, book, keystore, dev_account, home)
     test = data.split(shards, seed=data_seed).test
-    if Din(r.chain).params(task).test_set_commitment != data.test_set_commitment(test):
+    p = Din(r.chain).params(task)
+    if TestSlices.cut(test, p.rounds).root != p.test_slice_root:
         raise ConfigError(f"task {task}: the test set of --shards {shards} --data-seed {data_seed} "
-                          "does not match the task's commitment")
+                          "does not match the task's test-slice root")
     daemon = _run_role(lambda *a: OwnerDaemon(*a, test=test), "owner", task, r, poll, exit_when_done)
     csv_path, png_path = daemon.write_report(r.home / f"task{task}")
     print(f"accuracy per round: {csv_path}, {png_path}")

@@ -19,7 +19,6 @@ from agents.core.views import read, record_as
 
 GLOBAL = 2**256 - 1  # DinRounds.GLOBAL: subgroup key of the global-model vote
 SCALE = 1_000_000  # DinScoring.SCALE: a score of 1.0
-PAGE = 256  # scores per reveal transaction (contract allows up to 512, multiples of 8)
 
 
 class Stage(IntEnum):
@@ -31,9 +30,8 @@ class Stage(IntEnum):
     AggregateReveal = 3
     GlobalCommit = 4
     GlobalReveal = 5
-    ScoreCommit = 6
-    ScoreReveal = 7
-    Settle = 8
+    Close = 6
+    Settle = 7
 
 
 ROUND_STAGES = [Stage.Submit, Stage.UpdateReveal, Stage.AggregateCommit, Stage.AggregateReveal, Stage.GlobalCommit,
@@ -66,7 +64,7 @@ class TaskConfig:
 @dataclass(frozen=True)
 class Params:
     """DinTasks.TaskParams of one task (amounts in token wei, durations in seconds)."""
-    test_set_commitment: bytes
+    test_slice_root: bytes
     reward: int
     evaluator_fee: int
     participant_bond: int
@@ -92,22 +90,21 @@ class Params:
         length = self.round_length
         if stage == Stage.Registration:
             return 0, self.registration_end
-        if stage >= Stage.ScoreCommit:
+        if stage >= Stage.Close:
             s = self.registration_end + self.rounds * length
-            return {Stage.ScoreCommit: (s, s + c), Stage.ScoreReveal: (s + c, s + c + r),
-                    Stage.Settle: (s + c + r, 2**64 - 1)}[stage]
+            return {Stage.Close: (s, s + c), Stage.Settle: (s + c, 2**64 - 1)}[stage]
         start = self.registration_end + round_ * length
         lengths = [self.submit_duration, r, c, r, c, r]
         start += sum(lengths[: int(stage)])
         return start, start + lengths[int(stage)]
 
     def stage_at(self, ts: int) -> tuple[Stage, int]:
-        """(stage, round) at timestamp `ts` (round is 0 for Registration and score stages)."""
+        """(stage, round) at timestamp `ts` (round is 0 for Registration, Close and Settle)."""
         if ts < self.registration_end:
             return Stage.Registration, 0
         r = (ts - self.registration_end) // self.round_length
         if r >= self.rounds:
-            for st in (Stage.ScoreCommit, Stage.ScoreReveal, Stage.Settle):
+            for st in (Stage.Close, Stage.Settle):
                 s, e = self.window(0, st)
                 if s <= ts < e:
                     return st, 0
@@ -132,24 +129,24 @@ class Vote(NamedTuple):
     revealed: bytes
 
 
-class Median(NamedTuple):
-    """DinScoring.medianOf: whether the participant was settled, and its median score."""
-    settled: bool
-    median: int
-
-
 class Scores(NamedTuple):
-    """DinScoring.scoresFor one participant: the revealing evaluators and their scores, in order."""
+    """DinScoring.scoresFor one subgroup in one round: the assigned evaluators that revealed, and
+    each one's scores (one per member, registration order)."""
     evaluators: list[str]
-    scores: list[int]
+    scores: list[list[int]]
 
 
-def fold_scores(scores: list[int]) -> bytes:
-    """h_0 = 0, h_{i+1} = keccak(abi.encode(h_i, score_i)) (DinScoring's score fold)."""
-    h = b"\x00" * 32
-    for s in scores:
-        h = keccak(abi_encode(["bytes32", "uint32"], [h, s]))
-    return h
+class Members(NamedTuple):
+    """DinTasks.subgroupMembers: the subgroup's participants and whether each revealed an update."""
+    members: list[str]
+    revealed: list[bool]
+
+
+class Standing(NamedTuple):
+    """DinScoring.standingOf: sum of medians over scored rounds, withheld rounds taken part in, claimed."""
+    score_sum: int
+    withheld_rounds: int
+    reward_claimed: bool
 
 
 def update_commitment(task: int, round_: int, who: str, cid: str, salt: bytes) -> bytes:
@@ -162,8 +159,10 @@ def vote_commitment(task: int, round_: int, group: int, who: str, cid: str, salt
                              [task, round_, group, who, cid, salt]))
 
 
-def score_commitment(task: int, who: str, scores: list[int], salt: bytes) -> bytes:
-    return keccak(abi_encode(["uint256", "address", "bytes32", "bytes32"], [task, who, fold_scores(scores), salt]))
+def score_commitment(task: int, round_: int, group: int, who: str, scores: list[int], salt: bytes) -> bytes:
+    """DinScoring.commitScores: keccak(abi.encode(taskId, round, group, evaluator, uint32[] scores, salt))."""
+    return keccak(abi_encode(["uint256", "uint256", "uint256", "address", "uint32[]", "bytes32"],
+                             [task, round_, group, who, scores, salt]))
 
 
 def seed_commitment(task: int, who: str, seed: bytes) -> bytes:
@@ -301,11 +300,16 @@ class Din:
         return self._tx(signer, self.tasks.functions.postRecoverySeeds(task, round_, dropped,
                                                                        [seeds[d] for d in dropped]))
 
-    def publish_test_set(self, signer: LocalAccount, task: int, cid: str) -> dict:
-        return self._tx(signer, self.tasks.functions.publishTestSet(task, cid))
+    def reveal_test_slice(self, signer: LocalAccount, task: int, round_: int, cid: str, slice_hash: bytes,
+                          proof: list[bytes]) -> dict:
+        return self._tx(signer, self.tasks.functions.revealTestSlice(task, round_, cid, slice_hash, proof))
 
-    def test_set_published(self, task: int) -> bool:
-        return self._call(self.tasks.functions.testSetPublished(task))
+    def test_slice(self, task: int, round_: int) -> bytes:
+        """keccak of round `round_`'s revealed test slice (zero until revealed)."""
+        return bytes(self._call(self.tasks.functions.testSlice(task, round_)))
+
+    def subgroup_members(self, task: int, round_: int, group: int) -> Members:
+        return record_as(Members, self._read(self.tasks.functions.subgroupMembers(task, round_, group)))
 
     def bond_returned(self, task: int, who: str) -> bool:
         return self._call(self.tasks.functions.bondReturned(task, who))
@@ -376,35 +380,42 @@ class Din:
         return self._tx(signer, self.rounds.functions.finalizeGlobal(task, round_))
 
     # -- scoring -------------------------------------------------------------------------
-    def reveal_of(self, task: int, who: str) -> dict:
-        """committed, revealed, complete, agreed, fee_claimed."""
-        return self._read(self.scoring.functions.revealOf(task, who)).snake()
+    def score_vote_of(self, task: int, round_: int, group: int, who: str) -> dict:
+        """commitment, revealed."""
+        return self._read(self.scoring.functions.scoreVoteOf(task, round_, group, who)).snake()
 
-    def commit_scores(self, signer, task: int, scores: list[int], salt: bytes) -> dict:
-        c = score_commitment(task, signer.address, scores, salt)
-        return self._tx(signer, self.scoring.functions.commitScores(task, c))
+    def commit_scores(self, signer, task: int, round_: int, group: int, scores: list[int], salt: bytes) -> dict:
+        c = score_commitment(task, round_, group, signer.address, scores, salt)
+        return self._tx(signer, self.scoring.functions.commitScores(task, round_, group, c))
 
-    def reveal_scores_page(self, signer, task: int, page: list[int], salt: bytes) -> dict:
-        return self._tx(signer, self.scoring.functions.revealScores(task, page, salt))
+    def reveal_scores(self, signer, task: int, round_: int, group: int, scores: list[int], salt: bytes) -> dict:
+        return self._tx(signer, self.scoring.functions.revealScores(task, round_, group, scores, salt))
 
-    def scores_for(self, task: int, index: int) -> Scores:
-        return record_as(Scores, self._read(self.scoring.functions.scoresFor(task, index)))
+    def scores_for(self, task: int, round_: int, group: int) -> Scores:
+        return record_as(Scores, self._read(self.scoring.functions.scoresFor(task, round_, group)))
 
-    def median_of(self, task: int, index: int) -> Median:
-        return record_as(Median, self._read(self.scoring.functions.medianOf(task, index)))
+    def subgroup_settled(self, task: int, round_: int, group: int) -> bool:
+        return self._call(self.scoring.functions.subgroupSettled(task, round_, group))
 
-    def settle_participant(self, signer, task: int, index: int, median: int) -> dict:
-        return self._tx(signer, self.scoring.functions.settleParticipant(task, index, median))
+    def settle_subgroup(self, signer, task: int, round_: int, group: int, medians: list[int]) -> dict:
+        return self._tx(signer, self.scoring.functions.settleSubgroup(task, round_, group, medians))
+
+    def standing_of(self, task: int, who: str) -> Standing:
+        return record_as(Standing, self._read(self.scoring.functions.standingOf(task, who)))
+
+    def account_of(self, task: int, who: str) -> dict:
+        """agreed, fee_claimed."""
+        return self._read(self.scoring.functions.accountOf(task, who)).snake()
 
     def totals(self, task: int) -> dict:
-        """settled, sum_medians, sum_agreed, owner_refunded."""
+        """settled_groups, groups_to_settle, scored_rounds, sum_scores, slots, sum_agreed, owner_refunded."""
         return self._read(self.scoring.functions.totals(task)).snake()
+
+    def all_settled(self, task: int) -> bool:
+        return self._call(self.scoring.functions.allSettled(task))
 
     def reward_of(self, task: int, who: str) -> int:
         return self._call(self.scoring.functions.rewardOf(task, who))
-
-    def reward_claimed(self, task: int, who: str) -> bool:
-        return self._call(self.scoring.functions.rewardClaimed(task, who))
 
     def fee_of(self, task: int, who: str) -> int:
         return self._call(self.scoring.functions.feeOf(task, who))

@@ -1,6 +1,11 @@
 """Evaluator daemon: enrols with stake, reveals its seed, aggregates the subgroups it is assigned
 to (bit-reproducible fixed-point mean, so honest evaluators publish the same CID), votes on the
-round's global model, scores every participant after the last round, settles medians, claims fees.
+round's global model, scores the members of the subgroups it is assigned to on the round's test
+slice (commit in GlobalCommit, reveal in GlobalReveal), settles subgroup medians, claims fees.
+
+Scoring work per assignment is O(subgroup size): the test gradient once, one cosine per member.
+Copy screening (clear tasks, `ml.din.copies`) compares the subgroup's members with every update of
+the round, so it reads all the round's revealed updates (one dot product each, no model run).
 
 Secure-aggregation tasks: the evaluator waits until the chain says a subgroup is aggregatable
 (enough survivors, every survivor's recovery seeds posted), then runs `secagg.aggregate_masked`
@@ -10,10 +15,12 @@ a wrong seed was posted; masking hides who), every honest evaluator commits the 
 fixed REJECTED blob (clear tasks do the same when every update of a subgroup is unusable), which
 the global model skips and which scores 0. A subgroup with no submission at all cannot be
 aggregated (the chain refuses commitments) and is closed without slashing. Scores are per subgroup
-(`scoring.score_subgroups`): each survivor gets its subgroup's score for the round.
+(`scoring.score_subgroups`, normalised over the round's accepted aggregates): each survivor gets its
+subgroup's score for the round. Clear tasks normalise within the subgroup (its best update scores 1).
 
 `lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
-`forge=True` makes a dishonest evaluator that commits a wrong aggregate (demo and tests).
+`forge=True` makes a dishonest evaluator that commits a wrong aggregate; `garbage_scores=True` one
+that commits and reveals 1.0 for every member (demo and tests).
 """
 from __future__ import annotations
 
@@ -28,8 +35,9 @@ from ml.din import scoring as S
 from ml.din import secagg as SA
 from ml.din.errors import BadUpdate, RecoveryImpossible
 
-from .contracts import GLOBAL, PAGE, SCALE, Stage, lower_median
+from .contracts import GLOBAL, SCALE, Stage, lower_median
 from .daemon import DinDaemon
+from .slices import slice_from
 
 SEED_TAG, AGG_TAG, GLOBAL_TAG, SCORE_TAG = 1, 2, 3, 4
 # What honest evaluators publish for a subgroup with no usable result (clear mode: every update
@@ -40,10 +48,11 @@ REJECTED = b"loyal-din-secagg-v1: subgroup sum unusable"
 class EvaluatorDaemon(DinDaemon):
     role = "evaluator"
 
-    def __init__(self, *a, lazy: bool = False, forge: bool = False, **kw):
+    def __init__(self, *a, lazy: bool = False, forge: bool = False, garbage_scores: bool = False, **kw):
         super().__init__(*a, **kw)
         self.lazy = lazy
         self.forge = forge
+        self.garbage_scores = garbage_scores
 
     def enrolled(self) -> bool:
         return self.latched("enrolled", lambda: self.din.is_evaluator(self.task, self.address))
@@ -70,21 +79,19 @@ class EvaluatorDaemon(DinDaemon):
             return sent
         p = din.params(task)
         if stage == Stage.Submit and round_ > 0:
-            sent += self._finalize_global(round_ - 1)
+            sent += self._finalize_global(round_ - 1) + self._settle_round(round_ - 1, mine=True)
         elif stage == Stage.AggregateCommit:
             sent += self._commit_aggregates(round_)
         elif stage == Stage.AggregateReveal:
             sent += self._reveal_aggregates(round_)
         elif stage == Stage.GlobalCommit:
-            sent += self._finalize_subgroups(round_) + self._commit_global(round_)
+            sent += self._finalize_subgroups(round_) + self._commit_global(round_) + self._commit_scores(round_)
         elif stage == Stage.GlobalReveal:
-            sent += self._reveal_global(round_)
-        elif stage == Stage.ScoreCommit:
-            sent += self._finalize_global(p.rounds - 1) + self._commit_scores()
-        elif stage == Stage.ScoreReveal:
-            sent += self._reveal_scores()
+            sent += self._reveal_global(round_) + self._reveal_scores(round_)
+        elif stage == Stage.Close:
+            sent += self._finalize_global(p.rounds - 1) + self._settle_round(p.rounds - 1, mine=True)
         elif stage == Stage.Settle:
-            sent += self._settle() + self._claim_fee() + self._claim_slash_share()
+            sent += sum(self._settle_round(r) for r in range(p.rounds)) + self._claim_fee() + self._claim_slash_share()
         return sent
 
     # -- aggregates ------------------------------------------------------------------------
@@ -216,14 +223,12 @@ class EvaluatorDaemon(DinDaemon):
         return 1
 
     # -- scores ----------------------------------------------------------------------------
-    def test_set(self) -> data.Shard:
-        cid = self.index.test_set
+    def test_slice(self, round_: int) -> data.Shard | None:
+        """Round `round_`'s test slice, checked against the hash revealed on-chain (None until revealed)."""
+        cid = self.index.slice_cid(round_)
         if cid is None:
-            raise LookupError(f"task {self.task}: the owner has not published the test set")
-        blob = self.store.get(cid)
-        if keccak(blob) != self.din.params(self.task).test_set_commitment:
-            raise ValueError(f"test set {cid} does not match the task's commitment")
-        return data.Shard.from_bytes(blob)
+            return None
+        return slice_from(self.store.get(cid), self.din.test_slice(self.task, round_), round_)
 
     def accepted_aggregates(self, round_: int) -> dict[str, bytes]:
         """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED sums left out)."""
@@ -236,68 +241,90 @@ class EvaluatorDaemon(DinDaemon):
                     out[str(g)] = blob
         return out
 
-    def score_vector(self) -> list[int]:
-        """Mean over rounds of each participant's score, in registration order, scaled. Clear mode:
-        per update. Secure aggregation: per accepted subgroup aggregate, given to its survivors."""
-        test = self.test_set()
-        p = self.din.params(self.task)
-        per_round = []
-        for r in range(p.rounds):
-            if not self.index.all_updates(r):
-                continue
-            glob = self.store.get(self.global_cid_before(r))
-            if p.secure_aggregation:
-                members = {str(g): sorted(self.index.updates(r, g))
-                           for g in range(self.din.subgroup_count(self.task)) if self.index.updates(r, g)}
-                per_round.append(S.score_subgroups(glob, self.accepted_aggregates(r), members, test).scores)
-            else:
-                updates = {who: self.store.get(cid) for who, cid in self.index.all_updates(r).items()}
-                per_round.append(self.score_clear(glob, updates, self.index.commit_orders(r), test))
-        mean = S.mean_over_rounds(per_round)
-        n = self.din.participant_count(self.task)
-        out = []
-        for i in range(n):
-            s = mean.get(self.din.participant_at(self.task, i), 0.0)
-            out.append(max(0, min(SCALE, round(s * SCALE))))
-        return out
+    def score_vector(self, round_: int, group: int, test: data.Shard) -> list[int]:
+        """Scores of subgroup `group`'s members for `round_` on the round's slice, registration
+        order, scaled to SCALE; 0 for a member without a revealed update. Clear mode: per update,
+        copies 0. Secure aggregation: the subgroup's accepted aggregate's score for each survivor."""
+        members, revealed = self.din.subgroup_members(self.task, round_, group)
+        live = [m for m, ok in zip(members, revealed) if ok]
+        glob = self.store.get(self.global_cid_before(round_))
+        if self.din.params(self.task).secure_aggregation:
+            scores = S.score_subgroups(glob, self.accepted_aggregates(round_), {str(group): live}, test).scores
+        else:
+            everyone = {who: self.store.get(cid) for who, cid in self.index.all_updates(round_).items()}
+            scores = self.score_clear(glob, everyone, self.index.commit_orders(round_), test, among=live)
+        return [max(0, min(SCALE, round(scores.get(m, 0.0) * SCALE))) if ok else 0
+                for m, ok in zip(members, revealed)]
 
     def score_clear(self, glob: bytes, updates: dict[str, bytes], orders: dict[str, int],
-                    test: data.Shard) -> dict[str, float]:
-        """Clear mode, one round: each update's score, copies (ml.din.copies: identical to or within
-        COPY_COSINE of an update committed earlier in the round) 0 and left out of the normalisation."""
-        copies = C.find_copies(updates, orders, M.layout_of(M.from_bytes(glob)))
+                    test: data.Shard, *, among: list[str]) -> dict[str, float]:
+        """Clear mode: the scores of `among` (one subgroup's members), normalised within them; copies
+        (ml.din.copies: identical to or within COPY_COSINE of any update of the round committed
+        earlier) score 0 and are left out of the normalisation."""
+        copies = C.find_copies(updates, orders, M.layout_of(M.from_bytes(glob)), among=among)
         for who, original in copies.items():
             self.note(f"{who}'s update copies {original}'s (committed earlier): scored 0")
-        scores = S.score_updates(glob, {w: u for w, u in updates.items() if w not in copies}, test).scores
-        return {**scores, **{w: 0.0 for w in copies}}
+        mine = {w: updates[w] for w in among if w not in copies}
+        return {**S.score_updates(glob, mine, test).scores, **{w: 0.0 for w in copies}}
 
-    def _commit_scores(self) -> int:
-        if self.din.reveal_of(self.task, self.address)["committed"]:
-            return 0
-        scores = self.score_vector()
-        self.index.local["scores"] = scores
-        self.index.commit_local()
-        self.din.commit_scores(self.signer, self.task, scores, self.secret(self.task, SCORE_TAG))
-        return 1
-
-    def _reveal_scores(self) -> int:
-        st = self.din.reveal_of(self.task, self.address)
-        if not st["committed"] or st["complete"]:
-            return 0
-        scores = self.index.local.get("scores") or self.score_vector()
+    def _commit_scores(self, round_: int) -> int:
+        din, task = self.din, self.task
+        test = None
         sent = 0
-        for off in range(st["revealed"], len(scores), PAGE):
-            self.din.reveal_scores_page(self.signer, self.task, scores[off:off + PAGE], self.secret(self.task, SCORE_TAG))
+        for g in din.assigned_subgroups(task, round_, self.address):
+            if din.score_vote_of(task, round_, g, self.address)["commitment"] != b"\x00" * 32:
+                continue
+            test = test or self.test_slice(round_)
+            if test is None:
+                return sent  # the owner has not revealed the slice (the chain refuses scores without it)
+            scores = self.score_vector(round_, g, test)
+            if self.garbage_scores:
+                scores = [SCALE] * len(scores)
+            self.index.local[f"scores/{round_}/{g}"] = scores
+            self.index.commit_local()
+            din.commit_scores(self.signer, task, round_, g, scores, self.secret(task, SCORE_TAG, round_, g))
             sent += 1
         return sent
 
-    def _settle(self) -> int:
+    def _reveal_scores(self, round_: int) -> int:
+        din, task = self.din, self.task
         sent = 0
-        for i in range(self.din.participant_count(self.task)):
-            if self.din.median_of(self.task, i).settled:
+        for g in din.assigned_subgroups(task, round_, self.address):
+            vote = din.score_vote_of(task, round_, g, self.address)
+            if vote["commitment"] == b"\x00" * 32 or vote["revealed"]:
                 continue
-            scores = self.din.scores_for(self.task, i).scores
-            self.din.settle_participant(self.signer, self.task, i, lower_median(scores))
+            scores = self.index.local.get(f"scores/{round_}/{g}")
+            if scores is None:
+                test = self.test_slice(round_)
+                scores = self.score_vector(round_, g, test)
+            din.reveal_scores(self.signer, task, round_, g, scores, self.secret(task, SCORE_TAG, round_, g))
+            sent += 1
+        return sent
+
+    def medians(self, round_: int, group: int) -> list[int]:
+        """What `settleSubgroup` expects: each member's lower median over the revealed vectors (0
+        without a revealed update); nothing for a round whose slice was withheld."""
+        if self.din.test_slice(self.task, round_) == b"\x00" * 32:
+            return []
+        _, revealed = self.din.subgroup_members(self.task, round_, group)
+        vectors = self.din.scores_for(self.task, round_, group).scores
+        return [lower_median([v[i] for v in vectors]) if ok else 0 for i, ok in enumerate(revealed)]
+
+    def _settle_round(self, round_: int, *, mine: bool = False) -> int:
+        """Settle the subgroups of `round_` (only those this evaluator is assigned to with `mine`)."""
+        din, task = self.din, self.task
+        if mine:
+            if din.round_seed(task, round_) == b"\x00" * 32:
+                return 0
+            groups = din.assigned_subgroups(task, round_, self.address)
+        else:
+            groups = range(din.subgroup_count(task))
+        sent = 0
+        for g in groups:
+            if self.latched(f"settled/{round_}/{g}", lambda: din.subgroup_settled(task, round_, g)):
+                continue
+            din.settle_subgroup(self.signer, task, round_, g, self.medians(round_, g))
+            self._latched[f"settled/{round_}/{g}"] = True
             sent += 1
         return sent
 
@@ -311,8 +338,7 @@ class EvaluatorDaemon(DinDaemon):
         return 1
 
     def _claim_fee(self) -> int:
-        st = self.din.reveal_of(self.task, self.address)
-        fee = 0 if st["fee_claimed"] else self.din.fee_of(self.task, self.address)
+        fee = self.din.fee_of(self.task, self.address)  # 0 until everything is settled, and once claimed
         if fee == 0:
             return 0
         self.din.claim_fee(self.signer, self.task)

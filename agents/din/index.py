@@ -2,7 +2,7 @@
 
 The contracts store hashes; CID strings live in events. Every daemon follows its task's events
 (only the kinds listed in `INDEXED`) into its own cursor file, so after a SIGKILL it resumes where
-it stopped and still knows every update CID, revealed aggregate/global CID, genesis and test-set
+it stopped and still knows every update CID, revealed aggregate/global CID, genesis and test-slice
 CID. The daemons of one process share one `LogSource`: a block range is fetched and decoded once
 for all of them; each index only filters. The cursor file (position + this state) is written once
 per synced block range that brought an indexed event of the task (and by `commit_local`).
@@ -17,7 +17,7 @@ from agents.core.chain import Chain, Event
 from agents.core.events import EventCursor, EventFollower
 
 DIN_CONTRACTS = ["DinTasks", "DinRounds", "DinScoring"]
-INDEXED = ["TaskCreated", "UpdateCommitted", "UpdateRevealed", "AggregateRevealed", "GlobalRevealed", "TestSetPublished",
+INDEXED = ["TaskCreated", "UpdateCommitted", "UpdateRevealed", "AggregateRevealed", "GlobalRevealed", "TestSliceRevealed",
            "MaskKeySet", "RecoverySeedsPosted"]  # the events `DinIndex` keeps something of
 
 
@@ -38,7 +38,7 @@ class DinIndex:
         self.follower = EventFollower(chain, cursor, contracts=DIN_CONTRACTS, names=INDEXED,
                                       where=lambda ev: int(ev.args["taskId"]) == task)
         self.state = cursor.state
-        for k in ("updates", "orders", "cids", "local", "mask_keys", "recovery"):
+        for k in ("updates", "orders", "cids", "local", "mask_keys", "recovery", "slices"):
             self.state.setdefault(k, {})
 
     def sync(self, head: int | None = None) -> int:
@@ -60,8 +60,8 @@ class DinIndex:
             state["updates"].setdefault(key, {})[a["participant"]] = a["cid"]
         elif ev.name in ("AggregateRevealed", "GlobalRevealed"):
             state["cids"][cid_hash(a["cid"])] = a["cid"]
-        elif ev.name == "TestSetPublished":
-            state["test_set"] = a["cid"]
+        elif ev.name == "TestSliceRevealed":
+            state["slices"][str(a["round"])] = a["cid"]
         elif ev.name == "MaskKeySet":
             state["mask_keys"].setdefault(str(a["subgroup"]), {})[a["participant"]] = _hex(a["publicKey"])
         elif ev.name == "RecoverySeedsPosted":
@@ -105,6 +105,6 @@ class DinIndex:
     def genesis(self) -> str | None:
         return self.state.get("genesis")
 
-    @property
-    def test_set(self) -> str | None:
-        return self.state.get("test_set")
+    def slice_cid(self, round_: int) -> str | None:
+        """CID of round `round_`'s test slice once the owner revealed it."""
+        return self.state["slices"].get(str(round_))

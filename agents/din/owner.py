@@ -1,6 +1,8 @@
-"""Model Owner: creates the task (genesis model in the store, test-set commitment on-chain),
-publishes the test set after round 0's update reveals, evaluates each accepted global model on its
-test set, writes accuracy per round as CSV and PNG, and reclaims unearned fees at the end."""
+"""Model Owner: creates the task (genesis model in the store, the Merkle root of its per-round test
+slices on-chain), reveals round r's slice once round r's updates are revealed (AggregateCommit or
+AggregateReveal), evaluates each accepted global model on its whole test set, writes accuracy per
+round as CSV and PNG, and reclaims unearned fees at the end. `withhold` (tests): rounds whose slice
+it never reveals."""
 from __future__ import annotations
 
 import csv
@@ -17,38 +19,38 @@ from ml.din import scoring as S
 
 from .contracts import GLOBAL, Din, Stage, TaskConfig
 from .daemon import DinDaemon
+from .slices import TestSlices
 
 
 def create_task(chain: Chain, store: LocalStore, owner: LocalAccount, cfg: TaskConfig, test: data.Shard,
                 *, model_seed: int = 0) -> tuple[int, str]:
     """Upload the genesis model (canonical safetensors bytes) and create the task. Returns (task id, genesis CID)."""
     genesis = store.put(M.to_bytes(M.state_of(M.build(seed=model_seed))))
-    task = Din(chain).create_task(owner, cfg, genesis, data.test_set_commitment(test))
+    task = Din(chain).create_task(owner, cfg, genesis, TestSlices.cut(test, cfg.rounds).root)
     return task, genesis
 
 
 class OwnerDaemon(DinDaemon):
     role = "owner"
 
-    def __init__(self, *a, test: data.Shard, **kw):
+    def __init__(self, *a, test: data.Shard, withhold: tuple[int, ...] = (), **kw):
         super().__init__(*a, **kw)
         self.test = test
+        self.slices = TestSlices.cut(test, self.din.params(self.task).rounds)
+        if self.slices.root != self.din.params(self.task).test_slice_root:
+            raise ValueError(f"task {self.task}: this test set's slices do not match the task's root")
+        self.withhold = withhold
         self.index.local.setdefault("accuracy", {})
 
     def act(self, stage: Stage, round_: int) -> int:
         din, task = self.din, self.task
         sent = 0
-        past_round0_reveal = stage > Stage.UpdateReveal or round_ > 0
-        if stage != Stage.Registration and past_round0_reveal and not din.test_set_published(task):
-            cid = self.store.put(self.test.to_bytes())
-            din.publish_test_set(self.signer, task, cid)
-            self.note(f"published test set {cid}")
-            sent += 1
+        if stage in (Stage.AggregateCommit, Stage.AggregateReveal):
+            sent += self._reveal_slice(round_)
         self._evaluate_globals()
         if stage == Stage.Settle:
-            t = din.totals(task)
-            refund = 0 if t["owner_refunded"] else din.owner_refund_of(task)
-            if t["settled"] == din.participant_count(task) and refund > 0:
+            refund = din.owner_refund_of(task)  # 0 until everything is settled, and once refunded
+            if refund > 0:
                 din.refund_owner(self.signer, task)
                 self.note(f"reclaimed {format_amount(refund)} of unearned fees and rewards")
                 sent += 1
@@ -58,6 +60,18 @@ class OwnerDaemon(DinDaemon):
                 self.note(f"claimed the slash pool of {format_amount(pool)}")
                 sent += 1
         return sent
+
+    def _reveal_slice(self, round_: int) -> int:
+        """Round `round_`'s updates are revealed: reveal its test slice (once)."""
+        if round_ in self.withhold:
+            return 0
+        if self.latched(f"slice/{round_}", lambda: self.din.test_slice(self.task, round_) != b"\x00" * 32):
+            return 0
+        cid = self.store.put(self.slices.blob(round_))
+        self.din.reveal_test_slice(self.signer, self.task, round_, cid, self.slices.hash(round_),
+                                   self.slices.proof(round_))
+        self.note(f"round {round_}: revealed test slice {cid}")
+        return 1
 
     def _evaluate_globals(self) -> None:
         acc = self.index.local["accuracy"]

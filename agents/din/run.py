@@ -28,7 +28,7 @@ def cursor_path(home: Path, task: int, role: str, address: str) -> Path:
 def finished(din: Din, task: int) -> bool:
     """The task needs nothing more from anyone: Settle stage and every participant settled."""
     stage, _ = din.stage(task)
-    return stage == Stage.Settle and din.totals(task)["settled"] == din.participant_count(task)
+    return stage == Stage.Settle and din.all_settled(task)
 
 
 def run(daemon: DinDaemon, *, poll: float = 1.0, exit_when_done: bool = False) -> None:

@@ -49,11 +49,13 @@ class Scenario:
     poisoners: tuple[int, ...] = (0,)  # participant indices training on flipped labels
     lazy: tuple[int, ...] = (3,)  # evaluator indices that never aggregate/vote/score
     forgers: tuple[int, ...] = ()  # evaluator indices committing wrong aggregates
+    garbage_scorers: tuple[int, ...] = ()  # evaluator indices revealing 1.0 for every member
     secure_aggregation: bool = False  # participants upload pairwise-masked updates
     dropouts: tuple[int, ...] = ()  # participant indices that register, then never submit
     withholders: tuple[int, ...] = ()  # participant indices that commit to updates but never reveal
     copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the copier gets the original's update
     near_copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the original's update, slightly perturbed
+    withheld_slices: tuple[int, ...] = ()  # rounds whose test slice the owner never reveals
     first_account: int = 1  # dev account of the owner; participants and evaluators follow
     data_seed: int = 0
 
@@ -73,7 +75,8 @@ class Result:
     slashed: dict[str, int] = field(default_factory=dict)
     rewards: dict[str, int] = field(default_factory=dict)
     fees: dict[str, int] = field(default_factory=dict)
-    medians: dict[str, int] = field(default_factory=dict)
+    medians: dict[str, int] = field(default_factory=dict)  # participant -> sum of its medians over scored rounds
+    withheld_rounds: dict[str, int] = field(default_factory=dict)  # participant -> withheld rounds it took part in
     owner_refund: int = 0
     slash_shares: dict[str, int] = field(default_factory=dict)  # from the task's slash pool (Staking)
     slash_pool: int = 0
@@ -126,12 +129,13 @@ class Runner:
     def make_daemons(self) -> list[DinDaemon]:
         common = dict(start_block=self.start_block)
         ds: list[DinDaemon] = [OwnerDaemon(self.chain, self.store, self.owner, self.task, self.cursor("owner"),
-                                           test=self.split.test, **common)]
+                                           test=self.split.test, withhold=self.sc.withheld_slices, **common)]
         for i, p in enumerate(self.participants):
             ds.append(self.participant_daemon(i))
         for i, e in enumerate(self.evaluators):
             ds.append(EvaluatorDaemon(self.chain, self.store, e, self.task, self.cursor(f"evaluator{i}"),
-                                      lazy=i in self.sc.lazy, forge=i in self.sc.forgers, **common))
+                                      lazy=i in self.sc.lazy, forge=i in self.sc.forgers,
+                                      garbage_scores=i in self.sc.garbage_scorers, **common))
         return ds
 
     def participant_daemon(self, i: int) -> ParticipantDaemon:
@@ -158,7 +162,7 @@ class Runner:
         out = [(Stage.Registration, 0)]
         for r in range(self.sc.rounds):
             out += [(st, r) for st in ROUND_STAGES]
-        return out + [(Stage.ScoreCommit, 0), (Stage.ScoreReveal, 0), (Stage.Settle, 0)]
+        return out + [(Stage.Close, 0), (Stage.Settle, 0)]
 
     def warp_to(self, stage: Stage, round_: int) -> None:
         if stage == Stage.Registration:
@@ -207,7 +211,8 @@ class Runner:
         for i, p in enumerate(self.participants):
             roles[p.address] = f"participant {i}" + (f" ({labels[i]})" if i in labels else "")
         for i, e in enumerate(self.evaluators):
-            tag = " (lazy)" if i in self.sc.lazy else " (forger)" if i in self.sc.forgers else ""
+            tag = (" (lazy)" if i in self.sc.lazy else " (forger)" if i in self.sc.forgers
+                   else " (garbage scores)" if i in self.sc.garbage_scorers else "")
             roles[e.address] = f"evaluator {i}{tag}"
         res = Result(self.task, owner_d.accuracy(), roles, secure_aggregation=self.sc.secure_aggregation)
         rounds_addr = self.din.rounds.address
@@ -224,8 +229,10 @@ class Runner:
                 res.owner_refund = a["amount"]
             elif ev.name == "SlashShareClaimed" and a["taskId"] == self.task:
                 res.slash_shares[a["account"]] = a["amount"]
-        for i, p in enumerate(self.participants):
-            res.medians[p.address] = self.din.median_of(self.task, i).median
+        for p in self.participants:
+            st = self.din.standing_of(self.task, p.address)
+            res.medians[p.address] = st.score_sum
+            res.withheld_rounds[p.address] = st.withheld_rounds
         info = self.din.task_info(self.task)
         res.deposit, res.paid_out = info["deposit"], info["paid_out"]
         res.slash_pool = self.din.slash_pool(self.task)

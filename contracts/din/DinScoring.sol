@@ -6,74 +6,112 @@ import {DinRounds} from "./DinRounds.sol";
 import {MedianCheck} from "./MedianCheck.sol";
 
 /// @title DinScoring
-/// @notice Final scoring of DIN tasks (BlockFlow-style) and pull payments of the deposit.
-/// @dev After the last round every enrolled evaluator commits to a vector of scores, one per
-/// participant (fixed point, SCALE = 1.0), and reveals it in pages (gas per transaction bounded by
-/// MAX_PAGE). Then anyone settles each participant by proposing the median of the complete
-/// reveals; the contract checks it by counting below/equal/above (no sort). The participant's
-/// score is that median; an evaluator earns its fee share for a participant only if its score is
-/// within HALF (0.5) of the median, else 0 for that participant. Once every participant is
-/// settled, participants claim `reward * median / sum(medians)`, evaluators claim
-/// `evaluatorFee * agreed / N`, and the owner reclaims the unearned fees (and the reward if every
-/// median is 0). Every claim is one transaction, once; DinTasks caps the total at the deposit.
+/// @notice Per-round, per-subgroup scoring of DIN tasks (BlockFlow-style medians) and pull payments
+/// of the deposit.
+/// @dev Each round, the evaluators assigned to a subgroup (DinRounds) score that subgroup's members
+/// on the round's test slice: they commit to the vector of member scores (fixed point, SCALE = 1.0)
+/// in the round's GlobalCommit stage and reveal it in GlobalReveal. An evaluator therefore scores
+/// only the members of the subgroups it is assigned to (O(subgroup size) per assignment), never
+/// all N participants. Then anyone settles the subgroup (`settleSubgroup`) by proposing each
+/// member's lower median over the revealed vectors; the contract checks it by counting
+/// below/equal/above (no sort). A member without a revealed update scores 0 whatever the
+/// evaluators say. An evaluator's score within HALF (0.5) of the median earns it one `agreed`
+/// score slot; a subgroup offers `evaluatorsPerSubgroup * members` slots.
 ///
-/// Score commitment: keccak256(abi.encode(taskId, evaluator, h, salt)) where h folds the scores
-/// in participant order: h_0 = 0, h_{i+1} = keccak256(abi.encode(h_i, score_i)).
+/// Withheld test slice: if the owner did not reveal round r's slice in time (DinTasks.sliceWithheld),
+/// round r is not scored. Instead each member with a revealed update in r gets one "withheld round"
+/// that counts as its mean median over the task's scored rounds (or, when no scored round earned
+/// anything, as one equal unit), and every assigned evaluator of the subgroup gets all its slots as
+/// agreed. The reward is then paid in full to participants and the fees to evaluators, so the
+/// owner recovers nothing by withholding and cannot lift a free rider above its own scored record.
+///
+/// Pay-out (once every subgroup of every round is settled; pull payments, one transaction each,
+/// once; DinTasks caps the total at the deposit). With S_i = participant i's sum of medians over
+/// scored rounds, w_i its withheld rounds, s the number of scored rounds:
+/// weight_i = S_i * (s + w_i) (equals s * (S_i + w_i * S_i / s)) when some scored median is > 0,
+/// else w_i; participant i claims `reward * weight_i / sum(weights)`. Evaluator e claims
+/// `evaluatorFee * E * agreed_e / slots` (E enrolled evaluators; all agree on every slot: each earns
+/// its share of `evaluatorFee * E`). The owner claims the unearned fees,
+/// `evaluatorFee * maxEvaluators - evaluatorFee * E * sum(agreed) / slots`, plus the reward when
+/// every weight is 0. Floor rounding leaves at most a few wei in DinTasks.
+///
+/// Score commitment: keccak256(abi.encode(taskId, round, group, evaluator, scores, salt)) with
+/// `scores` the uint32[] of the subgroup's members in registration order.
 contract DinScoring {
     uint32 public constant SCALE = 1_000_000;
     uint32 public constant HALF = 500_000;
-    /// @notice Most scores per reveal transaction.
-    uint256 public constant MAX_PAGE = 512;
 
-    struct Reveal {
+    struct ScoreVote {
         bytes32 commitment;
-        bytes32 running; // fold of the scores revealed so far
-        uint32 revealed; // number of scores revealed so far
-        uint32 agreed; // participants whose median this evaluator's score is within HALF of
-        bool complete;
+        bool revealed;
+    }
+
+    /// @dev What a participant accumulates over the rounds it is settled in.
+    struct Standing {
+        uint64 scoreSum; // sum of its medians over scored rounds
+        uint32 withheldRounds; // rounds with a withheld slice in which it revealed an update
+        bool rewardClaimed;
+    }
+
+    struct EvaluatorAccount {
+        uint64 agreed; // score slots within HALF of the median (all slots of withheld rounds)
         bool feeClaimed;
     }
 
     struct Totals {
-        uint32 settled;
-        uint256 sumMedians;
+        uint32 settledGroups; // (round, subgroup) pairs settled
+        uint32 scoredRounds; // rounds whose slice was revealed (counted at their first settlement)
+        uint256 sumScores; // sum of all S_i
+        uint256 cross; // sum of S_i * w_i
+        uint256 sumWithheld; // sum of all w_i
         uint256 sumAgreed;
+        uint256 slots;
         bool ownerRefunded;
     }
 
     DinTasks public immutable tasks;
     DinRounds public immutable rounds;
 
-    mapping(uint256 taskId => mapping(address evaluator => Reveal)) private _reveals;
-    /// @dev 8 scores of 32 bits per word: word w holds participants 8w .. 8w + 7
-    mapping(uint256 taskId => mapping(address evaluator => mapping(uint256 word => uint256))) private _packed;
-    /// @dev participant index => median + 1 (0 = not settled)
-    mapping(uint256 taskId => mapping(uint256 index => uint256)) private _median;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => mapping(address => ScoreVote)))) private
+        _votes;
+    /// @dev 8 scores of 32 bits per word: word w holds members 8w .. 8w + 7 of the subgroup
+    mapping(
+        uint256 taskId
+            => mapping(uint256 round => mapping(uint256 group => mapping(address => mapping(uint256 word => uint256))))
+    ) private _packed;
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => bool))) private _settled;
+    mapping(uint256 taskId => mapping(uint256 round => uint256)) private _groupsSettledIn;
+    mapping(uint256 taskId => mapping(uint256 index => Standing)) private _standing;
+    mapping(uint256 taskId => mapping(address => EvaluatorAccount)) private _accounts;
     mapping(uint256 taskId => Totals) private _totals;
-    mapping(uint256 taskId => mapping(address participant => bool)) public rewardClaimed;
 
-    event ScoresCommitted(uint256 indexed taskId, address indexed evaluator);
-    event ScoresRevealed(uint256 indexed taskId, address indexed evaluator, uint256 offset, uint256 count, bool complete);
-    event ParticipantSettled(
-        uint256 indexed taskId, uint256 indexed index, address indexed participant, uint32 median, uint256 agreeing
+    event ScoresCommitted(uint256 indexed taskId, uint256 indexed round, uint256 group, address indexed evaluator);
+    event ScoresRevealed(
+        uint256 indexed taskId, uint256 indexed round, uint256 group, address indexed evaluator, uint32[] scores
+    );
+    event SubgroupSettled(
+        uint256 indexed taskId, uint256 indexed round, uint256 indexed group, bool withheld, uint32[] medians
     );
     event RewardClaimed(uint256 indexed taskId, address indexed participant, uint256 amount);
     event FeeClaimed(uint256 indexed taskId, address indexed evaluator, uint256 amount);
     event OwnerRefunded(uint256 indexed taskId, address indexed owner, uint256 amount);
 
     error OutsideWindow(uint256 taskId, uint256 round, DinTasks.Stage stage, uint64 start, uint64 end);
-    error NotEvaluator(uint256 taskId, address account);
+    error RoundOutOfRange(uint256 taskId, uint256 round, uint16 rounds);
+    error SubgroupOutOfRange(uint256 taskId, uint256 group, uint256 groups);
+    error NotAssigned(uint256 taskId, uint256 round, uint256 group, address account);
+    error SliceNotRevealed(uint256 taskId, uint256 round);
     error ZeroCommitment();
-    error AlreadyCommitted(uint256 taskId, address evaluator);
-    error NotCommitted(uint256 taskId, address evaluator);
-    error RevealComplete(uint256 taskId, address evaluator);
-    error BadPage(uint256 offset, uint256 count, uint256 participants);
-    error ScoreOutOfRange(uint256 index, uint32 score);
-    error CommitmentMismatch(uint256 taskId, address evaluator);
-    error ParticipantOutOfRange(uint256 taskId, uint256 index, uint256 participants);
-    error AlreadySettled(uint256 taskId, uint256 index);
-    error NotMedian(uint32 proposed, uint256 below, uint256 equal, uint256 above);
-    error NotAllSettled(uint256 taskId, uint256 settled, uint256 participants);
+    error AlreadyCommitted(uint256 taskId, uint256 round, uint256 group, address evaluator);
+    error NotCommitted(uint256 taskId, uint256 round, uint256 group, address evaluator);
+    error AlreadyRevealed(uint256 taskId, uint256 round, uint256 group, address evaluator);
+    error BadScoreCount(uint256 expected, uint256 given);
+    error ScoreOutOfRange(uint256 member, uint32 score);
+    error CommitmentMismatch(uint256 taskId, uint256 round, uint256 group, address evaluator);
+    error AlreadySettled(uint256 taskId, uint256 round, uint256 group);
+    error BadMedianCount(uint256 expected, uint256 given);
+    error NotMedian(uint256 member, uint32 proposed, uint256 below, uint256 equal, uint256 above);
+    error NotAllSettled(uint256 taskId, uint256 settled, uint256 expected);
     error AlreadyClaimed(uint256 taskId, address account);
     error NothingToClaim(uint256 taskId, address account);
     error NotParticipant(uint256 taskId, address account);
@@ -87,120 +125,223 @@ contract DinScoring {
 
     // ------------------------------------------------------------------ evaluators
 
-    /// @notice Commit to the caller's score vector during the ScoreCommit stage.
-    /// @param commitment keccak256(abi.encode(taskId, evaluator, foldedScores, salt)).
-    function commitScores(uint256 taskId, bytes32 commitment) external {
-        _requireWindow(taskId, DinTasks.Stage.ScoreCommit);
-        if (!rounds.isEvaluator(taskId, msg.sender)) revert NotEvaluator(taskId, msg.sender);
+    /// @notice Commit to the scores of subgroup `group`'s members for `round`, during the round's
+    /// GlobalCommit stage. Only an evaluator assigned to the subgroup in that round, and only once
+    /// the round's test slice is revealed.
+    /// @param commitment keccak256(abi.encode(taskId, round, group, evaluator, scores, salt)).
+    function commitScores(uint256 taskId, uint256 round, uint256 group, bytes32 commitment) external {
+        _requireRound(taskId, round);
+        _requireWindow(taskId, round, DinTasks.Stage.GlobalCommit);
+        if (!rounds.isAssigned(taskId, round, group, msg.sender)) revert NotAssigned(taskId, round, group, msg.sender);
+        if (tasks.testSlice(taskId, round) == bytes32(0)) revert SliceNotRevealed(taskId, round);
         if (commitment == bytes32(0)) revert ZeroCommitment();
-        Reveal storage r = _reveals[taskId][msg.sender];
-        if (r.commitment != bytes32(0)) revert AlreadyCommitted(taskId, msg.sender);
-        r.commitment = commitment;
-        emit ScoresCommitted(taskId, msg.sender);
+        ScoreVote storage v = _votes[taskId][round][group][msg.sender];
+        if (v.commitment != bytes32(0)) revert AlreadyCommitted(taskId, round, group, msg.sender);
+        v.commitment = commitment;
+        emit ScoresCommitted(taskId, round, group, msg.sender);
     }
 
-    /// @notice Reveal the next page of the caller's scores (participants `offset .. offset+n-1`,
-    /// where `offset` is the number already revealed). Pages other than the last must hold a
-    /// multiple of 8 scores. The last page checks the commitment with `salt`.
-    function revealScores(uint256 taskId, uint32[] calldata scores, bytes32 salt) external {
-        _requireWindow(taskId, DinTasks.Stage.ScoreReveal);
-        Reveal storage r = _reveals[taskId][msg.sender];
-        if (r.commitment == bytes32(0)) revert NotCommitted(taskId, msg.sender);
-        if (r.complete) revert RevealComplete(taskId, msg.sender);
-        uint256 n = tasks.participantCount(taskId);
-        uint256 offset = r.revealed;
-        uint256 count = scores.length;
-        bool last = offset + count == n;
-        if (count == 0 || count > MAX_PAGE || offset + count > n || (!last && count % 8 != 0)) {
-            revert BadPage(offset, count, n);
+    /// @notice Reveal the committed scores (one per member of the subgroup, registration order,
+    /// each at most SCALE) during the round's GlobalReveal stage.
+    function revealScores(uint256 taskId, uint256 round, uint256 group, uint32[] calldata scores, bytes32 salt)
+        external
+    {
+        _requireWindow(taskId, round, DinTasks.Stage.GlobalReveal);
+        ScoreVote storage v = _votes[taskId][round][group][msg.sender];
+        if (v.commitment == bytes32(0)) revert NotCommitted(taskId, round, group, msg.sender);
+        if (v.revealed) revert AlreadyRevealed(taskId, round, group, msg.sender);
+        uint256 m = _memberCount(taskId, group);
+        if (scores.length != m) revert BadScoreCount(m, scores.length);
+        if (keccak256(abi.encode(taskId, round, group, msg.sender, scores, salt)) != v.commitment) {
+            revert CommitmentMismatch(taskId, round, group, msg.sender);
         }
-        bytes32 running = r.running;
-        mapping(uint256 => uint256) storage packed = _packed[taskId][msg.sender];
+        v.revealed = true;
+        mapping(uint256 => uint256) storage packed = _packed[taskId][round][group][msg.sender];
         uint256 word;
-        for (uint256 i = 0; i < count; i++) {
+        for (uint256 i = 0; i < m; i++) {
             uint32 s = scores[i];
-            if (s > SCALE) revert ScoreOutOfRange(offset + i, s);
-            running = keccak256(abi.encode(running, s));
-            uint256 idx = offset + i;
-            word |= uint256(s) << (32 * (idx % 8));
-            if (idx % 8 == 7 || i == count - 1) {
-                packed[idx / 8] = word;
+            if (s > SCALE) revert ScoreOutOfRange(i, s);
+            word |= uint256(s) << (32 * (i % 8));
+            if (i % 8 == 7 || i == m - 1) {
+                packed[i / 8] = word;
                 word = 0;
             }
         }
-        r.running = running;
-        r.revealed = uint32(offset + count);
-        if (last) {
-            if (keccak256(abi.encode(taskId, msg.sender, running, salt)) != r.commitment) {
-                revert CommitmentMismatch(taskId, msg.sender);
-            }
-            r.complete = true;
-        }
-        emit ScoresRevealed(taskId, msg.sender, offset, count, last);
+        emit ScoresRevealed(taskId, round, group, msg.sender, scores);
     }
 
     // ------------------------------------------------------------------ settlement
 
-    /// @notice Settle participant `index` with `proposedMedian`, the lower median of the complete
-    /// reveals' scores for it (0 if nobody revealed completely). Anyone may call, once per
-    /// participant, from the Settle stage on. Loops over enrolled evaluators (<= MAX_EVALUATORS).
-    function settleParticipant(uint256 taskId, uint256 index, uint32 proposedMedian) external {
-        _requireWindow(taskId, DinTasks.Stage.Settle);
-        uint256 n = tasks.participantCount(taskId);
-        if (index >= n) revert ParticipantOutOfRange(taskId, index, n);
-        if (_median[taskId][index] != 0) revert AlreadySettled(taskId, index);
-        (address[] memory evs, uint32[] memory values) = _scoresFor(taskId, index);
-        if (values.length == 0) {
-            if (proposedMedian != 0) revert NotMedian(proposedMedian, 0, 0, 0);
-        } else if (!MedianCheck.isLowerMedian(values, proposedMedian)) {
-            (uint256 below, uint256 equal, uint256 above) = MedianCheck.count(values, proposedMedian);
-            revert NotMedian(proposedMedian, below, equal, above);
-        }
-        uint256 agreeing;
-        for (uint256 i = 0; i < values.length; i++) {
-            uint32 v = values[i];
-            uint32 d = v > proposedMedian ? v - proposedMedian : proposedMedian - v;
-            if (d <= HALF) {
-                _reveals[taskId][evs[i]].agreed += 1;
-                agreeing++;
-            }
-        }
-        _median[taskId][index] = uint256(proposedMedian) + 1;
+    /// @notice Settle subgroup `group` of `round` (anyone, once, after the round's GlobalReveal).
+    /// Scored round: `medians[i]` must be member i's lower median over the revealed score vectors
+    /// (0 with none, and 0 for a member that revealed no update). Withheld slice: `medians` must be
+    /// empty and the round counts as described in the contract NatSpec.
+    /// @dev Loops over the subgroup's members (<= MAX_SUBGROUP_SIZE) times its k assigned
+    /// evaluators, never over all participants or all evaluators.
+    function settleSubgroup(uint256 taskId, uint256 round, uint256 group, uint32[] calldata medians) external {
+        bool withheld = _markSettled(taskId, round, group);
+        (, bool[] memory revealed) = tasks.subgroupMembers(taskId, round, group);
+        address[] memory evs = rounds.roundSeed(taskId, round) == bytes32(0)
+            ? new address[](0)
+            : rounds.subgroupEvaluators(taskId, round, group);
         Totals storage t = _totals[taskId];
-        t.settled += 1;
-        t.sumMedians += proposedMedian;
-        t.sumAgreed += agreeing;
-        emit ParticipantSettled(taskId, index, tasks.participantAt(taskId, index), proposedMedian, agreeing);
+        uint256 m = revealed.length;
+        t.slots += evs.length * m;
+        uint256 first = group * tasks.params(taskId).subgroupSize;
+        if (withheld) {
+            if (medians.length != 0) revert BadMedianCount(0, medians.length);
+            _creditWithheld(taskId, first, revealed, t);
+            for (uint256 j = 0; j < evs.length; j++) {
+                _accounts[taskId][evs[j]].agreed += uint64(m);
+            }
+            t.sumAgreed += evs.length * m;
+        } else {
+            if (medians.length != m) revert BadMedianCount(m, medians.length);
+            _settleScored(taskId, round, group, first, revealed, evs, medians, t);
+        }
+        emit SubgroupSettled(taskId, round, group, withheld, medians);
+    }
+
+    /// @dev Checks that `group` of `round` can be settled now, marks it settled, counts a scored
+    /// round at its first settlement; returns whether the round's slice was withheld.
+    function _markSettled(uint256 taskId, uint256 round, uint256 group) private returns (bool withheld) {
+        _requireRound(taskId, round);
+        (uint64 start, uint64 end) = tasks.window(taskId, round, DinTasks.Stage.GlobalReveal);
+        if (block.timestamp < end) revert OutsideWindow(taskId, round, DinTasks.Stage.GlobalReveal, start, end);
+        uint256 groups = tasks.subgroupCount(taskId);
+        if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
+        if (_settled[taskId][round][group]) revert AlreadySettled(taskId, round, group);
+        _settled[taskId][round][group] = true;
+        Totals storage t = _totals[taskId];
+        t.settledGroups += 1;
+        withheld = tasks.testSlice(taskId, round) == bytes32(0);
+        if (_groupsSettledIn[taskId][round]++ == 0 && !withheld) t.scoredRounds += 1;
+    }
+
+    function _creditWithheld(uint256 taskId, uint256 first, bool[] memory revealed, Totals storage t) private {
+        for (uint256 i = 0; i < revealed.length; i++) {
+            if (!revealed[i]) continue;
+            Standing storage st = _standing[taskId][first + i];
+            st.withheldRounds += 1;
+            t.cross += st.scoreSum;
+            t.sumWithheld += 1;
+        }
+    }
+
+    /// @dev The assigned evaluators of `group` in `round` that revealed, and their score vectors.
+    function _revealedVectors(uint256 taskId, uint256 round, uint256 group, address[] memory evs, uint256 m)
+        private
+        view
+        returns (address[] memory voters, uint32[][] memory vectors)
+    {
+        voters = new address[](evs.length);
+        vectors = new uint32[][](evs.length);
+        uint256 nv;
+        for (uint256 j = 0; j < evs.length; j++) {
+            if (!_votes[taskId][round][group][evs[j]].revealed) continue;
+            voters[nv] = evs[j];
+            vectors[nv] = _unpack(_packed[taskId][round][group][evs[j]], m);
+            nv++;
+        }
+        assembly {
+            mstore(voters, nv)
+            mstore(vectors, nv)
+        }
+    }
+
+    function _settleScored(
+        uint256 taskId,
+        uint256 round,
+        uint256 group,
+        uint256 first,
+        bool[] memory revealed,
+        address[] memory evs,
+        uint32[] calldata medians,
+        Totals storage t
+    ) private {
+        (address[] memory voters, uint32[][] memory vectors) =
+            _revealedVectors(taskId, round, group, evs, revealed.length);
+        uint256[] memory agreed = _checkMedians(taskId, first, revealed, vectors, medians, t);
+        for (uint256 j = 0; j < voters.length; j++) {
+            _accounts[taskId][voters[j]].agreed += uint64(agreed[j]);
+            t.sumAgreed += agreed[j];
+        }
+    }
+
+    /// @dev Checks every member's proposed median (counting, no sort), adds it to the member's
+    /// standing and returns each voter's agreed slots (within HALF of the median).
+    function _checkMedians(
+        uint256 taskId,
+        uint256 first,
+        bool[] memory revealed,
+        uint32[][] memory vectors,
+        uint32[] calldata medians,
+        Totals storage t
+    ) private returns (uint256[] memory agreed) {
+        uint256 nv = vectors.length;
+        agreed = new uint256[](nv);
+        uint32[] memory values = new uint32[](nv);
+        for (uint256 i = 0; i < revealed.length; i++) {
+            uint32 med = medians[i];
+            for (uint256 j = 0; j < nv; j++) {
+                values[j] = vectors[j][i];
+            }
+            if (!revealed[i] || nv == 0) {
+                if (med != 0) revert NotMedian(i, med, 0, 0, 0);
+            } else if (!MedianCheck.isLowerMedian(values, med)) {
+                (uint256 below, uint256 equal, uint256 above) = MedianCheck.count(values, med);
+                revert NotMedian(i, med, below, equal, above);
+            }
+            for (uint256 j = 0; j < nv; j++) {
+                uint32 v = values[j];
+                if ((v > med ? v - med : med - v) <= HALF) agreed[j] += 1;
+            }
+            if (med == 0) continue;
+            Standing storage st = _standing[taskId][first + i];
+            st.scoreSum += med;
+            t.sumScores += med;
+            t.cross += uint256(med) * st.withheldRounds;
+        }
+    }
+
+    function _unpack(mapping(uint256 => uint256) storage packed, uint256 m) private view returns (uint32[] memory xs) {
+        xs = new uint32[](m);
+        uint256 word;
+        for (uint256 i = 0; i < m; i++) {
+            if (i % 8 == 0) word = packed[i / 8];
+            xs[i] = uint32(word >> (32 * (i % 8)));
+        }
     }
 
     // ------------------------------------------------------------------ pull payments
 
-    /// @notice Claim the caller's share of the reward: reward * median / sum of medians.
+    /// @notice Claim the caller's share of the reward: reward * weight / sum of weights.
     function claimReward(uint256 taskId) external {
         if (!tasks.isParticipant(taskId, msg.sender)) revert NotParticipant(taskId, msg.sender);
         _requireAllSettled(taskId);
-        if (rewardClaimed[taskId][msg.sender]) revert AlreadyClaimed(taskId, msg.sender);
+        Standing storage st = _standing[taskId][tasks.participantIndex(taskId, msg.sender)];
+        if (st.rewardClaimed) revert AlreadyClaimed(taskId, msg.sender);
         uint256 amount = rewardOf(taskId, msg.sender);
         if (amount == 0) revert NothingToClaim(taskId, msg.sender);
-        rewardClaimed[taskId][msg.sender] = true;
+        st.rewardClaimed = true;
         emit RewardClaimed(taskId, msg.sender, amount);
         tasks.pay(taskId, msg.sender, amount);
     }
 
-    /// @notice Claim the caller's evaluator fee: evaluatorFee * agreed / N.
+    /// @notice Claim the caller's evaluator fee: evaluatorFee * E * agreed / slots.
     function claimFee(uint256 taskId) external {
         _requireAllSettled(taskId);
-        Reveal storage r = _reveals[taskId][msg.sender];
-        if (r.feeClaimed) revert AlreadyClaimed(taskId, msg.sender);
+        EvaluatorAccount storage a = _accounts[taskId][msg.sender];
+        if (a.feeClaimed) revert AlreadyClaimed(taskId, msg.sender);
         uint256 amount = feeOf(taskId, msg.sender);
         if (amount == 0) revert NothingToClaim(taskId, msg.sender);
-        r.feeClaimed = true;
+        a.feeClaimed = true;
         emit FeeClaimed(taskId, msg.sender, amount);
         tasks.pay(taskId, msg.sender, amount);
     }
 
     /// @notice Return to the task owner the fees no evaluator earned, plus the whole reward when
-    /// every median is 0. Anyone may trigger it, once, after all participants are settled.
+    /// every weight is 0. Anyone may trigger it, once, after everything is settled.
     function refundOwner(uint256 taskId) external {
         _requireAllSettled(taskId);
         Totals storage t = _totals[taskId];
@@ -215,101 +356,162 @@ contract DinScoring {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice The reward `participant` can claim once all are settled (0 before).
+    /// @notice The reward `participant` can claim once everything is settled (0 before, and 0 once claimed).
     function rewardOf(uint256 taskId, address participant) public view returns (uint256) {
+        if (!allSettled(taskId)) return 0;
+        Standing storage st = _standing[taskId][tasks.participantIndex(taskId, participant)];
+        if (st.rewardClaimed) return 0;
         Totals storage t = _totals[taskId];
-        if (t.sumMedians == 0 || t.settled < tasks.participantCount(taskId)) return 0;
-        uint256 m = _median[taskId][tasks.participantIndex(taskId, participant)] - 1;
-        return tasks.params(taskId).reward * m / t.sumMedians;
+        uint256 total = _totalWeight(t);
+        if (total == 0) return 0;
+        return tasks.params(taskId).reward * _weightOf(t, st) / total;
     }
 
-    /// @notice The fee `evaluator` can claim once all are settled (0 before or without a complete reveal).
+    /// @notice The fee `evaluator` can claim once everything is settled (0 before, and 0 once claimed).
     function feeOf(uint256 taskId, address evaluator) public view returns (uint256) {
-        uint256 n = tasks.participantCount(taskId);
-        Reveal storage r = _reveals[taskId][evaluator];
-        if (n == 0 || !r.complete || _totals[taskId].settled < n) return 0;
-        return tasks.params(taskId).evaluatorFee * r.agreed / n;
+        Totals storage t = _totals[taskId];
+        EvaluatorAccount storage a = _accounts[taskId][evaluator];
+        if (!allSettled(taskId) || t.slots == 0 || a.feeClaimed) return 0;
+        return tasks.params(taskId).evaluatorFee * rounds.evaluatorCount(taskId) * a.agreed / t.slots;
     }
 
-    /// @notice What `refundOwner` pays (0 before all are settled).
+    /// @notice What `refundOwner` pays (0 before everything is settled, and 0 once refunded).
     function ownerRefundOf(uint256 taskId) public view returns (uint256) {
-        uint256 n = tasks.participantCount(taskId);
         Totals storage t = _totals[taskId];
-        if (t.settled < n) return 0;
+        if (!allSettled(taskId) || t.ownerRefunded) return 0;
         DinTasks.TaskParams memory p = tasks.params(taskId);
-        uint256 earnedFees = n == 0 ? 0 : p.evaluatorFee * t.sumAgreed / n;
-        uint256 amount = p.evaluatorFee * p.maxEvaluators - earnedFees;
-        if (t.sumMedians == 0) amount += p.reward;
+        uint256 earned = t.slots == 0 ? 0 : p.evaluatorFee * rounds.evaluatorCount(taskId) * t.sumAgreed / t.slots;
+        uint256 amount = p.evaluatorFee * p.maxEvaluators - earned;
+        if (_totalWeight(t) == 0) amount += p.reward;
         return amount;
     }
 
-    /// @notice The scores the complete reveals gave participant `index`, with their evaluators.
-    function scoresFor(uint256 taskId, uint256 index)
-        external
-        view
-        returns (address[] memory evaluators, uint32[] memory scores)
-    {
-        return _scoresFor(taskId, index);
+    /// @notice Whether every subgroup of every round is settled (claims are open).
+    function allSettled(uint256 taskId) public view returns (bool) {
+        return _totals[taskId].settledGroups >= _groupsToSettle(taskId);
     }
 
-    /// @notice Reveal progress of `evaluator`.
-    function revealOf(uint256 taskId, address evaluator)
+    /// @notice The revealed score vectors of subgroup `group` in `round`: its assigned evaluators
+    /// that revealed, and their scores (one per member, registration order).
+    function scoresFor(uint256 taskId, uint256 round, uint256 group)
         external
         view
-        returns (bool committed, uint256 revealed, bool complete, uint256 agreed, bool feeClaimed)
+        returns (address[] memory evaluators, uint32[][] memory scores)
     {
-        Reveal storage r = _reveals[taskId][evaluator];
-        return (r.commitment != bytes32(0), r.revealed, r.complete, r.agreed, r.feeClaimed);
+        address[] memory evs = rounds.subgroupEvaluators(taskId, round, group);
+        uint256 m = _memberCount(taskId, group);
+        evaluators = new address[](evs.length);
+        scores = new uint32[][](evs.length);
+        uint256 n;
+        for (uint256 j = 0; j < evs.length; j++) {
+            if (!_votes[taskId][round][group][evs[j]].revealed) continue;
+            evaluators[n] = evs[j];
+            scores[n] = _unpack(_packed[taskId][round][group][evs[j]], m);
+            n++;
+        }
+        assembly {
+            mstore(evaluators, n)
+            mstore(scores, n)
+        }
     }
 
-    /// @notice Settled median of participant `index` (`settled` false before settlement).
-    function medianOf(uint256 taskId, uint256 index) external view returns (bool settled, uint32 median) {
-        uint256 v = _median[taskId][index];
-        return (v != 0, v == 0 ? 0 : uint32(v - 1));
+    /// @notice `evaluator`'s score commitment for `group` of `round` and whether it was revealed.
+    function scoreVoteOf(uint256 taskId, uint256 round, uint256 group, address evaluator)
+        external
+        view
+        returns (bytes32 commitment, bool revealed)
+    {
+        ScoreVote storage v = _votes[taskId][round][group][evaluator];
+        return (v.commitment, v.revealed);
+    }
+
+    /// @notice Whether subgroup `group` of `round` is settled.
+    function subgroupSettled(uint256 taskId, uint256 round, uint256 group) external view returns (bool) {
+        return _settled[taskId][round][group];
+    }
+
+    /// @notice What `participant` accumulated: sum of medians over scored rounds, withheld rounds
+    /// it took part in, whether it claimed.
+    function standingOf(uint256 taskId, address participant)
+        external
+        view
+        returns (uint256 scoreSum, uint256 withheldRounds, bool rewardClaimed)
+    {
+        Standing storage st = _standing[taskId][tasks.participantIndex(taskId, participant)];
+        return (st.scoreSum, st.withheldRounds, st.rewardClaimed);
+    }
+
+    /// @notice `evaluator`'s agreed score slots and whether it claimed its fee.
+    function accountOf(uint256 taskId, address evaluator) external view returns (uint256 agreed, bool feeClaimed) {
+        EvaluatorAccount storage a = _accounts[taskId][evaluator];
+        return (a.agreed, a.feeClaimed);
     }
 
     /// @notice Settlement totals of `taskId`.
     function totals(uint256 taskId)
         external
         view
-        returns (uint256 settled, uint256 sumMedians, uint256 sumAgreed, bool ownerRefunded)
+        returns (
+            uint256 settledGroups,
+            uint256 groupsToSettle,
+            uint256 scoredRounds,
+            uint256 sumScores,
+            uint256 slots,
+            uint256 sumAgreed,
+            bool ownerRefunded
+        )
     {
         Totals storage t = _totals[taskId];
-        return (t.settled, t.sumMedians, t.sumAgreed, t.ownerRefunded);
+        return (
+            t.settledGroups, _groupsToSettle(taskId), t.scoredRounds, t.sumScores, t.slots, t.sumAgreed, t.ownerRefunded
+        );
     }
 
     // ------------------------------------------------------------------ internals
 
-    function _scoresFor(uint256 taskId, uint256 index)
-        private
-        view
-        returns (address[] memory evs, uint32[] memory values)
-    {
-        uint256 e = rounds.evaluatorCount(taskId);
-        evs = new address[](e);
-        values = new uint32[](e);
-        uint256 k;
-        for (uint256 i = 0; i < e; i++) {
-            address ev = rounds.evaluatorAt(taskId, i);
-            if (!_reveals[taskId][ev].complete) continue;
-            evs[k] = ev;
-            values[k] = uint32(_packed[taskId][ev][index / 8] >> (32 * (index % 8)));
-            k++;
-        }
-        assembly {
-            mstore(evs, k)
-            mstore(values, k)
-        }
+    /// @dev Whether weights come from scores (some scored median > 0) or, failing that, from
+    /// withheld rounds alone (see the contract NatSpec).
+    function _byScores(Totals storage t) private view returns (bool) {
+        return t.scoredRounds > 0 && t.sumScores > 0;
+    }
+
+    /// @dev A participant's weight: S_i * (s + w_i), or w_i when no scored median is > 0.
+    function _weightOf(Totals storage t, Standing storage st) private view returns (uint256) {
+        if (_byScores(t)) return uint256(st.scoreSum) * (t.scoredRounds + st.withheldRounds);
+        return st.withheldRounds;
+    }
+
+    /// @dev The sum of all weights: s * sum(S_i) + sum(S_i * w_i), or sum(w_i).
+    function _totalWeight(Totals storage t) private view returns (uint256) {
+        if (_byScores(t)) return t.scoredRounds * t.sumScores + t.cross;
+        return t.sumWithheld;
+    }
+
+    function _groupsToSettle(uint256 taskId) private view returns (uint256) {
+        return tasks.params(taskId).rounds * tasks.subgroupCount(taskId);
+    }
+
+    function _memberCount(uint256 taskId, uint256 group) private view returns (uint256) {
+        uint256 size = tasks.params(taskId).subgroupSize;
+        uint256 n = tasks.participantCount(taskId);
+        uint256 from = group * size;
+        if (from >= n) return 0;
+        return n - from < size ? n - from : size;
+    }
+
+    function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.TaskParams memory p) {
+        p = tasks.params(taskId);
+        if (round >= p.rounds) revert RoundOutOfRange(taskId, round, p.rounds);
     }
 
     function _requireAllSettled(uint256 taskId) private view {
-        uint256 n = tasks.participantCount(taskId);
-        uint256 settled = _totals[taskId].settled;
-        if (settled < n) revert NotAllSettled(taskId, settled, n);
+        uint256 settled = _totals[taskId].settledGroups;
+        uint256 expected = _groupsToSettle(taskId);
+        if (settled < expected) revert NotAllSettled(taskId, settled, expected);
     }
 
-    function _requireWindow(uint256 taskId, DinTasks.Stage stage) private view {
-        (uint64 start, uint64 end) = tasks.window(taskId, 0, stage);
-        if (block.timestamp < start || block.timestamp >= end) revert OutsideWindow(taskId, 0, stage, start, end);
+    function _requireWindow(uint256 taskId, uint256 round, DinTasks.Stage stage) private view {
+        (uint64 start, uint64 end) = tasks.window(taskId, round, stage);
+        if (block.timestamp < start || block.timestamp >= end) revert OutsideWindow(taskId, round, stage, start, end);
     }
 }

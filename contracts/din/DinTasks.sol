@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title DinTasks
 /// @notice Registry of DIN federated-learning tasks: a Model Owner's deposit and parameters, the
@@ -14,9 +15,19 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 /// Schedule (all times are block timestamps, seconds): registration runs until `registrationEnd`.
 /// Round r (0-based) starts at `registrationEnd + r * roundLength` and has six stages:
 /// Submit (`submitDuration`), UpdateReveal (`revealDuration`), AggregateCommit, AggregateReveal,
-/// GlobalCommit, GlobalReveal (each `commitDuration` / `revealDuration`). After the last round:
-/// ScoreCommit (`commitDuration`), ScoreReveal (`revealDuration`), then Settle, open-ended.
+/// GlobalCommit, GlobalReveal (each `commitDuration` / `revealDuration`); the round's scores are
+/// committed in GlobalCommit and revealed in GlobalReveal (DinScoring). After the last round:
+/// Close (`commitDuration`: the last votes and scores are settled), then Settle, open-ended.
 /// Windows are half-open: [start, end).
+///
+/// Concealed test set: the owner commits at creation to `testSliceRoot`, the root of an
+/// OpenZeppelin StandardMerkleTree over one leaf per round, `(uint256 round, bytes32 sliceHash)`
+/// with `sliceHash = keccak256(slice bytes)`. Round r's slice may only be revealed
+/// (`revealTestSlice`: CID, hash, Merkle proof) after round r's updates are revealed, during its
+/// AggregateCommit or AggregateReveal stage; evaluators score round r on slice r only, checking its
+/// bytes against the hash. A slice not revealed by the end of AggregateReveal is withheld: DinScoring
+/// then scores that round in the participants' favour (see its NatSpec), so withholding gains the
+/// owner nothing.
 ///
 /// Updates are committed, then revealed: in Submit a participant commits
 /// keccak256(abi.encode(taskId, round, participant, cid, salt)) (`commitUpdate`); in UpdateReveal
@@ -47,6 +58,8 @@ contract DinTasks is AccessControl {
     bytes32 public constant CANCELLER_ROLE = keccak256("CANCELLER_ROLE");
     /// @notice Upper bound on evaluators per task: the per-participant median loop is bounded by it.
     uint16 public constant MAX_EVALUATORS = 32;
+    /// @notice Upper bound on participants per subgroup: per-subgroup score settlement loops over them.
+    uint16 public constant MAX_SUBGROUP_SIZE = 128;
     /// @notice Fewest members that must submit in a subgroup before masks may be removed.
     uint32 public constant MIN_SURVIVORS = 2;
 
@@ -57,14 +70,13 @@ contract DinTasks is AccessControl {
         AggregateReveal,
         GlobalCommit,
         GlobalReveal,
-        ScoreCommit,
-        ScoreReveal,
+        Close,
         Settle
     }
 
     /// @notice What a Model Owner chooses when creating a task.
     struct TaskParams {
-        bytes32 testSetCommitment; // hash commitment to the owner's held-out test set
+        bytes32 testSliceRoot; // Merkle root over the per-round test slices (round, keccak256(slice))
         uint256 reward; // paid to participants in proportion to their median score
         uint256 evaluatorFee; // most one evaluator can earn (all its scores near the median)
         uint256 participantBond; // Sybil bond per participant, returned after scoring
@@ -108,7 +120,8 @@ contract DinTasks is AccessControl {
     mapping(uint256 taskId => mapping(uint256 round => uint256)) private _commitCount;
     mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
-    mapping(uint256 taskId => bool) public testSetPublished;
+    /// @notice keccak256 of round `round`'s revealed test slice (0 = not revealed).
+    mapping(uint256 taskId => mapping(uint256 round => bytes32)) public testSlice;
     /// @notice Whether the task was cancelled (it never got enough participants or evaluators).
     mapping(uint256 taskId => bool) public cancelled;
     /// @notice X25519 public mask key of a participant (secure-aggregation tasks; 0 = none).
@@ -130,7 +143,7 @@ contract DinTasks is AccessControl {
     );
     event Paid(uint256 indexed taskId, address indexed to, uint256 amount, uint256 paidOut);
     event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
-    event TestSetPublished(uint256 indexed taskId, string cid);
+    event TestSliceRevealed(uint256 indexed taskId, uint256 indexed round, bytes32 sliceHash, string cid);
     event TaskCancelled(uint256 indexed taskId, uint256 participants, uint256 evaluators);
     event DepositReclaimed(uint256 indexed taskId, address indexed owner, uint256 amount);
     event MaskKeySet(uint256 indexed taskId, address indexed participant, uint256 subgroup, bytes32 publicKey);
@@ -159,7 +172,8 @@ contract DinTasks is AccessControl {
     error PayoutExceedsDeposit(uint256 taskId, uint256 amount, uint256 remaining);
     error BondAlreadyReturned(uint256 taskId, address participant);
     error NotOwner(uint256 taskId, address account);
-    error TestSetAlreadyPublished(uint256 taskId);
+    error SliceAlreadyRevealed(uint256 taskId, uint256 round);
+    error InvalidSliceProof(uint256 taskId, uint256 round, bytes32 sliceHash);
     error NotSecureAggregation(uint256 taskId);
     error TaskIsCancelled(uint256 taskId);
     error NotCancelled(uint256 taskId);
@@ -204,7 +218,7 @@ contract DinTasks is AccessControl {
 
     function _validate(TaskParams calldata p) private view {
         if (p.rounds == 0) revert InvalidParams("rounds");
-        if (p.subgroupSize == 0) revert InvalidParams("subgroupSize");
+        if (p.subgroupSize == 0 || p.subgroupSize > MAX_SUBGROUP_SIZE) revert InvalidParams("subgroupSize");
         if (p.maxEvaluators == 0 || p.maxEvaluators > MAX_EVALUATORS) revert InvalidParams("maxEvaluators");
         if (p.evaluatorsPerSubgroup == 0 || p.evaluatorsPerSubgroup > p.maxEvaluators) {
             revert InvalidParams("evaluatorsPerSubgroup");
@@ -216,18 +230,52 @@ contract DinTasks is AccessControl {
         if (p.reward == 0) revert InvalidParams("reward");
     }
 
-    /// @notice Publish the CID of the held-out test set, once, after round 0's UpdateReveal stage
-    /// (so round 0 updates were fixed before anyone but the owner saw it). Evaluators check the
-    /// blob against `testSetCommitment` off-chain.
-    function publishTestSet(uint256 taskId, string calldata cid) external {
+    /// @notice Reveal round `round`'s test slice: its CID, its keccak256 and the Merkle proof of the
+    /// leaf `(round, sliceHash)` under `testSliceRoot`. Owner only, once per round, only during the
+    /// round's AggregateCommit or AggregateReveal stage (after the round's updates were committed
+    /// and revealed, before evaluators score). Evaluators check the blob against `sliceHash`.
+    /// @param proof sibling hashes from the leaf up (OpenZeppelin MerkleProof).
+    function revealTestSlice(
+        uint256 taskId,
+        uint256 round,
+        string calldata cid,
+        bytes32 sliceHash,
+        bytes32[] calldata proof
+    ) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
-        (uint64 start, uint64 end) = window(taskId, 0, Stage.UpdateReveal);
-        if (block.timestamp < end) revert OutsideWindow(taskId, 0, Stage.UpdateReveal, start, end);
+        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
+        (uint64 start, uint64 end) = sliceWindow(taskId, round);
+        if (block.timestamp < start || block.timestamp >= end) {
+            revert OutsideWindow(taskId, round, Stage.AggregateCommit, start, end);
+        }
         if (bytes(cid).length == 0) revert EmptyCid();
-        if (testSetPublished[taskId]) revert TestSetAlreadyPublished(taskId);
-        testSetPublished[taskId] = true;
-        emit TestSetPublished(taskId, cid);
+        if (testSlice[taskId][round] != bytes32(0)) revert SliceAlreadyRevealed(taskId, round);
+        if (sliceHash == bytes32(0) || !MerkleProof.verifyCalldata(proof, t.p.testSliceRoot, sliceLeaf(round, sliceHash)))
+        {
+            revert InvalidSliceProof(taskId, round, sliceHash);
+        }
+        testSlice[taskId][round] = sliceHash;
+        emit TestSliceRevealed(taskId, round, sliceHash, cid);
+    }
+
+    /// @notice The Merkle leaf of round `round`'s slice: OpenZeppelin StandardMerkleTree's
+    /// keccak256(keccak256(abi.encode(round, sliceHash))).
+    function sliceLeaf(uint256 round, bytes32 sliceHash) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(round, sliceHash))));
+    }
+
+    /// @notice When round `round`'s slice may be revealed: [start of AggregateCommit, end of AggregateReveal).
+    function sliceWindow(uint256 taskId, uint256 round) public view returns (uint64 start, uint64 end) {
+        (start,) = window(taskId, round, Stage.AggregateCommit);
+        (, end) = window(taskId, round, Stage.AggregateReveal);
+    }
+
+    /// @notice Whether round `round`'s slice was withheld: its reveal window is over and it was not revealed.
+    function sliceWithheld(uint256 taskId, uint256 round) external view returns (bool) {
+        (, uint64 end) = sliceWindow(taskId, round);
+        return block.timestamp >= end && testSlice[taskId][round] == bytes32(0);
     }
 
     // ------------------------------------------------------------------ participants
@@ -396,8 +444,8 @@ contract DinTasks is AccessControl {
         return (_keyedMembers[taskId][group], mr.submitted, mr.recoveryPosts);
     }
 
-    /// @notice Return the caller's participant bond once the score reveal stage has ended, or at
-    /// any time once the task is cancelled.
+    /// @notice Return the caller's participant bond from the Settle stage on, or at any time once the
+    /// task is cancelled.
     function withdrawBond(uint256 taskId) external {
         Task storage t = _task(taskId);
         if (_participantSlot[taskId][msg.sender] == 0) revert NotParticipant(taskId, msg.sender);
@@ -453,17 +501,16 @@ contract DinTasks is AccessControl {
     // ------------------------------------------------------------------ views
 
     /// @notice The [start, end) timestamps of `stage` (of `round` for round stages) of `taskId`.
-    /// @dev Score stages ignore `round`; Settle ends at type(uint64).max.
+    /// @dev Close and Settle ignore `round`; Settle ends at type(uint64).max.
     function window(uint256 taskId, uint256 round, Stage stage) public view returns (uint64 start, uint64 end) {
         TaskParams storage p = _task(taskId).p;
         uint64 c = p.commitDuration;
         uint64 r = p.revealDuration;
         uint64 roundLength = uint64(p.submitDuration) + 2 * c + 3 * r;
-        if (stage >= Stage.ScoreCommit) {
+        if (stage >= Stage.Close) {
             uint64 s = p.registrationEnd + uint64(p.rounds) * roundLength;
-            if (stage == Stage.ScoreCommit) return (s, s + c);
-            if (stage == Stage.ScoreReveal) return (s + c, s + c + r);
-            return (s + c + r, type(uint64).max);
+            if (stage == Stage.Close) return (s, s + c);
+            return (s + c, type(uint64).max);
         }
         start = p.registrationEnd + uint64(round) * roundLength;
         uint64[6] memory lengths = [uint64(p.submitDuration), r, c, r, c, r];
@@ -531,6 +578,27 @@ contract DinTasks is AccessControl {
     /// @notice Number of update commitments made in `round` (the last commitment's order).
     function commitCount(uint256 taskId, uint256 round) external view returns (uint256) {
         return _commitCount[taskId][round];
+    }
+
+    /// @notice The members of subgroup `group` (registration order) and whether each revealed an
+    /// update in `round`. At most `subgroupSize` entries.
+    function subgroupMembers(uint256 taskId, uint256 round, uint256 group)
+        external
+        view
+        returns (address[] memory members, bool[] memory revealed)
+    {
+        Task storage t = _task(taskId);
+        uint256 from = group * t.p.subgroupSize;
+        uint256 to = from + t.p.subgroupSize;
+        if (to > t.participantCount) to = t.participantCount;
+        if (from > to) from = to;
+        members = new address[](to - from);
+        revealed = new bool[](to - from);
+        for (uint256 i = from; i < to; i++) {
+            address a = _participants[taskId][i];
+            members[i - from] = a;
+            revealed[i - from] = _updateHash[taskId][round][a] != bytes32(0);
+        }
     }
 
     /// @notice keccak256 of the update CID `participant` revealed in `round` (0 if none).

@@ -64,7 +64,7 @@ abstract contract DinBase is Test {
     }
 
     function defaultParams() internal view returns (DinTasks.TaskParams memory p) {
-        p.testSetCommitment = keccak256("test set");
+        p.testSliceRoot = sliceRoot();
         p.reward = REWARD;
         p.evaluatorFee = FEE;
         p.participantBond = BOND;
@@ -199,12 +199,60 @@ abstract contract DinBase is Test {
         }
     }
 
-    function scoreCommitment(uint256 id, address e, uint32[] memory scores) internal pure returns (bytes32) {
-        bytes32 h;
-        for (uint256 i = 0; i < scores.length; i++) {
-            h = keccak256(abi.encode(h, scores[i]));
+    // ------------------------------------------------------------------ test slices (2 rounds)
+
+    function sliceHash(uint256 round) internal pure returns (bytes32) {
+        return keccak256(abi.encode("test slice", round));
+    }
+
+    function leafOf(uint256 round) internal pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(round, sliceHash(round)))));
+    }
+
+    /// @dev OpenZeppelin StandardMerkleTree of the two leaves (round 0, round 1): the commutative
+    /// hash of the pair; each leaf's proof is the other leaf.
+    function sliceRoot() internal pure returns (bytes32) {
+        (bytes32 a, bytes32 b) = (leafOf(0), leafOf(1));
+        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+    }
+
+    function sliceProof(uint256 round) internal pure returns (bytes32[] memory proof) {
+        proof = new bytes32[](1);
+        proof[0] = leafOf(1 - round);
+    }
+
+    /// @dev The owner reveals round `round`'s slice (the caller is in its reveal window).
+    function revealSlice(uint256 id, uint256 round) internal {
+        vm.prank(owner);
+        tasks.revealTestSlice(id, round, string.concat("bafkslice", vm.toString(round)), sliceHash(round), sliceProof(round));
+    }
+
+    // ------------------------------------------------------------------ scores
+
+    function scoreCommitment(uint256 id, uint256 round, uint256 group, address e, uint32[] memory scores)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(id, round, group, e, scores, salt(e)));
+    }
+
+    /// @dev Each assigned evaluator of `group` in `round` commits (GlobalCommit) and reveals
+    /// (GlobalReveal) `vectors[j]` (j = slot order of `subgroupEvaluators`); an empty vector = stays away.
+    function scoreSubgroup(uint256 id, uint256 round, uint256 group, uint32[][] memory vectors) internal {
+        address[] memory evs = rounds.subgroupEvaluators(id, round, group);
+        warpTo(id, round, DinTasks.Stage.GlobalCommit);
+        for (uint256 j = 0; j < evs.length; j++) {
+            if (vectors[j].length == 0) continue;
+            vm.prank(evs[j]);
+            scoring.commitScores(id, round, group, scoreCommitment(id, round, group, evs[j], vectors[j]));
         }
-        return keccak256(abi.encode(id, e, h, bytes32(uint256(uint160(e)))));
+        warpTo(id, round, DinTasks.Stage.GlobalReveal);
+        for (uint256 j = 0; j < evs.length; j++) {
+            if (vectors[j].length == 0) continue;
+            vm.prank(evs[j]);
+            scoring.revealScores(id, round, group, vectors[j], salt(evs[j]));
+        }
     }
 
     function salt(address e) internal pure returns (bytes32) {

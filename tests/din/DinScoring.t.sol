@@ -27,156 +27,191 @@ library SortedMedian {
 }
 
 abstract contract ScoringBase is DinBase {
-    function commitAndReveal(uint256 id, address e, uint32[] memory scores) internal {
-        warpTo(id, 0, DinTasks.Stage.ScoreCommit);
-        vm.prank(e);
-        scoring.commitScores(id, scoreCommitment(id, e, scores));
-        warpTo(id, 0, DinTasks.Stage.ScoreReveal);
-        vm.prank(e);
-        scoring.revealScores(id, scores, salt(e));
+    /// @dev Round `round`: `who` commit and reveal updates, the seed is drawn, the owner reveals the
+    /// slice unless `withhold`; the clock is left at the round's AggregateCommit stage.
+    function playUpdates(uint256 id, uint256 round, uint256[] memory who, bool withhold) internal {
+        warpTo(id, round, DinTasks.Stage.Submit);
+        submitUpdates(id, round, who);
+        warpTo(id, round, DinTasks.Stage.AggregateCommit);
+        vm.prevrandao(bytes32(uint256(7 + round)));
+        rounds.drawRoundSeed(id, round);
+        if (!withhold) revealSlice(id, round);
     }
 
-    function fill(uint256 n, uint32 v) internal pure returns (uint32[] memory xs) {
-        xs = new uint32[](n);
-        for (uint256 i = 0; i < n; i++) {
-            xs[i] = v;
+    function v3(uint32 a, uint32 b, uint32 c) internal pure returns (uint32[] memory xs) {
+        xs = new uint32[](3);
+        (xs[0], xs[1], xs[2]) = (a, b, c);
+    }
+
+    function vectors(uint32[] memory a, uint32[] memory b, uint32[] memory c)
+        internal
+        pure
+        returns (uint32[][] memory xs)
+    {
+        xs = new uint32[][](3);
+        (xs[0], xs[1], xs[2]) = (a, b, c);
+    }
+
+    /// @dev Settle `group` of `round` with the lower medians of the revealed vectors (0 for members
+    /// without a revealed update), as an agent would.
+    function settle(uint256 id, uint256 round, uint256 group) internal {
+        uint32[] memory meds = mediansOf(id, round, group);
+        scoring.settleSubgroup(id, round, group, meds);
+    }
+
+    function mediansOf(uint256 id, uint256 round, uint256 group) internal view returns (uint32[] memory meds) {
+        (address[] memory members, bool[] memory revealed) = tasks.subgroupMembers(id, round, group);
+        meds = new uint32[](members.length);
+        if (tasks.testSlice(id, round) == bytes32(0)) return new uint32[](0);
+        (, uint32[][] memory xs) = scoring.scoresFor(id, round, group);
+        for (uint256 i = 0; i < members.length; i++) {
+            if (!revealed[i] || xs.length == 0) continue;
+            uint32[] memory col = new uint32[](xs.length);
+            for (uint256 j = 0; j < xs.length; j++) {
+                col[j] = xs[j][i];
+            }
+            meds[i] = SortedMedian.lowerMedian(col);
         }
     }
 }
 
 contract DinScoringTest is ScoringBase {
-
-    function test_reveal_pagedMatchesCommitment() public {
-        uint256 id = setUpTask(20);
-        uint32[] memory scores = new uint32[](20);
-        for (uint256 i = 0; i < 20; i++) {
-            scores[i] = uint32(i * 50_000);
+    /// @dev Adversary: scores from an evaluator not assigned to the subgroup, before the slice,
+    /// twice, out of range, of the wrong length, or not matching the commitment.
+    function test_scores_onlyAssignedEvaluatorsOnTheRevealedSlice() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), false);
+        address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);
+        address outsider;
+        for (uint256 i = 0; i < es.length; i++) {
+            if (!contains(evs, es[i])) outsider = es[i];
         }
-        warpTo(id, 0, DinTasks.Stage.ScoreCommit);
-        vm.prank(es[0]);
-        scoring.commitScores(id, scoreCommitment(id, es[0], scores));
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyCommitted.selector, id, es[0]));
-        vm.prank(es[0]);
-        scoring.commitScores(id, keccak256("x"));
-        warpTo(id, 0, DinTasks.Stage.ScoreReveal);
-        uint32[] memory page = new uint32[](8);
-        uint32[] memory bad = new uint32[](5);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.BadPage.selector, 0, 5, 20));
-        vm.prank(es[0]);
-        scoring.revealScores(id, bad, salt(es[0]));
-        for (uint256 p = 0; p < 2; p++) {
-            for (uint256 i = 0; i < 8; i++) {
-                page[i] = scores[p * 8 + i];
-            }
-            vm.prank(es[0]);
-            scoring.revealScores(id, page, bytes32(0)); // salt only matters on the last page
-        }
-        (bool committed, uint256 revealed, bool complete,,) = scoring.revealOf(id, es[0]);
-        assertTrue(committed && !complete, "partial");
-        assertEq(revealed, 16, "two pages");
-        uint32[] memory tail = new uint32[](4);
-        for (uint256 i = 0; i < 4; i++) {
-            tail[i] = scores[16 + i];
-        }
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.CommitmentMismatch.selector, id, es[0]));
-        vm.prank(es[0]);
-        scoring.revealScores(id, tail, bytes32(uint256(1)));
-        vm.prank(es[0]);
-        scoring.revealScores(id, tail, salt(es[0]));
-        (,, complete,,) = scoring.revealOf(id, es[0]);
-        assertTrue(complete, "complete");
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.RevealComplete.selector, id, es[0]));
-        vm.prank(es[0]);
-        scoring.revealScores(id, tail, salt(es[0]));
-        // packed storage reads back every score
-        warpTo(id, 0, DinTasks.Stage.Settle);
-        for (uint256 i = 0; i < 20; i++) {
-            (, uint32[] memory got) = scoring.scoresFor(id, i);
-            assertEq(got.length, 1, "one complete reveal");
-            assertEq(got[0], scores[i], "score read back");
-        }
-    }
-
-    function test_commitAndReveal_refusals() public {
-        uint256 id = setUpTask(3);
-        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.ScoreCommit);
+        assertTrue(outsider != address(0), "4 evaluators, 3 per subgroup: one is not in subgroup 0");
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.GlobalCommit);
         vm.expectRevert(
-            abi.encodeWithSelector(DinScoring.OutsideWindow.selector, id, 0, DinTasks.Stage.ScoreCommit, s, e)
+            abi.encodeWithSelector(DinScoring.OutsideWindow.selector, id, 0, DinTasks.Stage.GlobalCommit, s, e)
         );
-        vm.prank(es[0]);
-        scoring.commitScores(id, keccak256("x"));
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 0, 0, keccak256("x"));
         vm.warp(s);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotEvaluator.selector, id, ps[0]));
-        vm.prank(ps[0]);
-        scoring.commitScores(id, keccak256("x"));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotAssigned.selector, id, 0, 0, outsider));
+        vm.prank(outsider);
+        scoring.commitScores(id, 0, 0, keccak256("x"));
         vm.expectRevert(DinScoring.ZeroCommitment.selector);
-        vm.prank(es[0]);
-        scoring.commitScores(id, bytes32(0));
-        uint32[] memory scores = fill(3, 2_000_000);
-        vm.prank(es[0]);
-        scoring.commitScores(id, scoreCommitment(id, es[0], scores));
-        warpTo(id, 0, DinTasks.Stage.ScoreReveal);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotCommitted.selector, id, es[1]));
-        vm.prank(es[1]);
-        scoring.revealScores(id, scores, salt(es[1]));
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 0, 0, bytes32(0));
+        uint32[] memory good = v3(900_000, 500_000, 0);
+        uint32[] memory tooHigh = v3(2_000_000, 0, 0);
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 0, 0, scoreCommitment(id, 0, 0, evs[0], good));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyCommitted.selector, id, 0, 0, evs[0]));
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 0, 0, keccak256("again"));
+        vm.prank(evs[1]);
+        scoring.commitScores(id, 0, 0, scoreCommitment(id, 0, 0, evs[1], tooHigh));
+        warpTo(id, 0, DinTasks.Stage.GlobalReveal);
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotCommitted.selector, id, 0, 0, evs[2]));
+        vm.prank(evs[2]);
+        scoring.revealScores(id, 0, 0, good, salt(evs[2]));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.BadScoreCount.selector, 3, 2));
+        vm.prank(evs[0]);
+        scoring.revealScores(id, 0, 0, new uint32[](2), salt(evs[0]));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.CommitmentMismatch.selector, id, 0, 0, evs[0]));
+        vm.prank(evs[0]);
+        scoring.revealScores(id, 0, 0, v3(900_000, 500_000, 1), salt(evs[0]));
         vm.expectRevert(abi.encodeWithSelector(DinScoring.ScoreOutOfRange.selector, 0, 2_000_000));
-        vm.prank(es[0]);
-        scoring.revealScores(id, scores, salt(es[0]));
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.BadPage.selector, 0, 4, 3));
-        vm.prank(es[0]);
-        scoring.revealScores(id, fill(4, 1), salt(es[0]));
+        vm.prank(evs[1]);
+        scoring.revealScores(id, 0, 0, tooHigh, salt(evs[1]));
+        vm.prank(evs[0]);
+        scoring.revealScores(id, 0, 0, good, salt(evs[0]));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyRevealed.selector, id, 0, 0, evs[0]));
+        vm.prank(evs[0]);
+        scoring.revealScores(id, 0, 0, good, salt(evs[0]));
+        (address[] memory who, uint32[][] memory xs) = scoring.scoresFor(id, 0, 0);
+        assertEq(who.length, 1, "only the matching in-range reveal counts");
+        assertEq(xs[0][0], 900_000, "scores read back");
+        // round 1: the owner withholds its slice, so nobody can score it
+        playUpdates(id, 1, range(0, 6), true);
+        warpTo(id, 1, DinTasks.Stage.GlobalCommit);
+        evs = rounds.subgroupEvaluators(id, 1, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.SliceNotRevealed.selector, id, 1));
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 1, 0, keccak256("x"));
     }
 
-    function threeScored(uint256 id) internal {
-        // participants 0, 1, 2; evaluator 3 is an outlier on participant 0, evaluator 2 absent
-        uint32[] memory a = new uint32[](3);
-        a[0] = 800_000;
-        a[1] = 400_000;
-        a[2] = 0;
-        commitAndReveal(id, es[0], a);
-        a[0] = 700_000;
-        a[1] = 400_000;
-        commitAndReveal(id, es[1], a);
-        a[0] = 100_000;
-        a[1] = 600_000;
-        commitAndReveal(id, es[3], a);
-        warpTo(id, 0, DinTasks.Stage.Settle);
-    }
-
-    function test_settle_checksMedianByCounting() public {
-        uint256 id = setUpTask(3);
-        threeScored(id);
-        // participant 0 scores {800k, 700k, 100k}: lower median 700k
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 800_000, 2, 1, 0));
-        scoring.settleParticipant(id, 0, 800_000);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 650_000, 1, 0, 2));
-        scoring.settleParticipant(id, 0, 650_000);
+    function test_settle_checksEachMembersMedianByCounting() public {
+        uint256 id = setUpTask(6);
+        uint256[] memory who = range(0, 6);
+        who[2] = 5; // ps[2] never submits (ps[5] listed twice would commit twice: drop the last)
+        uint256[] memory five = new uint256[](5);
+        for (uint256 i = 0; i < 5; i++) {
+            five[i] = who[i];
+        }
+        playUpdates(id, 0, five, false);
+        address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);
+        // member 0 gets {800k, 700k, 100k}; member 1 {400k, 400k, 600k}; member 2 has no update
+        scoreSubgroup(
+            id, 0, 0, vectors(v3(800_000, 400_000, 900_000), v3(700_000, 400_000, 0), v3(100_000, 600_000, 0))
+        );
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.GlobalReveal);
+        vm.expectRevert(
+            abi.encodeWithSelector(DinScoring.OutsideWindow.selector, id, 0, DinTasks.Stage.GlobalReveal, s, e)
+        );
+        scoring.settleSubgroup(id, 0, 0, v3(700_000, 400_000, 0));
+        vm.warp(e);
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 0, 800_000, 2, 1, 0));
+        scoring.settleSubgroup(id, 0, 0, v3(800_000, 400_000, 0));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 1, 500_000, 2, 0, 1));
+        scoring.settleSubgroup(id, 0, 0, v3(700_000, 500_000, 0));
+        // an evaluator may score a member without an update; the contract pays it nothing anyway
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 2, 900_000, 0, 0, 0));
+        scoring.settleSubgroup(id, 0, 0, v3(700_000, 400_000, 900_000));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.BadMedianCount.selector, 3, 2));
+        scoring.settleSubgroup(id, 0, 0, new uint32[](2));
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.SubgroupOutOfRange.selector, id, 2, 2));
+        scoring.settleSubgroup(id, 0, 2, v3(0, 0, 0));
+        uint32[] memory meds = v3(700_000, 400_000, 0);
         vm.expectEmit(true, true, true, true, address(scoring));
-        emit DinScoring.ParticipantSettled(id, 0, ps[0], 700_000, 2); // evaluator 3 is 600k away: gets 0
-        scoring.settleParticipant(id, 0, 700_000);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadySettled.selector, id, 0));
-        scoring.settleParticipant(id, 0, 700_000);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.ParticipantOutOfRange.selector, id, 3, 3));
-        scoring.settleParticipant(id, 3, 0);
-        (bool settled, uint32 m) = scoring.medianOf(id, 0);
-        assertTrue(settled, "settled");
-        assertEq(m, 700_000, "median stored");
+        emit DinScoring.SubgroupSettled(id, 0, 0, false, meds);
+        scoring.settleSubgroup(id, 0, 0, meds);
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadySettled.selector, id, 0, 0));
+        scoring.settleSubgroup(id, 0, 0, meds);
+        (uint256 sum,,) = scoring.standingOf(id, ps[0]);
+        assertEq(sum, 700_000, "member 0's median");
+        // agreement within 0.5: evs[0] is 0.9 off on member 2, evs[2] 0.6 off on member 0
+        (uint256 a0,) = scoring.accountOf(id, evs[0]);
+        (uint256 a1,) = scoring.accountOf(id, evs[1]);
+        (uint256 a2,) = scoring.accountOf(id, evs[2]);
+        assertEq(a0 * 100 + a1 * 10 + a2, 232, "agreed slots 2, 3, 2");
+        (,,,, uint256 slots, uint256 sumAgreed,) = scoring.totals(id);
+        assertEq(slots, 9, "3 evaluators x 3 members");
+        assertEq(sumAgreed, 7, "sum of agreed slots");
     }
 
+    /// @dev Two rounds, both subgroups scored by their assigned evaluators; rewards by summed
+    /// medians, fees by agreed slots, the owner gets back exactly the unearned fees.
     function test_claims_proportionalOnceAndFeesByAgreement() public {
-        uint256 id = setUpTask(3);
-        threeScored(id);
-        scoring.settleParticipant(id, 0, 700_000);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotAllSettled.selector, id, 1, 3));
-        vm.prank(ps[0]);
-        scoring.claimReward(id);
-        scoring.settleParticipant(id, 1, 400_000);
-        scoring.settleParticipant(id, 2, 0);
-        // sum of medians 1.1M: p0 gets 7/11, p1 4/11, p2 nothing
+        uint256 id = setUpTask(6);
+        for (uint256 r = 0; r < 2; r++) {
+            playUpdates(id, r, range(0, 6), false);
+            scoreSubgroup(id, r, 0, vectors(v3(600_000, 300_000, 0), v3(600_000, 300_000, 0), v3(0, 0, 0)));
+            scoreSubgroup(id, r, 1, vectors(v3(100_000, 100_000, 0), v3(100_000, 100_000, 0), new uint32[](0)));
+            warpTo(id, r, DinTasks.Stage.GlobalReveal);
+            (, uint64 end) = tasks.window(id, r, DinTasks.Stage.GlobalReveal);
+            vm.warp(end);
+            settle(id, r, 0);
+            if (r == 0) {
+                vm.expectRevert(abi.encodeWithSelector(DinScoring.NotAllSettled.selector, id, 1, 4));
+                vm.prank(ps[0]);
+                scoring.claimReward(id);
+            }
+            settle(id, r, 1);
+        }
+        // sums: ps0 1.2M, ps1 0.6M, ps2 0, ps3 0.2M, ps4 0.2M, ps5 0 -> total 2.2M
         uint256 before = token.balanceOf(ps[0]);
         vm.prank(ps[0]);
         scoring.claimReward(id);
-        assertEq(token.balanceOf(ps[0]) - before, REWARD * 700_000 / 1_100_000, "p0 share");
+        assertEq(token.balanceOf(ps[0]) - before, REWARD * 1_200_000 / 2_200_000, "ps0 share");
         vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyClaimed.selector, id, ps[0]));
         vm.prank(ps[0]);
         scoring.claimReward(id);
@@ -186,39 +221,122 @@ contract DinScoringTest is ScoringBase {
         vm.expectRevert(abi.encodeWithSelector(DinScoring.NotParticipant.selector, id, ps[9]));
         vm.prank(ps[9]);
         scoring.claimReward(id);
-        // fees: es[0], es[1] agreed on all 3; es[3] on 2 of 3 (outlier on p0); es[2] never revealed
-        assertEq(scoring.feeOf(id, es[0]), FEE, "full fee");
-        assertEq(scoring.feeOf(id, es[3]), FEE * 2 / 3, "0 for the outlier participant");
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NothingToClaim.selector, id, es[2]));
-        vm.prank(es[2]);
-        scoring.claimFee(id);
-        before = token.balanceOf(es[3]);
-        vm.prank(es[3]);
-        scoring.claimFee(id);
-        assertEq(token.balanceOf(es[3]) - before, FEE * 2 / 3, "fee paid");
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyClaimed.selector, id, es[3]));
-        vm.prank(es[3]);
-        scoring.claimFee(id);
-        // owner gets the 4 reserved fees minus 8 earned thirds
+        // slots: 2 rounds x 2 subgroups x 3 evaluators x 3 members = 36
+        (,,,, uint256 slots, uint256 sumAgreed,) = scoring.totals(id);
+        assertEq(slots, 36, "slots");
+        uint256 earned = FEE * 4 * sumAgreed / slots;
+        assertEq(scoring.ownerRefundOf(id), FEE * 4 - earned, "owner: unearned fees only");
+        for (uint256 i = 0; i < es.length; i++) {
+            (uint256 agreed,) = scoring.accountOf(id, es[i]);
+            uint256 fee = scoring.feeOf(id, es[i]);
+            assertEq(fee, FEE * 4 * agreed / slots, "fee by agreed slots");
+            if (fee == 0) continue;
+            before = token.balanceOf(es[i]);
+            vm.prank(es[i]);
+            scoring.claimFee(id);
+            assertEq(token.balanceOf(es[i]) - before, fee, "fee paid");
+            vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyClaimed.selector, id, es[i]));
+            vm.prank(es[i]);
+            scoring.claimFee(id);
+        }
         before = token.balanceOf(owner);
         scoring.refundOwner(id);
-        assertEq(token.balanceOf(owner) - before, FEE * 4 - FEE * 8 / 3, "owner refund");
+        assertEq(token.balanceOf(owner) - before, FEE * 4 - earned, "owner refund");
         vm.expectRevert(abi.encodeWithSelector(DinScoring.AlreadyClaimed.selector, id, owner));
         scoring.refundOwner(id);
     }
 
-    function test_noCompleteReveals_rewardBackToOwner() public {
-        uint256 id = setUpTask(2);
-        warpTo(id, 0, DinTasks.Stage.Settle);
-        vm.expectRevert(abi.encodeWithSelector(DinScoring.NotMedian.selector, 5, 0, 0, 0));
-        scoring.settleParticipant(id, 0, 5);
-        scoring.settleParticipant(id, 0, 0);
-        scoring.settleParticipant(id, 1, 0);
-        uint256 before = token.balanceOf(owner);
+    /// @dev Adversary: the owner withholds round 1's slice. Round 1 is not scored; each participant
+    /// that revealed an update in it is credited its mean over the scored rounds, the assigned
+    /// evaluators all their slots. The reward goes out in full, the owner recovers nothing from
+    /// the withheld round, and a free rider (0 in the scored round) stays at 0.
+    function test_withheldSlice_ownerGainsNothing() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), false);
+        // round 0: ps0 0.8, ps1 0.4, ps2 (a free rider) 0; ps3 0.6, ps4 0.2, ps5 0.6
+        scoreSubgroup(id, 0, 0, vectors(v3(800_000, 400_000, 0), v3(800_000, 400_000, 0), v3(800_000, 400_000, 0)));
+        scoreSubgroup(id, 0, 1, vectors(v3(600_000, 200_000, 600_000), v3(600_000, 200_000, 600_000), v3(600_000, 200_000, 600_000)));
+        // round 1: ps5 does not take part; the owner withholds the slice
+        playUpdates(id, 1, range(0, 5), true);
+        warpTo(id, 1, DinTasks.Stage.GlobalReveal);
+        (, uint64 end) = tasks.window(id, 1, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
+        assertTrue(tasks.sliceWithheld(id, 1), "withheld");
+        for (uint256 g = 0; g < 2; g++) {
+            settle(id, 0, g);
+            vm.expectRevert(abi.encodeWithSelector(DinScoring.BadMedianCount.selector, 0, 3));
+            scoring.settleSubgroup(id, 1, g, v3(0, 0, 0)); // nothing to propose for an unscored round
+            uint32[] memory none = new uint32[](0);
+            vm.expectEmit(true, true, true, true, address(scoring));
+            emit DinScoring.SubgroupSettled(id, 1, g, true, none);
+            scoring.settleSubgroup(id, 1, g, none);
+        }
+        // weights S_i * (s + w_i) with s = 1: ps0 0.8*2, ps1 0.4*2, ps2 0, ps3 0.6*2, ps4 0.2*2, ps5 0.6*1
+        uint256 total = 1_600_000 + 800_000 + 1_200_000 + 400_000 + 600_000;
+        uint256[6] memory w = [uint256(1_600_000), 800_000, 0, 1_200_000, 400_000, 600_000];
+        uint256 paid;
+        for (uint256 i = 0; i < 6; i++) {
+            assertEq(scoring.rewardOf(id, ps[i]), REWARD * w[i] / total, "reward by weight");
+            if (w[i] == 0) continue;
+            uint256 before = token.balanceOf(ps[i]);
+            vm.prank(ps[i]);
+            scoring.claimReward(id);
+            paid += token.balanceOf(ps[i]) - before;
+        }
+        assertLe(REWARD - paid, 6, "the whole reward reaches participants (dust aside)");
+        assertEq(scoring.rewardOf(id, ps[2]), 0, "free rider still 0");
+        // every evaluator agreed on every slot (round 0 unanimous, round 1 credited): no unearned fee
+        (,,,, uint256 slots, uint256 sumAgreed,) = scoring.totals(id);
+        assertEq(sumAgreed, slots, "all slots agreed");
+        assertEq(scoring.ownerRefundOf(id), 0, "nothing for the owner");
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.NothingToClaim.selector, id, owner));
         scoring.refundOwner(id);
-        assertEq(token.balanceOf(owner) - before, REWARD + FEE * 4, "whole deposit back");
-        (,, uint256 paid,,) = tasks.taskInfo(id);
-        assertEq(paid, REWARD + FEE * 4, "paid out == deposit");
+    }
+
+    /// @dev Every slice withheld: no round is scored, each revealed update counts one equal unit.
+    function test_everySliceWithheld_equalUnitsPerRevealedRound() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), true);
+        playUpdates(id, 1, range(0, 3), true);
+        (, uint64 end) = tasks.window(id, 1, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
+        for (uint256 r = 0; r < 2; r++) {
+            for (uint256 g = 0; g < 2; g++) {
+                scoring.settleSubgroup(id, r, g, new uint32[](0));
+            }
+        }
+        // ps0..2 revealed twice, ps3..5 once: 9 units
+        assertEq(scoring.rewardOf(id, ps[0]), REWARD * 2 / 9, "two units");
+        assertEq(scoring.rewardOf(id, ps[5]), REWARD * 1 / 9, "one unit");
+        assertEq(scoring.ownerRefundOf(id), 0, "owner: neither reward nor fees");
+    }
+
+    /// @dev Adversary: an assigned evaluator reveals garbage scores (every member 1.0). The median
+    /// follows the honest majority, the liar earns no slot where it is more than 0.5 off, and
+    /// nobody is slashed for scores.
+    function test_garbageScores_cannotMoveTheMedian() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), false);
+        address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);
+        uint256[] memory stakes = new uint256[](3);
+        for (uint256 j = 0; j < 3; j++) {
+            stakes[j] = staking.stakeOf(evs[j]);
+        }
+        scoreSubgroup(id, 0, 0, vectors(v3(300_000, 0, 100_000), v3(1_000_000, 1_000_000, 1_000_000), v3(300_000, 0, 0)));
+        (, uint64 end) = tasks.window(id, 0, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
+        uint32[] memory meds = mediansOf(id, 0, 0);
+        assertEq(meds[0], 300_000, "honest median");
+        assertEq(meds[1], 0, "honest median");
+        assertEq(meds[2], 100_000, "honest median");
+        scoring.settleSubgroup(id, 0, 0, meds);
+        (uint256 liar,) = scoring.accountOf(id, evs[1]);
+        (uint256 honest,) = scoring.accountOf(id, evs[0]);
+        assertEq(liar, 0, "0.7, 1.0 and 0.9 off the medians: no slot earned");
+        assertEq(honest, 3, "honest agrees everywhere");
+        for (uint256 j = 0; j < 3; j++) {
+            assertEq(staking.stakeOf(evs[j]), stakes[j], "scores are not slashed, only unpaid");
+        }
     }
 
     function testFuzz_medianCheck_matchesSortedReference(uint256 n, uint256 salt_, uint32 probe) public pure {
@@ -244,12 +362,13 @@ contract DinScoringTest is ScoringBase {
     }
 }
 
-/// @dev Random settle / claim / refund sequences over one fully revealed task.
+/// @dev Random settle / claim / refund sequences over a task with one scored and one withheld round.
 contract ScoringHandler {
     Vm constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
     DinScoring public scoring;
     DinTasks public tasks;
     LoyalToken public token;
+    ScoringBase public base;
     uint256 public id;
     address[] public actors; // participants then evaluators then owner
     mapping(address => mapping(uint256 => uint256)) public claims;
@@ -262,19 +381,18 @@ contract ScoringHandler {
         token = tok;
         id = taskId;
         actors = actors_;
+        base = ScoringBase(msg.sender);
     }
 
-    /// @dev Settles up to 4 unsettled participants from `index` on, so runs reach the claims.
-    function settle(uint256 index) external {
-        uint256 n = tasks.participantCount(id);
-        uint256 done_;
-        for (uint256 j = 0; j < n && done_ < 4; j++) {
-            uint256 i = (index + j) % n;
-            (bool done,) = scoring.medianOf(id, i);
-            if (done) continue;
-            (, uint32[] memory xs) = scoring.scoresFor(id, i);
-            scoring.settleParticipant(id, i, xs.length == 0 ? 0 : SortedMedian.lowerMedian(xs));
-            done_++;
+    /// @dev Settles the next unsettled (round, subgroup) pair from `k` on, with the right medians.
+    function settle(uint256 k) external {
+        uint256 groups = tasks.subgroupCount(id);
+        for (uint256 j = 0; j < 2 * groups; j++) {
+            uint256 p = (k + j) % (2 * groups);
+            (uint256 r, uint256 g) = (p / groups, p % groups);
+            if (scoring.subgroupSettled(id, r, g)) continue;
+            scoring.settleSubgroup(id, r, g, DinScoringInvariantTest(address(base)).medians(r, g));
+            return;
         }
     }
 
@@ -309,20 +427,27 @@ contract DinScoringInvariantTest is ScoringBase {
     ScoringHandler handler;
     uint256 id;
     uint256 constant N = 12;
+    uint256[] expected; // reward each participant is owed once everything is settled
 
     function setUp() public override {
         super.setUp();
         id = setUpTask(N);
-        warpTo(id, 0, DinTasks.Stage.ScoreCommit);
-        for (uint256 e = 0; e < 4; e++) {
-            uint32[] memory xs = new uint32[](N);
-            for (uint256 i = 0; i < N; i++) {
-                xs[i] = uint32(uint256(keccak256(abi.encode(e, i))) % 1_000_001);
+        playUpdates(id, 0, range(0, N), false);
+        for (uint256 g = 0; g < N / 3; g++) {
+            address[] memory evs = rounds.subgroupEvaluators(id, 0, g);
+            uint32[][] memory xs = new uint32[][](3);
+            for (uint256 j = 0; j < 3; j++) {
+                if (j == 2 && g % 2 == 0) continue; // an evaluator stays away from some subgroups
+                xs[j] = new uint32[](3);
+                for (uint256 i = 0; i < 3; i++) {
+                    xs[j][i] = uint32(uint256(keccak256(abi.encode(evs[j], g, i))) % 1_000_001);
+                }
             }
-            if (e == 3) continue; // one evaluator never scores
-            commitAndReveal(id, es[e], xs);
+            scoreSubgroup(id, 0, g, xs);
         }
-        warpTo(id, 0, DinTasks.Stage.Settle);
+        playUpdates(id, 1, range(0, N - 2), true); // round 1 withheld, two participants absent
+        (, uint64 end) = tasks.window(id, 1, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
         address[] memory actors = new address[](N + 5);
         for (uint256 i = 0; i < N; i++) {
             actors[i] = ps[i];
@@ -335,12 +460,17 @@ contract DinScoringInvariantTest is ScoringBase {
         targetContract(address(handler));
     }
 
+    function medians(uint256 r, uint256 g) external view returns (uint32[] memory) {
+        return mediansOf(id, r, g);
+    }
+
     /// @dev The handler really reaches the pay-outs (so the invariants are not vacuous), and the
     /// whole deposit minus rounding dust goes out once everyone has claimed.
     function test_handler_reachesClaims() public {
-        for (uint256 i = 0; i < 3; i++) {
-            handler.settle(i * 4);
+        for (uint256 i = 0; i < 2 * N / 3; i++) {
+            handler.settle(i);
         }
+        assertTrue(scoring.allSettled(id), "everything settled");
         for (uint256 i = 0; i < N + 5; i++) {
             handler.claimReward(i);
             handler.claimFee(i);
@@ -362,11 +492,11 @@ contract DinScoringInvariantTest is ScoringBase {
 
     function invariant_nobodyPaidTwice() public view {
         assertLe(handler.maxClaims(), 1, "each claim at most once per account and kind");
-        for (uint256 i = 0; i < N; i++) {
-            assertLe(handler.received(ps[i]), scoring.rewardOf(id, ps[i]), "participant got at most its share");
-        }
-        for (uint256 e = 0; e < 4; e++) {
-            assertLe(handler.received(es[e]), scoring.feeOf(id, es[e]), "evaluator got at most its fee");
+        (uint256 settled, uint256 toSettle,,,,,) = scoring.totals(id);
+        if (settled < toSettle) {
+            for (uint256 i = 0; i < N; i++) {
+                assertEq(handler.received(ps[i]), 0, "nothing paid before everything is settled");
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ contract DinTasksTest is DinBase {
         assertEq(paid, 0, "paid");
         assertEq(n, 0, "participants");
         assertEq(g, keccak256("bafkgenesis"), "genesis");
-        assertEq(tasks.params(id).testSetCommitment, keccak256("test set"), "test set commitment");
+        assertEq(tasks.params(id).testSliceRoot, sliceRoot(), "test slice root");
         assertEq(tasks.taskCount(), 1, "count");
     }
 
@@ -113,10 +113,11 @@ contract DinTasksTest is DinBase {
         // round length = 100 + 2 * 50 + 3 * 50 = 350; global reveal starts 100 + 50 * 4 in
         assertEq(s, r0 + 350 + 300, "round 1 global reveal start");
         assertEq(e, r0 + 700, "round 1 end");
-        (s, e) = tasks.window(id, 0, DinTasks.Stage.ScoreReveal);
-        assertEq(s, r0 + 750, "score reveal start");
+        (s, e) = tasks.window(id, 0, DinTasks.Stage.Close);
+        assertEq(s, r0 + 700, "close right after the last round");
+        assertEq(e, r0 + 750, "close lasts a commit stage");
         (s, e) = tasks.window(id, 0, DinTasks.Stage.Settle);
-        assertEq(s, r0 + 800, "settle start");
+        assertEq(s, r0 + 750, "settle start");
         assertEq(e, type(uint64).max, "settle open-ended");
     }
 
@@ -242,23 +243,58 @@ contract DinTasksTest is DinBase {
         tasks.withdrawBond(id);
     }
 
-    function test_publishTestSet_ownerOnceAfterRound0Reveals() public {
+    /// @dev Adversary: an owner (or anyone) revealing a slice early, for the wrong round, with a
+    /// forged hash or proof, twice, or late.
+    function test_revealTestSlice_onlyOwnerInWindowAgainstTheRoot() public {
         uint256 id = setUpTask(2);
-        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.UpdateReveal);
+        (uint64 s, uint64 e) = tasks.sliceWindow(id, 0);
+        (uint64 ac,) = tasks.window(id, 0, DinTasks.Stage.AggregateCommit);
+        (, uint64 ar) = tasks.window(id, 0, DinTasks.Stage.AggregateReveal);
+        assertEq(s, ac, "opens after the round's update reveals");
+        assertEq(e, ar, "closes before scoring");
+        bytes32[] memory proof = sliceProof(0);
+        // during Submit / UpdateReveal the slice stays hidden: participants cannot fit it
         vm.expectRevert(
-            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.UpdateReveal, s, e)
+            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.AggregateCommit, s, e)
         );
-        vm.prank(owner);
-        tasks.publishTestSet(id, "bafktest");
-        vm.warp(e);
+        revealSlice(id, 0);
+        vm.warp(s);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.NotOwner.selector, id, ps[0]));
         vm.prank(ps[0]);
-        tasks.publishTestSet(id, "bafktest");
+        tasks.revealTestSlice(id, 0, "bafkslice0", sliceHash(0), proof);
+        // a different slice, round 1's slice as round 0's, a wrong proof: all refused by the root
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidSliceProof.selector, id, 0, keccak256("easy")));
         vm.prank(owner);
-        tasks.publishTestSet(id, "bafktest");
-        assertTrue(tasks.testSetPublished(id), "published");
-        vm.expectRevert(abi.encodeWithSelector(DinTasks.TestSetAlreadyPublished.selector, id));
+        tasks.revealTestSlice(id, 0, "bafkeasy", keccak256("easy"), proof);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidSliceProof.selector, id, 0, sliceHash(1)));
         vm.prank(owner);
-        tasks.publishTestSet(id, "bafktest");
+        tasks.revealTestSlice(id, 0, "bafkslice1", sliceHash(1), sliceProof(1));
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidSliceProof.selector, id, 0, sliceHash(0)));
+        vm.prank(owner);
+        tasks.revealTestSlice(id, 0, "bafkslice0", sliceHash(0), new bytes32[](0));
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidSliceProof.selector, id, 0, bytes32(0)));
+        vm.prank(owner);
+        tasks.revealTestSlice(id, 0, "bafkslice0", bytes32(0), proof);
+        vm.expectRevert(DinTasks.EmptyCid.selector);
+        vm.prank(owner);
+        tasks.revealTestSlice(id, 0, "", sliceHash(0), proof);
+        vm.expectEmit(true, true, false, true, address(tasks));
+        emit DinTasks.TestSliceRevealed(id, 0, sliceHash(0), "bafkslice0");
+        revealSlice(id, 0);
+        assertEq(tasks.testSlice(id, 0), sliceHash(0), "recorded");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.SliceAlreadyRevealed.selector, id, 0));
+        revealSlice(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 2, 2));
+        vm.prank(owner);
+        tasks.revealTestSlice(id, 2, "bafkslice2", sliceHash(0), proof);
+        // round 1's slice not revealed by the end of its window: withheld (a late reveal is refused)
+        assertTrue(!tasks.sliceWithheld(id, 0) && !tasks.sliceWithheld(id, 1), "nothing withheld yet");
+        (s, e) = tasks.sliceWindow(id, 1);
+        vm.warp(e);
+        assertTrue(tasks.sliceWithheld(id, 1) && !tasks.sliceWithheld(id, 0), "round 1 withheld");
+        vm.expectRevert(
+            abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 1, DinTasks.Stage.AggregateCommit, s, e)
+        );
+        revealSlice(id, 1);
     }
 }

@@ -93,17 +93,18 @@ def test_roles_run_as_separate_processes(chain, anvil, tmp_path):
         warp(Stage.AggregateCommit)
         wait_for(lambda: din.round_seed(task, 0) != zero
                  and all(din.vote_of(task, 0, 0, e)[0] != zero for e in evals), "aggregate commits")
+        wait_for(lambda: din.test_slice(task, 0) != zero, "the owner's test slice")
         warp(Stage.AggregateReveal)
         wait_for(lambda: all(din.vote_of(task, 0, 0, e)[1] != zero for e in evals), "aggregate reveals")
         warp(Stage.GlobalCommit)
-        wait_for(lambda: all(din.vote_of(task, 0, GLOBAL, e)[0] != zero for e in evals), "global commits")
+        wait_for(lambda: all(din.vote_of(task, 0, GLOBAL, e)[0] != zero for e in evals)
+                 and all(din.score_vote_of(task, 0, 0, e)["commitment"] != zero for e in evals),
+                 "global and score commits")
         warp(Stage.GlobalReveal)
         wait_for(lambda: all(din.vote_of(task, 0, GLOBAL, e)[1] != zero for e in evals), "global reveals")
-        warp(Stage.ScoreCommit)
-        wait_for(lambda: din.tally(task, 0, GLOBAL)[2]
-                 and all(din.reveal_of(task, e)["committed"] for e in evals), "score commits")
-        warp(Stage.ScoreReveal)
-        wait_for(lambda: all(din.reveal_of(task, e)["complete"] for e in evals), "score reveals")
+        wait_for(lambda: all(din.score_vote_of(task, 0, 0, e)["revealed"] for e in evals), "score reveals")
+        warp(Stage.Close)
+        wait_for(lambda: din.tally(task, 0, GLOBAL)[2] and din.all_settled(task), "global vote and scores settled")
         warp(Stage.Settle)
         wait_for(lambda: all(pr.poll() is not None for pr in procs), "every daemon to finish")
     finally:
