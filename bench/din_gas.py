@@ -117,6 +117,9 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
             per_score.append(r["gasUsed"] / len(members[g]))
     warp(Stage.Close)
     rec("finalizeGlobal", din.finalize_global(es[0], task, 0))
+    r = din.settle_global_votes(es[0], task, 0, len(es))
+    rec("settleGlobalVotes", r)
+    gas.setdefault("settleGlobalVotes(per evaluator)", []).append(r["gasUsed"] // len(es))
     per_member = []
     for g in range(groups):
         vs = din.scores_for(task, 0, g).scores

@@ -5,6 +5,7 @@ Only what the agents need: reads return plain Python values, writes go through `
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
@@ -63,7 +64,9 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class Params:
-    """DinTasks.TaskParams of one task (amounts in token wei, durations in seconds)."""
+    """DinTasks.TaskParams of one task (amounts in token wei, durations in seconds), plus
+    `rounds_held` (DinTasks.roundsHeld: `rounds`, or fewer once the owner ended the task early),
+    which the schedule's Close and Settle stages follow."""
     test_slice_root: bytes
     reward: int
     evaluator_fee: int
@@ -79,6 +82,7 @@ class Params:
     evaluators_per_subgroup: int
     max_evaluators: int
     secure_aggregation: bool
+    rounds_held: int
 
     @property
     def round_length(self) -> int:
@@ -91,7 +95,7 @@ class Params:
         if stage == Stage.Registration:
             return 0, self.registration_end
         if stage >= Stage.Close:
-            s = self.registration_end + self.rounds * length
+            s = self.registration_end + self.rounds_held * length
             return {Stage.Close: (s, s + c), Stage.Settle: (s + c, 2**64 - 1)}[stage]
         start = self.registration_end + round_ * length
         lengths = [self.submit_duration, r, c, r, c, r]
@@ -103,7 +107,7 @@ class Params:
         if ts < self.registration_end:
             return Stage.Registration, 0
         r = (ts - self.registration_end) // self.round_length
-        if r >= self.rounds:
+        if r >= self.rounds_held:
             for st in (Stage.Close, Stage.Settle):
                 s, e = self.window(0, st)
                 if s <= ts < e:
@@ -206,9 +210,24 @@ class Din:
 
     # -- tasks ---------------------------------------------------------------------------
     def params(self, task: int) -> Params:
+        """The task's parameters (cached: only `rounds_held` can change, see `note_rounds_held`)."""
         if task not in self._params:
-            self._params[task] = record_as(Params, self._read(self.tasks.functions.params(task)))
+            self._params[task] = record_as(Params, self._read(self.tasks.functions.params(task)),
+                                           rounds_held=self.rounds_held(task))
         return self._params[task]
+
+    def rounds_held(self, task: int) -> int:
+        return self._call(self.tasks.functions.roundsHeld(task))
+
+    def note_rounds_held(self, task: int, rounds_held: int) -> None:
+        """The task was ended early (a `TaskEndedEarly` event): update the cached parameters."""
+        if task in self._params and self._params[task].rounds_held != rounds_held:
+            self._params[task] = dataclasses.replace(self._params[task], rounds_held=rounds_held)
+
+    def end_after_round(self, owner: LocalAccount, task: int, round_: int) -> dict:
+        receipt = self._tx(owner, self.tasks.functions.endAfterRound(task, round_))
+        self.note_rounds_held(task, round_ + 1)
+        return receipt
 
     def create_task(self, owner: LocalAccount, cfg: TaskConfig, genesis_cid: str, test_commitment: bytes) -> int:
         p = (test_commitment, cfg.reward, cfg.evaluator_fee, cfg.participant_bond, cfg.min_evaluator_stake,
@@ -378,6 +397,29 @@ class Din:
 
     def finalize_global(self, signer, task, round_) -> dict:
         return self._tx(signer, self.rounds.functions.finalizeGlobal(task, round_))
+
+    def settle_global_votes(self, signer, task, round_, limit: int) -> dict:
+        return self._tx(signer, self.rounds.functions.settleGlobalVotes(task, round_, limit))
+
+    def global_votes_progress(self, task: int, round_: int) -> tuple[int, int]:
+        """(roster positions settled, roster size) of `round_`'s global vote."""
+        r = self._read(self.rounds.functions.globalVotesProgress(task, round_))
+        return r["settled"], r["roster"]
+
+    def is_eligible(self, task: int, round_: int, who: str) -> bool:
+        """`who` is in `round_`'s roster (enrolled, not barred)."""
+        return self._call(self.rounds.functions.isEligible(task, round_, who))
+
+    def barred_from(self, task: int, who: str) -> int:
+        """One more than the first round `who` is barred from (0 = not barred)."""
+        return self._call(self.rounds.functions.barredFrom(task, who))
+
+    def active_evaluators(self, task: int) -> int:
+        """Evaluators not barred: the roster of the next round to be drawn."""
+        return self._call(self.rounds.functions.activeEvaluators(task))
+
+    def roster_size(self, task: int, round_: int) -> int:
+        return self._call(self.rounds.functions.rosterSize(task, round_))
 
     # -- scoring -------------------------------------------------------------------------
     def score_vote_of(self, task: int, round_: int, group: int, who: str) -> dict:

@@ -46,6 +46,8 @@ class DinDaemon(ABC):
         pass the head it read for the previous one as long as nobody sent a transaction since."""
         head = head or self.index.follower.source.head()
         self.index.sync(head.number)
+        if self.index.rounds_held is not None:  # the owner ended the task early: the schedule moved
+            self.din.note_rounds_held(self.task, self.index.rounds_held)
         stage, round_ = self.din.params(self.task).stage_at(head.timestamp)
         return self.act(stage, round_)
 

@@ -40,6 +40,7 @@ from .daemon import DinDaemon
 from .slices import slice_from
 
 SEED_TAG, AGG_TAG, GLOBAL_TAG, SCORE_TAG = 1, 2, 3, 4
+GLOBAL_PAGE = 100  # global votes settled per transaction (DinRounds.settleGlobalVotes)
 # What honest evaluators publish for a subgroup with no usable result (clear mode: every update
 # unusable; secure aggregation: the unmasked sum is unusable), so they still agree on one CID.
 REJECTED = b"loyal-din-secagg-v1: subgroup sum unusable"
@@ -89,9 +90,10 @@ class EvaluatorDaemon(DinDaemon):
         elif stage == Stage.GlobalReveal:
             sent += self._reveal_global(round_) + self._reveal_scores(round_)
         elif stage == Stage.Close:
-            sent += self._finalize_global(p.rounds - 1) + self._settle_round(p.rounds - 1, mine=True)
+            sent += self._finalize_global(p.rounds_held - 1) + self._settle_round(p.rounds_held - 1, mine=True)
         elif stage == Stage.Settle:
-            sent += sum(self._settle_round(r) for r in range(p.rounds)) + self._claim_fee() + self._claim_slash_share()
+            sent += (sum(self._settle_round(r) for r in range(p.rounds_held)) + self._claim_fee()
+                     + self._claim_slash_share())
         return sent
 
     # -- aggregates ------------------------------------------------------------------------
@@ -143,6 +145,10 @@ class EvaluatorDaemon(DinDaemon):
         din, task = self.din, self.task
         sent = 0
         if din.round_seed(task, round_) == b"\x00" * 32:
+            k = din.params(task).evaluators_per_subgroup
+            if din.active_evaluators(task) < k:
+                self.note(f"round {round_}: fewer than {k} evaluators left unbarred: the round cannot be drawn")
+                return 0
             din.draw_round_seed(self.signer, task, round_)
             sent += 1
         for g in din.assigned_subgroups(task, round_, self.address):
@@ -202,6 +208,8 @@ class EvaluatorDaemon(DinDaemon):
     def _commit_global(self, round_: int) -> int:
         if self.din.vote_of(self.task, round_, GLOBAL, self.address).commitment != b"\x00" * 32:
             return 0
+        if not self.din.is_eligible(self.task, round_, self.address):
+            return 0  # barred (found at fault in an earlier round): not in this round's roster
         cid = self.global_cid(round_)
         self.index.local[f"global/{round_}"] = cid
         self.index.commit_local()
@@ -217,10 +225,23 @@ class EvaluatorDaemon(DinDaemon):
         return 1
 
     def _finalize_global(self, round_: int) -> int:
-        if self.tally(round_, GLOBAL).finalized:
-            return 0
-        self.din.finalize_global(self.signer, self.task, round_)
-        return 1
+        """Close `round_`'s global vote, then settle its voters (slash and bar no-shows and
+        dissenters) in pages of GLOBAL_PAGE."""
+        sent = 0
+        if not self.tally(round_, GLOBAL).finalized:
+            self.din.finalize_global(self.signer, self.task, round_)
+            sent += 1
+        if self.latched(f"global settled/{round_}", lambda: self._global_votes_settled(round_)):
+            return sent
+        settled, roster = self.din.global_votes_progress(self.task, round_)
+        for _ in range(settled, roster, GLOBAL_PAGE):
+            self.din.settle_global_votes(self.signer, self.task, round_, GLOBAL_PAGE)
+            sent += 1
+        return sent
+
+    def _global_votes_settled(self, round_: int) -> bool:
+        settled, roster = self.din.global_votes_progress(self.task, round_)
+        return settled >= roster
 
     # -- scores ----------------------------------------------------------------------------
     def test_slice(self, round_: int) -> data.Shard | None:

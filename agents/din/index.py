@@ -18,7 +18,7 @@ from agents.core.events import EventCursor, EventFollower
 
 DIN_CONTRACTS = ["DinTasks", "DinRounds", "DinScoring"]
 INDEXED = ["TaskCreated", "UpdateCommitted", "UpdateRevealed", "AggregateRevealed", "GlobalRevealed", "TestSliceRevealed",
-           "MaskKeySet", "RecoverySeedsPosted"]  # the events `DinIndex` keeps something of
+           "MaskKeySet", "RecoverySeedsPosted", "TaskEndedEarly"]  # the events `DinIndex` keeps something of
 
 
 def cid_hash(cid: str) -> str:
@@ -60,6 +60,8 @@ class DinIndex:
             state["updates"].setdefault(key, {})[a["participant"]] = a["cid"]
         elif ev.name in ("AggregateRevealed", "GlobalRevealed"):
             state["cids"][cid_hash(a["cid"])] = a["cid"]
+        elif ev.name == "TaskEndedEarly":
+            state["rounds_held"] = int(a["roundsHeld"])
         elif ev.name == "TestSliceRevealed":
             state["slices"][str(a["round"])] = a["cid"]
         elif ev.name == "MaskKeySet":
@@ -104,6 +106,11 @@ class DinIndex:
     @property
     def genesis(self) -> str | None:
         return self.state.get("genesis")
+
+    @property
+    def rounds_held(self) -> int | None:
+        """The rounds held once the owner ended the task early (None: not ended early)."""
+        return self.state.get("rounds_held")
 
     def slice_cid(self, round_: int) -> str | None:
         """CID of round `round_`'s test slice once the owner revealed it."""

@@ -1,8 +1,9 @@
 """Model Owner: creates the task (genesis model in the store, the Merkle root of its per-round test
 slices on-chain), reveals round r's slice once round r's updates are revealed (AggregateCommit or
 AggregateReveal), evaluates each accepted global model on its whole test set, writes accuracy per
-round as CSV and PNG, and reclaims unearned fees at the end. `withhold` (tests): rounds whose slice
-it never reveals."""
+round as CSV and PNG, and reclaims unearned fees at the end. `end_after`: end the task early, after
+that round (the owner signals it during the round); `withhold` (tests): rounds whose slice it never
+reveals."""
 from __future__ import annotations
 
 import csv
@@ -33,18 +34,24 @@ def create_task(chain: Chain, store: LocalStore, owner: LocalAccount, cfg: TaskC
 class OwnerDaemon(DinDaemon):
     role = "owner"
 
-    def __init__(self, *a, test: data.Shard, withhold: tuple[int, ...] = (), **kw):
+    def __init__(self, *a, test: data.Shard, withhold: tuple[int, ...] = (), end_after: int | None = None, **kw):
         super().__init__(*a, **kw)
         self.test = test
         self.slices = TestSlices.cut(test, self.din.params(self.task).rounds)
         if self.slices.root != self.din.params(self.task).test_slice_root:
             raise ValueError(f"task {self.task}: this test set's slices do not match the task's root")
         self.withhold = withhold
+        self.end_after = end_after
         self.index.local.setdefault("accuracy", {})
 
     def act(self, stage: Stage, round_: int) -> int:
         din, task = self.din, self.task
         sent = 0
+        if (self.end_after is not None and stage not in (Stage.Registration, Stage.Close, Stage.Settle)
+                and round_ == self.end_after and din.params(task).rounds_held > self.end_after + 1):
+            din.end_after_round(self.signer, task, self.end_after)
+            self.note(f"ended the task after round {self.end_after}")
+            sent += 1
         if stage in (Stage.AggregateCommit, Stage.AggregateReveal):
             sent += self._reveal_slice(round_)
         self._evaluate_globals()
@@ -77,7 +84,7 @@ class OwnerDaemon(DinDaemon):
         acc = self.index.local["accuracy"]
         if "genesis" not in acc and self.index.genesis:
             acc["genesis"] = S.evaluate(M.from_bytes(self.store.get(self.index.genesis)), self.test).accuracy
-        for r in range(self.din.params(self.task).rounds):
+        for r in range(self.din.params(self.task).rounds_held):
             if str(r) in acc:
                 continue
             tally = self.tally(r, GLOBAL)
@@ -91,7 +98,7 @@ class OwnerDaemon(DinDaemon):
         """(round label, test accuracy) rows: genesis, then each round's accepted global model."""
         acc = self.index.local["accuracy"]
         rows = [("genesis", acc.get("genesis"))]
-        rows += [(str(r), acc[str(r)]) for r in range(self.din.params(self.task).rounds) if str(r) in acc]
+        rows += [(str(r), acc[str(r)]) for r in range(self.din.params(self.task).rounds_held) if str(r) in acc]
         return rows
 
     def write_report(self, out_dir: Path) -> tuple[Path, Path]:

@@ -56,6 +56,7 @@ class Scenario:
     copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the copier gets the original's update
     near_copies: tuple[tuple[int, int], ...] = ()  # (copier, original): the original's update, slightly perturbed
     withheld_slices: tuple[int, ...] = ()  # rounds whose test slice the owner never reveals
+    end_after: int | None = None  # the owner ends the task early, after this round
     first_account: int = 1  # dev account of the owner; participants and evaluators follow
     data_seed: int = 0
 
@@ -129,7 +130,8 @@ class Runner:
     def make_daemons(self) -> list[DinDaemon]:
         common = dict(start_block=self.start_block)
         ds: list[DinDaemon] = [OwnerDaemon(self.chain, self.store, self.owner, self.task, self.cursor("owner"),
-                                           test=self.split.test, withhold=self.sc.withheld_slices, **common)]
+                                           test=self.split.test, withhold=self.sc.withheld_slices,
+                                           end_after=self.sc.end_after, **common)]
         for i, p in enumerate(self.participants):
             ds.append(self.participant_daemon(i))
         for i, e in enumerate(self.evaluators):
@@ -167,6 +169,7 @@ class Runner:
     def warp_to(self, stage: Stage, round_: int) -> None:
         if stage == Stage.Registration:
             return
+        self.din.note_rounds_held(self.task, self.din.rounds_held(self.task))
         start, _ = self.din.params(self.task).window(round_, stage)
         now = self.din.now()
         if start > now:
@@ -196,6 +199,8 @@ class Runner:
         self.fund()
         self.create()
         for stage, r in self.schedule():
+            if stage in ROUND_STAGES and r >= self.din.rounds_held(self.task):
+                continue  # the owner ended the task early
             self.warp_to(stage, r)
             sent = self.settle_stage()
             if on_stage:

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {DinTasks} from "./DinTasks.sol";
 import {Staking} from "../core/Staking.sol";
+import {Roster} from "./Roster.sol";
 
 /// @title DinRounds
 /// @notice Evaluators of DIN tasks: enrolment against stake, random assignment to subgroups each
@@ -18,16 +19,25 @@ import {Staking} from "../core/Staking.sol";
 /// but cannot forge a majority in a subgroup without controlling most of that subgroup's
 /// evaluators; the assignment is a shuffle, so each evaluator still lands in some subgroup.
 ///
-/// Assignment: enrolled evaluator j sits at position shuffle(j) of a swap-or-not permutation
-/// (the Ethereum beacon chain's `compute_shuffled_index`, SHUFFLE_ROUNDS rounds) of the E
-/// evaluators. The round has G * k slots (G subgroups, k evaluators each); slot s belongs to the
-/// evaluator at position s % E, and to subgroup s / k. Needs E >= k, so a subgroup's k
-/// evaluators are distinct.
+/// Roster: the evaluators eligible in a round (`Roster`). An evaluator found at fault (slashed or
+/// slashable: a no-show or a dissenter in any vote, a seed no-show) is barred from every round
+/// whose seed is drawn after that (`barredFrom`): it is not assigned, cannot vote on the global
+/// model and cannot score. The roster of a round is fixed when its seed is drawn (`rosterSize`).
 ///
-/// Global model: every enrolled evaluator commits and reveals the CID of the round's global model
-/// (the deterministic combination of the accepted subgroup aggregates, recomputable off-chain),
-/// and it is accepted with more than half of all enrolled evaluators agreeing; the same slashing
-/// applies. A round without an accepted global model leaves the previous global model current.
+/// Assignment: the evaluator at roster position q sits at position shuffle(q) of a swap-or-not
+/// permutation (the Ethereum beacon chain's `compute_shuffled_index`, SHUFFLE_ROUNDS rounds) of
+/// the round's E eligible evaluators. The round has G * k slots (G subgroups, k evaluators each);
+/// slot s belongs to the evaluator at permutation position s % E, and to subgroup s / k. Needs
+/// E >= k, so a subgroup's k evaluators are distinct. No loop ever runs over all evaluators to
+/// assign: every lookup is O(1) shuffles.
+///
+/// Global model: every evaluator of the round's roster commits and reveals the CID of the round's
+/// global model (the deterministic combination of the accepted subgroup aggregates, recomputable
+/// off-chain), and it is accepted with more than half of them agreeing (`finalizeGlobal`, O(1));
+/// no-shows and dissenters are then slashed page by page (`settleGlobalVotes`), so no transaction
+/// loops over more than the caller's page. A round without an accepted global model leaves the
+/// previous global model current. Any number of evaluators may enrol (up to the task's
+/// `maxEvaluators`); per-subgroup loops are bounded by k <= DinTasks.MAX_EVALUATORS_PER_SUBGROUP.
 ///
 /// Slashed stake: what this contract slashes for a task forms that task's slash pool (held in
 /// Staking, credited to this module). Slashing closes when the task's Settle stage opens (a
@@ -36,6 +46,8 @@ import {Staking} from "../core/Staking.sol";
 /// (never found at fault: no no-show, no dissent) claims `pool / honest` once (pull payment through `Staking.payOutSlashed`); if every evaluator
 /// was slashed, the task owner claims the pool. Rounding dust (< honest wei) stays in Staking.
 contract DinRounds {
+    using Roster for Roster.Data;
+
     /// @notice Subgroup key under which global-model votes are kept.
     uint256 public constant GLOBAL = type(uint256).max;
     /// @notice Rounds of the swap-or-not shuffle.
@@ -57,6 +69,8 @@ contract DinRounds {
         bytes32 seed;
         uint32 finalizedGroups;
         uint32 acceptedGroups;
+        uint32 roster; // evaluators eligible in the round (fixed when its seed is drawn)
+        uint32 globalSettled; // roster positions whose global vote has been settled
     }
 
     DinTasks public immutable tasks;
@@ -65,6 +79,11 @@ contract DinRounds {
     mapping(uint256 taskId => address[]) private _evaluators;
     /// @dev evaluator => enrolment index + 1
     mapping(uint256 taskId => mapping(address => uint256)) private _evaluatorSlot;
+    mapping(uint256 taskId => Roster.Data) private _rosters;
+    /// @notice One more than the last round whose seed was drawn (0 before round 0's draw).
+    mapping(uint256 taskId => uint256) public roundsDrawn;
+    /// @notice One more than the first round an evaluator is barred from (0 = not barred).
+    mapping(uint256 taskId => mapping(address => uint256)) public barredFrom;
     mapping(uint256 taskId => mapping(address => bytes32)) public seedCommitment;
     mapping(uint256 taskId => mapping(address => bool)) public seedRevealed;
     mapping(uint256 taskId => mapping(address => bool)) public seedNoShowSettled;
@@ -101,6 +120,8 @@ contract DinRounds {
         uint256 indexed taskId, uint256 indexed round, address indexed evaluator, uint256 amount, string reason
     );
     event SlashShareClaimed(uint256 indexed taskId, address indexed account, uint256 amount);
+    event EvaluatorBarred(uint256 indexed taskId, address indexed evaluator, uint256 fromRound);
+    event GlobalVotesSettled(uint256 indexed taskId, uint256 indexed round, uint256 from, uint256 to);
 
     error NotEnrolled(uint256 taskId, address account);
     error AlreadyEnrolled(uint256 taskId, address evaluator);
@@ -132,6 +153,9 @@ contract DinRounds {
     error NotEligibleForSlashShare(uint256 taskId, address account);
     error SlashShareAlreadyClaimed(uint256 taskId, address account);
     error TaskHealthy(uint256 taskId, uint256 participants, uint256 evaluators);
+    error Barred(uint256 taskId, uint256 round, address evaluator);
+    error GlobalNotFinalized(uint256 taskId, uint256 round);
+    error NoVotesToSettle(uint256 taskId, uint256 round);
 
     /// @param tasks_ the DinTasks registry.
     /// @param staking_ the shared Staking pool (this contract needs its MODULE_ROLE to slash).
@@ -152,7 +176,7 @@ contract DinRounds {
         uint256 stake = staking.stakeOf(msg.sender);
         if (stake < p.minEvaluatorStake) revert StakeTooLow(msg.sender, stake, p.minEvaluatorStake);
         if (seedCommitment_ == bytes32(0)) revert ZeroCommitment();
-        uint256 index = _evaluators[taskId].length;
+        uint256 index = _rosters[taskId].add();
         _evaluators[taskId].push(msg.sender);
         _evaluatorSlot[taskId][msg.sender] = index + 1;
         seedCommitment[taskId][msg.sender] = seedCommitment_;
@@ -191,11 +215,13 @@ contract DinRounds {
         _requireWindow(taskId, round, DinTasks.Stage.AggregateCommit);
         RoundState storage rs = _rounds[taskId][round];
         if (rs.seed != bytes32(0)) revert RoundSeedAlreadyDrawn(taskId, round);
-        uint256 enrolled = _evaluators[taskId].length;
-        if (enrolled < p.evaluatorsPerSubgroup) revert NotEnoughEvaluators(taskId, enrolled, p.evaluatorsPerSubgroup);
+        uint256 eligible = _rosters[taskId].size;
+        if (eligible < p.evaluatorsPerSubgroup) revert NotEnoughEvaluators(taskId, eligible, p.evaluatorsPerSubgroup);
         if (tasks.participantCount(taskId) == 0) revert NoParticipants(taskId);
         bytes32 seed = keccak256(abi.encode(taskSeed[taskId], block.prevrandao, taskId, round));
         rs.seed = seed;
+        rs.roster = uint32(eligible);
+        roundsDrawn[taskId] = round + 1;
         emit RoundSeedDrawn(taskId, round, seed);
     }
 
@@ -243,7 +269,7 @@ contract DinRounds {
     /// that was never aggregatable (no submissions; or, with secure aggregation, fewer than 2
     /// survivors or missing recovery seeds) is closed as not accepted and nobody is slashed:
     /// nobody could aggregate it.
-    /// @dev Loops over the k assigned slots only (k <= MAX_EVALUATORS).
+    /// @dev Loops over the k assigned slots only (k <= DinTasks.MAX_EVALUATORS_PER_SUBGROUP).
     function finalizeSubgroup(uint256 taskId, uint256 round, uint256 group) external {
         DinTasks.TaskParams memory p = _requireRound(taskId, round);
         _requireAfter(taskId, round, DinTasks.Stage.AggregateReveal);
@@ -262,23 +288,23 @@ contract DinRounds {
         if (accepted) rs.acceptedGroups += 1;
         emit SubgroupFinalized(taskId, round, group, accepted ? tl.bestHash : bytes32(0), tl.bestVotes, accepted);
         if (!possible) return;
-        address[] storage evs = _evaluators[taskId];
-        uint256 n = evs.length;
+        uint256 n = rs.roster;
         for (uint256 s = group * k; s < group * k + k; s++) {
-            address e = evs[_unshuffle(s % n, n, seed)];
+            address e = _evaluatorAt(taskId, round, _unshuffle(s % n, n, seed));
             _settleVote(taskId, round, group, e, accepted, tl.bestHash, "din: aggregate no-show", "din: aggregate dissent");
         }
     }
 
     // ------------------------------------------------------------------ global model
 
-    /// @notice Commit to the round's global model CID (every enrolled evaluator votes), once all
-    /// subgroups of the round are finalized.
+    /// @notice Commit to the round's global model CID (every evaluator of the round's roster
+    /// votes; a barred one is refused), once all subgroups of the round are finalized.
     /// @param commitment keccak256(abi.encode(taskId, round, GLOBAL, evaluator, cid, salt)).
     function commitGlobal(uint256 taskId, uint256 round, bytes32 commitment) external {
         _requireRound(taskId, round);
         _requireWindow(taskId, round, DinTasks.Stage.GlobalCommit);
         _requireEnrolled(taskId, msg.sender);
+        if (!isEligible(taskId, round, msg.sender)) revert Barred(taskId, round, msg.sender);
         uint256 groups = tasks.subgroupCount(taskId);
         uint256 finalized = _rounds[taskId][round].finalizedGroups;
         if (finalized < groups) revert SubgroupsNotFinalized(taskId, round, finalized, groups);
@@ -294,21 +320,34 @@ contract DinRounds {
     }
 
     /// @notice Close the global vote of `round` (anyone, once): accept the most-revealed CID with
-    /// more than half of all enrolled evaluators, slash no-shows and (if accepted) dissenters.
-    /// @dev Loops over the enrolled evaluators (<= MAX_EVALUATORS).
+    /// more than half of the round's roster. O(1); the voters are settled by `settleGlobalVotes`.
     function finalizeGlobal(uint256 taskId, uint256 round) external {
         _requireRound(taskId, round);
         _requireAfter(taskId, round, DinTasks.Stage.GlobalReveal);
         Tally storage tl = _tallies[taskId][round][GLOBAL];
         if (tl.finalized) revert AlreadyFinalized(taskId, round, GLOBAL);
-        address[] storage evs = _evaluators[taskId];
-        uint256 n = evs.length;
-        bool accepted = uint256(tl.bestVotes) * 2 > n;
+        bool accepted = uint256(tl.bestVotes) * 2 > _rounds[taskId][round].roster;
         tl.finalized = true;
         tl.accepted = accepted;
         emit GlobalFinalized(taskId, round, accepted ? tl.bestHash : bytes32(0), tl.bestVotes, accepted);
-        for (uint256 i = 0; i < n; i++) {
-            _settleVote(taskId, round, GLOBAL, evs[i], accepted, tl.bestHash, "din: global no-show", "din: global dissent");
+    }
+
+    /// @notice Settle the global votes of the next (at most) `limit` evaluators of `round`'s roster
+    /// (anyone, after `finalizeGlobal`): slash and bar each no-show and, if a CID was accepted, each
+    /// dissenter. Called until every roster position is settled (`globalVotesProgress`).
+    /// @dev Loops over at most `limit` evaluators.
+    function settleGlobalVotes(uint256 taskId, uint256 round, uint256 limit) external {
+        Tally storage tl = _tallies[taskId][round][GLOBAL];
+        if (!tl.finalized) revert GlobalNotFinalized(taskId, round);
+        RoundState storage rs = _rounds[taskId][round];
+        uint256 from = rs.globalSettled;
+        uint256 to = from + limit < rs.roster ? from + limit : rs.roster;
+        if (from >= to) revert NoVotesToSettle(taskId, round);
+        rs.globalSettled = uint32(to);
+        emit GlobalVotesSettled(taskId, round, from, to);
+        for (uint256 q = from; q < to; q++) {
+            address e = _evaluatorAt(taskId, round, q);
+            _settleVote(taskId, round, GLOBAL, e, tl.accepted, tl.bestHash, "din: global no-show", "din: global dissent");
         }
     }
 
@@ -345,6 +384,31 @@ contract DinRounds {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @notice Roster positions of `round` whose global vote is settled, and the roster's size.
+    function globalVotesProgress(uint256 taskId, uint256 round) external view returns (uint256 settled, uint256 roster) {
+        RoundState storage rs = _rounds[taskId][round];
+        return (rs.globalSettled, rs.roster);
+    }
+
+    /// @notice Evaluators eligible in `round` (0 until its seed is drawn).
+    function rosterSize(uint256 taskId, uint256 round) external view returns (uint256) {
+        return _rounds[taskId][round].roster;
+    }
+
+    /// @notice Evaluators eligible in the next round to be drawn (enrolled minus barred).
+    function activeEvaluators(uint256 taskId) external view returns (uint256) {
+        return _rosters[taskId].size;
+    }
+
+    /// @notice Whether `evaluator` is in `round`'s roster (enrolled and not barred from it). For a
+    /// round not drawn yet: whether it is now.
+    function isEligible(uint256 taskId, uint256 round, address evaluator) public view returns (bool) {
+        uint256 slot = _evaluatorSlot[taskId][evaluator];
+        if (slot == 0) return false;
+        (bool active,) = _rosters[taskId].placeAt(round, slot - 1);
+        return active;
+    }
 
     /// @notice Number of evaluators enrolled in `taskId`.
     function evaluatorCount(uint256 taskId) external view returns (uint256) {
@@ -399,9 +463,11 @@ contract DinRounds {
         if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
         uint256 slot = _evaluatorSlot[taskId][evaluator];
         if (slot == 0) return false;
-        uint256 n = _evaluators[taskId].length;
+        (bool active, uint256 q) = _rosters[taskId].placeAt(round, slot - 1);
+        if (!active) return false;
+        uint256 n = _rounds[taskId][round].roster;
         uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
-        uint256 pos = _shuffle(slot - 1, n, seed);
+        uint256 pos = _shuffle(q, n, seed);
         uint256 lo = group * k;
         uint256 first = pos >= lo ? pos : pos + ((lo - pos + n - 1) / n) * n;
         return first < lo + k;
@@ -417,10 +483,10 @@ contract DinRounds {
         uint256 groups = tasks.subgroupCount(taskId);
         if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
         uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
-        uint256 n = _evaluators[taskId].length;
+        uint256 n = _rounds[taskId][round].roster;
         evs = new address[](k);
         for (uint256 i = 0; i < k; i++) {
-            evs[i] = _evaluators[taskId][_unshuffle((group * k + i) % n, n, seed)];
+            evs[i] = _evaluatorAt(taskId, round, _unshuffle((group * k + i) % n, n, seed));
         }
     }
 
@@ -434,10 +500,12 @@ contract DinRounds {
         bytes32 seed = _requireSeed(taskId, round);
         uint256 slot = _evaluatorSlot[taskId][evaluator];
         if (slot == 0) return new uint256[](0);
-        uint256 n = _evaluators[taskId].length;
+        (bool active, uint256 q) = _rosters[taskId].placeAt(round, slot - 1);
+        if (!active) return new uint256[](0);
+        uint256 n = _rounds[taskId][round].roster;
         uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
         uint256 total = tasks.subgroupCount(taskId) * k;
-        uint256 pos = _shuffle(slot - 1, n, seed);
+        uint256 pos = _shuffle(q, n, seed);
         uint256 count = pos < total ? (total - pos + n - 1) / n : 0;
         groups = new uint256[](count);
         for (uint256 i = 0; i < count; i++) {
@@ -494,6 +562,7 @@ contract DinRounds {
         if (!isOffender[taskId][e]) {
             isOffender[taskId][e] = true;
             offenders[taskId] += 1;
+            _bar(taskId, e);
         }
         uint256 amount = tasks.params(taskId).slashAmount;
         uint256 slashable = staking.slashableOf(e);
@@ -504,9 +573,23 @@ contract DinRounds {
         staking.slash(e, amount, reason);
     }
 
+    /// @dev Bar `e` from every round whose seed is not drawn yet (its first offence).
+    function _bar(uint256 taskId, address e) private {
+        uint256 fromRound = roundsDrawn[taskId];
+        barredFrom[taskId][e] = fromRound + 1;
+        _rosters[taskId].remove(_evaluatorSlot[taskId][e] - 1, fromRound);
+        emit EvaluatorBarred(taskId, e, fromRound);
+    }
+
+    /// @dev The evaluator at roster position `q` of `round`.
+    function _evaluatorAt(uint256 taskId, uint256 round, uint256 q) private view returns (address) {
+        return _evaluators[taskId][_rosters[taskId].seatAt(round, q)];
+    }
+
     function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.TaskParams memory p) {
         p = tasks.params(taskId);
-        if (round >= p.rounds) revert RoundOutOfRange(taskId, round, p.rounds);
+        uint16 held = tasks.roundsHeld(taskId);
+        if (round >= held) revert RoundOutOfRange(taskId, round, held);
     }
 
     function _requireEnrolled(uint256 taskId, address account) private view {

@@ -488,7 +488,7 @@ contract DinScoring {
     }
 
     function _groupsToSettle(uint256 taskId) private view returns (uint256) {
-        return tasks.params(taskId).rounds * tasks.subgroupCount(taskId);
+        return uint256(tasks.roundsHeld(taskId)) * tasks.subgroupCount(taskId);
     }
 
     function _memberCount(uint256 taskId, uint256 group) private view returns (uint256) {
@@ -499,9 +499,9 @@ contract DinScoring {
         return n - from < size ? n - from : size;
     }
 
-    function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.TaskParams memory p) {
-        p = tasks.params(taskId);
-        if (round >= p.rounds) revert RoundOutOfRange(taskId, round, p.rounds);
+    function _requireRound(uint256 taskId, uint256 round) private view {
+        uint16 held = tasks.roundsHeld(taskId);
+        if (round >= held) revert RoundOutOfRange(taskId, round, held);
     }
 
     function _requireAllSettled(uint256 taskId) private view {

@@ -56,8 +56,9 @@ contract DinTasks is AccessControl {
     /// @notice Role of the evaluator registry, the only one allowed to cancel a task (it knows
     /// whether enough evaluators enrolled).
     bytes32 public constant CANCELLER_ROLE = keccak256("CANCELLER_ROLE");
-    /// @notice Upper bound on evaluators per task: the per-participant median loop is bounded by it.
-    uint16 public constant MAX_EVALUATORS = 32;
+    /// @notice Upper bound on evaluators per subgroup: per-subgroup votes and medians loop over them.
+    /// The number of evaluators per task is the owner's `maxEvaluators` (no protocol cap).
+    uint16 public constant MAX_EVALUATORS_PER_SUBGROUP = 32;
     /// @notice Upper bound on participants per subgroup: per-subgroup score settlement loops over them.
     uint16 public constant MAX_SUBGROUP_SIZE = 128;
     /// @notice Fewest members that must submit in a subgroup before masks may be removed.
@@ -89,7 +90,7 @@ contract DinTasks is AccessControl {
         uint16 rounds; // number of training rounds
         uint16 subgroupSize; // participants per subgroup (default 10)
         uint16 evaluatorsPerSubgroup; // evaluators assigned to each subgroup per round
-        uint16 maxEvaluators; // cap on enrolled evaluators (<= MAX_EVALUATORS)
+        uint16 maxEvaluators; // cap on enrolled evaluators (the deposit pays their fees)
         bool secureAggregation; // participants upload pairwise-masked updates (see the contract NatSpec)
     }
 
@@ -102,6 +103,7 @@ contract DinTasks is AccessControl {
     struct Task {
         address owner;
         uint32 participantCount;
+        uint16 roundsHeld; // p.rounds, or fewer once the owner ended the task early
         uint64 createdAt;
         uint256 deposit;
         uint256 paidOut;
@@ -145,6 +147,7 @@ contract DinTasks is AccessControl {
     event BondReturned(uint256 indexed taskId, address indexed participant, uint256 amount);
     event TestSliceRevealed(uint256 indexed taskId, uint256 indexed round, bytes32 sliceHash, string cid);
     event TaskCancelled(uint256 indexed taskId, uint256 participants, uint256 evaluators);
+    event TaskEndedEarly(uint256 indexed taskId, uint256 roundsHeld);
     event DepositReclaimed(uint256 indexed taskId, address indexed owner, uint256 amount);
     event MaskKeySet(uint256 indexed taskId, address indexed participant, uint256 subgroup, bytes32 publicKey);
     event RecoverySeedsPosted(
@@ -186,6 +189,7 @@ contract DinTasks is AccessControl {
     error TooFewSurvivors(uint256 taskId, uint256 round, uint256 group, uint256 survivors);
     error DroppedListMismatch(uint256 taskId, uint256 round, uint256 group, uint256 given, uint256 dropped);
     error NotDropped(uint256 taskId, uint256 round, address member);
+    error RoundAlreadyStarted(uint256 taskId, uint256 round, uint64 start);
 
     /// @param token_ LoyalToken, the currency of deposits, bonds and rewards.
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants PAYER_ROLE to the scoring contract).
@@ -208,6 +212,7 @@ contract DinTasks is AccessControl {
         taskId = taskCount++;
         Task storage t = _tasks[taskId];
         t.owner = msg.sender;
+        t.roundsHeld = p.rounds;
         t.createdAt = uint64(block.timestamp);
         t.deposit = deposit;
         t.genesisHash = keccak256(bytes(genesisCid));
@@ -219,8 +224,11 @@ contract DinTasks is AccessControl {
     function _validate(TaskParams calldata p) private view {
         if (p.rounds == 0) revert InvalidParams("rounds");
         if (p.subgroupSize == 0 || p.subgroupSize > MAX_SUBGROUP_SIZE) revert InvalidParams("subgroupSize");
-        if (p.maxEvaluators == 0 || p.maxEvaluators > MAX_EVALUATORS) revert InvalidParams("maxEvaluators");
-        if (p.evaluatorsPerSubgroup == 0 || p.evaluatorsPerSubgroup > p.maxEvaluators) {
+        if (p.maxEvaluators == 0) revert InvalidParams("maxEvaluators");
+        if (
+            p.evaluatorsPerSubgroup == 0 || p.evaluatorsPerSubgroup > p.maxEvaluators
+                || p.evaluatorsPerSubgroup > MAX_EVALUATORS_PER_SUBGROUP
+        ) {
             revert InvalidParams("evaluatorsPerSubgroup");
         }
         if (p.submitDuration == 0 || p.commitDuration == 0 || p.revealDuration == 0) {
@@ -244,7 +252,7 @@ contract DinTasks is AccessControl {
     ) external {
         Task storage t = _task(taskId);
         if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
-        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (round >= t.roundsHeld) revert RoundOutOfRange(taskId, round, t.roundsHeld);
         if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         (uint64 start, uint64 end) = sliceWindow(taskId, round);
         if (block.timestamp < start || block.timestamp >= end) {
@@ -276,6 +284,20 @@ contract DinTasks is AccessControl {
     function sliceWithheld(uint256 taskId, uint256 round) external view returns (bool) {
         (, uint64 end) = sliceWindow(taskId, round);
         return block.timestamp >= end && testSlice[taskId][round] == bytes32(0);
+    }
+
+    /// @notice End the task after `round` (owner only, before round `round + 1` starts): the task
+    /// then holds `round + 1` rounds; Close and Settle move forward accordingly, and scores and
+    /// pay-outs cover the rounds held (the whole reward and fee budget is still paid by them).
+    function endAfterRound(uint256 taskId, uint256 round) external {
+        Task storage t = _task(taskId);
+        if (msg.sender != t.owner) revert NotOwner(taskId, msg.sender);
+        if (cancelled[taskId]) revert TaskIsCancelled(taskId);
+        if (round + 1 >= t.roundsHeld) revert RoundOutOfRange(taskId, round + 1, t.roundsHeld);
+        (uint64 start,) = window(taskId, round + 1, Stage.Submit);
+        if (block.timestamp >= start) revert RoundAlreadyStarted(taskId, round + 1, start);
+        t.roundsHeld = uint16(round + 1);
+        emit TaskEndedEarly(taskId, round + 1);
     }
 
     // ------------------------------------------------------------------ participants
@@ -341,7 +363,7 @@ contract DinTasks is AccessControl {
         view
         returns (uint256 slot)
     {
-        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (round >= t.roundsHeld) revert RoundOutOfRange(taskId, round, t.roundsHeld);
         if (cancelled[taskId]) revert TaskIsCancelled(taskId);
         _requireWindow(taskId, round, stage);
         slot = _participantSlot[taskId][msg.sender];
@@ -384,7 +406,7 @@ contract DinTasks is AccessControl {
     {
         Task storage t = _task(taskId);
         if (!t.p.secureAggregation) revert NotSecureAggregation(taskId);
-        if (round >= t.p.rounds) revert RoundOutOfRange(taskId, round, t.p.rounds);
+        if (round >= t.roundsHeld) revert RoundOutOfRange(taskId, round, t.roundsHeld);
         _requireWindow(taskId, round, Stage.AggregateCommit);
         uint256 slot = _participantSlot[taskId][msg.sender];
         if (slot == 0 || _updateHash[taskId][round][msg.sender] == bytes32(0)) {
@@ -501,14 +523,16 @@ contract DinTasks is AccessControl {
     // ------------------------------------------------------------------ views
 
     /// @notice The [start, end) timestamps of `stage` (of `round` for round stages) of `taskId`.
-    /// @dev Close and Settle ignore `round`; Settle ends at type(uint64).max.
+    /// @dev Close and Settle ignore `round` and follow the rounds held; Settle ends at
+    /// type(uint64).max. Rounds at or beyond `roundsHeld` are not held (callers check).
     function window(uint256 taskId, uint256 round, Stage stage) public view returns (uint64 start, uint64 end) {
-        TaskParams storage p = _task(taskId).p;
+        Task storage t = _task(taskId);
+        TaskParams storage p = t.p;
         uint64 c = p.commitDuration;
         uint64 r = p.revealDuration;
         uint64 roundLength = uint64(p.submitDuration) + 2 * c + 3 * r;
         if (stage >= Stage.Close) {
-            uint64 s = p.registrationEnd + uint64(p.rounds) * roundLength;
+            uint64 s = p.registrationEnd + uint64(t.roundsHeld) * roundLength;
             if (stage == Stage.Close) return (s, s + c);
             return (s + c, type(uint64).max);
         }
@@ -534,6 +558,11 @@ contract DinTasks is AccessControl {
     {
         Task storage t = _task(taskId);
         return (t.owner, t.deposit, t.paidOut, t.participantCount, t.genesisHash);
+    }
+
+    /// @notice Rounds the task holds: `rounds`, or fewer once the owner ended it early.
+    function roundsHeld(uint256 taskId) external view returns (uint16) {
+        return _task(taskId).roundsHeld;
     }
 
     /// @notice The parameters `taskId` was created with.

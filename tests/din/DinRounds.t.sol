@@ -328,9 +328,19 @@ contract DinRoundsTest is DinBase {
             rounds.revealGlobal(id, 0, cid, salt(es[i]));
         }
         warpTo(id, 1, DinTasks.Stage.Submit);
+        vm.expectRevert(abi.encodeWithSelector(DinRounds.GlobalNotFinalized.selector, id, 0));
+        rounds.settleGlobalVotes(id, 0, 10);
         rounds.finalizeGlobal(id, 0);
         (,, bool fin, bool acc) = rounds.tally(id, 0, rounds.GLOBAL());
         assertTrue(fin && !acc, "2 of 4 is no majority");
+        assertEq(staking.stakeOf(es[3]), MIN_STAKE, "finalizing is O(1): nobody settled yet");
+        // the votes are settled in pages: 3 positions, then the last one
+        rounds.settleGlobalVotes(id, 0, 3);
+        (uint256 settled, uint256 roster) = rounds.globalVotesProgress(id, 0);
+        assertEq(settled * 10 + roster, 34, "3 of 4 settled");
+        rounds.settleGlobalVotes(id, 0, 3);
+        vm.expectRevert(abi.encodeWithSelector(DinRounds.NoVotesToSettle.selector, id, 0));
+        rounds.settleGlobalVotes(id, 0, 3);
         assertEq(staking.stakeOf(es[3]), MIN_STAKE - SLASH, "global no-show slashed");
         assertEq(staking.stakeOf(es[2]), MIN_STAKE, "no dissent without majority");
         vm.expectRevert(abi.encodeWithSelector(DinRounds.AlreadyFinalized.selector, id, 0, rounds.GLOBAL()));
@@ -357,6 +367,7 @@ contract DinRoundsTest is DinBase {
         }
         warpTo(id, 1, DinTasks.Stage.Submit);
         rounds.finalizeGlobal(id, 0);
+        rounds.settleGlobalVotes(id, 0, 100);
         (bytes32 h, uint256 votes,, bool acc) = rounds.tally(id, 0, rounds.GLOBAL());
         assertTrue(acc, "3 of 4 accept");
         assertEq(votes, 3, "votes");

@@ -339,6 +339,35 @@ contract DinScoringTest is ScoringBase {
         }
     }
 
+    /// @dev The owner ends the task after round 0: pay-outs cover the round held, in full.
+    function test_earlyEnd_paysTheRoundsHeld() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), false);
+        vm.prank(owner);
+        tasks.endAfterRound(id, 0);
+        scoreSubgroup(id, 0, 0, vectors(v3(600_000, 300_000, 0), v3(600_000, 300_000, 0), v3(600_000, 300_000, 0)));
+        scoreSubgroup(id, 0, 1, vectors(v3(100_000, 0, 0), v3(100_000, 0, 0), v3(100_000, 0, 0)));
+        (, uint64 end) = tasks.window(id, 0, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
+        settle(id, 0, 0);
+        assertTrue(!scoring.allSettled(id), "one subgroup to go");
+        settle(id, 0, 1);
+        assertTrue(scoring.allSettled(id), "every subgroup of the round held");
+        (, uint256 toSettle,,,,,) = scoring.totals(id);
+        assertEq(toSettle, 2, "1 round x 2 subgroups");
+        uint256 paid;
+        for (uint256 i = 0; i < 6; i++) {
+            uint256 r = scoring.rewardOf(id, ps[i]);
+            if (r == 0) continue;
+            vm.prank(ps[i]);
+            scoring.claimReward(id);
+            paid += r;
+        }
+        assertEq(paid, REWARD * 600_000 / 1_000_000 + REWARD * 300_000 / 1_000_000 + REWARD * 100_000 / 1_000_000,
+            "the whole reward for round 0");
+        assertEq(scoring.ownerRefundOf(id), 0, "every slot agreed: no unearned fee");
+    }
+
     function testFuzz_medianCheck_matchesSortedReference(uint256 n, uint256 salt_, uint32 probe) public pure {
         n = bound(n, 1, 32);
         uint32[] memory xs = new uint32[](n);

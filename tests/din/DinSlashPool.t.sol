@@ -41,6 +41,7 @@ abstract contract SlashPoolBase is DinBase {
         if (!globalLazyAll) globalVote(id, 0, "bafkglobal0", lazy);
         warpTo(id, 1, DinTasks.Stage.Submit);
         rounds.finalizeGlobal(id, 0);
+        rounds.settleGlobalVotes(id, 0, 100);
     }
 
     function conserved() internal view returns (bool) {
@@ -104,6 +105,7 @@ contract DinSlashPoolTest is SlashPoolBase {
         rounds.finalizeSubgroup(id, 1, 0);
         rounds.finalizeSubgroup(id, 1, 1);
         rounds.finalizeGlobal(id, 1);
+        rounds.settleGlobalVotes(id, 1, 100);
         assertEq(rounds.slashPool(id), pool, "pool final at Settle");
         assertEq(staking.stakeOf(es[0]), stake0, "no late slash");
         assertEq(rounds.offenders(id), 1, "no late offender");

@@ -37,8 +37,22 @@ contract DinTasksTest is DinBase {
         tasks.createTask(p, "c");
 
         p = defaultParams();
-        p.maxEvaluators = 33;
+        p.maxEvaluators = 0;
         vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "maxEvaluators"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        // any number of evaluators per task, but at most 32 per subgroup (per-subgroup loops)
+        p = defaultParams();
+        p.maxEvaluators = 1000;
+        p.evaluatorsPerSubgroup = 33;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "evaluatorsPerSubgroup"));
+        vm.prank(owner);
+        tasks.createTask(p, "c");
+
+        p = defaultParams();
+        p.subgroupSize = 129;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidParams.selector, "subgroupSize"));
         vm.prank(owner);
         tasks.createTask(p, "c");
 
@@ -296,5 +310,43 @@ contract DinTasksTest is DinBase {
             abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 1, DinTasks.Stage.AggregateCommit, s, e)
         );
         revealSlice(id, 1);
+    }
+
+    function test_endAfterRound_ownerBeforeTheNextRound_shiftsCloseAndSettle() public {
+        uint256 id = setUpTask(3);
+        uint64 r0 = tasks.params(id).registrationEnd;
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.NotOwner.selector, id, ps[0]));
+        vm.prank(ps[0]);
+        tasks.endAfterRound(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 2, 2));
+        vm.prank(owner);
+        tasks.endAfterRound(id, 1); // round 1 is already the last
+        vm.expectEmit(true, false, false, true, address(tasks));
+        emit DinTasks.TaskEndedEarly(id, 1);
+        vm.prank(owner);
+        tasks.endAfterRound(id, 0);
+        assertEq(tasks.roundsHeld(id), 1, "one round held");
+        assertEq(tasks.params(id).rounds, 2, "the plan stays on record");
+        (uint64 s, uint64 e) = tasks.window(id, 0, DinTasks.Stage.Close);
+        assertEq(s, r0 + 350, "close right after round 0");
+        assertEq(e, r0 + 400, "close end");
+        (s,) = tasks.window(id, 0, DinTasks.Stage.Settle);
+        assertEq(s, r0 + 400, "settle after close");
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 1, 1));
+        vm.prank(owner);
+        tasks.endAfterRound(id, 0);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 1, 1));
+        vm.prank(ps[0]);
+        tasks.commitUpdate(id, 1, keccak256("c"));
+    }
+
+    function test_endAfterRound_refusedOnceTheNextRoundStarted() public {
+        uint256 id = setUpTask(3);
+        (uint64 start,) = tasks.window(id, 1, DinTasks.Stage.Submit);
+        vm.warp(start);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundAlreadyStarted.selector, id, 1, start));
+        vm.prank(owner);
+        tasks.endAfterRound(id, 0);
+        assertEq(tasks.roundsHeld(id), 2, "unchanged");
     }
 }

@@ -35,10 +35,11 @@ def test_bad_task_refused_with_named_error(chain):
 
 @pytest.mark.slow
 def test_full_task_end_to_end(chain, store, tmp_path):
-    # 8 participants in 2 subgroups of 4; 6 evaluators, 5 per subgroup: one lazy, one forging
-    # aggregates, so every subgroup keeps an honest majority (>= 3 of 5).
-    sc = Scenario(participants=8, evaluators=6, rounds=2, subgroup_size=4, evaluators_per_subgroup=5,
-                  poisoners=(2,), lazy=(4,), forgers=(5,), first_account=1)
+    # 8 participants in 2 subgroups of 4; 8 evaluators, 5 per subgroup: one lazy, one forging
+    # aggregates, so every subgroup keeps an honest majority (>= 3 of 5); once both are barred after
+    # round 0, the 6 left still fill a subgroup.
+    sc = Scenario(participants=8, evaluators=8, rounds=2, subgroup_size=4, evaluators_per_subgroup=5,
+                  poisoners=(2,), lazy=(6,), forgers=(7,), first_account=1)
     runner = Runner(chain, store, tmp_path, sc)
     seen = {}
 
@@ -57,7 +58,7 @@ def test_full_task_end_to_end(chain, store, tmp_path):
             din = runner.din
             for g in range(din.subgroup_count(runner.task)):
                 h, votes, fin, acc = din.tally(runner.task, r, g)
-                honest = runner.daemons[-6].index.local.get(f"agg/{r}/{g}")  # evaluator 0's own result
+                honest = runner.daemons[-8].index.local.get(f"agg/{r}/{g}")  # evaluator 0's own result
                 forged = runner.daemons[-1].index.local.get(f"agg/{r}/{g}")
                 seen.setdefault("groups", []).append((acc, h, honest, forged))
 
@@ -78,12 +79,18 @@ def test_full_task_end_to_end(chain, store, tmp_path):
     assert acc["1"] > acc["genesis"] + 0.2
 
     # the lazy evaluator is slashed, the honest ones are not
-    lazy, forger = runner.evaluators[4].address, runner.evaluators[5].address
+    lazy, forger = runner.evaluators[6].address, runner.evaluators[7].address
     assert res.slashed.get(lazy, 0) > 0
-    for e in runner.evaluators[:4]:
+    for e in runner.evaluators[:6]:
         assert e.address not in res.slashed
     # the forger is slashed for each subgroup where it dissented
     assert res.slashed.get(forger, 0) > 0
+    # both were found at fault in round 0, so they are barred from round 1: not in its roster,
+    # assigned nowhere (10 slots over 8 evaluators would otherwise include them)
+    for e in (lazy, forger):
+        assert din.barred_from(res.task, e) == 2
+        assert not din.is_eligible(res.task, 1, e) and din.assigned_subgroups(res.task, 1, e) == []
+    assert din.roster_size(res.task, 0) == 8 and din.roster_size(res.task, 1) == 6
 
     # the poisoner earns ~0, honest participants earn
     poisoner = runner.participants[2].address
@@ -100,13 +107,13 @@ def test_full_task_end_to_end(chain, store, tmp_path):
 
     # the stake slashed in this task is shared among the evaluators never at fault, once each
     assert res.slash_pool == sum(res.slashed.values())
-    assert set(res.slash_shares) == {e.address for e in runner.evaluators[:4]}
+    assert set(res.slash_shares) == {e.address for e in runner.evaluators[:6]}
     assert len(set(res.slash_shares.values())) == 1
     assert res.slash_pool - len(res.slash_shares) < sum(res.slash_shares.values()) <= res.slash_pool
     with pytest.raises(Reverted.named("SlashShareAlreadyClaimed")):
         din.claim_slash_share(runner.evaluators[0], res.task)
     with pytest.raises(Reverted.named("NotEligibleForSlashShare")):
-        din.claim_slash_share(runner.evaluators[4], res.task)
+        din.claim_slash_share(runner.evaluators[6], res.task)
     assert res.report[0].exists() and res.report[1].exists()
 
 

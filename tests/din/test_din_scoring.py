@@ -115,3 +115,27 @@ def test_an_evaluator_revealing_garbage_scores_moves_no_median(chain, store, tmp
     for e in evs:
         assert din.pay.balance(e) - start[e] == res.fees.get(e, 0) + res.slash_shares.get(e, 0)
     assert res.paid_out <= res.deposit
+
+
+@pytest.mark.slow
+def test_owner_ends_the_task_after_round_0(chain, store, tmp_path):
+    # planned 3 rounds; the owner daemon ends the task during round 0: Close and Settle follow round
+    # 0, rounds 1 and 2 never happen, and the whole reward is paid for the round held
+    sc = Scenario(participants=6, evaluators=3, rounds=3, subgroup_size=3, evaluators_per_subgroup=3,
+                  poisoners=(0,), lazy=(), end_after=0, first_account=1)
+    runner, res, start, end = run(chain, store, tmp_path, sc)
+    din, task = runner.din, res.task
+    cfg = sc.config()
+    assert din.rounds_held(task) == 1 and din.params(task).rounds == 3
+    assert din.stage(task)[0] == Stage.Settle
+    assert din.round_seed(task, 1) == b"\x00" * 32, "round 1 never ran"
+    t = din.totals(task)
+    assert t["groups_to_settle"] == t["settled_groups"] == 2 and t["scored_rounds"] == 1
+    parts = [p.address for p in runner.participants]
+    assert cfg.reward - sum(res.rewards.values()) <= len(parts), "the whole reward, for round 0"
+    assert res.rewards.get(parts[0], 0) == 0 and all(res.rewards[a] > 0 for a in parts[1:])
+    for a in parts:
+        assert end[a] - start[a] == res.rewards.get(a, 0)
+    owner = runner.owner.address
+    assert start[owner] - end[owner] == cfg.deposit - res.owner_refund  # deposit out, refund back
+    assert not res.slashed and res.paid_out <= res.deposit
