@@ -93,24 +93,20 @@ def run_task(chain: Chain, din: Din, n: int, evaluators: int, k: int, first: int
     for e in es:
         for g in assigned[e.address]:
             rec("revealAggregate", din.reveal_aggregate(e, task, 0, g, tag_cid(f"agg {g}"), salt))
+    members = {g: din.subgroup_members(task, 0, g).members for g in range(groups)}
+    vectors = {(e.address, g): [(i * 7919 + j * 104729) % 1_000_001 for i in range(len(members[g]))]
+               for j, e in enumerate(es) for g in assigned[e.address]}
     warp(Stage.GlobalCommit)
     for g in range(groups):
         rec("finalizeSubgroup", din.finalize_subgroup(es[0], task, 0, g))
     for e in es:
         rec("commitGlobal", din.commit_global(e, task, 0, tag_cid("global"), salt))
-    warp(Stage.GlobalReveal)
-    for e in es:
-        rec("revealGlobal", din.reveal_global(e, task, 0, tag_cid("global"), salt))
-    members = {g: din.subgroup_members(task, 0, g).members for g in range(groups)}
-    vectors = {(e.address, g): [(i * 7919 + j * 104729) % 1_000_001 for i in range(len(members[g]))]
-               for j, e in enumerate(es) for g in assigned[e.address]}
-    warp(Stage.GlobalCommit)
-    for e in es:
         for g in assigned[e.address]:
             rec("commitScores", din.commit_scores(e, task, 0, g, vectors[e.address, g], salt))
     warp(Stage.GlobalReveal)
     per_score = []
     for e in es:
+        rec("revealGlobal", din.reveal_global(e, task, 0, tag_cid("global"), salt))
         for g in assigned[e.address]:
             r = din.reveal_scores(e, task, 0, g, vectors[e.address, g], salt)
             rec("revealScores", r)

@@ -255,11 +255,12 @@ class Din:
     def subgroup_count(self, task: int) -> int:
         return self._call(self.tasks.functions.subgroupCount(task))
 
-    def update_hash(self, task: int, round_: int, who: str) -> bytes:
-        """keccak of the CID `who` revealed in `round_` (zero if none)."""
-        return bytes(self._call(self.tasks.functions.updateHash(task, round_, who)))
+    def update_revealed(self, task: int, round_: int, who: str) -> bool:
+        """`who` revealed its update of `round_` (the CID is in the `UpdateRevealed` event)."""
+        return self._call(self.tasks.functions.updateRevealed(task, round_, who))
 
     def update_commitment_of(self, task: int, round_: int, who: str) -> bytes:
+        """`who`'s commitment for `round_`: zero if none, DinTasks.REVEALED once revealed."""
         return bytes(self._call(self.tasks.functions.updateCommitment(task, round_, who)))
 
     def register(self, signer: LocalAccount, task: int) -> dict:

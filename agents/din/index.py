@@ -54,7 +54,8 @@ class DinIndex:
         if ev.name == "TaskCreated":
             state["genesis"] = a["genesisCid"]
         elif ev.name == "UpdateCommitted":
-            state["orders"].setdefault(str(a["round"]), {})[a["participant"]] = int(a["order"])
+            # commitments are ordered by their events' position in the chain (the copy rule's "earlier")
+            state["orders"].setdefault(str(a["round"]), {})[a["participant"]] = ev.block * 2**32 + ev.log_index
         elif ev.name == "UpdateRevealed":
             key = f"{a['round']}/{a['subgroup']}"
             state["updates"].setdefault(key, {})[a["participant"]] = a["cid"]
@@ -77,7 +78,8 @@ class DinIndex:
         return self.state["local"]
 
     def commit_orders(self, round_: int) -> dict[str, int]:
-        """participant -> sequence number of its update commitment in `round_` (1 = first)."""
+        """participant -> position of its `UpdateCommitted` event in the chain (block * 2^32 + log
+        index): smaller = committed earlier."""
         return dict(self.state["orders"].get(str(round_), {}))
 
     def updates(self, round_: int, group: int) -> dict[str, str]:

@@ -75,7 +75,7 @@ class ParticipantDaemon(DinDaemon):
     def submitted(self, round_: int) -> bool:
         """This participant's update of `round_` is revealed on-chain."""
         return self.latched(f"submitted/{round_}",
-                            lambda: self.din.update_hash(self.task, round_, self.address) != _ZERO)
+                            lambda: self.din.update_revealed(self.task, round_, self.address))
 
     def update_bytes(self, round_: int) -> bytes:
         """This round's upload: the update trained from the current global model (masked in
@@ -152,7 +152,7 @@ class ParticipantDaemon(DinDaemon):
         g = self.subgroup()
         members = self.index.mask_keys(g)
         # the dropout set is read from the chain, never taken from anyone's word
-        dropped = [m for m in members if m != me and din.update_hash(task, round_, m) == _ZERO]
+        dropped = [m for m in members if m != me and not din.update_revealed(task, round_, m)]
         if not dropped:
             return 0
         survivors = din.mask_status(task, round_, g)["submitted"]

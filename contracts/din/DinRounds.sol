@@ -80,8 +80,6 @@ contract DinRounds {
     /// @dev evaluator => enrolment index + 1
     mapping(uint256 taskId => mapping(address => uint256)) private _evaluatorSlot;
     mapping(uint256 taskId => Roster.Data) private _rosters;
-    /// @notice One more than the last round whose seed was drawn (0 before round 0's draw).
-    mapping(uint256 taskId => uint256) public roundsDrawn;
     /// @notice One more than the first round an evaluator is barred from (0 = not barred).
     mapping(uint256 taskId => mapping(address => uint256)) public barredFrom;
     mapping(uint256 taskId => mapping(address => bytes32)) public seedCommitment;
@@ -211,17 +209,16 @@ contract DinRounds {
 
     /// @notice Fix the assignment seed of `round` (anyone, once, during its AggregateCommit stage).
     function drawRoundSeed(uint256 taskId, uint256 round) external {
-        DinTasks.TaskParams memory p = _requireRound(taskId, round);
+        DinTasks.Shape memory sh = _requireRound(taskId, round);
         _requireWindow(taskId, round, DinTasks.Stage.AggregateCommit);
         RoundState storage rs = _rounds[taskId][round];
         if (rs.seed != bytes32(0)) revert RoundSeedAlreadyDrawn(taskId, round);
         uint256 eligible = _rosters[taskId].size;
-        if (eligible < p.evaluatorsPerSubgroup) revert NotEnoughEvaluators(taskId, eligible, p.evaluatorsPerSubgroup);
-        if (tasks.participantCount(taskId) == 0) revert NoParticipants(taskId);
+        if (eligible < sh.evaluatorsPerSubgroup) revert NotEnoughEvaluators(taskId, eligible, sh.evaluatorsPerSubgroup);
+        if (sh.participants == 0) revert NoParticipants(taskId);
         bytes32 seed = keccak256(abi.encode(taskSeed[taskId], block.prevrandao, taskId, round));
         rs.seed = seed;
-        rs.roster = uint32(eligible);
-        roundsDrawn[taskId] = round + 1;
+        rs.roster = uint32(_rosters[taskId].draw(round));
         emit RoundSeedDrawn(taskId, round, seed);
     }
 
@@ -271,14 +268,13 @@ contract DinRounds {
     /// nobody could aggregate it.
     /// @dev Loops over the k assigned slots only (k <= DinTasks.MAX_EVALUATORS_PER_SUBGROUP).
     function finalizeSubgroup(uint256 taskId, uint256 round, uint256 group) external {
-        DinTasks.TaskParams memory p = _requireRound(taskId, round);
+        DinTasks.Shape memory sh = _requireRound(taskId, round);
         _requireAfter(taskId, round, DinTasks.Stage.AggregateReveal);
         bytes32 seed = _requireSeed(taskId, round);
-        uint256 groups = tasks.subgroupCount(taskId);
-        if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
+        if (group >= sh.groups) revert SubgroupOutOfRange(taskId, group, sh.groups);
         Tally storage tl = _tallies[taskId][round][group];
         if (tl.finalized) revert AlreadyFinalized(taskId, round, group);
-        uint256 k = p.evaluatorsPerSubgroup;
+        uint256 k = sh.evaluatorsPerSubgroup;
         bool possible = tasks.aggregatable(taskId, round, group);
         bool accepted = possible && uint256(tl.bestVotes) * 2 > k;
         tl.finalized = true;
@@ -301,11 +297,10 @@ contract DinRounds {
     /// votes; a barred one is refused), once all subgroups of the round are finalized.
     /// @param commitment keccak256(abi.encode(taskId, round, GLOBAL, evaluator, cid, salt)).
     function commitGlobal(uint256 taskId, uint256 round, bytes32 commitment) external {
-        _requireRound(taskId, round);
+        uint256 groups = _requireRound(taskId, round).groups;
         _requireWindow(taskId, round, DinTasks.Stage.GlobalCommit);
         _requireEnrolled(taskId, msg.sender);
         if (!isEligible(taskId, round, msg.sender)) revert Barred(taskId, round, msg.sender);
-        uint256 groups = tasks.subgroupCount(taskId);
         uint256 finalized = _rounds[taskId][round].finalizedGroups;
         if (finalized < groups) revert SubgroupsNotFinalized(taskId, round, finalized, groups);
         _commit(taskId, round, GLOBAL, commitment);
@@ -396,6 +391,11 @@ contract DinRounds {
         return _rounds[taskId][round].roster;
     }
 
+    /// @notice One more than the last round whose seed was drawn (0 before the first draw).
+    function roundsDrawn(uint256 taskId) external view returns (uint256) {
+        return _rosters[taskId].drawn;
+    }
+
     /// @notice Evaluators eligible in the next round to be drawn (enrolled minus barred).
     function activeEvaluators(uint256 taskId) external view returns (uint256) {
         return _rosters[taskId].size;
@@ -459,14 +459,14 @@ contract DinRounds {
     /// @notice Whether `evaluator` is one of the k evaluators of subgroup `group` in `round`.
     function isAssigned(uint256 taskId, uint256 round, uint256 group, address evaluator) public view returns (bool) {
         bytes32 seed = _requireSeed(taskId, round);
-        uint256 groups = tasks.subgroupCount(taskId);
-        if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
+        DinTasks.Shape memory sh = tasks.shape(taskId);
+        if (group >= sh.groups) revert SubgroupOutOfRange(taskId, group, sh.groups);
         uint256 slot = _evaluatorSlot[taskId][evaluator];
         if (slot == 0) return false;
         (bool active, uint256 q) = _rosters[taskId].placeAt(round, slot - 1);
         if (!active) return false;
         uint256 n = _rounds[taskId][round].roster;
-        uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
+        uint256 k = sh.evaluatorsPerSubgroup;
         uint256 pos = _shuffle(q, n, seed);
         uint256 lo = group * k;
         uint256 first = pos >= lo ? pos : pos + ((lo - pos + n - 1) / n) * n;
@@ -480,9 +480,9 @@ contract DinRounds {
         returns (address[] memory evs)
     {
         bytes32 seed = _requireSeed(taskId, round);
-        uint256 groups = tasks.subgroupCount(taskId);
-        if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
-        uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
+        DinTasks.Shape memory sh = tasks.shape(taskId);
+        if (group >= sh.groups) revert SubgroupOutOfRange(taskId, group, sh.groups);
+        uint256 k = sh.evaluatorsPerSubgroup;
         uint256 n = _rounds[taskId][round].roster;
         evs = new address[](k);
         for (uint256 i = 0; i < k; i++) {
@@ -503,8 +503,9 @@ contract DinRounds {
         (bool active, uint256 q) = _rosters[taskId].placeAt(round, slot - 1);
         if (!active) return new uint256[](0);
         uint256 n = _rounds[taskId][round].roster;
-        uint256 k = tasks.params(taskId).evaluatorsPerSubgroup;
-        uint256 total = tasks.subgroupCount(taskId) * k;
+        DinTasks.Shape memory sh = tasks.shape(taskId);
+        uint256 k = sh.evaluatorsPerSubgroup;
+        uint256 total = uint256(sh.groups) * k;
         uint256 pos = _shuffle(q, n, seed);
         uint256 count = pos < total ? (total - pos + n - 1) / n : 0;
         groups = new uint256[](count);
@@ -575,9 +576,8 @@ contract DinRounds {
 
     /// @dev Bar `e` from every round whose seed is not drawn yet (its first offence).
     function _bar(uint256 taskId, address e) private {
-        uint256 fromRound = roundsDrawn[taskId];
+        uint256 fromRound = _rosters[taskId].remove(_evaluatorSlot[taskId][e] - 1);
         barredFrom[taskId][e] = fromRound + 1;
-        _rosters[taskId].remove(_evaluatorSlot[taskId][e] - 1, fromRound);
         emit EvaluatorBarred(taskId, e, fromRound);
     }
 
@@ -586,10 +586,9 @@ contract DinRounds {
         return _evaluators[taskId][_rosters[taskId].seatAt(round, q)];
     }
 
-    function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.TaskParams memory p) {
-        p = tasks.params(taskId);
-        uint16 held = tasks.roundsHeld(taskId);
-        if (round >= held) revert RoundOutOfRange(taskId, round, held);
+    function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.Shape memory sh) {
+        sh = tasks.shape(taskId);
+        if (round >= sh.roundsHeld) revert RoundOutOfRange(taskId, round, sh.roundsHeld);
     }
 
     function _requireEnrolled(uint256 taskId, address account) private view {

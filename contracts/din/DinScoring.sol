@@ -40,11 +40,8 @@ import {MedianCheck} from "./MedianCheck.sol";
 contract DinScoring {
     uint32 public constant SCALE = 1_000_000;
     uint32 public constant HALF = 500_000;
-
-    struct ScoreVote {
-        bytes32 commitment;
-        bool revealed;
-    }
+    /// @notice What a score vote's storage word holds once revealed (never accepted as a commitment).
+    bytes32 public constant REVEALED = bytes32(uint256(1));
 
     /// @dev What a participant accumulates over the rounds it is settled in.
     struct Standing {
@@ -58,29 +55,30 @@ contract DinScoring {
         bool feeClaimed;
     }
 
+    /// @dev Two storage words. The scored rounds are the task's revealed slices (DinTasks.shape).
     struct Totals {
         uint32 settledGroups; // (round, subgroup) pairs settled
-        uint32 scoredRounds; // rounds whose slice was revealed (counted at their first settlement)
-        uint256 sumScores; // sum of all S_i
-        uint256 cross; // sum of S_i * w_i
-        uint256 sumWithheld; // sum of all w_i
-        uint256 sumAgreed;
-        uint256 slots;
+        uint64 sumAgreed;
+        uint64 slots;
+        uint64 sumWithheld; // sum of all w_i
         bool ownerRefunded;
+        uint128 sumScores; // sum of all S_i
+        uint128 cross; // sum of S_i * w_i
     }
 
     DinTasks public immutable tasks;
     DinRounds public immutable rounds;
 
-    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => mapping(address => ScoreVote)))) private
+    /// @dev An evaluator's score commitment for (round, subgroup); REVEALED once revealed; 0 = none.
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => mapping(address => bytes32)))) private
         _votes;
     /// @dev 8 scores of 32 bits per word: word w holds members 8w .. 8w + 7 of the subgroup
     mapping(
         uint256 taskId
             => mapping(uint256 round => mapping(uint256 group => mapping(address => mapping(uint256 word => uint256))))
     ) private _packed;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 group => bool))) private _settled;
-    mapping(uint256 taskId => mapping(uint256 round => uint256)) private _groupsSettledIn;
+    /// @dev Bit g % 256 of word g / 256: subgroup g of the round is settled.
+    mapping(uint256 taskId => mapping(uint256 round => mapping(uint256 word => uint256))) private _settled;
     mapping(uint256 taskId => mapping(uint256 index => Standing)) private _standing;
     mapping(uint256 taskId => mapping(address => EvaluatorAccount)) private _accounts;
     mapping(uint256 taskId => Totals) private _totals;
@@ -101,7 +99,7 @@ contract DinScoring {
     error SubgroupOutOfRange(uint256 taskId, uint256 group, uint256 groups);
     error NotAssigned(uint256 taskId, uint256 round, uint256 group, address account);
     error SliceNotRevealed(uint256 taskId, uint256 round);
-    error ZeroCommitment();
+    error InvalidCommitment(bytes32 commitment);
     error AlreadyCommitted(uint256 taskId, uint256 round, uint256 group, address evaluator);
     error NotCommitted(uint256 taskId, uint256 round, uint256 group, address evaluator);
     error AlreadyRevealed(uint256 taskId, uint256 round, uint256 group, address evaluator);
@@ -134,10 +132,10 @@ contract DinScoring {
         _requireWindow(taskId, round, DinTasks.Stage.GlobalCommit);
         if (!rounds.isAssigned(taskId, round, group, msg.sender)) revert NotAssigned(taskId, round, group, msg.sender);
         if (tasks.testSlice(taskId, round) == bytes32(0)) revert SliceNotRevealed(taskId, round);
-        if (commitment == bytes32(0)) revert ZeroCommitment();
-        ScoreVote storage v = _votes[taskId][round][group][msg.sender];
-        if (v.commitment != bytes32(0)) revert AlreadyCommitted(taskId, round, group, msg.sender);
-        v.commitment = commitment;
+        if (commitment == bytes32(0) || commitment == REVEALED) revert InvalidCommitment(commitment);
+        mapping(address => bytes32) storage votes = _votes[taskId][round][group];
+        if (votes[msg.sender] != bytes32(0)) revert AlreadyCommitted(taskId, round, group, msg.sender);
+        votes[msg.sender] = commitment;
         emit ScoresCommitted(taskId, round, group, msg.sender);
     }
 
@@ -147,15 +145,16 @@ contract DinScoring {
         external
     {
         _requireWindow(taskId, round, DinTasks.Stage.GlobalReveal);
-        ScoreVote storage v = _votes[taskId][round][group][msg.sender];
-        if (v.commitment == bytes32(0)) revert NotCommitted(taskId, round, group, msg.sender);
-        if (v.revealed) revert AlreadyRevealed(taskId, round, group, msg.sender);
-        uint256 m = _memberCount(taskId, group);
+        mapping(address => bytes32) storage votes = _votes[taskId][round][group];
+        bytes32 commitment = votes[msg.sender];
+        if (commitment == bytes32(0)) revert NotCommitted(taskId, round, group, msg.sender);
+        if (commitment == REVEALED) revert AlreadyRevealed(taskId, round, group, msg.sender);
+        uint256 m = _memberCount(tasks.shape(taskId), group);
         if (scores.length != m) revert BadScoreCount(m, scores.length);
-        if (keccak256(abi.encode(taskId, round, group, msg.sender, scores, salt)) != v.commitment) {
+        if (keccak256(abi.encode(taskId, round, group, msg.sender, scores, salt)) != commitment) {
             revert CommitmentMismatch(taskId, round, group, msg.sender);
         }
-        v.revealed = true;
+        votes[msg.sender] = REVEALED;
         mapping(uint256 => uint256) storage packed = _packed[taskId][round][group][msg.sender];
         uint256 word;
         for (uint256 i = 0; i < m; i++) {
@@ -179,22 +178,21 @@ contract DinScoring {
     /// @dev Loops over the subgroup's members (<= MAX_SUBGROUP_SIZE) times its k assigned
     /// evaluators, never over all participants or all evaluators.
     function settleSubgroup(uint256 taskId, uint256 round, uint256 group, uint32[] calldata medians) external {
-        bool withheld = _markSettled(taskId, round, group);
+        (bool withheld, uint256 first) = _markSettled(taskId, round, group);
         (, bool[] memory revealed) = tasks.subgroupMembers(taskId, round, group);
         address[] memory evs = rounds.roundSeed(taskId, round) == bytes32(0)
             ? new address[](0)
             : rounds.subgroupEvaluators(taskId, round, group);
         Totals storage t = _totals[taskId];
         uint256 m = revealed.length;
-        t.slots += evs.length * m;
-        uint256 first = group * tasks.params(taskId).subgroupSize;
+        t.slots += uint64(evs.length * m);
         if (withheld) {
             if (medians.length != 0) revert BadMedianCount(0, medians.length);
             _creditWithheld(taskId, first, revealed, t);
             for (uint256 j = 0; j < evs.length; j++) {
                 _accounts[taskId][evs[j]].agreed += uint64(m);
             }
-            t.sumAgreed += evs.length * m;
+            t.sumAgreed += uint64(evs.length * m);
         } else {
             if (medians.length != m) revert BadMedianCount(m, medians.length);
             _settleScored(taskId, round, group, first, revealed, evs, medians, t);
@@ -202,20 +200,20 @@ contract DinScoring {
         emit SubgroupSettled(taskId, round, group, withheld, medians);
     }
 
-    /// @dev Checks that `group` of `round` can be settled now, marks it settled, counts a scored
-    /// round at its first settlement; returns whether the round's slice was withheld.
-    function _markSettled(uint256 taskId, uint256 round, uint256 group) private returns (bool withheld) {
-        _requireRound(taskId, round);
+    /// @dev Checks that `group` of `round` can be settled now and marks it settled; returns whether
+    /// the round's slice was withheld and the index of the subgroup's first member.
+    function _markSettled(uint256 taskId, uint256 round, uint256 group) private returns (bool withheld, uint256 first) {
+        DinTasks.Shape memory sh = _requireRound(taskId, round);
         (uint64 start, uint64 end) = tasks.window(taskId, round, DinTasks.Stage.GlobalReveal);
         if (block.timestamp < end) revert OutsideWindow(taskId, round, DinTasks.Stage.GlobalReveal, start, end);
-        uint256 groups = tasks.subgroupCount(taskId);
-        if (group >= groups) revert SubgroupOutOfRange(taskId, group, groups);
-        if (_settled[taskId][round][group]) revert AlreadySettled(taskId, round, group);
-        _settled[taskId][round][group] = true;
-        Totals storage t = _totals[taskId];
-        t.settledGroups += 1;
+        if (group >= sh.groups) revert SubgroupOutOfRange(taskId, group, sh.groups);
+        mapping(uint256 => uint256) storage bits = _settled[taskId][round];
+        uint256 bit = 1 << (group % 256);
+        if (bits[group / 256] & bit != 0) revert AlreadySettled(taskId, round, group);
+        bits[group / 256] |= bit;
+        _totals[taskId].settledGroups += 1;
         withheld = tasks.testSlice(taskId, round) == bytes32(0);
-        if (_groupsSettledIn[taskId][round]++ == 0 && !withheld) t.scoredRounds += 1;
+        first = group * sh.subgroupSize;
     }
 
     function _creditWithheld(uint256 taskId, uint256 first, bool[] memory revealed, Totals storage t) private {
@@ -238,7 +236,7 @@ contract DinScoring {
         vectors = new uint32[][](evs.length);
         uint256 nv;
         for (uint256 j = 0; j < evs.length; j++) {
-            if (!_votes[taskId][round][group][evs[j]].revealed) continue;
+            if (_votes[taskId][round][group][evs[j]] != REVEALED) continue;
             voters[nv] = evs[j];
             vectors[nv] = _unpack(_packed[taskId][round][group][evs[j]], m);
             nv++;
@@ -261,23 +259,26 @@ contract DinScoring {
     ) private {
         (address[] memory voters, uint32[][] memory vectors) =
             _revealedVectors(taskId, round, group, evs, revealed.length);
-        uint256[] memory agreed = _checkMedians(taskId, first, revealed, vectors, medians, t);
+        uint256[] memory agreed = _checkMedians(revealed, vectors, medians);
+        _addMedians(taskId, first, medians, t);
+        t.sumAgreed += uint64(_credit(taskId, voters, agreed));
+    }
+
+    /// @dev Adds `agreed[j]` slots to `voters[j]`; returns the sum.
+    function _credit(uint256 taskId, address[] memory voters, uint256[] memory agreed) private returns (uint256 sum) {
         for (uint256 j = 0; j < voters.length; j++) {
             _accounts[taskId][voters[j]].agreed += uint64(agreed[j]);
-            t.sumAgreed += agreed[j];
+            sum += agreed[j];
         }
     }
 
-    /// @dev Checks every member's proposed median (counting, no sort), adds it to the member's
-    /// standing and returns each voter's agreed slots (within HALF of the median).
-    function _checkMedians(
-        uint256 taskId,
-        uint256 first,
-        bool[] memory revealed,
-        uint32[][] memory vectors,
-        uint32[] calldata medians,
-        Totals storage t
-    ) private returns (uint256[] memory agreed) {
+    /// @dev Checks every member's proposed median (counting, no sort) and returns each voter's
+    /// agreed slots (within HALF of the median).
+    function _checkMedians(bool[] memory revealed, uint32[][] memory vectors, uint32[] calldata medians)
+        private
+        pure
+        returns (uint256[] memory agreed)
+    {
         uint256 nv = vectors.length;
         agreed = new uint256[](nv);
         uint32[] memory values = new uint32[](nv);
@@ -296,12 +297,23 @@ contract DinScoring {
                 uint32 v = values[j];
                 if ((v > med ? v - med : med - v) <= HALF) agreed[j] += 1;
             }
+        }
+    }
+
+    /// @dev Adds the (checked) medians to the members' standings and the totals.
+    function _addMedians(uint256 taskId, uint256 first, uint32[] calldata medians, Totals storage t) private {
+        uint256 added;
+        uint256 cross;
+        for (uint256 i = 0; i < medians.length; i++) {
+            uint32 med = medians[i];
             if (med == 0) continue;
             Standing storage st = _standing[taskId][first + i];
             st.scoreSum += med;
-            t.sumScores += med;
-            t.cross += uint256(med) * st.withheldRounds;
+            added += med;
+            cross += uint256(med) * st.withheldRounds;
         }
+        t.sumScores += uint128(added);
+        t.cross += uint128(cross);
     }
 
     function _unpack(mapping(uint256 => uint256) storage packed, uint256 m) private view returns (uint32[] memory xs) {
@@ -362,9 +374,10 @@ contract DinScoring {
         Standing storage st = _standing[taskId][tasks.participantIndex(taskId, participant)];
         if (st.rewardClaimed) return 0;
         Totals storage t = _totals[taskId];
-        uint256 total = _totalWeight(t);
+        uint256 scored = _scoredRounds(taskId);
+        uint256 total = _totalWeight(t, scored);
         if (total == 0) return 0;
-        return tasks.params(taskId).reward * _weightOf(t, st) / total;
+        return tasks.params(taskId).reward * _weightOf(t, scored, st) / total;
     }
 
     /// @notice The fee `evaluator` can claim once everything is settled (0 before, and 0 once claimed).
@@ -382,7 +395,7 @@ contract DinScoring {
         DinTasks.TaskParams memory p = tasks.params(taskId);
         uint256 earned = t.slots == 0 ? 0 : p.evaluatorFee * rounds.evaluatorCount(taskId) * t.sumAgreed / t.slots;
         uint256 amount = p.evaluatorFee * p.maxEvaluators - earned;
-        if (_totalWeight(t) == 0) amount += p.reward;
+        if (_totalWeight(t, _scoredRounds(taskId)) == 0) amount += p.reward;
         return amount;
     }
 
@@ -399,12 +412,12 @@ contract DinScoring {
         returns (address[] memory evaluators, uint32[][] memory scores)
     {
         address[] memory evs = rounds.subgroupEvaluators(taskId, round, group);
-        uint256 m = _memberCount(taskId, group);
+        uint256 m = _memberCount(tasks.shape(taskId), group);
         evaluators = new address[](evs.length);
         scores = new uint32[][](evs.length);
         uint256 n;
         for (uint256 j = 0; j < evs.length; j++) {
-            if (!_votes[taskId][round][group][evs[j]].revealed) continue;
+            if (_votes[taskId][round][group][evs[j]] != REVEALED) continue;
             evaluators[n] = evs[j];
             scores[n] = _unpack(_packed[taskId][round][group][evs[j]], m);
             n++;
@@ -415,19 +428,19 @@ contract DinScoring {
         }
     }
 
-    /// @notice `evaluator`'s score commitment for `group` of `round` and whether it was revealed.
+    /// @notice `evaluator`'s score commitment for `group` of `round` (0 once revealed) and whether it was revealed.
     function scoreVoteOf(uint256 taskId, uint256 round, uint256 group, address evaluator)
         external
         view
         returns (bytes32 commitment, bool revealed)
     {
-        ScoreVote storage v = _votes[taskId][round][group][evaluator];
-        return (v.commitment, v.revealed);
+        bytes32 v = _votes[taskId][round][group][evaluator];
+        return (v == REVEALED ? bytes32(0) : v, v == REVEALED);
     }
 
     /// @notice Whether subgroup `group` of `round` is settled.
     function subgroupSettled(uint256 taskId, uint256 round, uint256 group) external view returns (bool) {
-        return _settled[taskId][round][group];
+        return _settled[taskId][round][group / 256] & (1 << (group % 256)) != 0;
     }
 
     /// @notice What `participant` accumulated: sum of medians over scored rounds, withheld rounds
@@ -462,46 +475,52 @@ contract DinScoring {
         )
     {
         Totals storage t = _totals[taskId];
+        DinTasks.Shape memory sh = tasks.shape(taskId);
         return (
-            t.settledGroups, _groupsToSettle(taskId), t.scoredRounds, t.sumScores, t.slots, t.sumAgreed, t.ownerRefunded
+            t.settledGroups,
+            uint256(sh.roundsHeld) * sh.groups,
+            sh.slicesRevealed,
+            t.sumScores,
+            t.slots,
+            t.sumAgreed,
+            t.ownerRefunded
         );
     }
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Whether weights come from scores (some scored median > 0) or, failing that, from
-    /// withheld rounds alone (see the contract NatSpec).
-    function _byScores(Totals storage t) private view returns (bool) {
-        return t.scoredRounds > 0 && t.sumScores > 0;
-    }
-
-    /// @dev A participant's weight: S_i * (s + w_i), or w_i when no scored median is > 0.
-    function _weightOf(Totals storage t, Standing storage st) private view returns (uint256) {
-        if (_byScores(t)) return uint256(st.scoreSum) * (t.scoredRounds + st.withheldRounds);
+    /// @dev A participant's weight: S_i * (s + w_i) with s the scored rounds, or w_i when no scored
+    /// median is > 0 (see the contract NatSpec).
+    function _weightOf(Totals storage t, uint256 scored, Standing storage st) private view returns (uint256) {
+        if (t.sumScores > 0) return uint256(st.scoreSum) * (scored + st.withheldRounds);
         return st.withheldRounds;
     }
 
     /// @dev The sum of all weights: s * sum(S_i) + sum(S_i * w_i), or sum(w_i).
-    function _totalWeight(Totals storage t) private view returns (uint256) {
-        if (_byScores(t)) return t.scoredRounds * t.sumScores + t.cross;
+    function _totalWeight(Totals storage t, uint256 scored) private view returns (uint256) {
+        if (t.sumScores > 0) return scored * t.sumScores + t.cross;
         return t.sumWithheld;
     }
 
+    /// @dev The rounds scored: the test slices revealed (final once everything is settled).
+    function _scoredRounds(uint256 taskId) private view returns (uint256) {
+        return tasks.shape(taskId).slicesRevealed;
+    }
+
     function _groupsToSettle(uint256 taskId) private view returns (uint256) {
-        return uint256(tasks.roundsHeld(taskId)) * tasks.subgroupCount(taskId);
+        DinTasks.Shape memory sh = tasks.shape(taskId);
+        return uint256(sh.roundsHeld) * sh.groups;
     }
 
-    function _memberCount(uint256 taskId, uint256 group) private view returns (uint256) {
-        uint256 size = tasks.params(taskId).subgroupSize;
-        uint256 n = tasks.participantCount(taskId);
-        uint256 from = group * size;
-        if (from >= n) return 0;
-        return n - from < size ? n - from : size;
+    function _memberCount(DinTasks.Shape memory sh, uint256 group) private pure returns (uint256) {
+        uint256 from = group * sh.subgroupSize;
+        if (from >= sh.participants) return 0;
+        return sh.participants - from < sh.subgroupSize ? sh.participants - from : sh.subgroupSize;
     }
 
-    function _requireRound(uint256 taskId, uint256 round) private view {
-        uint16 held = tasks.roundsHeld(taskId);
-        if (round >= held) revert RoundOutOfRange(taskId, round, held);
+    function _requireRound(uint256 taskId, uint256 round) private view returns (DinTasks.Shape memory sh) {
+        sh = tasks.shape(taskId);
+        if (round >= sh.roundsHeld) revert RoundOutOfRange(taskId, round, sh.roundsHeld);
     }
 
     function _requireAllSettled(uint256 taskId) private view {

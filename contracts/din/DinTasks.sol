@@ -32,10 +32,11 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// Updates are committed, then revealed: in Submit a participant commits
 /// keccak256(abi.encode(taskId, round, participant, cid, salt)) (`commitUpdate`); in UpdateReveal
 /// it reveals the CID and salt (`revealUpdate`). No update CID is public before the Submit stage
-/// has closed, so nobody can copy an update into its own commitment; every commitment gets a
-/// per-round sequence number (`UpdateCommitted.order`), and when two revealed updates are copies of
-/// each other the evaluators score the one committed later 0 (copy rule, see docs/din.md). A
-/// commitment that is not revealed in UpdateReveal counts as no submission.
+/// has closed, so nobody can copy an update into its own commitment. The commitments are ordered
+/// by their `UpdateCommitted` events (block, log index), and when two revealed updates are copies
+/// of each other the evaluators score the one committed later 0 (copy rule, see docs/din.md). A
+/// commitment that is not revealed in UpdateReveal counts as no submission. One storage word per
+/// participant and round: the commitment, then the REVEALED marker (the CID lives in the event).
 ///
 /// Secure aggregation (tasks with `secureAggregation`): each participant publishes a 32-byte
 /// X25519 public key during registration (`setMaskKey`, authenticated by its account, fixed for the
@@ -61,6 +62,8 @@ contract DinTasks is AccessControl {
     uint16 public constant MAX_EVALUATORS_PER_SUBGROUP = 32;
     /// @notice Upper bound on participants per subgroup: per-subgroup score settlement loops over them.
     uint16 public constant MAX_SUBGROUP_SIZE = 128;
+    /// @notice What an update's storage word holds once revealed (never accepted as a commitment).
+    bytes32 public constant REVEALED = bytes32(uint256(1));
     /// @notice Fewest members that must submit in a subgroup before masks may be removed.
     uint32 public constant MIN_SURVIVORS = 2;
 
@@ -100,10 +103,21 @@ contract DinTasks is AccessControl {
         uint32 recoveryPosts; // survivors that posted their recovery seeds
     }
 
+    /// @notice What the other DIN contracts read on every call, from two storage words.
+    struct Shape {
+        uint32 participants;
+        uint32 groups; // subgroups: ceil(participants / subgroupSize)
+        uint16 subgroupSize;
+        uint16 evaluatorsPerSubgroup;
+        uint16 roundsHeld;
+        uint16 slicesRevealed;
+    }
+
     struct Task {
         address owner;
         uint32 participantCount;
         uint16 roundsHeld; // p.rounds, or fewer once the owner ended the task early
+        uint16 slicesRevealed; // test slices revealed so far (the rounds that can be scored)
         uint64 createdAt;
         uint256 deposit;
         uint256 paidOut;
@@ -118,9 +132,8 @@ contract DinTasks is AccessControl {
     /// @dev participant => index + 1 (0 = not registered)
     mapping(uint256 taskId => mapping(address => uint256)) private _participantSlot;
     mapping(uint256 taskId => address[]) private _participants;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateCommitment;
-    mapping(uint256 taskId => mapping(uint256 round => uint256)) private _commitCount;
-    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updateHash;
+    /// @dev The participant's update commitment for the round; REVEALED once revealed; 0 = none.
+    mapping(uint256 taskId => mapping(uint256 round => mapping(address => bytes32))) private _updates;
     mapping(uint256 taskId => mapping(address => bool)) public bondReturned;
     /// @notice keccak256 of round `round`'s revealed test slice (0 = not revealed).
     mapping(uint256 taskId => mapping(uint256 round => bytes32)) public testSlice;
@@ -137,9 +150,7 @@ contract DinTasks is AccessControl {
         uint256 indexed taskId, address indexed owner, uint256 deposit, string genesisCid, TaskParams params
     );
     event ParticipantRegistered(uint256 indexed taskId, address indexed participant, uint256 index, uint256 subgroup);
-    event UpdateCommitted(
-        uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, uint256 order
-    );
+    event UpdateCommitted(uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup);
     event UpdateRevealed(
         uint256 indexed taskId, uint256 indexed round, address indexed participant, uint256 subgroup, string cid
     );
@@ -167,7 +178,7 @@ contract DinTasks is AccessControl {
     error NotParticipant(uint256 taskId, address account);
     error RoundOutOfRange(uint256 taskId, uint256 round, uint16 rounds);
     error OutsideWindow(uint256 taskId, uint256 round, Stage stage, uint64 start, uint64 end);
-    error ZeroCommitment();
+    error InvalidCommitment(bytes32 commitment);
     error UpdateAlreadyCommitted(uint256 taskId, uint256 round, address participant);
     error UpdateNotCommitted(uint256 taskId, uint256 round, address participant);
     error UpdateAlreadyRevealed(uint256 taskId, uint256 round, address participant);
@@ -265,6 +276,7 @@ contract DinTasks is AccessControl {
             revert InvalidSliceProof(taskId, round, sliceHash);
         }
         testSlice[taskId][round] = sliceHash;
+        t.slicesRevealed += 1;
         emit TestSliceRevealed(taskId, round, sliceHash, cid);
     }
 
@@ -322,16 +334,14 @@ contract DinTasks is AccessControl {
     function commitUpdate(uint256 taskId, uint256 round, bytes32 commitment) external {
         Task storage t = _task(taskId);
         uint256 slot = _requireParticipantRound(t, taskId, round, Stage.Submit);
-        if (commitment == bytes32(0)) revert ZeroCommitment();
-        if (_updateCommitment[taskId][round][msg.sender] != bytes32(0)) {
-            revert UpdateAlreadyCommitted(taskId, round, msg.sender);
-        }
+        if (commitment == bytes32(0) || commitment == REVEALED) revert InvalidCommitment(commitment);
+        mapping(address => bytes32) storage updates = _updates[taskId][round];
+        if (updates[msg.sender] != bytes32(0)) revert UpdateAlreadyCommitted(taskId, round, msg.sender);
         if (t.p.secureAggregation && maskKeyOf[taskId][msg.sender] == bytes32(0)) {
             revert MaskKeyMissing(taskId, msg.sender);
         }
-        _updateCommitment[taskId][round][msg.sender] = commitment;
-        uint256 order = ++_commitCount[taskId][round];
-        emit UpdateCommitted(taskId, round, msg.sender, (slot - 1) / t.p.subgroupSize, order);
+        updates[msg.sender] = commitment;
+        emit UpdateCommitted(taskId, round, msg.sender, (slot - 1) / t.p.subgroupSize);
     }
 
     /// @notice Reveal the CID the caller committed to for `round`, during the round's UpdateReveal
@@ -341,18 +351,17 @@ contract DinTasks is AccessControl {
     function revealUpdate(uint256 taskId, uint256 round, string calldata cid, bytes32 salt) external {
         Task storage t = _task(taskId);
         uint256 slot = _requireParticipantRound(t, taskId, round, Stage.UpdateReveal);
-        bytes32 commitment = _updateCommitment[taskId][round][msg.sender];
+        mapping(address => bytes32) storage updates = _updates[taskId][round];
+        bytes32 commitment = updates[msg.sender];
         if (commitment == bytes32(0)) revert UpdateNotCommitted(taskId, round, msg.sender);
-        if (_updateHash[taskId][round][msg.sender] != bytes32(0)) {
-            revert UpdateAlreadyRevealed(taskId, round, msg.sender);
-        }
+        if (commitment == REVEALED) revert UpdateAlreadyRevealed(taskId, round, msg.sender);
         if (bytes(cid).length == 0) revert EmptyCid();
         if (keccak256(abi.encode(taskId, round, msg.sender, cid, salt)) != commitment) {
             revert UpdateCommitmentMismatch(taskId, round, msg.sender);
         }
         uint256 group = (slot - 1) / t.p.subgroupSize;
         _maskRounds[taskId][round][group].submitted += 1;
-        _updateHash[taskId][round][msg.sender] = keccak256(bytes(cid));
+        updates[msg.sender] = REVEALED;
         emit UpdateRevealed(taskId, round, msg.sender, group, cid);
     }
 
@@ -409,7 +418,7 @@ contract DinTasks is AccessControl {
         if (round >= t.roundsHeld) revert RoundOutOfRange(taskId, round, t.roundsHeld);
         _requireWindow(taskId, round, Stage.AggregateCommit);
         uint256 slot = _participantSlot[taskId][msg.sender];
-        if (slot == 0 || _updateHash[taskId][round][msg.sender] == bytes32(0)) {
+        if (slot == 0 || _updates[taskId][round][msg.sender] != REVEALED) {
             revert NotSurvivor(taskId, round, msg.sender);
         }
         if (recoveryPosted[taskId][round][msg.sender]) revert RecoveryAlreadyPosted(taskId, round, msg.sender);
@@ -437,7 +446,7 @@ contract DinTasks is AccessControl {
             uint256 slot = _participantSlot[taskId][d];
             if (
                 d <= previous || slot == 0 || (slot - 1) / size != group || maskKeyOf[taskId][d] == bytes32(0)
-                    || _updateHash[taskId][round][d] != bytes32(0)
+                    || _updates[taskId][round][d] == REVEALED
             ) revert NotDropped(taskId, round, d);
             previous = d;
         }
@@ -599,14 +608,27 @@ contract DinTasks is AccessControl {
         return (uint256(t.participantCount) + t.p.subgroupSize - 1) / t.p.subgroupSize;
     }
 
-    /// @notice The update commitment of `participant` in `round` (0 if none).
+    /// @notice The update commitment of `participant` in `round`: 0 if none, REVEALED once revealed.
     function updateCommitment(uint256 taskId, uint256 round, address participant) external view returns (bytes32) {
-        return _updateCommitment[taskId][round][participant];
+        return _updates[taskId][round][participant];
     }
 
-    /// @notice Number of update commitments made in `round` (the last commitment's order).
-    function commitCount(uint256 taskId, uint256 round) external view returns (uint256) {
-        return _commitCount[taskId][round];
+    /// @notice Whether `participant` revealed its update of `round` (its CID is in `UpdateRevealed`).
+    function updateRevealed(uint256 taskId, uint256 round, address participant) external view returns (bool) {
+        return _updates[taskId][round][participant] == REVEALED;
+    }
+
+    /// @notice Participants, subgroups, subgroup size, evaluators per subgroup, rounds held and test
+    /// slices revealed of `taskId` (two storage reads).
+    function shape(uint256 taskId) external view returns (Shape memory s) {
+        Task storage t = _task(taskId);
+        uint16 size = t.p.subgroupSize;
+        s.participants = t.participantCount;
+        s.groups = uint32((uint256(t.participantCount) + size - 1) / size);
+        s.subgroupSize = size;
+        s.evaluatorsPerSubgroup = t.p.evaluatorsPerSubgroup;
+        s.roundsHeld = t.roundsHeld;
+        s.slicesRevealed = t.slicesRevealed;
     }
 
     /// @notice The members of subgroup `group` (registration order) and whether each revealed an
@@ -626,14 +648,10 @@ contract DinTasks is AccessControl {
         for (uint256 i = from; i < to; i++) {
             address a = _participants[taskId][i];
             members[i - from] = a;
-            revealed[i - from] = _updateHash[taskId][round][a] != bytes32(0);
+            revealed[i - from] = _updates[taskId][round][a] == REVEALED;
         }
     }
 
-    /// @notice keccak256 of the update CID `participant` revealed in `round` (0 if none).
-    function updateHash(uint256 taskId, uint256 round, address participant) external view returns (bytes32) {
-        return _updateHash[taskId][round][participant];
-    }
 
     function _task(uint256 taskId) private view returns (Task storage t) {
         if (taskId >= taskCount) revert UnknownTask(taskId);

@@ -2,7 +2,7 @@
 
 DIN's copy rule: an update that is byte-identical to, or within a small cosine distance of, an
 update whose commitment came earlier in the same round is a copy and scores 0. "Earlier" is the
-commitment's on-chain sequence number (`DinTasks.UpdateCommitted.order`): commitments close before
+position of the commitment's `DinTasks.UpdateCommitted` event in the chain: commitments close before
 any CID is revealed, so a participant can only copy what a colluder handed it before committing,
 and the pair itself decides which of them is first; either way one of the two earns nothing.
 
@@ -62,7 +62,7 @@ def find_copies(updates: Mapping[str, bytes], order: Mapping[str, int], layout: 
                 among: Iterable[str] | None = None, threshold: float = COPY_COSINE) -> dict[str, str]:
     """copier -> the earliest-committed update it copies, for each participant in `among` (default:
     all) whose update equals, or is within `threshold` cosine of, an update of `updates` committed
-    earlier (`order`: participant -> commitment sequence number; missing = last)."""
+    earlier (`order`: participant -> position of its commitment, smaller = earlier; missing = last)."""
     last = max(order.values(), default=0) + 1
     rank = {who: (order.get(who, last), who) for who in updates}
     vectors: dict[str, np.ndarray | None] = {}

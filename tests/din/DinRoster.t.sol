@@ -13,8 +13,12 @@ contract RosterHarness {
         return r.add();
     }
 
-    function remove(uint256 index, uint256 fromRound) external {
-        r.remove(index, fromRound);
+    function remove(uint256 index) external returns (uint256) {
+        return r.remove(index);
+    }
+
+    function draw(uint256 round) external returns (uint256) {
+        return r.draw(round);
     }
 
     function size() external view returns (uint256) {
@@ -41,7 +45,9 @@ contract DinRosterTest is Test {
         for (uint256 i = 0; i < 4; i++) {
             h.add();
         }
-        h.remove(1, 2); // from round 2 on, member 3 takes position 1
+        h.draw(0);
+        h.draw(1);
+        assertEq(h.remove(1), 2, "from the first round not drawn"); // member 3 takes position 1
         assertEq(h.size(), 3, "one fewer");
         assertEq(h.seatAt(1, 1), 1, "round 1 unchanged");
         assertEq(h.seatAt(2, 1), 3, "moved in from round 2");
@@ -52,7 +58,11 @@ contract DinRosterTest is Test {
         (active,) = h.placeAt(2, 1);
         assertTrue(!active, "member 1 gone from round 2");
         vm.expectRevert(abi.encodeWithSelector(Roster.NotInRoster.selector, 1));
-        h.remove(1, 3);
+        h.remove(1);
+        vm.expectRevert(abi.encodeWithSelector(Roster.NotInRoster.selector, 4));
+        h.remove(4);
+        vm.expectRevert(abi.encodeWithSelector(Roster.RoundAlreadyDrawn.selector, 1, 2));
+        h.draw(1); // a drawn round cannot be drawn again (its roster would change)
         vm.expectRevert(Roster.RosterFrozen.selector);
         h.add(); // no enrolment after a removal: indices would no longer be initial positions
     }
@@ -70,9 +80,10 @@ contract DinRosterTest is Test {
             for (uint256 k = 0; k < removals && h.size() > 1; k++) {
                 uint256 pick = uint256(keccak256(abi.encode(seed, r, k))) % E;
                 if (removedFrom[pick] != 0) continue;
-                h.remove(pick, r);
+                assertEq(h.remove(pick), r, "effective from the round about to be drawn");
                 removedFrom[pick] = r + 1;
             }
+            assertEq(h.draw(r), h.size(), "draw returns the roster size");
             drawn[r] = new uint256[](h.size());
             for (uint256 p = 0; p < h.size(); p++) {
                 drawn[r][p] = h.seatAt(r, p);
@@ -81,7 +92,7 @@ contract DinRosterTest is Test {
         // more removals after the last draw must not touch any drawn round
         for (uint256 i = 0; i < E && h.size() > 1; i++) {
             if (removedFrom[i] == 0 && uint256(keccak256(abi.encode(seed, "late", i))) % 3 == 0) {
-                h.remove(i, ROUNDS);
+                h.remove(i);
                 removedFrom[i] = ROUNDS + 1;
             }
         }

@@ -97,9 +97,14 @@ contract DinScoringTest is ScoringBase {
         vm.expectRevert(abi.encodeWithSelector(DinScoring.NotAssigned.selector, id, 0, 0, outsider));
         vm.prank(outsider);
         scoring.commitScores(id, 0, 0, keccak256("x"));
-        vm.expectRevert(DinScoring.ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.InvalidCommitment.selector, bytes32(0)));
         vm.prank(evs[0]);
         scoring.commitScores(id, 0, 0, bytes32(0));
+        // the "revealed" marker is no commitment: it would pass for a reveal that never happened
+        bytes32 marker = scoring.REVEALED();
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.InvalidCommitment.selector, marker));
+        vm.prank(evs[0]);
+        scoring.commitScores(id, 0, 0, marker);
         uint32[] memory good = v3(900_000, 500_000, 0);
         uint32[] memory tooHigh = v3(2_000_000, 0, 0);
         vm.prank(evs[0]);

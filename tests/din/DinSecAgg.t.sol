@@ -140,7 +140,7 @@ contract DinSecAggTest is DinBase {
         (who[0], who[1], who[2], who[3], who[4]) = (0, 2, 3, 4, 5);
         submit(id, who);
         assertTrue(tasks.updateCommitment(id, 0, ps[1]) != bytes32(0), "ps[1] committed");
-        assertEq(tasks.updateHash(id, 0, ps[1]), bytes32(0), "but never revealed");
+        assertTrue(!tasks.updateRevealed(id, 0, ps[1]), "but never revealed");
         assertTrue(!tasks.aggregatable(id, 0, 0), "recovery pending");
         assertTrue(tasks.aggregatable(id, 0, 1), "subgroup 1 complete");
 

@@ -138,14 +138,13 @@ contract DinTasksTest is DinBase {
     function test_commitReveal_recordsOncePerRoundInOrder() public {
         uint256 id = setUpTask(4);
         vm.expectEmit(true, true, true, true, address(tasks));
-        emit DinTasks.UpdateCommitted(id, 0, ps[3], 1, 1);
+        emit DinTasks.UpdateCommitted(id, 0, ps[3], 1);
         commitUpdate(id, 0, 3);
         vm.expectEmit(true, true, true, true, address(tasks));
-        emit DinTasks.UpdateCommitted(id, 0, ps[0], 0, 2);
+        emit DinTasks.UpdateCommitted(id, 0, ps[0], 0);
         commitUpdate(id, 0, 0);
-        assertEq(tasks.commitCount(id, 0), 2, "two commitments, in order");
         assertEq(tasks.updateCommitment(id, 0, ps[3]), updateCommitment(id, 0, ps[3], updateCid(3)), "stored");
-        assertEq(tasks.updateHash(id, 0, ps[3]), bytes32(0), "nothing public before the reveal");
+        assertTrue(!tasks.updateRevealed(id, 0, ps[3]), "nothing public before the reveal");
         vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadyCommitted.selector, id, 0, ps[3]));
         vm.prank(ps[3]);
         tasks.commitUpdate(id, 0, keccak256("second thoughts"));
@@ -153,7 +152,8 @@ contract DinTasksTest is DinBase {
         vm.expectEmit(true, true, true, true, address(tasks));
         emit DinTasks.UpdateRevealed(id, 0, ps[3], 1, updateCid(3));
         revealUpdate(id, 0, 3);
-        assertEq(tasks.updateHash(id, 0, ps[3]), keccak256(bytes(updateCid(3))), "hash");
+        assertTrue(tasks.updateRevealed(id, 0, ps[3]), "revealed (the CID is in the event)");
+        assertEq(tasks.updateCommitment(id, 0, ps[3]), tasks.REVEALED(), "one storage word: now the marker");
         (, uint256 submitted,) = tasks.maskStatus(id, 0, 1);
         assertEq(submitted, 1, "counted at the reveal");
         vm.expectRevert(abi.encodeWithSelector(DinTasks.UpdateAlreadyRevealed.selector, id, 0, ps[3]));
@@ -168,9 +168,15 @@ contract DinTasksTest is DinBase {
         vm.expectRevert(abi.encodeWithSelector(DinTasks.RoundOutOfRange.selector, id, 2, 2));
         vm.prank(ps[0]);
         tasks.commitUpdate(id, 2, keccak256("c"));
-        vm.expectRevert(DinTasks.ZeroCommitment.selector);
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidCommitment.selector, bytes32(0)));
         vm.prank(ps[0]);
         tasks.commitUpdate(id, 0, bytes32(0));
+        // committing the "revealed" marker would pass for a reveal that never happened (and, with
+        // secure aggregation, block the recovery of a dropout)
+        bytes32 marker = tasks.REVEALED();
+        vm.expectRevert(abi.encodeWithSelector(DinTasks.InvalidCommitment.selector, marker));
+        vm.prank(ps[0]);
+        tasks.commitUpdate(id, 0, marker);
         (uint64 s, uint64 e) = tasks.window(id, 1, DinTasks.Stage.Submit);
         vm.expectRevert(abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 1, DinTasks.Stage.Submit, s, e));
         vm.prank(ps[0]);
@@ -218,7 +224,7 @@ contract DinTasksTest is DinBase {
             abi.encodeWithSelector(DinTasks.OutsideWindow.selector, id, 0, DinTasks.Stage.UpdateReveal, s, e)
         );
         revealUpdate(id, 0, 1);
-        assertEq(tasks.updateHash(id, 0, ps[1]), bytes32(0), "no submission");
+        assertTrue(!tasks.updateRevealed(id, 0, ps[1]), "no submission");
         (, uint256 submitted,) = tasks.maskStatus(id, 0, 0);
         assertEq(submitted, 1, "only the matching, timely reveal counts");
         assertTrue(tasks.aggregatable(id, 0, 0), "subgroup aggregatable with ps[0]'s update");

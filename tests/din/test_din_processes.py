@@ -89,7 +89,7 @@ def test_roles_run_as_separate_processes(chain, anvil, tmp_path):
         wait_for(lambda: all(din.update_commitment_of(task, 0, a) != zero for a in parts)
                  and all(din.seed_revealed(task, e) for e in evals), "update commitments")
         warp(Stage.UpdateReveal)
-        wait_for(lambda: all(din.update_hash(task, 0, a) != zero for a in parts), "update reveals")
+        wait_for(lambda: all(din.update_revealed(task, 0, a) for a in parts), "update reveals")
         warp(Stage.AggregateCommit)
         wait_for(lambda: din.round_seed(task, 0) != zero
                  and all(din.vote_of(task, 0, 0, e)[0] != zero for e in evals), "aggregate commits")

@@ -34,7 +34,7 @@ def test_copies_mismatched_and_late_reveals_earn_nothing(chain, store, tmp_path)
         p7 = runner.participants[7]
         if stage == Stage.UpdateReveal:
             own = liar().index.local["update/0"]
-            seen["revealed"] = {a: din.update_hash(task, 0, a) != b"\x00" * 32 for a in parts}
+            seen["revealed"] = {a: din.update_revealed(task, 0, a) for a in parts}
             copied_cid = runner.daemons[1 + 1].index.local["update/0"]
             with pytest.raises(Reverted.named("UpdateCommitmentMismatch")):
                 din.reveal_update(p7, task, 0, copied_cid, liar().secret(task, UPDATE_TAG, 0))
