@@ -56,7 +56,7 @@ def print_result(res, out: Console) -> None:
     p = Table(title="pay-outs (pull payments claimed)")
     p.add_column("account")
     p.add_column("role")
-    p.add_column("median score", justify="right")
+    p.add_column("score (sum of medians)", justify="right")
     p.add_column("LOYAL", justify="right")
     for a, role in res.roles.items():
         amount = (res.rewards.get(a, 0) + res.fees.get(a, 0) + res.slash_shares.get(a, 0)
