@@ -267,7 +267,7 @@ def owner(
     p = Din(r.chain).params(task)
     if TestSlices.cut(test, p.rounds).root != p.test_slice_root:
         raise ConfigError(f"task {task}: the test set of --shards {shards} --data-seed {data_seed} "
-                          "does not match the task's test-slice root")
+                          "does not match the task's commitment (its test-slice root)")
     daemon = _run_role(lambda *a: OwnerDaemon(*a, test=test), "owner", task, r, poll, exit_when_done)
     csv_path, png_path = daemon.write_report(r.home / f"task{task}")
     print(f"accuracy per round: {csv_path}, {png_path}")
