@@ -147,9 +147,9 @@ class Members(NamedTuple):
 
 
 class Standing(NamedTuple):
-    """DinScoring.standingOf: sum of medians over scored rounds, withheld rounds taken part in, claimed."""
+    """DinScoring.standingOf: sum of medians over scored rounds, unscored rounds it took part in, claimed."""
     score_sum: int
-    withheld_rounds: int
+    unscored_rounds: int
     reward_claimed: bool
 
 

@@ -324,11 +324,15 @@ class EvaluatorDaemon(DinDaemon):
 
     def medians(self, round_: int, group: int) -> list[int]:
         """What `settleSubgroup` expects: each member's lower median over the revealed vectors (0
-        without a revealed update); nothing for a round whose slice was withheld."""
-        if self.din.test_slice(self.task, round_) == b"\x00" * 32:
+        without a revealed update); nothing for an unscored subgroup (the round's slice withheld, or
+        no more than half of its assigned evaluators revealed scores)."""
+        if self.din.test_slice(self.task, round_) == b"\x00" * 32 or self.din.round_seed(self.task, round_) == b"\x00" * 32:
+            return []
+        k = len(self.din.subgroup_evaluators(self.task, round_, group))
+        vectors = self.din.scores_for(self.task, round_, group).scores
+        if len(vectors) * 2 <= k:
             return []
         _, revealed = self.din.subgroup_members(self.task, round_, group)
-        vectors = self.din.scores_for(self.task, round_, group).scores
         return [lower_median([v[i] for v in vectors]) if ok else 0 for i, ok in enumerate(revealed)]
 
     def _settle_round(self, round_: int, *, mine: bool = False) -> int:

@@ -77,7 +77,7 @@ class Result:
     rewards: dict[str, int] = field(default_factory=dict)
     fees: dict[str, int] = field(default_factory=dict)
     medians: dict[str, int] = field(default_factory=dict)  # participant -> sum of its medians over scored rounds
-    withheld_rounds: dict[str, int] = field(default_factory=dict)  # participant -> withheld rounds it took part in
+    unscored_rounds: dict[str, int] = field(default_factory=dict)  # participant -> unscored rounds it took part in
     owner_refund: int = 0
     slash_shares: dict[str, int] = field(default_factory=dict)  # from the task's slash pool (Staking)
     slash_pool: int = 0
@@ -237,7 +237,7 @@ class Runner:
         for p in self.participants:
             st = self.din.standing_of(self.task, p.address)
             res.medians[p.address] = st.score_sum
-            res.withheld_rounds[p.address] = st.withheld_rounds
+            res.unscored_rounds[p.address] = st.unscored_rounds
         info = self.din.task_info(self.task)
         res.deposit, res.paid_out = info["deposit"], info["paid_out"]
         res.slash_pool = self.din.slash_pool(self.task)

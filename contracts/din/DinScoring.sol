@@ -18,16 +18,20 @@ import {MedianCheck} from "./MedianCheck.sol";
 /// evaluators say. An evaluator's score within HALF (0.5) of the median earns it one `agreed`
 /// score slot; a subgroup offers `evaluatorsPerSubgroup * members` slots.
 ///
-/// Withheld test slice: if the owner did not reveal round r's slice in time (DinTasks.sliceWithheld),
-/// round r is not scored. Instead each member with a revealed update in r gets one "withheld round"
-/// that counts as its mean median over the task's scored rounds (or, when no scored round earned
-/// anything, as one equal unit), and every assigned evaluator of the subgroup gets all its slots as
-/// agreed. The reward is then paid in full to participants and the fees to evaluators, so the
-/// owner recovers nothing by withholding and cannot lift a free rider above its own scored record.
+/// Unscored subgroups: a (round, subgroup) is not scored when the owner did not reveal round r's
+/// slice in time (DinTasks.sliceWithheld), or when no more than half of the subgroup's k assigned
+/// evaluators revealed scores (a quorum like the aggregate vote's: a minority, e.g. an evaluator the
+/// owner alone handed the slice bytes to, cannot set the medians; and an owner that reveals a
+/// slice's hash but serves no bytes, so that honest evaluators cannot score, gains nothing). Each
+/// member with a revealed update in that round then gets one "unscored round" that counts as its
+/// mean median over the task's scored rounds (or, when no scored round earned anything, as one
+/// equal unit), and every assigned evaluator gets all its slots as agreed. The reward is then paid in
+/// full to participants and the fees to evaluators, so the owner recovers nothing by withholding and
+/// cannot lift a free rider above its own scored record.
 ///
 /// Pay-out (once every subgroup of every round is settled; pull payments, one transaction each,
 /// once; DinTasks caps the total at the deposit). With S_i = participant i's sum of medians over
-/// scored rounds, w_i its withheld rounds, s the number of scored rounds:
+/// scored rounds, w_i its unscored rounds, s the number of scored rounds:
 /// weight_i = S_i * (s + w_i) (equals s * (S_i + w_i * S_i / s)) when some scored median is > 0,
 /// else w_i; participant i claims `reward * weight_i / sum(weights)`. Evaluator e claims
 /// `evaluatorFee * E * agreed_e / slots` (E enrolled evaluators; all agree on every slot: each earns
@@ -46,21 +50,29 @@ contract DinScoring {
     /// @dev What a participant accumulates over the rounds it is settled in.
     struct Standing {
         uint64 scoreSum; // sum of its medians over scored rounds
-        uint32 withheldRounds; // rounds with a withheld slice in which it revealed an update
+        uint32 unscoredRounds; // rounds in which it revealed an update and its subgroup went unscored
         bool rewardClaimed;
     }
 
     struct EvaluatorAccount {
-        uint64 agreed; // score slots within HALF of the median (all slots of withheld rounds)
+        uint64 agreed; // score slots within HALF of the median (all slots of unscored subgroups)
         bool feeClaimed;
     }
 
     /// @dev Two storage words. The scored rounds are the task's revealed slices (DinTasks.shape).
+    /// @dev One (round, subgroup)'s participants and score votes, read once at settlement.
+    struct Votes {
+        bool[] revealed; // per member: revealed an update in the round
+        address[] evaluators; // the k assigned (none without a round seed)
+        address[] voters; // those of them that revealed scores
+        uint32[][] vectors; // their scores, per member
+    }
+
     struct Totals {
         uint32 settledGroups; // (round, subgroup) pairs settled
         uint64 sumAgreed;
         uint64 slots;
-        uint64 sumWithheld; // sum of all w_i
+        uint64 sumUnscored; // sum of all w_i
         bool ownerRefunded;
         uint128 sumScores; // sum of all S_i
         uint128 cross; // sum of S_i * w_i
@@ -88,7 +100,7 @@ contract DinScoring {
         uint256 indexed taskId, uint256 indexed round, uint256 group, address indexed evaluator, uint32[] scores
     );
     event SubgroupSettled(
-        uint256 indexed taskId, uint256 indexed round, uint256 indexed group, bool withheld, uint32[] medians
+        uint256 indexed taskId, uint256 indexed round, uint256 indexed group, bool unscored, uint32[] medians
     );
     event RewardClaimed(uint256 indexed taskId, address indexed participant, uint256 amount);
     event FeeClaimed(uint256 indexed taskId, address indexed evaluator, uint256 amount);
@@ -172,32 +184,56 @@ contract DinScoring {
     // ------------------------------------------------------------------ settlement
 
     /// @notice Settle subgroup `group` of `round` (anyone, once, after the round's GlobalReveal).
-    /// Scored round: `medians[i]` must be member i's lower median over the revealed score vectors
-    /// (0 with none, and 0 for a member that revealed no update). Withheld slice: `medians` must be
-    /// empty and the round counts as described in the contract NatSpec.
+    /// Scored: `medians[i]` must be member i's lower median over the revealed score vectors (0 for a
+    /// member that revealed no update). Unscored (slice withheld, or no majority of the k assigned
+    /// evaluators revealed scores): `medians` must be empty and the round counts as described in the
+    /// contract NatSpec.
     /// @dev Loops over the subgroup's members (<= MAX_SUBGROUP_SIZE) times its k assigned
     /// evaluators, never over all participants or all evaluators.
     function settleSubgroup(uint256 taskId, uint256 round, uint256 group, uint32[] calldata medians) external {
         (bool withheld, uint256 first) = _markSettled(taskId, round, group);
-        (, bool[] memory revealed) = tasks.subgroupMembers(taskId, round, group);
-        address[] memory evs = rounds.roundSeed(taskId, round) == bytes32(0)
-            ? new address[](0)
-            : rounds.subgroupEvaluators(taskId, round, group);
+        Votes memory v = _votesOf(taskId, round, group);
+        bool unscored = withheld || v.voters.length * 2 <= v.evaluators.length;
         Totals storage t = _totals[taskId];
-        uint256 m = revealed.length;
-        t.slots += uint64(evs.length * m);
-        if (withheld) {
+        uint256 m = v.revealed.length;
+        t.slots += uint64(v.evaluators.length * m);
+        if (unscored) {
             if (medians.length != 0) revert BadMedianCount(0, medians.length);
-            _creditWithheld(taskId, first, revealed, t);
-            for (uint256 j = 0; j < evs.length; j++) {
-                _accounts[taskId][evs[j]].agreed += uint64(m);
-            }
-            t.sumAgreed += uint64(evs.length * m);
+            _creditUnscored(taskId, first, v, t);
         } else {
             if (medians.length != m) revert BadMedianCount(m, medians.length);
-            _settleScored(taskId, round, group, first, revealed, evs, medians, t);
+            uint256[] memory agreed = _checkMedians(v.revealed, v.vectors, medians);
+            _addMedians(taskId, first, medians, t);
+            t.sumAgreed += uint64(_credit(taskId, v.voters, agreed));
         }
-        emit SubgroupSettled(taskId, round, group, withheld, medians);
+        emit SubgroupSettled(taskId, round, group, unscored, medians);
+    }
+
+    /// @dev The subgroup's members' reveal flags, its assigned evaluators (none without a round
+    /// seed) and those of them that revealed scores, with their vectors.
+    function _votesOf(uint256 taskId, uint256 round, uint256 group) private view returns (Votes memory v) {
+        (, v.revealed) = tasks.subgroupMembers(taskId, round, group);
+        v.evaluators = rounds.roundSeed(taskId, round) == bytes32(0)
+            ? new address[](0)
+            : rounds.subgroupEvaluators(taskId, round, group);
+        (v.voters, v.vectors) = _revealedVectors(taskId, round, group, v.evaluators, v.revealed.length);
+    }
+
+    /// @dev An unscored (round, subgroup): each member with a revealed update gets an unscored round
+    /// (counted as its mean over scored rounds) and every assigned evaluator all its slots.
+    function _creditUnscored(uint256 taskId, uint256 first, Votes memory v, Totals storage t) private {
+        uint256 m = v.revealed.length;
+        for (uint256 i = 0; i < m; i++) {
+            if (!v.revealed[i]) continue;
+            Standing storage st = _standing[taskId][first + i];
+            st.unscoredRounds += 1;
+            t.cross += st.scoreSum;
+            t.sumUnscored += 1;
+        }
+        for (uint256 j = 0; j < v.evaluators.length; j++) {
+            _accounts[taskId][v.evaluators[j]].agreed += uint64(m);
+        }
+        t.sumAgreed += uint64(v.evaluators.length * m);
     }
 
     /// @dev Checks that `group` of `round` can be settled now and marks it settled; returns whether
@@ -214,16 +250,6 @@ contract DinScoring {
         _totals[taskId].settledGroups += 1;
         withheld = tasks.testSlice(taskId, round) == bytes32(0);
         first = group * sh.subgroupSize;
-    }
-
-    function _creditWithheld(uint256 taskId, uint256 first, bool[] memory revealed, Totals storage t) private {
-        for (uint256 i = 0; i < revealed.length; i++) {
-            if (!revealed[i]) continue;
-            Standing storage st = _standing[taskId][first + i];
-            st.withheldRounds += 1;
-            t.cross += st.scoreSum;
-            t.sumWithheld += 1;
-        }
     }
 
     /// @dev The assigned evaluators of `group` in `round` that revealed, and their score vectors.
@@ -245,23 +271,6 @@ contract DinScoring {
             mstore(voters, nv)
             mstore(vectors, nv)
         }
-    }
-
-    function _settleScored(
-        uint256 taskId,
-        uint256 round,
-        uint256 group,
-        uint256 first,
-        bool[] memory revealed,
-        address[] memory evs,
-        uint32[] calldata medians,
-        Totals storage t
-    ) private {
-        (address[] memory voters, uint32[][] memory vectors) =
-            _revealedVectors(taskId, round, group, evs, revealed.length);
-        uint256[] memory agreed = _checkMedians(revealed, vectors, medians);
-        _addMedians(taskId, first, medians, t);
-        t.sumAgreed += uint64(_credit(taskId, voters, agreed));
     }
 
     /// @dev Adds `agreed[j]` slots to `voters[j]`; returns the sum.
@@ -310,7 +319,7 @@ contract DinScoring {
             Standing storage st = _standing[taskId][first + i];
             st.scoreSum += med;
             added += med;
-            cross += uint256(med) * st.withheldRounds;
+            cross += uint256(med) * st.unscoredRounds;
         }
         t.sumScores += uint128(added);
         t.cross += uint128(cross);
@@ -443,15 +452,15 @@ contract DinScoring {
         return _settled[taskId][round][group / 256] & (1 << (group % 256)) != 0;
     }
 
-    /// @notice What `participant` accumulated: sum of medians over scored rounds, withheld rounds
+    /// @notice What `participant` accumulated: sum of medians over scored rounds, unscored rounds
     /// it took part in, whether it claimed.
     function standingOf(uint256 taskId, address participant)
         external
         view
-        returns (uint256 scoreSum, uint256 withheldRounds, bool rewardClaimed)
+        returns (uint256 scoreSum, uint256 unscoredRounds, bool rewardClaimed)
     {
         Standing storage st = _standing[taskId][tasks.participantIndex(taskId, participant)];
-        return (st.scoreSum, st.withheldRounds, st.rewardClaimed);
+        return (st.scoreSum, st.unscoredRounds, st.rewardClaimed);
     }
 
     /// @notice `evaluator`'s agreed score slots and whether it claimed its fee.
@@ -492,14 +501,14 @@ contract DinScoring {
     /// @dev A participant's weight: S_i * (s + w_i) with s the scored rounds, or w_i when no scored
     /// median is > 0 (see the contract NatSpec).
     function _weightOf(Totals storage t, uint256 scored, Standing storage st) private view returns (uint256) {
-        if (t.sumScores > 0) return uint256(st.scoreSum) * (scored + st.withheldRounds);
-        return st.withheldRounds;
+        if (t.sumScores > 0) return uint256(st.scoreSum) * (scored + st.unscoredRounds);
+        return st.unscoredRounds;
     }
 
     /// @dev The sum of all weights: s * sum(S_i) + sum(S_i * w_i), or sum(w_i).
     function _totalWeight(Totals storage t, uint256 scored) private view returns (uint256) {
         if (t.sumScores > 0) return scored * t.sumScores + t.cross;
-        return t.sumWithheld;
+        return t.sumUnscored;
     }
 
     /// @dev The rounds scored: the test slices revealed (final once everything is settled).

@@ -298,6 +298,41 @@ contract DinScoringTest is ScoringBase {
         scoring.refundOwner(id);
     }
 
+    /// @dev Adversary: the owner reveals round 0's slice hash but serves the bytes to one colluding
+    /// evaluator only, which reveals 0 for everyone; the honest two cannot score. One of three is no
+    /// quorum: the subgroup is unscored (credited like a withheld slice), the colluder sets nothing.
+    function test_noQuorumOfScores_colluderSetsNoMedian() public {
+        uint256 id = setUpTask(6);
+        playUpdates(id, 0, range(0, 6), false);
+        uint32[][] memory xs = new uint32[][](3);
+        xs[0] = v3(0, 0, 0); // the colluder; the others never commit
+        xs[1] = new uint32[](0);
+        xs[2] = new uint32[](0);
+        scoreSubgroup(id, 0, 0, xs);
+        scoreSubgroup(id, 0, 1, vectors(v3(500_000, 500_000, 500_000), v3(500_000, 500_000, 500_000), v3(0, 0, 0)));
+        (, uint64 end) = tasks.window(id, 0, DinTasks.Stage.GlobalReveal);
+        vm.warp(end);
+        (address[] memory voters,) = scoring.scoresFor(id, 0, 0);
+        assertEq(voters.length, 1, "one reveal of three");
+        vm.expectRevert(abi.encodeWithSelector(DinScoring.BadMedianCount.selector, 0, 3));
+        scoring.settleSubgroup(id, 0, 0, v3(0, 0, 0));
+        uint32[] memory none = new uint32[](0);
+        vm.expectEmit(true, true, true, true, address(scoring));
+        emit DinScoring.SubgroupSettled(id, 0, 0, true, none);
+        scoring.settleSubgroup(id, 0, 0, none);
+        settle(id, 0, 1); // 2 of 3 revealed: a quorum, scored
+        (uint256 sum, uint256 unscored,) = scoring.standingOf(id, ps[0]);
+        assertEq(sum * 10 + unscored, 1, "ps0: no median from the colluder, one unscored round");
+        (sum, unscored,) = scoring.standingOf(id, ps[3]);
+        assertEq(sum, 500_000, "ps3 scored by the quorum");
+        assertEq(unscored, 0, "ps3 scored");
+        address[] memory evs = rounds.subgroupEvaluators(id, 0, 0);
+        for (uint256 j = 0; j < 3; j++) {
+            (uint256 agreed,) = scoring.accountOf(id, evs[j]);
+            assertTrue(agreed >= 3, "every assigned evaluator credited its slots of the unscored subgroup");
+        }
+    }
+
     /// @dev Every slice withheld: no round is scored, each revealed update counts one equal unit.
     function test_everySliceWithheld_equalUnitsPerRevealedRound() public {
         uint256 id = setUpTask(6);

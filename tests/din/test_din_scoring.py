@@ -41,7 +41,7 @@ def test_owner_withholding_a_slice_gains_nothing(chain, store, tmp_path):
     t = din.totals(task)
     assert t["scored_rounds"] == 1 and t["settled_groups"] == t["groups_to_settle"] == 4
     # round 1 counts, for everyone who revealed in it, as its round-0 median (its mean over scored rounds)
-    assert all(res.withheld_rounds[a] == 1 for a in parts)
+    assert all(res.unscored_rounds[a] == 1 for a in parts)
     for a in parts:
         assert res.rewards.get(a, 0) == cfg.reward * res.medians[a] * 2 // (2 * sum(res.medians.values()))
     # the withholding owner gets back no reward and no fee of the withheld round: at most what the
