@@ -1,5 +1,5 @@
 """A participant's own Flower client, as a participant would write it: its own data loader (every
-digit image of a few classes straight from scikit-learn, not the DIN split), its own torch module
+other digit image straight from scikit-learn, not the DIN split), its own torch module
 with the task's layout, its own training loop; `loyal din participant --client
 tests.din.custom_client:client_fn`. Also a few broken clients for the error paths."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from torch import nn
 
 
 def load_my_data(partition: int, partitions: int) -> tuple[np.ndarray, np.ndarray]:
-    """This participant's data: the images of the classes c with c % partitions == partition."""
+    """This participant's data: the images i with i % partitions == partition."""
     d = load_digits()
-    keep = d.target % partitions == partition
+    keep = np.arange(len(d.target)) % partitions == partition
     return (d.data[keep] / 16.0).astype(np.float32), d.target[keep].astype(np.int64)
 
 

@@ -25,7 +25,7 @@ def test_flower_client_fn_gets_the_context_and_is_unwrapped():
     cl = load_client("tests.din.custom_client:client_fn", CTX)
     assert isinstance(cl, custom_client.MyClient) and isinstance(cl, NumPyClient)
     assert cl.device == torch.device("cpu")
-    assert set(cl.y.tolist()) == {1, 3, 5, 7, 9}  # partition-id 1 of num-partitions 2 reached the factory
+    assert len(cl.y) == len(range(1, 1797, 2))  # partition-id 1 of num-partitions 2 reached the factory
     assert CTX.node_config["task-id"] == 7
 
 
