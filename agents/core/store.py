@@ -17,6 +17,10 @@ default 30), then the blob is not found. `get(cid, max_bytes=N)` refuses a blob 
 bytes before reading it all (a CID can name gigabytes). Errors say what kind of failure it is:
 - `StoreUnavailable` (a `TransientError`): the daemon does not answer or fails; try again later.
 - `BlobNotFound`, `InvalidCid`, `CorruptBlob`, `BlobTooLarge`: a verdict about that CID.
+- `BlobUnreadable`: the daemon answers but fails on that CID (e.g. a dag-pb root that is not
+  protobuf: anyone can `block/put` such a block). Usually the blob's fault; a caller that must not
+  blame a blob for a failing daemon checks that the daemon still reads a known blob
+  (`agents/din/blobs.py` does).
 - `NotKuboApi`: the configured URL answers but is not a Kubo RPC API (fix `ipfs_api`).
 """
 from __future__ import annotations
@@ -64,6 +68,13 @@ class InvalidCid(StoreError):
     def __init__(self, text: str, reason: str = "not a CID"):
         self.text = text
         super().__init__(f"invalid CID {text!r}: {reason}")
+
+
+class BlobUnreadable(StoreError):
+    def __init__(self, cid: str, where: str, reason: str):
+        self.cid = cid
+        self.reason = reason
+        super().__init__(f"blob {cid} cannot be read by {where}: {reason}")
 
 
 class BlobTooLarge(StoreError):
@@ -276,6 +287,8 @@ class KuboStore(ContentStore):
             return NotKuboApi(self.api_url, f"HTTP {resp.status_code} on {resp.url.path}")
         if cid is not None and any(s in low for s in ("timed out", "not found", "no link named", "deadline")):
             return BlobNotFound(cid, self.api_url)
+        if cid is not None and resp.status_code == 500:
+            return BlobUnreadable(cid, self.api_url, message)
         return StoreUnavailable(self.api_url, f"daemon error (HTTP {resp.status_code}): {message}")
 
     def put(self, data: bytes) -> str:

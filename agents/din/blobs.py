@@ -7,8 +7,10 @@ failure apart:
 - **The store is down** (`StoreUnavailable`, a `TransientError`): raised as it is; the daemon backs
   off and retries the step. Nothing is judged while the store does not answer.
 - **The blob is unavailable**: not found (the embedded store answers at once; an IPFS daemon
-  searches for `fetch_timeout` seconds, the `fetch_timeout` setting), not a CID, corrupt, or larger
-  than any blob of the task's model can be (`max_blob_bytes`). That is a *verdict about the CID*,
+  searches for `fetch_timeout` seconds, the `fetch_timeout` setting), not a CID, corrupt, larger
+  than any blob of the task's model can be (`max_blob_bytes`), or unreadable by a daemon that
+  still reads the genesis model (a malformed dag-pb block: anyone can store one; if the genesis
+  read fails too, the daemon is what is broken: transient). That is a *verdict about the CID*,
   not an error: an unavailable participant update is an unusable update, exactly like unparsable
   bytes (left out of its subgroup's aggregate, scored 0; the participant's fault, never the
   evaluators'). Verdicts are kept in the daemon's cursor file, so a missing blob is waited for once
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from agents.core.store import BlobNotFound, BlobTooLarge, ContentStore, CorruptBlob, InvalidCid, KuboStore, LocalStore
+from agents.core.store import (BlobNotFound, BlobTooLarge, BlobUnreadable, ContentStore, CorruptBlob, InvalidCid,
+                                KuboStore, LocalStore, StoreError, StoreUnavailable)
 from common.errors import LoyalError
 from ml.din import model as M
 from ml.din.errors import BadUpdate
@@ -61,6 +64,7 @@ class Blobs:
         self.note = note
         self._models: dict[str, bytes] = {}  # content-addressed, so cached bytes never go stale
         self._genesis_layout: M.Layout | None = None
+        self._genesis_cid: str | None = None
 
     def fetch(self, cid: str, what: str, max_bytes: int | None = None) -> bytes | None:
         """The bytes of `cid`, or None if it is unavailable (reason in `verdicts[cid]`)."""
@@ -71,6 +75,19 @@ class Blobs:
         except UNAVAILABLE as e:
             self._judge(cid, str(e), what)
             return None
+        except BlobUnreadable as e:
+            self._store_reads_genesis(e)
+            self._judge(cid, str(e), what)
+            return None
+
+    def _store_reads_genesis(self, failure: StoreError) -> None:
+        """Blame a blob the daemon fails on only while it still reads the genesis model."""
+        if self._genesis_cid is None:
+            self.load_genesis()
+        try:
+            self.store.get(self._genesis_cid)  # type: ignore[arg-type]
+        except StoreError as e:
+            raise StoreUnavailable(self.store.location, f"{failure}; and the genesis model fails too: {e}") from None
 
     def _judge(self, cid: str, reason: str, what: str) -> None:
         self.verdicts[cid] = reason
@@ -118,10 +135,13 @@ class Blobs:
         except BlobNotFound as e:
             raise ModelUnavailable(f"task {task}: genesis model {cid} not found {self._where()}: "
                                    f"{self._fix()}") from e
+        except BlobUnreadable as e:
+            raise ModelUnavailable(f"task {task}: {e} (the genesis model); check that daemon") from e
         except (InvalidCid, CorruptBlob, BadUpdate) as e:
             raise ModelUnavailable(f"task {task}: the genesis model is unusable ({e}); "
                                    "nobody can train this task") from e
         self._genesis_layout = M.layout_of(state)
+        self._genesis_cid = cid
         self._models[cid] = blob
         return blob
 

@@ -47,7 +47,7 @@ def run(daemon: DinDaemon, *, poll: float = 1.0, exit_when_done: bool = False,
 
     def step() -> int:
         nonlocal seen, finished_before_step
-        if exit_when_done:
+        if exit_when_done and not finished_before_step:  # once finished, a task stays finished
             finished_before_step = finished(daemon.din, daemon.task)
         try:
             return daemon.step()

@@ -10,6 +10,7 @@ import pytest
 from agents.core.store import (
     BlobNotFound,
     BlobTooLarge,
+    BlobUnreadable,
     ContentStore,
     CorruptBlob,
     InvalidCid,
@@ -232,6 +233,21 @@ def test_daemon_size_limit(kubo):
         kubo.get(cid, max_bytes=len(data) - 1)
     with pytest.raises(BlobTooLarge):
         kubo.get(cid, max_bytes=1000)
+
+
+@pytest.mark.slow
+def test_daemon_fails_on_a_malformed_block_names_the_blob(kubo, ipfs_api):
+    # anyone can store a block under a dag-pb CID that is not protobuf: the daemon answers 500 for it
+    import httpx
+
+    r = httpx.post(ipfs_api + "/api/v0/block/put", params={"format": "dag-pb", "mhtype": "sha2-256", "version": "1"},
+                   files={"file": ("b", b"\xff\xfe not protobuf", "application/octet-stream")})
+    cid = json.loads(r.text)["Key"]
+    assert cid.startswith("bafybei")
+    with pytest.raises(BlobUnreadable) as e:
+        kubo.get(cid)
+    assert cid in str(e.value) and not isinstance(e.value, TransientError)  # not an outage
+    assert kubo.get(kubo.put(b"still fine")) == b"still fine"
 
 
 @pytest.mark.slow

@@ -2,8 +2,10 @@
 that puts them into a task. Production daemons know nothing of them."""
 from __future__ import annotations
 
+import json
 import random
 
+import httpx
 import torch
 
 from agents.core.store import cid_of
@@ -12,7 +14,8 @@ from agents.din.scenario import Runner
 from ml.din import model as M
 
 #: How a bad participant spoils its update, each round.
-BAD_KINDS = ("never-stored", "not-a-cid", "malformed", "nan", "wrong-shape", "oversized")
+BAD_KINDS = ("never-stored", "not-a-cid", "malformed", "nan", "wrong-shape", "oversized",
+             "malformed-dag-pb")  # the last needs an IPFS daemon (KuboStore)
 
 
 class BadBlobParticipant(ParticipantDaemon):
@@ -37,6 +40,11 @@ class BadBlobParticipant(ParticipantDaemon):
             return "not-a-cid"
         if self.kind == "malformed":  # stored, but not a tensor blob
             return self.store.put(b"\x00 not safetensors " * 64)
+        if self.kind == "malformed-dag-pb":  # a block under a dag-pb CID that is not protobuf
+            r = httpx.post(self.store.location + "/api/v0/block/put",
+                           params={"format": "dag-pb", "mhtype": "sha2-256", "version": "1"},
+                           files={"file": ("b", b"\xff\xfe not protobuf " + self.address.encode(), "application/octet-stream")})
+            return json.loads(r.text)["Key"]
         state = M.from_bytes(update)
         if self.kind == "nan":
             state["fc1.weight"][0, 0] = float("nan")

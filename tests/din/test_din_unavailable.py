@@ -7,7 +7,7 @@ import pytest
 
 from agents.core.events import fetch_events
 from agents.core.signers import dev_signer
-from agents.core.store import LocalStore, cid_of
+from agents.core.store import KuboStore, LocalStore, cid_of
 from agents.din.blobs import ModelUnavailable
 from agents.din.contracts import GLOBAL, Stage
 from agents.din.index import cid_hash
@@ -75,6 +75,30 @@ def test_unusable_updates_cost_only_their_senders(chain, store, tmp_path):
     oversized = submitted(chain, runner, 0)[parts[7]]
     assert "larger than" in verdicts[oversized]
     assert any("unusable" in line for line in evaluator.log)
+
+
+@pytest.mark.slow
+def test_unusable_updates_on_a_real_ipfs_daemon(chain, ipfs_api, tmp_path):
+    """The same through js-ipfs: a never-stored CID costs each evaluator one fetch_timeout (then
+    it is judged), a malformed dag-pb block is the sender's fault, not a store outage."""
+    sc = Scenario(participants=4, evaluators=3, rounds=1, subgroup_size=4, evaluators_per_subgroup=3,
+                  poisoners=(), lazy=(), first_account=1)
+    bad = {0: "never-stored", 1: "malformed-dag-pb", 2: "not-a-cid"}
+    with KuboStore(ipfs_api, fetch_timeout=2.0) as ipfs:
+        runner = BadParticipantsRunner(chain, ipfs, tmp_path, sc, bad=bad)
+        res = runner.run()
+        parts = [p.address for p in runner.participants]
+        cids = submitted(chain, runner, 0)
+        genesis = ipfs.get(runner.daemons[0].index.genesis)
+        expected = cid_of(A.aggregate({parts[3]: ipfs.get(cids[parts[3]])}, M.layout_of(M.from_bytes(genesis))))
+    din, task = runner.din, res.task
+    assert cids[parts[1]].startswith("bafybei")
+    tally = din.tally(task, 0, 0)
+    assert tally.accepted and "0x" + tally.best_hash.hex() == cid_hash(expected)  # only the honest update
+    assert res.slashed == {} and len(res.fees) == 3
+    assert [res.rewards.get(parts[i], 0) for i in bad] == [0, 0, 0] and res.rewards[parts[3]] > 0
+    verdicts = runner.daemons[-1].index.local["unavailable"]
+    assert "not found" in verdicts[cids[parts[0]]] and "cannot be read" in verdicts[cids[parts[1]]]
 
 
 class LosingStoreRunner(Runner):
