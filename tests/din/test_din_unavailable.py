@@ -101,6 +101,28 @@ def test_unusable_updates_on_a_real_ipfs_daemon(chain, ipfs_api, tmp_path):
     assert "not found" in verdicts[cids[parts[0]]] and "cannot be read" in verdicts[cids[parts[1]]]
 
 
+@pytest.mark.slow
+def test_unavailable_masked_upload_spoils_only_its_subgroup(chain, store, tmp_path):
+    """Secure aggregation: without a member's masked upload its masks cannot cancel, so the honest
+    evaluators agree on the REJECTED blob for that subgroup (its members score 0: masking hides
+    who); the other subgroup is aggregated and paid; nobody is slashed."""
+    from agents.din.evaluator import REJECTED
+
+    sc = Scenario(participants=4, evaluators=3, rounds=1, subgroup_size=2, evaluators_per_subgroup=3,
+                  poisoners=(), lazy=(), secure_aggregation=True, first_account=1)
+    runner = BadParticipantsRunner(chain, store, tmp_path, sc, bad={0: "never-stored"})
+    res = runner.run()
+    din, task = runner.din, res.task
+    parts = [p.address for p in runner.participants]
+    spoiled, fine = din.tally(task, 0, 0), din.tally(task, 0, 1)
+    assert spoiled.accepted and "0x" + spoiled.best_hash.hex() == cid_hash(cid_of(REJECTED))
+    assert fine.accepted and "0x" + fine.best_hash.hex() != cid_hash(cid_of(REJECTED))
+    assert din.tally(task, 0, GLOBAL).accepted
+    assert res.slashed == {}
+    assert res.rewards.get(parts[0], 0) == res.rewards.get(parts[1], 0) == 0
+    assert res.rewards[parts[2]] > 0 and res.rewards[parts[3]] > 0
+
+
 class LosingStoreRunner(Runner):
     """Deletes round 0's revealed global model from the (shared) store once it is revealed, as if
     nobody had kept it: round 1 must train from, and be combined onto, the model before it."""
