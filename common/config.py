@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("key_password_file", "LOYAL_KEY_PASSWORD_FILE", None, Path,
             "file holding the keystore password (daemons); `LOYAL_KEY_PASSWORD` (env only) also works"),
     Setting("ipfs_api", "IPFS_API", None, str, "Kubo RPC API URL; unset = the embedded store under home/store"),
+    Setting("fetch_timeout", "LOYAL_FETCH_TIMEOUT", 30.0, float,
+            "seconds the IPFS daemon may search for a blob it does not hold before the blob counts as unavailable"),
     Setting("log_level", "LOYAL_LOG_LEVEL", "INFO", str, "daemon log level (DEBUG, INFO, WARNING, ERROR)"),
     Setting("tx_timeout", "LOYAL_TX_TIMEOUT", 120.0, float, "seconds to wait for a transaction receipt"),
     Setting("poll", "LOYAL_POLL", 1.0, float, "seconds a daemon sleeps when it has nothing to do"),
@@ -73,6 +75,7 @@ class Settings:
     keystore: str | None
     key_password_file: Path | None
     ipfs_api: str | None
+    fetch_timeout: float
     log_level: str
     tx_timeout: float
     poll: float
@@ -169,8 +172,8 @@ def resolve(flags: Mapping[str, Any] | None = None, *, config_file: str | Path |
         else:
             values[s.name] = s.default(values) if callable(s.default) else s.default
             sources[s.name] = "default"
-    if values["tx_timeout"] <= 0 or values["poll"] <= 0:
-        raise ConfigError("tx_timeout and poll must be positive numbers of seconds")
+    if values["tx_timeout"] <= 0 or values["poll"] <= 0 or values["fetch_timeout"] <= 0:
+        raise ConfigError("tx_timeout, poll and fetch_timeout must be positive numbers of seconds")
     return Settings(**values, config_file=file_path, sources=sources)
 
 

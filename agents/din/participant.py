@@ -1,8 +1,12 @@
-"""Participant daemon: trains locally on its own shard (which never leaves it) and submits the
+"""Participant daemon: trains locally on its own data (which never leaves it) and submits the
 update CID each round; claims its reward and bond after scoring.
 
-Local training is `ml.din.client.train_update`, a Flower NumPyClient's `fit`: the chain replaces
-the Flower server's coordination. A poisoner trains on flipped labels (demo and tests only).
+Local training is a Flower NumPyClient's `fit` through `ml.din.client.fit_update`: the built-in
+digits client on `shard` (on `device`), or the participant's own `client` (`--client module:attr`,
+`ml/din/client_loader.py`), checked against the task's layout every round. The chain replaces the
+Flower server's coordination. A poisoner trains on flipped labels (demo and tests only). The model
+a round trains from is `global_before(round)` (an unavailable accepted global model is skipped);
+a genesis model this daemon cannot fetch stops it with the fix (`ModelUnavailable`).
 
 Secure-aggregation tasks: at registration the daemon publishes its X25519 mask key (derived from
 its signer key, so it survives restarts); each round it uploads `secagg.mask_update(...)` of its
@@ -13,6 +17,9 @@ refuses to when fewer than two members survived. A `dropout` registers (and publ
 but never submits (demo and tests).
 """
 from __future__ import annotations
+
+import torch
+from flwr.client import NumPyClient
 
 from common.units import format_amount
 from ml.din import client as flwr_client
@@ -30,11 +37,29 @@ _ZERO = b"\x00" * 32
 class ParticipantDaemon(DinDaemon):
     role = "participant"
 
-    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, dropout: bool = False, **kw):
+    def __init__(self, *a, shard: data.Shard | None = None, client: NumPyClient | None = None,
+                 client_name: str | None = None, device: torch.device | str | None = None,
+                 poisoner: bool = False, dropout: bool = False, **kw):
         super().__init__(*a, **kw)
-        self.shard = data.flip_labels(shard) if poisoner else shard
+        if (shard is None) == (client is None):
+            raise ValueError("a participant trains either the built-in client on `shard` or its own `client`")
+        if client is None:
+            self.shard = data.flip_labels(shard) if poisoner else shard
+            client = flwr_client.DinClient(self.shard, device=device)
+            client_name = client_name or "the built-in digits client"
+        self.client = client
+        self.client_name = client_name or type(client).__name__
         self.poisoner = poisoner
         self.dropout = dropout
+
+    def train(self, global_bytes: bytes, round_: int) -> bytes:
+        """This round's update bytes (trained - global) from the client, checked against the layout."""
+        return flwr_client.fit_update(global_bytes, self.client, {"seed": round_, "round": round_, "task": self.task},
+                                      self.client_name)
+
+    def upload(self, update: bytes) -> str:
+        """Put the update (masked in secure-aggregation tasks) in the store; its CID goes on-chain."""
+        return self.store.put(update)
 
     # -- secure aggregation ----------------------------------------------------------------
     @property
@@ -65,6 +90,7 @@ class ParticipantDaemon(DinDaemon):
         if stage == Stage.Registration:
             sent = 0
             if not self.registered():
+                self.genesis_model()  # can this machine see the task's content? stop before paying the bond
                 din.register(self.signer, task)
                 self.note("registered")
                 sent += 1
@@ -82,14 +108,14 @@ class ParticipantDaemon(DinDaemon):
                 return 0  # registered too late to publish a key: not a member of any subgroup
             if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
                 return 0  # the previous round's global vote is not closed yet: wait for the model
-            global_bytes = self.store.get(self.global_cid_before(round_))
-            update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
+            _, global_bytes = self.global_before(round_)
+            update = self.train(global_bytes, round_)
             if self.secure:
                 g = self.subgroup()
                 layout = M.layout_of(M.from_bytes(global_bytes))
                 update = SA.mask_update(update, layout, me, self.mask_key(), self.index.mask_keys(g),
                                         self.mask_context(round_, g))
-            cid = self.store.put(update)
+            cid = self.upload(update)
             din.submit_update(self.signer, task, round_, cid)
             self.note(f"round {round_}: submitted {'masked ' if self.secure else ''}{cid}")
             return 1
