@@ -237,6 +237,13 @@ CASES: dict[str, list[Case]] = {
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------
     "dao demo": [],
+    # -- explorer ---------------------------------------------------------------------------------
+    "index": [rpc_case("index", extra=("--once",)), book_case("index", extra=("--once",)),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--db", "nosuchdb://x"],
+                   "bad index database URL"),
+              Case("file", lambda e: ["index", "--once", *chain_opts(e), "--db",
+                                             f"sqlite:///{e.file('a-file', 'x')}/x.sqlite"], "cannot open the index database"),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--batch-blocks", "0"], "Invalid value")],
 }
 
 
