@@ -4,5 +4,5 @@ from agents.core.subsystem import Subsystem
 
 SUBSYSTEM = Subsystem(
     name="explorer",
-    commands=(("index", "agents.explorer.cli:index"),),
+    commands=(("index", "agents.explorer.cli:index"), ("explorer", "agents.explorer.cli:explorer")),
 )

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from agents.core.cli import BOOK, HOME, KEYSTORE, RPC, connect
+from agents.core.cli import BOOK, DEV_ACCOUNT, HOME, KEYSTORE, RPC, connect, signer
 from agents.core.events import MAX_RANGE
 from common.config import Settings, configure
 
@@ -74,12 +74,15 @@ def explorer(
     db: Optional[str] = DB,
     home: Optional[Path] = HOME,
     keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT,
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="port to listen on (0: a free one)"),
     follow: bool = typer.Option(True, "--follow/--no-follow", help="also run the indexer in this process"),
+    din_reports: Optional[Path] = typer.Option(
+        None, "--din-reports", help="folder of DIN owners' reports (task<N>/accuracy.csv): plotted as off-chain accuracy"),
 ):
-    """Serve the explorer pages from the index (overview, DIN, OML, ledger, DAO) and relay signed ballots
-    with the configured relayer key (--keystore)."""
+    """Serve the explorer pages from the index (overview, DIN, OML, ledger, DAO); relay signed ballots with
+    the relayer key (--keystore; without one, ballots are shown but not relayed)."""
     from agents.core.logs import setup_logging
 
     from .server import serve
@@ -87,7 +90,13 @@ def explorer(
     s = configure(rpc_url=rpc, home=home, index_db=db, keystore=keystore)
     setup_logging(s.log_level)
     chain, engine, idx = open_index(s, book)
+    relayer = signer(chain, s, keystore, dev_account) if (s.keystore or dev_account is not None) else None
+    if din_reports is not None and not din_reports.is_dir():
+        from common.errors import ConfigError
+
+        raise ConfigError(f"--din-reports {din_reports} is not a folder")
     try:
-        serve(chain, engine, s, host=host, port=port, index=idx if follow else None)
+        serve(chain, engine, s, host=host, port=port, index=idx if follow else None, relayer=relayer,
+              din_reports=din_reports)
     except KeyboardInterrupt:
         return
