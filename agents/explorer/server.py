@@ -271,7 +271,7 @@ class Server:
     def __init__(self, app: FastAPI, host: str, port: int, index=None, poll: float = 1.0):
         import uvicorn
 
-        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="none")
         self.server = uvicorn.Server(self.config)
         self.index, self.poll = index, poll
         self.stop_event = threading.Event()
