@@ -244,6 +244,12 @@ CASES: dict[str, list[Case]] = {
               Case("file", lambda e: ["index", "--once", *chain_opts(e), "--db",
                                              f"sqlite:///{e.file('a-file', 'x')}/x.sqlite"], "cannot open the index database"),
               Case("value", lambda e: ["index", "--once", *chain_opts(e), "--batch-blocks", "0"], "Invalid value")],
+    "explorer": [rpc_case("explorer"), book_case("explorer"),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--db", "nosuchdb://x"], "bad index database URL"),
+                 Case("file", lambda e: ["explorer", *chain_opts(e), "--db", f"sqlite:///{e.tmp}/x.sqlite",
+                                         "--din-reports", str(e.tmp / "no-reports")], "is not a folder"),
+                 password_case("explorer", extra=("--db", "sqlite:///:memory:")),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--port", "70000"], "Invalid value")],
 }
 
 
