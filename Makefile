@@ -31,9 +31,10 @@ build: setup
 	rm -rf contracts/.cache  # left by a bare `ape` run (tools/ape/ape removes it itself); forge must not compile it
 	forge build
 
-## demo: start Anvil, deploy the suite, run the end-to-end scenario, print a summary
+## demo: start Anvil, deploy the suite, run the end-to-end scenario, print a summary and the explorer URL
+## (chain, index and pages keep running until Ctrl-C)
 demo: build
-	loyal devnet
+	loyal devnet --keep --explorer
 
 ## ipfs: js-ipfs 0.66.1 (offline IPFS daemon for the store tests); `npm ci` trips on a git-tarball optional dep
 ipfs: tools/ipfs/node_modules/.installed

@@ -323,6 +323,29 @@ class _Stop(Exception):
     pass
 
 
+DEVNET_RELAYER = 63  # dev account that relays ballots on `loyal devnet --explorer` (no scenario uses it)
+
+
+def start_devnet_explorer(chain: Chain, scratch: Path, settings, port: int = 0) -> Server:
+    """`loyal devnet --keep --explorer`: a fresh index of the devnet in its scratch folder, followed in
+    a thread, and the pages (DIN owners' accuracy reports from the scenario, ballots relayed by a dev
+    account) on a free port."""
+    from agents.core.signers import dev_signer
+
+    from .db import connect_db
+    from .index import EventIndex
+
+    db_file = Path(scratch) / "index.sqlite"
+    for f in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm")):
+        f.unlink(missing_ok=True)  # a new devnet is a new chain
+    engine = connect_db(f"sqlite:///{db_file.resolve()}")
+    idx = EventIndex(chain, engine)
+    idx.catch_up()
+    reports = Path(scratch) / "din"
+    app = create_app(chain, engine, relayer=dev_signer(DEVNET_RELAYER), din_reports=reports if reports.is_dir() else None)
+    return Server(app, "127.0.0.1", port, index=idx, poll=settings.poll).start()
+
+
 def serve(chain: Chain, engine: Engine, settings, *, host: str, port: int, index=None, relayer=None,
           din_reports: Path | None = None, on_start=None) -> None:
     """Serve until Ctrl-C (or SIGTERM)."""

@@ -91,7 +91,8 @@ def ledger(*sub: str) -> Callable[[Env], list[str]]:
 
 CASES: dict[str, list[Case]] = {
     # -- core -------------------------------------------------------------------------------------
-    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'")],
+    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'"),
+               Case("value", lambda e: ["devnet", "--explorer"], "--explorer needs --keep or --deploy-only")],
     "deploy": [
         rpc_case("deploy"),
         password_case("deploy"),
