@@ -11,7 +11,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 
-.PHONY: setup build demo test bench clean ipfs ape-setup chromium
+.PHONY: setup build demo test bench clean ipfs ape-setup test-deps
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -43,13 +43,15 @@ tools/ipfs/node_modules/.installed: tools/ipfs/package.json tools/ipfs/package-l
 	touch $@
 
 ## test: forge unit/fuzz/invariant tests, then the Python suite against a real Anvil
-test: build ipfs ape-setup chromium
+test: build ipfs ape-setup test-deps
 	forge test
 	$(PY) -m pytest
 
-## chromium: Debian's Chromium for the explorer's browser test (Playwright drives it; no browser download)
-chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+## test-deps: Debian packages the explorer's tests run for real: chromium (Playwright drives it; no browser
+## download) and postgresql (a throwaway cluster for the index); installed only when missing
+test-deps:
+	@command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
 	@command -v chromium >/dev/null || { echo "error: the explorer's browser test needs Debian's chromium package: apt-get install chromium" >&2; exit 1; }
 
 ## ape-setup: optional Ape env (.venv-ape: Ape pins web3<8); solc = our solcjs wrapper; run Ape via tools/ape/ape
