@@ -37,7 +37,7 @@ def index(
     home: Optional[Path] = HOME,
     once: bool = typer.Option(False, "--once", help="index up to the current head, print a summary and exit"),
     batch_blocks: int = typer.Option(MAX_RANGE, "--batch-blocks", min=1, max=MAX_RANGE,
-                                     help="blocks per database transaction"),
+                                     help="most blocks per database transaction (fewer where blocks hold many events)"),
 ):
     """Follow every address-book contract's events into the index database (SQLite by default,
     PostgreSQL by URL); resumes where it stopped, survives SIGKILL, follows reorgs."""

@@ -58,6 +58,12 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "DaoTreasury": ("bountyRef",),
 }
 
+# Events per database transaction the index aims at: a step that brought more halves the next
+# step's block range, one that brought less than a quarter doubles it (up to `batch_blocks`). So
+# memory stays bounded on dense chains (thousands of events per block) and sparse ones are read
+# 2,000 blocks per request.
+TARGET_EVENTS = 5_000
+
 # Events whose transaction input the index keeps, decoded (audit.py's `decode_call`), because what
 # a page shows is in the call and not in the event: who scored what in DIN's paged score reveals.
 KEEP_CALL: frozenset[tuple[str, str]] = frozenset({("DinScoring", "ScoresRevealed")})
@@ -104,6 +110,7 @@ class EventIndex:
         if not 1 <= batch_blocks <= MAX_RANGE:
             raise ConfigError(f"batch_blocks must be in 1..{MAX_RANGE}")
         self.chain, self.engine, self.batch_blocks = chain, engine, batch_blocks
+        self._span = 1  # blocks in the next step: adapts to the chain's density (TARGET_EVENTS)
         self.auditor = Auditor(chain)
         self.source = LogSource.of(chain)
         self._rows: list[dict] = []
@@ -190,18 +197,22 @@ class EventIndex:
 
     # -- following ---------------------------------------------------------------------------
     def step(self) -> int:
-        """Index the next block range (at most `batch_blocks`); returns blocks indexed, 0 when at
-        the head. Checks for a reorg first."""
+        """Index the next block range (at most `batch_blocks`, fewer on a dense chain); returns blocks
+        indexed, 0 when at the head. Checks for a reorg first."""
         head = self.source.head()
         self._check_tip(head)
         c = self.cursor
         if c.scanned_to >= head.number:
             return 0
-        to = min(c.scanned_to + self.batch_blocks, head.number)
+        to = min(c.scanned_to + self._span, head.number)
         self._tip = head if to == head.number else self._header(to)
         before = c.scanned_to
-        self.follower.poll(self._take, head=to)
+        n = self.follower.poll(self._take, head=to)
         self._commit()
+        if n > TARGET_EVENTS:
+            self._span = max(1, self._span // 2)
+        elif n < TARGET_EVENTS // 4:
+            self._span = min(self.batch_blocks, self._span * 2)
         return to - before
 
     def catch_up(self) -> int:

@@ -153,9 +153,15 @@ def create_app(chain: Chain, engine: Engine, *, relayer=None, din_reports: Path 
     def din_task(request: Request, task_id: str):
         return page(request, "din_task.html", t=din_task_of(task_id))
 
+    plot_cache: dict[str, tuple[int, str]] = {}  # task -> (index position drawn at, SVG)
+
     @app.get("/din/task/{task_id}/plot.svg")
     def din_plot(task_id: str):
-        return Response(plots.din_task_svg(din_task_of(task_id)), media_type="image/svg+xml")
+        at = rows_of(lambda r: r.cursor().scanned_to)
+        cached = plot_cache.get(task_id)
+        if cached is None or cached[0] != at:  # redrawn only when the index has moved
+            cached = plot_cache[task_id] = (at, plots.din_task_svg(din_task_of(task_id)))
+        return Response(cached[1], media_type="image/svg+xml")
 
     # -- DAO ---------------------------------------------------------------------------------
     def now() -> int | None:
