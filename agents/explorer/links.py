@@ -28,8 +28,8 @@ ID_PAGES: tuple[tuple[str, tuple[str, ...] | None, str], ...] = (
     ("runId", None, "/dao/run/{}"),
     ("userModelId", None, "/ledger/fork/{}"),
     ("baseModelId", None, "/ledger/base/{}"),
-    ("blockId", ("TrainingLedger",), "/events?contract=TrainingLedger&event=BlockSealed&subject={}"),
-    ("batchId", OML, "/events?contract=UsageLedger&event=UsagePosted&q={}"),
+    ("blockId", ("TrainingLedger",), "/events?contract=TrainingLedger&event=BlockSealed&arg=blockId&value={}"),
+    ("batchId", OML, "/events?contract=UsageLedger&event=UsagePosted&arg=batchId&value={}"),
 )
 # Arguments that are times (seconds since the epoch), shown as dates.
 TIME_ARGS = frozenset({"registrationEnd", "unlockAt", "challengeEnds", "startsAt", "endsAt", "expiresAt",
@@ -110,12 +110,20 @@ class Linker:
             return Markup(f'<span class="hex" title="{escape(v)}">{escape(v[:10])}…</span>')
         return escape(v)
 
+    def call(self, c: dict) -> Markup:
+        """One decoded proposal action (audit.py's `Call` JSON) with its arguments linked."""
+        if not c.get("function"):
+            return escape(c["text"])
+        shown = Markup(", ").join(Markup(f"{escape(k)}=") + self.value(c["contract"], k, v, c)
+                                  for k, v in c["args"].items())
+        return Markup(f"{escape(c['contract'])}.{escape(c['function'])}(") + shown + Markup(")")
+
     def args(self, row) -> Markup:
         """`name=value, ...` of an event row; a proposal's calls decoded (audit.py)."""
         parts = []
         for k, v in row.args.items():
             if row.event == "ProposalCreated" and k == "calldatas" and row.data.get("calls"):
-                shown = Markup(", ").join(escape(c["text"]) for c in row.data["calls"])
+                shown = Markup(", ").join(self.call(c) for c in row.data["calls"])
                 parts.append(Markup(f"calls=[{shown}]"))
             elif k in ("signatures", "values") and row.event == "ProposalCreated":
                 continue

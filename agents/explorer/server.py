@@ -101,14 +101,19 @@ def create_app(chain: Chain, engine: Engine, *, relayer=None, din_reports: Path 
 
     @app.get("/events", response_class=HTMLResponse)
     def events(request: Request, contract: str | None = None, event: str | None = None, subject: str | None = None,
-               q: str | None = None):
+               q: str | None = None, arg: str | None = None, value: str | None = None):
+        """Events by contract, name, subject, an argument's value (`arg`, `value`) or text (`q`)."""
         def build(rows: Rows):
             if q:
-                return [r for r in rows.mentioning(q) if (contract is None or r.contract == contract)
-                        and (event is None or r.event == event)]
-            return rows.events(contract, event, subject, limit=500, newest_first=True)
-        title = " ".join(x for x in (contract, event, f"#{subject}" if subject else None, q) if x) or "all events"
-        return page(request, "events.html", title=title, events=rows_of(build))
+                found = [r for r in rows.mentioning(q) if (contract is None or r.contract == contract)
+                         and (event is None or r.event == event)]
+            else:
+                found = rows.events(contract, event, subject, limit=None if arg else 500, newest_first=True)
+            if arg:
+                found = [r for r in found if str(r.args.get(arg, "")).lower() == (value or "").lower()][:500]
+            return found
+        shown = [contract, event, f"#{subject}" if subject else None, f"{arg}={value}" if arg else None, q]
+        return page(request, "events.html", title=" ".join(x for x in shown if x) or "all events", events=rows_of(build))
 
     @app.get("/account/{address}", response_class=HTMLResponse)
     def account(request: Request, address: str):
@@ -317,6 +322,8 @@ class Server:
             pass
         except LoyalError as e:
             log.error("the indexer stopped: %s", e)
+        except Exception:  # a bug: the pages keep serving and say how far behind they fall
+            log.exception("the indexer stopped")
 
     def stop(self) -> None:
         self.stop_event.set()
