@@ -65,7 +65,8 @@ def site(_suite, tmp_path_factory):
     dao, m = Dao(chain), members()
     dao.advance_past(dao.now())
     p = dao.propose(m["safety1"], "review", [Action.call(dao.treasury, "payBounty", keccak(text="ui-test"),
-                                                         dev_signer(7).address, 10**18)], "Pay a small UI bounty")
+                                                         dev_signer(7).address, 10**18)],
+                     "Pay a small UI bounty <script>window.pwned = 1</script>")  # chain text is data, never markup
     dao.advance_past(p.vote_start)
     dao.vote(m["safety2"], p, "for")
     engine = connect_db(f"sqlite:///{tmp / 'index.sqlite'}")
@@ -158,6 +159,7 @@ def test_a_signed_ballot_is_relayed_and_shows_in_the_tally(site, page):
     page.goto(f"{site.url}/dao/proposal/{site.proposal}")
     assert page.inner_text("#state") == "Active" and page.inner_text("#for") == "1"
     assert "DaoTreasury.payBounty(" in page.inner_text("#calls")  # decoded calldata
+    assert "<script>window.pwned" in page.inner_text("main") and page.evaluate("window.pwned") is None
     typed = _open_ballot(page, site, voter.address, "for")
     assert typed["primaryType"] == "Ballot" and typed["domain"]["chainId"] == site.chain.chain_id
     assert int(typed["message"]["proposalId"]) == site.proposal
