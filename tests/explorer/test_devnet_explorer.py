@@ -28,7 +28,7 @@ def test_devnet_prints_a_working_explorer_url(tmp_path):
             url = m.group(1) if m else None
         assert url, "no explorer URL printed"
         page = httpx.get(url + "/", timeout=30).text
-        assert "DinTasks" in page and "up to date with the chain head" in page
+        assert "DinTasks" in page and "the index is up to date" in page
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

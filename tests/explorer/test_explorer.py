@@ -110,7 +110,7 @@ def test_pages_render_and_every_link_resolves(site, page):
         resp = page.goto(site.url + path)
         assert resp.status == 200, path
         assert page.locator("h1").first.is_visible()
-        assert "Traceback" not in page.content() and "up to date with the chain head" in page.inner_text("#index-status")
+        assert "Traceback" not in page.content() and "the index is up to date" in page.inner_text("#index-status")
         links |= set(page.eval_on_selector_all("a[href^='/']", "els => els.map(e => e.getAttribute('href'))"))
     page.goto(site.url + "/")
     page.screenshot(path=site.shots / "overview.png", full_page=False)
