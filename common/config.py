@@ -60,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
             "DAO genesis personnel at deploy: `0xaddr:safety|policy:1..3,...` (default: dev accounts on a dev chain)"),
     Setting("oml_platform", "LOYAL_OML_PLATFORM", None, str,
             "OML platform signer address at deploy (default: the deployer)"),
+    Setting("index_db", "LOYAL_INDEX_DB", None, str,
+            "database URL of the event index (`loyal index`, `loyal explorer`); unset = SQLite file "
+            "`<home>/index/<chainId>.sqlite`"),
 )
 #: Secrets are read from the environment only, never from loyal.toml (a file others may read).
 PASSWORD_ENV = "LOYAL_KEY_PASSWORD"
@@ -81,6 +84,7 @@ class Settings:
     poll: float
     dao_genesis: str | None
     oml_platform: str | None
+    index_db: str | None
     config_file: Path | None = None  # the loyal.toml that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict)  # name -> "flag" | "env" | "file" | "default"
 

@@ -102,7 +102,8 @@ def ledger(*sub: str) -> Callable[[Env], list[str]]:
 
 CASES: dict[str, list[Case]] = {
     # -- core -------------------------------------------------------------------------------------
-    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'")],
+    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'"),
+               Case("value", lambda e: ["devnet", "--explorer"], "--explorer needs --keep or --deploy-only")],
     "deploy": [
         rpc_case("deploy"),
         password_case("deploy"),
@@ -267,6 +268,19 @@ CASES: dict[str, list[Case]] = {
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------
     "dao demo": [],
+    # -- explorer ---------------------------------------------------------------------------------
+    "index": [rpc_case("index", extra=("--once",)), book_case("index", extra=("--once",)),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--db", "nosuchdb://x"],
+                   "bad index database URL"),
+              Case("file", lambda e: ["index", "--once", *chain_opts(e), "--db",
+                                             f"sqlite:///{e.file('a-file', 'x')}/x.sqlite"], "cannot open the index database"),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--batch-blocks", "0"], "Invalid value")],
+    "explorer": [rpc_case("explorer"), book_case("explorer"),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--db", "nosuchdb://x"], "bad index database URL"),
+                 Case("file", lambda e: ["explorer", *chain_opts(e), "--db", f"sqlite:///{e.tmp}/x.sqlite",
+                                         "--din-reports", str(e.tmp / "no-reports")], "is not a folder"),
+                 password_case("explorer", extra=("--db", "sqlite:///:memory:")),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--port", "70000"], "Invalid value")],
 }
 
 
