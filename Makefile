@@ -11,7 +11,7 @@ export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 
-.PHONY: setup build demo test bench clean ipfs ape-setup
+.PHONY: setup build demo test bench clean ipfs ape-setup test-deps
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -31,9 +31,10 @@ build: setup
 	rm -rf contracts/.cache  # left by a bare `ape` run (tools/ape/ape removes it itself); forge must not compile it
 	forge build
 
-## demo: start Anvil, deploy the suite, run the end-to-end scenario, print a summary
+## demo: start Anvil, deploy the suite, run the end-to-end scenario, print a summary and the explorer URL
+## (chain, index and pages keep running until Ctrl-C)
 demo: build
-	loyal devnet
+	loyal devnet --keep --explorer
 
 ## ipfs: js-ipfs 0.66.1 (offline IPFS daemon for the store tests); `npm ci` trips on a git-tarball optional dep
 ipfs: tools/ipfs/node_modules/.installed
@@ -42,9 +43,16 @@ tools/ipfs/node_modules/.installed: tools/ipfs/package.json tools/ipfs/package-l
 	touch $@
 
 ## test: forge unit/fuzz/invariant tests, then the Python suite against a real Anvil
-test: build ipfs ape-setup
+test: build ipfs ape-setup test-deps
 	forge test
 	$(PY) -m pytest
+
+## test-deps: Debian packages the explorer's tests run for real: chromium (Playwright drives it; no browser
+## download) and postgresql (a throwaway cluster for the index); installed only when missing
+test-deps:
+	@command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
+	@command -v chromium >/dev/null || { echo "error: the explorer's browser test needs Debian's chromium package: apt-get install chromium" >&2; exit 1; }
 
 ## ape-setup: optional Ape env (.venv-ape: Ape pins web3<8); solc = our solcjs wrapper; run Ape via tools/ape/ape
 ape-setup: .venv-ape/.installed

@@ -10,7 +10,7 @@ them. All daemons run in this one process (the in-process `Runner`), as `loyal d
 Per round it reports: wall time per stage and in total; transactions (eth_sendRawTransaction);
 JSON-RPC requests in total, per method and per transaction (counted at the HTTP provider, i.e.
 requests that reach the node); cursor file writes; event-log decodes; time spent training
-(`train_update`); CPU seconds of this process and of Anvil; and the floor the round cannot beat
+(`fit_update`); CPU seconds of this process and of Anvil; and the floor the round cannot beat
 on this machine: transactions x the measured latency of one `Chain.transact` + training time. The
 latency is the mean of LATENCY_SAMPLES transactions sent in a row before the round and as many
 after it (the mean, not the median: it is bimodal, a receipt is either there at the first poll or
@@ -92,9 +92,9 @@ class Meter:
     @contextmanager
     def process_hooks(self):
         """Count cursor writes (`EventCursor.commit` of a cursor with a file: it writes each time it is
-        called) and time `train_update` while the block runs (process-wide hooks)."""
+        called) and time `fit_update` while the block runs (process-wide hooks)."""
         cursor_cls = core_events.EventCursor
-        write, train = cursor_cls.commit, flwr_client.train_update
+        write, train = cursor_cls.commit, flwr_client.fit_update
         meter = self
 
         def counted_write(self_, *a, **kw):
@@ -111,12 +111,12 @@ class Meter:
                 meter.trainings += 1
 
         cursor_cls.commit = counted_write
-        flwr_client.train_update = timed_train
+        flwr_client.fit_update = timed_train
         try:
             yield self
         finally:
             cursor_cls.commit = write
-            flwr_client.train_update = train
+            flwr_client.fit_update = train
 
     def snapshot(self) -> dict:
         return {"rpc": Counter(self.rpc), "decodes": self.decodes, "cursor_writes": self.cursor_writes,

@@ -51,6 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("key_password_file", "LOYAL_KEY_PASSWORD_FILE", None, Path,
             "file holding the keystore password (daemons); `LOYAL_KEY_PASSWORD` (env only) also works"),
     Setting("ipfs_api", "IPFS_API", None, str, "Kubo RPC API URL; unset = the embedded store under home/store"),
+    Setting("fetch_timeout", "LOYAL_FETCH_TIMEOUT", 30.0, float,
+            "seconds the IPFS daemon may search for a blob it does not hold before the blob counts as unavailable"),
     Setting("log_level", "LOYAL_LOG_LEVEL", "INFO", str, "daemon log level (DEBUG, INFO, WARNING, ERROR)"),
     Setting("tx_timeout", "LOYAL_TX_TIMEOUT", 120.0, float, "seconds to wait for a transaction receipt"),
     Setting("poll", "LOYAL_POLL", 1.0, float, "seconds a daemon sleeps when it has nothing to do"),
@@ -58,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
             "DAO genesis personnel at deploy: `0xaddr:safety|policy:1..3,...` (default: dev accounts on a dev chain)"),
     Setting("oml_platform", "LOYAL_OML_PLATFORM", None, str,
             "OML platform signer address at deploy (default: the deployer)"),
+    Setting("index_db", "LOYAL_INDEX_DB", None, str,
+            "database URL of the event index (`loyal index`, `loyal explorer`); unset = SQLite file "
+            "`<home>/index/<chainId>.sqlite`"),
 )
 #: Secrets are read from the environment only, never from loyal.toml (a file others may read).
 PASSWORD_ENV = "LOYAL_KEY_PASSWORD"
@@ -73,11 +78,13 @@ class Settings:
     keystore: str | None
     key_password_file: Path | None
     ipfs_api: str | None
+    fetch_timeout: float
     log_level: str
     tx_timeout: float
     poll: float
     dao_genesis: str | None
     oml_platform: str | None
+    index_db: str | None
     config_file: Path | None = None  # the loyal.toml that was read, if any
     sources: Mapping[str, str] = field(default_factory=dict)  # name -> "flag" | "env" | "file" | "default"
 
@@ -169,8 +176,8 @@ def resolve(flags: Mapping[str, Any] | None = None, *, config_file: str | Path |
         else:
             values[s.name] = s.default(values) if callable(s.default) else s.default
             sources[s.name] = "default"
-    if values["tx_timeout"] <= 0 or values["poll"] <= 0:
-        raise ConfigError("tx_timeout and poll must be positive numbers of seconds")
+    if values["tx_timeout"] <= 0 or values["poll"] <= 0 or values["fetch_timeout"] <= 0:
+        raise ConfigError("tx_timeout, poll and fetch_timeout must be positive numbers of seconds")
     return Settings(**values, config_file=file_path, sources=sources)
 
 

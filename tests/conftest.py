@@ -59,6 +59,16 @@ def signers():
     return [dev_signer(i) for i in range(N_SIGNERS)]
 
 
+@pytest.fixture(scope="session")
+def ipfs_api():
+    """Kubo RPC API URL of a real offline IPFS daemon (js-ipfs 0.66.1) in a temp repo, stopped by
+    PID after the session (content store tests, DIN participants on separate machines)."""
+    from agents.core.ipfs_daemon import ipfs_daemon
+
+    with ipfs_daemon() as url:
+        yield url
+
+
 @pytest.fixture
 def store(tmp_path):
     from agents.core.store import LocalStore

@@ -316,6 +316,10 @@ class Auditor:
             self._times[block] = int(self.chain.w3.eth.get_block(block)["timestamp"])
         return self._times[block]
 
+    def forget_times(self) -> None:
+        """Drop the cached block times (a long-running reader that has written them elsewhere)."""
+        self._times.clear()
+
     def _event_abi(self, contract: str, ev: Event) -> dict | None:
         """The event's entry in `contract`'s own ABI (None: it was decoded against another contract's)."""
         for item in self.chain.artifacts.get(contract).abi:

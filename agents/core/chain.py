@@ -47,6 +47,7 @@ class Event:
     block: int
     log_index: int
     tx: str
+    block_hash: str = ""  # 0x-hex of the block the log was read from (reorg checks); "" if the node gave none
 
     def to_json(self) -> dict:
         def enc(v):
@@ -313,7 +314,8 @@ class Chain:
             except Exception:
                 continue
             return Event(known.get(address, contract), d["event"], {k: _plain(v) for k, v in d["args"].items()},
-                         address, d["blockNumber"], d["logIndex"], d["transactionHash"].to_0x_hex())
+                         address, d["blockNumber"], d["logIndex"], d["transactionHash"].to_0x_hex(),
+                         d["blockHash"].to_0x_hex() if d.get("blockHash") else "")
         return None
 
     def decode_events(self, receipt: dict) -> list[Event]:

@@ -64,6 +64,8 @@ def devnet(
     home: Optional[Path] = HOME,
     only: Optional[list[str]] = typer.Option(None, "--only", help="run only scenario steps whose title starts with this"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
+    explorer: bool = typer.Option(False, "--explorer", help="with --keep/--deploy-only: also index the chain and "
+                                                            "serve the explorer pages (prints their URL)"),
 ):
     """Start a local chain, deploy the whole suite, run the end-to-end scenario, print a summary.
 
@@ -77,12 +79,15 @@ def devnet(
 
     if seconds_per_block and not block_time:
         raise ConfigError("--seconds-per-block needs --block-time (the clock moves as blocks are mined)")
+    if explorer and not (keep or deploy_only):
+        raise ConfigError("--explorer needs --keep or --deploy-only (the chain must outlive the scenario)")
     s = configure(home=home)
     opts = DevnetOptions(home=s.home / "devnet", book=s.book_path(31337), port=port, block_time=block_time,
                          seconds_per_block=seconds_per_block, only=tuple(only or ()), scenario=not deploy_only)
     _stop_on_sigterm()
     t0 = time.monotonic()
     node, chain, deploy_s = start_devnet(opts)
+    site = None
     try:
         summary = {"rpc_url": node.rpc_url, "book": str(opts.book), "deployed_in_s": round(deploy_s, 2),
                    "contracts": {n: e["address"] for n, e in chain.book.contracts.items()}, "steps": {}}
@@ -97,10 +102,17 @@ def devnet(
             console.print(f"chain running at {summary['rpc_url']} (address book {opts.book}); "
                           f"for other shells: export LOYAL_RPC_URL={summary['rpc_url']}; Ctrl-C stops it",
                           highlight=False)
+            if explorer:
+                from agents.explorer.server import start_devnet_explorer
+
+                site = start_devnet_explorer(chain, opts.home, s)
+                print(f"explorer at {site.url}/", flush=True)
             keep_clock(chain, opts)
     except KeyboardInterrupt:
         pass
     finally:
+        if site is not None:
+            site.stop()
         node.stop()
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -267,7 +268,10 @@ class EventFollower:
 
     def run(self, handle: Callable[[Event, dict], None], *, stop: threading.Event | None = None,
             interval: float = 0.25) -> None:
+        """Poll until `stop` is set; a node that goes away is waited for with back-off (the
+        daemon loop's rules), never a crash or a busy loop."""
+        from .daemon import run_daemon
+
         stop = stop or threading.Event()
-        while not stop.is_set():
-            self.poll(handle)
-            stop.wait(interval)
+        run_daemon(lambda: self.poll(handle), log=logging.getLogger("loyal.events"), poll=interval,
+                   done=stop.is_set, sleep=stop.wait)

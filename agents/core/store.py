@@ -9,6 +9,19 @@ Two backends behind one interface:
 - `LocalStore(root)`: a directory of blobs named by CID (the embedded default).
 - `KuboStore(api_url)`: a Kubo-RPC-compatible IPFS daemon (`/api/v0/add`, `/cat`, `/pin/add`).
 `open_store()` picks the daemon when `IPFS_API` is set, else a LocalStore under `$LOYAL_HOME/store`.
+
+Fetching is bounded: the embedded store answers at once (a blob is a file or it is not: every
+writer renames it into place before anyone learns its CID); the daemon may search for a blob it
+does not hold for `fetch_timeout` seconds (setting `fetch_timeout`, env LOYAL_FETCH_TIMEOUT,
+default 30), then the blob is not found. `get(cid, max_bytes=N)` refuses a blob larger than N
+bytes before reading it all (a CID can name gigabytes). Errors say what kind of failure it is:
+- `StoreUnavailable` (a `TransientError`): the daemon does not answer or fails; try again later.
+- `BlobNotFound`, `InvalidCid`, `CorruptBlob`, `BlobTooLarge`: a verdict about that CID.
+- `BlobUnreadable`: the daemon answers but fails on that CID (e.g. a dag-pb root that is not
+  protobuf: anyone can `block/put` such a block). Usually the blob's fault; a caller that must not
+  blame a blob for a failing daemon checks that the daemon still reads a known blob
+  (`agents/din/blobs.py` does).
+- `NotKuboApi`: the configured URL answers but is not a Kubo RPC API (fix `ipfs_api`).
 """
 from __future__ import annotations
 
@@ -23,7 +36,7 @@ import httpx
 from aleph_cid import CidHasher
 
 from common.config import current
-from common.errors import LoyalError
+from common.errors import LoyalError, TransientError
 from common.files import atomic_write
 
 #: Bytes per `update` call when hashing; also the read size for files.
@@ -57,11 +70,35 @@ class InvalidCid(StoreError):
         super().__init__(f"invalid CID {text!r}: {reason}")
 
 
-class StoreUnavailable(StoreError):
+class BlobUnreadable(StoreError):
+    def __init__(self, cid: str, where: str, reason: str):
+        self.cid = cid
+        self.reason = reason
+        super().__init__(f"blob {cid} cannot be read by {where}: {reason}")
+
+
+class BlobTooLarge(StoreError):
+    def __init__(self, cid: str, max_bytes: int, where: str = ""):
+        self.cid = cid
+        self.max_bytes = max_bytes
+        super().__init__(f"blob {cid} is larger than {max_bytes} bytes" + (f" in {where}" if where else ""))
+
+
+class StoreUnavailable(StoreError, TransientError):
+    """The store does not answer (connection refused, timeout, daemon error): it may come back."""
+
     def __init__(self, url: str, reason: str):
         self.url = url
         self.reason = reason
         super().__init__(f"content store at {url} unavailable: {reason}")
+
+
+class NotKuboApi(StoreError):
+    """The configured URL answers, but not as a Kubo RPC API: a configuration error, not an outage."""
+
+    def __init__(self, url: str, reason: str):
+        self.url = url
+        super().__init__(f"{url} is not a Kubo RPC API ({reason}): check the ipfs_api setting (IPFS_API)")
 
 
 def cid_of(data: bytes | Iterable[bytes]) -> str:
@@ -105,8 +142,9 @@ class ContentStore(ABC):
         """Store `data`; return its CID (identical across backends)."""
 
     @abstractmethod
-    def get(self, cid: str) -> bytes:
-        """Return the bytes for `cid`; raise BlobNotFound, CorruptBlob or InvalidCid."""
+    def get(self, cid: str, max_bytes: int | None = None) -> bytes:
+        """Return the bytes for `cid`; raise BlobNotFound, CorruptBlob, InvalidCid, or BlobTooLarge
+        when it holds more than `max_bytes` bytes (checked before reading them all)."""
 
     @abstractmethod
     def has(self, cid: str) -> bool:
@@ -140,11 +178,14 @@ class LocalStore(ContentStore):
         atomic_write(final, data)
         return cid
 
-    def get(self, cid: str) -> bytes:
+    def get(self, cid: str, max_bytes: int | None = None) -> bytes:
         path = self.path_of(cid)
         cid = path.name
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                if max_bytes is not None and os.fstat(f.fileno()).st_size > max_bytes:
+                    raise BlobTooLarge(cid, max_bytes, str(self.root))
+                data = f.read()
         except FileNotFoundError:
             raise BlobNotFound(cid, str(self.root)) from None
         actual = cid_of(data)
@@ -179,7 +220,8 @@ class KuboStore(ContentStore):
     """A Kubo RPC HTTP API (kubo, or js-ipfs in tests). Every call is a POST under `/api/v0`.
 
     `fetch_timeout` bounds how long the daemon searches for a CID it does not hold (offline
-    daemons otherwise wait forever); past it, `get` and `pin` raise BlobNotFound. `has` asks for
+    daemons otherwise wait forever); past it, `get` and `pin` raise BlobNotFound. A stalled
+    download gives up after `fetch_timeout` + 30 s without a byte (StoreUnavailable). `has` asks for
     the root block with `offline=true` (kubo answers at once) and gives up after `has_timeout`
     (js-ipfs ignores `offline`, so a missing CID costs that long there).
     """
@@ -242,9 +284,11 @@ class KuboStore(ContentStore):
         message = message.splitlines()[0] if message else f"HTTP {resp.status_code}"
         low = message.lower()
         if resp.status_code in (404, 405):
-            return StoreUnavailable(self.api_url, f"HTTP {resp.status_code} on {resp.url.path}: not a Kubo RPC API")
+            return NotKuboApi(self.api_url, f"HTTP {resp.status_code} on {resp.url.path}")
         if cid is not None and any(s in low for s in ("timed out", "not found", "no link named", "deadline")):
             return BlobNotFound(cid, self.api_url)
+        if cid is not None and resp.status_code == 500:
+            return BlobUnreadable(cid, self.api_url, message)
         return StoreUnavailable(self.api_url, f"daemon error (HTTP {resp.status_code}): {message}")
 
     def put(self, data: bytes) -> str:
@@ -264,17 +308,23 @@ class KuboStore(ContentStore):
             )
         return cid
 
-    def get(self, cid: str) -> bytes:
+    def get(self, cid: str, max_bytes: int | None = None) -> bytes:
         cid = parse_cid(cid)
         params = {"arg": cid, "timeout": self._ms(self.fetch_timeout)}
+        if max_bytes is not None:
+            params["length"] = str(max_bytes + 1)  # the daemon stops there; one byte more tells "too large"
         hasher = CidHasher.for_ipfs_v1_raw_leaves()
         parts: list[bytes] = []
+        size = 0
         try:
             with self._client.stream("POST", "/cat", params=params) as resp:
                 if resp.status_code != 200:
                     resp.read()
                     raise self._error(resp, cid)
                 for chunk in resp.iter_bytes(HASH_CHUNK):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise BlobTooLarge(cid, max_bytes, self.api_url)
                     hasher.update(chunk)
                     parts.append(chunk)
         except httpx.HTTPError as e:
@@ -303,9 +353,10 @@ class KuboStore(ContentStore):
 
 
 def open_store(api: str | None = None, root: str | os.PathLike[str] | None = None, **kubo_kw: float) -> ContentStore:
-    """`KuboStore(api or the ipfs_api setting)` if either is set, else `LocalStore(root or <home>/store)`."""
+    """`KuboStore(api or the ipfs_api setting)` if either is set (its fetch timeout from the
+    `fetch_timeout` setting unless given), else `LocalStore(root or <home>/store)`."""
     settings = current()
     api = api or settings.ipfs_api or None
     if api:
-        return KuboStore(api, **kubo_kw)
+        return KuboStore(api, **{"fetch_timeout": settings.fetch_timeout, **kubo_kw})
     return LocalStore(Path(root) if root is not None else settings.home / "store")

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-ORDER: tuple[str, ...] = ("core", "din", "ledger", "oml", "dao")
+ORDER: tuple[str, ...] = ("core", "din", "ledger", "oml", "dao", "explorer")
 
 
 @dataclass(frozen=True)

@@ -196,25 +196,44 @@ def create(
 @app.command()
 def participant(
     task: int = typer.Option(..., "--task", min=0),
-    shard: int = typer.Option(..., "--shard", min=0, help="this participant's shard index (its local data)"),
-    shards: int = typer.Option(..., "--shards", min=1, help="number of shards of the digits split"),
+    shard: Optional[int] = typer.Option(None, "--shard", min=0,
+                                        help="built-in client: this participant's shard of the digits split (its data)"),
+    shards: Optional[int] = typer.Option(None, "--shards", min=1, help="built-in client: shards of the digits split"),
     data_seed: int = typer.Option(0, "--data-seed"),
+    client: Optional[str] = typer.Option(None, "--client", help="own Flower NumPyClient: module:attr or "
+                                         "path/file.py:attr, an instance or a factory (gets Flower's Context) "
+                                         "[default: the built-in digits client on --shard/--shards]"),
+    device: str = typer.Option("auto", "--device", help="torch device to train on: auto (CUDA when available), "
+                               "cpu, cuda, cuda:N"),
     rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
     dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
     exit_when_done: bool = _DONE,
 ):
     """Participant daemon: register (and publish a mask key in secure-aggregation tasks), train on
-    its own shard each round, upload and submit, post recovery seeds, claim reward and bond."""
+    its own data each round, upload and submit, post recovery seeds, claim reward and bond."""
+    import logging
+
     from common.errors import ConfigError
     from ml.din import data
+    from ml.din.client import pick_device
+    from ml.din.client_loader import context, load_client
 
     from .participant import ParticipantDaemon
 
-    if shard >= shards:
-        raise ConfigError(f"--shard must be in [0, {shards}), got {shard}")
+    dev = pick_device(device)
+    if client is None:
+        if shard is None or shards is None:
+            raise ConfigError("the built-in digits client needs --shard and --shards (or give your own "
+                              "--client module:attr)")
+        if shard >= shards:
+            raise ConfigError(f"--shard must be in [0, {shards}), got {shard}")
+        trainer = dict(shard=data.split(shards, seed=data_seed).shards[shard], device=dev)
+    else:
+        trainer = dict(client=load_client(client, context(str(dev), task, shard, shards)), client_name=client)
     r = _role(rpc, book, keystore, dev_account, home)
-    mine = data.split(shards, seed=data_seed).shards[shard]
-    _run_role(lambda *a: ParticipantDaemon(*a, shard=mine), "participant", task, r, poll, exit_when_done)
+    logging.getLogger("loyal.din.participant").info(
+        "training with %s on %s", client or f"the built-in digits client (shard {shard} of {shards})", dev)
+    _run_role(lambda *a: ParticipantDaemon(*a, **trainer), "participant", task, r, poll, exit_when_done)
 
 
 @app.command()

@@ -6,6 +6,10 @@ contracts never change once set (registered, enrolled, a finalised tally) is rea
 and then kept in memory (`latched`), so an idle daemon's step costs about one request. Every action
 first checks on-chain state (already registered? already committed? already claimed?), so a
 daemon restarted after a SIGKILL never repeats a transaction the chain already holds.
+
+Blobs named on-chain are fetched through `Blobs` (`agents/din/blobs.py`): an unavailable update is
+an unusable update, an unavailable global model is skipped (`global_before`), the store being down
+is a transient error.
 """
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ from eth_utils import keccak
 
 from agents.core.chain import Chain
 from agents.core.events import Head
-from agents.core.store import LocalStore
+from agents.core.store import ContentStore
+from common.errors import TransientError
 
+from .blobs import Blobs
 from .contracts import GLOBAL, Din, Stage, Tally
 from .index import DinIndex
 
@@ -28,7 +34,7 @@ from .index import DinIndex
 class DinDaemon(ABC):
     role = "agent"
 
-    def __init__(self, chain: Chain, store: LocalStore, signer: LocalAccount, task: int,
+    def __init__(self, chain: Chain, store: ContentStore, signer: LocalAccount, task: int,
                  cursor_path: Path | str | None, *, start_block: int = 0):
         self.chain = chain
         self.din = Din(chain)
@@ -39,6 +45,8 @@ class DinDaemon(ABC):
         self.index = DinIndex(chain, task, cursor_path, start_block)
         self.log: list[str] = []  # human-readable actions, newest last
         self._latched: dict[str, Any] = {}
+        self.blobs = Blobs(store, self.index.local.setdefault("unavailable", {}), load_genesis=self.genesis_model,
+                           persist=self.index.commit_local, note=self.note)
 
     def step(self, head: Head | None = None) -> int:
         """Sync events up to `head` (default: read the chain head now), act once on the stage of the
@@ -75,18 +83,32 @@ class DinDaemon(ABC):
         types = ["bytes32"] + ["uint256"] * len(parts)
         return keccak(abi_encode(types, [keccak(bytes(self.signer.key)), *[int(p) for p in parts]]))
 
-    def global_cid_before(self, round_: int) -> str:
-        """CID of the model round `round_` trains from: the latest accepted global model, else genesis."""
+    def genesis_model(self) -> bytes:
+        """The task's genesis model (also fixes `self.blobs.layout`); ModelUnavailable names the fix."""
+        if self.index.genesis is None:
+            raise TransientError(f"task {self.task}: TaskCreated event not seen yet")
+        return self.blobs.genesis(self.index.genesis, self.task)
+
+    def global_before(self, round_: int) -> tuple[str, bytes]:
+        """(CID, bytes) of the model round `round_` trains from. The rule every honest party applies:
+        the accepted global model of the latest earlier round that can be fetched and is a finite
+        model of the genesis layout; else genesis. The genesis model is fetched first, so a daemon
+        that cannot see the task's content stops (ModelUnavailable) instead of judging anything."""
+        genesis = self.genesis_model()
         for r in range(round_ - 1, -1, -1):
             tally = self.tally(r, GLOBAL)
             if tally.accepted:
                 cid = self.index.cid(tally.best_hash)
                 if cid is None:
-                    raise LookupError(f"accepted global model of round {r} has no revealed CID in the events")
-                return cid
-        if self.index.genesis is None:
-            raise LookupError(f"task {self.task}: TaskCreated event not seen")
-        return self.index.genesis
+                    raise TransientError(f"accepted global model of round {r} has no revealed CID in the events yet")
+                blob = self.blobs.model(cid, f"accepted global model of round {r}")
+                if blob is not None:
+                    return cid, blob
+        return self.index.genesis, genesis
+
+    def global_cid_before(self, round_: int) -> str:
+        """CID of the model round `round_` trains from (`global_before`)."""
+        return self.global_before(round_)[0]
 
     def note(self, msg: str) -> None:
         self.log.append(msg)

@@ -18,14 +18,19 @@ aggregated (the chain refuses commitments) and is closed without slashing. Score
 (`scoring.score_subgroups`, normalised over the round's accepted aggregates): each survivor gets its
 subgroup's score for the round. Clear tasks normalise within the subgroup (its best update scores 1).
 
+Blobs come through `self.blobs` (`agents/din/blobs.py`): an update that cannot be fetched (never
+stored, not a CID, corrupt, oversized) is unusable like unparsable bytes — left out of the
+aggregate, scored 0 — so honest evaluators still agree and nobody is slashed for it; in a
+secure-aggregation subgroup a missing masked upload makes the sum unusable (REJECTED). An accepted
+aggregate that cannot be fetched or used is left out of the global model like a REJECTED one.
+
 `lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
 `forge=True` makes a dishonest evaluator that commits a wrong aggregate; `garbage_scores=True` one
 that commits and reveals 1.0 for every member (demo and tests).
 """
 from __future__ import annotations
 
-from eth_utils import keccak
-
+from common.errors import TransientError
 from common.units import format_amount
 from ml.din import aggregate as A
 from ml.din import copies as C
@@ -35,6 +40,7 @@ from ml.din import scoring as S
 from ml.din import secagg as SA
 from ml.din.errors import BadUpdate, RecoveryImpossible
 
+from .blobs import max_blob_bytes
 from .contracts import GLOBAL, SCALE, Stage, lower_median
 from .daemon import DinDaemon
 from .slices import slice_from
@@ -44,6 +50,22 @@ GLOBAL_PAGE = 100  # global votes settled per transaction (DinRounds.settleGloba
 # What honest evaluators publish for a subgroup with no usable result (clear mode: every update
 # unusable; secure aggregation: the unmasked sum is unusable), so they still agree on one CID.
 REJECTED = b"loyal-din-secagg-v1: subgroup sum unusable"
+
+
+def usable_mean(blobs: dict[str, bytes], layout: M.Layout, weights: dict[str, int] | None = None, *,
+                note=lambda msg: None) -> bytes | None:
+    """Fixed-point (weighted) mean of the blobs that are usable updates of `layout`, dropping each
+    one `aggregate` refuses (unparsable, wrong names/shapes, NaN, out of range); None if none is."""
+    blobs = dict(blobs)
+    while blobs:
+        try:
+            return A.aggregate(blobs, layout, None if weights is None else {k: weights[k] for k in blobs})
+        except BadUpdate as e:
+            if e.who not in blobs:
+                raise
+            note(f"dropped {e.who}: {e.reason}")
+            del blobs[e.who]
+    return None
 
 
 class EvaluatorDaemon(DinDaemon):
@@ -66,6 +88,7 @@ class EvaluatorDaemon(DinDaemon):
         din, task, me = self.din, self.task, self.address
         if stage == Stage.Registration:
             if not self.enrolled():
+                self.genesis_model()  # an evaluator that cannot see the task's content would only be slashed
                 din.enrol(self.signer, task, self.secret(task, SEED_TAG))
                 self.note("enrolled")
                 return 1
@@ -101,20 +124,13 @@ class EvaluatorDaemon(DinDaemon):
         """Aggregate the subgroup's submitted updates (dropping unusable ones); None if none usable."""
         if self.din.params(self.task).secure_aggregation:
             return self.masked_aggregate_cid(round_, group)
-        updates = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
-        if not updates:
+        submitted = self.index.updates(round_, group)
+        if not submitted:
             return None  # nothing submitted: the chain does not let anyone aggregate it
-        layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
-        while updates:
-            try:
-                blob = A.aggregate(updates, layout)
-                break
-            except BadUpdate as e:
-                if e.who not in updates:
-                    raise
-                self.note(f"round {round_} group {group}: dropped update of {e.who}: {e.reason}")
-                del updates[e.who]
-        else:
+        self.genesis_model()  # the task's layout; a daemon that cannot see the task's content stops here
+        updates, _ = self.blobs.updates(submitted, f"round {round_} group {group}")
+        blob = usable_mean(updates, self.blobs.layout, note=lambda m: self.note(f"round {round_} group {group}: {m}"))
+        if blob is None:
             self.note(f"round {round_} group {group}: every update unusable")
             blob = REJECTED
         if self.forge:
@@ -126,9 +142,12 @@ class EvaluatorDaemon(DinDaemon):
         the chain says the subgroup is not aggregatable (too few survivors or seeds pending)."""
         if not self.din.aggregatable(self.task, round_, group):
             return None
-        masked = {who: self.store.get(cid) for who, cid in self.index.updates(round_, group).items()}
-        layout = M.layout_of(M.from_bytes(self.store.get(self.global_cid_before(round_))))
+        self.genesis_model()
+        layout = self.blobs.layout
+        masked, unavailable = self.blobs.updates(self.index.updates(round_, group), f"round {round_} group {group}")
         try:
+            if unavailable:  # its masks cannot be cancelled without it: the sum is unusable
+                raise BadUpdate(f"masked upload unavailable: {unavailable[min(unavailable)]}", min(unavailable))
             blob = SA.aggregate_masked(masked, self.index.mask_keys(group), layout,
                                        self.index.recovery(round_, group))
         except RecoveryImpossible as e:
@@ -187,23 +206,16 @@ class EvaluatorDaemon(DinDaemon):
     # -- global model ----------------------------------------------------------------------
     def global_cid(self, round_: int) -> str:
         """The round's global model: previous global + combination of the accepted aggregates,
-        each weighted by its subgroup's number of submitted updates. Anyone can recompute it."""
-        prev_cid = self.global_cid_before(round_)
-        prev = self.store.get(prev_cid)
-        layout = M.layout_of(M.from_bytes(prev))
-        aggs: dict[str, bytes] = {}
-        counts: dict[str, int] = {}
-        for g in range(self.din.subgroup_count(self.task)):
-            tally = self.tally(round_, g)
-            if tally.accepted:
-                blob = self.store.get(self.index.cid(tally.best_hash))
-                if blob == REJECTED:
-                    continue
-                aggs[str(g)] = blob
-                counts[str(g)] = len(self.index.updates(round_, g))
-        if not aggs:
+        each weighted by its subgroup's number of submitted updates. Anyone can recompute it.
+        Accepted aggregates that are REJECTED, unavailable or unusable are left out."""
+        prev_cid, prev = self.global_before(round_)
+        aggs = self.accepted_aggregates(round_)
+        counts = {g: len(self.index.updates(round_, int(g))) for g in aggs}
+        combined = usable_mean(aggs, self.blobs.layout, counts,
+                               note=lambda m: self.note(f"round {round_} accepted aggregate: {m}"))
+        if combined is None:
             return prev_cid
-        return self.store.put(A.next_global(prev, A.combine(aggs, counts, layout)))
+        return self.store.put(A.next_global(prev, combined))
 
     def _commit_global(self, round_: int) -> int:
         if self.din.vote_of(self.task, round_, GLOBAL, self.address).commitment != b"\x00" * 32:
@@ -245,20 +257,29 @@ class EvaluatorDaemon(DinDaemon):
 
     # -- scores ----------------------------------------------------------------------------
     def test_slice(self, round_: int) -> data.Shard | None:
-        """Round `round_`'s test slice, checked against the hash revealed on-chain (None until revealed)."""
+        """Round `round_`'s test slice, checked against the hash revealed on-chain (None until
+        revealed, or when its bytes cannot be fetched: then this evaluator cannot score the round)."""
         cid = self.index.slice_cid(round_)
         if cid is None:
             return None
-        return slice_from(self.store.get(cid), self.din.test_slice(self.task, round_), round_)
+        blob = self.blobs.fetch(cid, f"test slice of round {round_}")
+        if blob is None:
+            return None
+        return slice_from(blob, self.din.test_slice(self.task, round_), round_)
 
     def accepted_aggregates(self, round_: int) -> dict[str, bytes]:
-        """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED sums left out)."""
+        """Subgroup id -> accepted aggregate bytes of `round_` (REJECTED and unavailable ones left out)."""
+        self.genesis_model()
+        limit = max_blob_bytes(self.blobs.layout)
         out = {}
         for g in range(self.din.subgroup_count(self.task)):
             tally = self.tally(round_, g)
             if tally.accepted:
-                blob = self.store.get(self.index.cid(tally.best_hash))
-                if blob != REJECTED:
+                cid = self.index.cid(tally.best_hash)
+                if cid is None:
+                    raise TransientError(f"accepted aggregate of round {round_} group {g} has no revealed CID yet")
+                blob = self.blobs.fetch(cid, f"accepted aggregate of round {round_} group {g}", limit)
+                if blob is not None and blob != REJECTED:
                     out[str(g)] = blob
         return out
 
@@ -268,12 +289,14 @@ class EvaluatorDaemon(DinDaemon):
         copies 0. Secure aggregation: the subgroup's accepted aggregate's score for each survivor."""
         members, revealed = self.din.subgroup_members(self.task, round_, group)
         live = [m for m, ok in zip(members, revealed) if ok]
-        glob = self.store.get(self.global_cid_before(round_))
+        _, glob = self.global_before(round_)
         if self.din.params(self.task).secure_aggregation:
             scores = S.score_subgroups(glob, self.accepted_aggregates(round_), {str(group): live}, test).scores
         else:
-            everyone = {who: self.store.get(cid) for who, cid in self.index.all_updates(round_).items()}
-            scores = self.score_clear(glob, everyone, self.index.commit_orders(round_), test, among=live)
+            # unavailable updates are unusable: 0, and nothing to compare a copy with
+            everyone, _ = self.blobs.updates(self.index.all_updates(round_), f"round {round_}")
+            scores = self.score_clear(glob, everyone, self.index.commit_orders(round_), test,
+                                      among=[m for m in live if m in everyone])
         return [max(0, min(SCALE, round(scores.get(m, 0.0) * SCALE))) if ok else 0
                 for m, ok in zip(members, revealed)]
 

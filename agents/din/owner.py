@@ -12,7 +12,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from agents.core.chain import Chain
-from agents.core.store import LocalStore
+from agents.core.store import ContentStore
 from common.units import format_amount
 from ml.din import data
 from ml.din import model as M
@@ -23,7 +23,7 @@ from .daemon import DinDaemon
 from .slices import TestSlices
 
 
-def create_task(chain: Chain, store: LocalStore, owner: LocalAccount, cfg: TaskConfig, test: data.Shard,
+def create_task(chain: Chain, store: ContentStore, owner: LocalAccount, cfg: TaskConfig, test: data.Shard,
                 *, model_seed: int = 0) -> tuple[int, str]:
     """Upload the genesis model (canonical safetensors bytes) and create the task. Returns (task id, genesis CID)."""
     genesis = store.put(M.to_bytes(M.state_of(M.build(seed=model_seed))))
@@ -83,7 +83,7 @@ class OwnerDaemon(DinDaemon):
     def _evaluate_globals(self) -> None:
         acc = self.index.local["accuracy"]
         if "genesis" not in acc and self.index.genesis:
-            acc["genesis"] = S.evaluate(M.from_bytes(self.store.get(self.index.genesis)), self.test).accuracy
+            acc["genesis"] = S.evaluate(M.from_bytes(self.genesis_model()), self.test).accuracy
         for r in range(self.din.params(self.task).rounds_held):
             if str(r) in acc:
                 continue
@@ -91,7 +91,8 @@ class OwnerDaemon(DinDaemon):
             if not tally.finalized:
                 break
             cid = self.index.cid(tally.best_hash) if tally.accepted else None
-            acc[str(r)] = S.evaluate(M.from_bytes(self.store.get(cid)), self.test).accuracy if cid else None
+            blob = self.blobs.model(cid, f"accepted global model of round {r}") if cid else None
+            acc[str(r)] = S.evaluate(M.from_bytes(blob), self.test).accuracy if blob else None
         self.index.commit_local()
 
     def accuracy(self) -> list[tuple[str, float | None]]:

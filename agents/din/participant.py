@@ -1,15 +1,20 @@
-"""Participant daemon: trains locally on its own shard (which never leaves it), commits to the
+"""Participant daemon: trains locally on its own data (which never leaves it), commits to the
 update's CID in the Submit stage and reveals it in UpdateReveal; claims its reward and bond after
 scoring.
 
-The update's bytes are published to the store only when the CID is revealed (the CID is computed
-locally for the commitment), so nobody can fetch, copy or (with secure aggregation) unmask an
-update before its commitment window has closed. Between commit and reveal the bytes stay in
-memory; a daemon restarted in between trains again (deterministic for the round's seed on one
-machine) and reveals only if it gets the committed CID back.
+The update's bytes are published to the store only when the CID is revealed (`cid_for` computes
+the CID locally for the commitment, `publish` stores the bytes at the reveal), so nobody can fetch,
+copy or (with secure aggregation) unmask an update before its commitment window has closed.
+Between commit and reveal the bytes stay in memory; a daemon restarted in between trains again
+(deterministic for the round's seed on one machine) and reveals only if it gets the committed CID
+back.
 
-Local training is `ml.din.client.train_update`, a Flower NumPyClient's `fit`: the chain replaces
-the Flower server's coordination. A poisoner trains on flipped labels (demo and tests only).
+Local training is a Flower NumPyClient's `fit` through `ml.din.client.fit_update`: the built-in
+digits client on `shard` (on `device`), or the participant's own `client` (`--client module:attr`,
+`ml/din/client_loader.py`), checked against the task's layout every round. The chain replaces the
+Flower server's coordination. A poisoner trains on flipped labels (demo and tests only). The model
+a round trains from is `global_before(round)` (an unavailable accepted global model is skipped);
+a genesis model this daemon cannot fetch stops it with the fix (`ModelUnavailable`).
 
 Secure-aggregation tasks: at registration the daemon publishes its X25519 mask key (derived from
 its signer key, so it survives restarts); each round it uploads `secagg.mask_update(...)` of its
@@ -20,6 +25,9 @@ refuses to when fewer than two members survived. A `dropout` registers (and publ
 but never submits (demo and tests); a `withholder` commits but never reveals (tests).
 """
 from __future__ import annotations
+
+import torch
+from flwr.client import NumPyClient
 
 from agents.core.store import cid_of
 from common.units import format_amount
@@ -39,15 +47,39 @@ _ZERO = b"\x00" * 32
 class ParticipantDaemon(DinDaemon):
     role = "participant"
 
-    def __init__(self, *a, shard: data.Shard, poisoner: bool = False, dropout: bool = False,
-                 withholder: bool = False, tamper=None, **kw):
+    def __init__(self, *a, shard: data.Shard | None = None, client: NumPyClient | None = None,
+                 client_name: str | None = None, device: torch.device | str | None = None,
+                 poisoner: bool = False, dropout: bool = False, withholder: bool = False, tamper=None, **kw):
         super().__init__(*a, **kw)
-        self.shard = data.flip_labels(shard) if poisoner else shard
+        if (shard is None) == (client is None):
+            raise ValueError("a participant trains either the built-in client on `shard` or its own `client`")
+        if client is None:
+            self.shard = data.flip_labels(shard) if poisoner else shard
+            client = flwr_client.DinClient(self.shard, device=device)
+            client_name = client_name or "the built-in digits client"
+        self.client = client
+        self.client_name = client_name or type(client).__name__
         self.poisoner = poisoner
         self.dropout = dropout
         self.withholder = withholder
         self.tamper = tamper  # tests: bytes -> bytes applied to the clear update (e.g. a near-copy)
         self._pending: dict[int, bytes] = {}  # round -> committed, not yet published update bytes
+
+    def train(self, global_bytes: bytes, round_: int) -> bytes:
+        """This round's update bytes (trained - global) from the client, checked against the layout."""
+        return flwr_client.fit_update(global_bytes, self.client, {"seed": round_, "round": round_, "task": self.task},
+                                      self.client_name)
+
+    def cid_for(self, update: bytes) -> str:
+        """The CID this participant commits to for `update` (masked in secure-aggregation tasks),
+        computed locally: nothing is published before the reveal."""
+        return cid_of(update)
+
+    def publish(self, update: bytes, cid: str) -> None:
+        """Put the update in the store, at the reveal (its CID is already committed on-chain)."""
+        stored = self.store.put(update)
+        if stored != cid:
+            raise AssertionError(f"the store named the update {stored}, the commitment {cid}")
 
     # -- secure aggregation ----------------------------------------------------------------
     @property
@@ -80,8 +112,8 @@ class ParticipantDaemon(DinDaemon):
     def update_bytes(self, round_: int) -> bytes:
         """This round's upload: the update trained from the current global model (masked in
         secure-aggregation tasks). Deterministic for the round on one machine."""
-        global_bytes = self.store.get(self.global_cid_before(round_))
-        update = flwr_client.train_update(global_bytes, self.shard, {"seed": round_})
+        _, global_bytes = self.global_before(round_)
+        update = self.train(global_bytes, round_)
         if self.tamper is not None:
             update = self.tamper(update)
         if self.secure:
@@ -97,6 +129,7 @@ class ParticipantDaemon(DinDaemon):
         if stage == Stage.Registration:
             sent = 0
             if not self.registered():
+                self.genesis_model()  # can this machine see the task's content? stop before paying the bond
                 din.register(self.signer, task)
                 self.note("registered")
                 sent += 1
@@ -115,7 +148,7 @@ class ParticipantDaemon(DinDaemon):
             if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
                 return 0  # the previous round's global vote is not closed yet: wait for the model
             update = self.update_bytes(round_)
-            cid = cid_of(update)  # computed locally: the bytes are published only at the reveal
+            cid = self.cid_for(update)  # computed locally: the bytes are published only at the reveal
             self._pending[round_] = update
             self.index.local[f"update/{round_}"] = cid
             self.index.commit_local()
@@ -137,10 +170,10 @@ class ParticipantDaemon(DinDaemon):
         update = self._pending.pop(round_, None)
         if update is None:  # restarted since the commitment: train again
             update = self.update_bytes(round_)
-        if cid is None or cid_of(update) != cid:
-            self.note(f"round {round_}: cannot rebuild the committed update {cid}; not revealing")
-            return 0
-        self.store.put(update)
+            if cid is None or self.cid_for(update) != cid:
+                self.note(f"round {round_}: cannot rebuild the committed update {cid}; not revealing")
+                return 0
+        self.publish(update, cid)
         self.din.reveal_update(self.signer, self.task, round_, cid, self.secret(self.task, UPDATE_TAG, round_))
         self.note(f"round {round_}: revealed {cid}")
         return 1

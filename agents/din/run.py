@@ -8,6 +8,12 @@ Daemons of different processes race for the permissionless steps (drawing a roun
 finalizing, settling); the loser's transaction is refused by the contract (a named error), logged,
 and the next step re-reads the chain. With `exit_when_done` it stops once the task is settled and
 it has nothing left to do (its claims are made).
+
+Exit rule: "finished" is read *before* a step, and the daemon exits only when a step that began
+with the task already finished sent nothing. A step that began earlier may have skipped a claim
+because the task was not finished yet (a participant reads "not all settled", an evaluator steps
+in the last round's GlobalReveal or in Close), and the last settlement may land between that step and the check: reading
+"finished" after the step would exit without the claim.
 """
 from __future__ import annotations
 
@@ -31,14 +37,18 @@ def finished(din: Din, task: int) -> bool:
     return stage == Stage.Settle and din.all_settled(task)
 
 
-def run(daemon: DinDaemon, *, poll: float = 1.0, exit_when_done: bool = False) -> None:
-    """Step `daemon` until the task is finished and a step sends nothing (or forever)."""
+def run(daemon: DinDaemon, *, poll: float = 1.0, exit_when_done: bool = False,
+        max_steps: int | None = None) -> None:
+    """Step `daemon` until a step that began with the task finished sends nothing (or forever)."""
     log = logging.getLogger(f"loyal.din.{daemon.role}")
     prefix = f"task {daemon.task} {short(daemon.address)}"
     seen = 0
+    finished_before_step = False
 
     def step() -> int:
-        nonlocal seen
+        nonlocal seen, finished_before_step
+        if exit_when_done and not finished_before_step:  # once finished, a task stays finished
+            finished_before_step = finished(daemon.din, daemon.task)
         try:
             return daemon.step()
         finally:  # actions of a step that later failed were still done: log them
@@ -47,6 +57,6 @@ def run(daemon: DinDaemon, *, poll: float = 1.0, exit_when_done: bool = False) -
             seen = len(daemon.log)
 
     log.info("%s: started", prefix)
-    run_daemon(step, log=log, poll=poll,
-               done=(lambda: finished(daemon.din, daemon.task)) if exit_when_done else None)
+    run_daemon(step, log=log, poll=poll, max_steps=max_steps,
+               done=(lambda: finished_before_step) if exit_when_done else None)
     log.info("%s: task finished, nothing left to do", prefix)

@@ -23,3 +23,12 @@ class RecoveryImpossible(LoyalError):
         self.missing = missing or []
         self.survivors = survivors or []
         super().__init__(message)
+
+
+class ClientError(LoyalError):
+    """A participant's training client failed or returned something that is not an update of the
+    task's model; `client` names it (e.g. `--client mypkg.train:client_fn`)."""
+
+    def __init__(self, client: str, reason: str):
+        self.client, self.reason = client, reason
+        super().__init__(f"client {client}: {reason}")

@@ -16,6 +16,7 @@ from typing import Callable
 
 import click
 import pytest
+import torch
 import typer
 from eth_account import Account
 
@@ -80,6 +81,16 @@ def book_case(*cmd: str, extra: tuple[str, ...] = ()) -> Case:
     return Case("book", lambda e: [*cmd, *extra, *chain_opts(e, book=e.nobook)], "no address book for chain 31337")
 
 
+def not_registered(key: str):
+    """After a refused start, the participant holds no registration (no bond paid) in the task."""
+    def check(e: Env, chain) -> None:
+        from agents.din.contracts import Din
+
+        who = "0x" + json.loads(getattr(e, key).read_text())["address"].removeprefix("0x")
+        assert not Din(chain).is_participant(e.task, chain.w3.to_checksum_address(who)), "registered anyway"
+    return check
+
+
 def password_case(*cmd: str, extra: tuple[str, ...] = ()) -> Case:
     return Case("password", lambda e: [*cmd, *extra, *chain_opts(e), "--keystore", str(e.ks), "#wrong-password"],
                 "wrong password")
@@ -91,7 +102,8 @@ def ledger(*sub: str) -> Callable[[Env], list[str]]:
 
 CASES: dict[str, list[Case]] = {
     # -- core -------------------------------------------------------------------------------------
-    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'")],
+    "devnet": [Case("value", lambda e: ["devnet", "--port", "0"], "Invalid value for '--port'"),
+               Case("value", lambda e: ["devnet", "--explorer"], "--explorer needs --keep or --deploy-only")],
     "deploy": [
         rpc_case("deploy"),
         password_case("deploy"),
@@ -182,6 +194,25 @@ CASES: dict[str, list[Case]] = {
              "the participant bond needs", after=no_allowance("poor", "DinTasks")),
         Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "5", "--shards", "2", *chain_opts(e)],
              "--shard must be in [0, 2)"),
+        Case("value", lambda e: ["din", "participant", "--task", "0", *chain_opts(e)], "needs --shard and --shards"),
+        Case("value", lambda e: ["din", "participant", "--task", "0", "--client", "no_such_pkg_xyz.train:client_fn",
+                                 *chain_opts(e)], "no module named 'no_such_pkg_xyz'"),
+        Case("value", lambda e: ["din", "participant", "--task", "0", "--client", "tests.din.custom_client",
+                                 *chain_opts(e)], "expected module:attr"),
+        Case("value", lambda e: ["din", "participant", "--task", "0", "--client", "tests.din.custom_client:nope",
+                                 *chain_opts(e)], "has no attribute 'nope'"),
+        Case("file", lambda e: ["din", "participant", "--task", "0", "--client", str(e.tmp / "absent.py") + ":fn",
+                                *chain_opts(e)], "no such file"),
+        Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
+                                 "--device", "tpu", *chain_opts(e)], "expected auto, cpu, cuda or cuda:N"),
+        *([Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
+                                    "--device", "cuda", *chain_opts(e)], "no CUDA device here")]
+          if not torch.cuda.is_available() else []),
+        # a second machine without a shared store: the genesis model is not in its embedded store.
+        # Names the fix, stops at once (not a retry loop), pays no bond.
+        Case("cid", lambda e: ["din", "participant", "--task", str(e.task), "--shard", "0", "--shards", "2",
+                               *chain_opts(e), "--keystore", str(e.ks), "--home", str(e.tmp / "other-machine")],
+             "set ipfs_api (env IPFS_API)", after=not_registered("ks")),
     ],
     "din evaluator": [
         rpc_case("din", "evaluator", extra=("--task", "0")), book_case("din", "evaluator", extra=("--task", "0")),
@@ -238,6 +269,19 @@ CASES: dict[str, list[Case]] = {
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------
     "dao demo": [],
+    # -- explorer ---------------------------------------------------------------------------------
+    "index": [rpc_case("index", extra=("--once",)), book_case("index", extra=("--once",)),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--db", "nosuchdb://x"],
+                   "bad index database URL"),
+              Case("file", lambda e: ["index", "--once", *chain_opts(e), "--db",
+                                             f"sqlite:///{e.file('a-file', 'x')}/x.sqlite"], "cannot open the index database"),
+              Case("value", lambda e: ["index", "--once", *chain_opts(e), "--batch-blocks", "0"], "Invalid value")],
+    "explorer": [rpc_case("explorer"), book_case("explorer"),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--db", "nosuchdb://x"], "bad index database URL"),
+                 Case("file", lambda e: ["explorer", *chain_opts(e), "--db", f"sqlite:///{e.tmp}/x.sqlite",
+                                         "--din-reports", str(e.tmp / "no-reports")], "is not a folder"),
+                 password_case("explorer", extra=("--db", "sqlite:///:memory:")),
+                 Case("value", lambda e: ["explorer", *chain_opts(e), "--port", "70000"], "Invalid value")],
 }
 
 
@@ -294,7 +338,8 @@ def env(_suite, anvil, tmp_path_factory):
     t = 10**18
     cfg = TaskConfig(reward=10 * t, evaluator_fee=t, participant_bond=t, min_evaluator_stake=5 * t, slash_amount=t,
                      rounds=1, subgroup_size=2, evaluators_per_subgroup=1, max_evaluators=2)
-    task, _ = create_task(chain, LocalStore(tmp / "store"), dev_signer(6), cfg, data.split(2, seed=0).test)
+    # the genesis model in the store of the DIN home the cases run with (`--home <tmp>/din`)
+    task, _ = create_task(chain, LocalStore(tmp / "din" / "store"), dev_signer(6), cfg, data.split(2, seed=0).test)
     yield Env(anvil.rpc_url, chain.book.path, tmp, keys["ks"], keys["poor"], keys["broke"], not_keystore, task)
     chain.revert_to(snap)
 

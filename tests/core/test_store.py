@@ -3,22 +3,26 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 
 from agents.core.store import (
     BlobNotFound,
+    BlobTooLarge,
+    BlobUnreadable,
     ContentStore,
     CorruptBlob,
     InvalidCid,
     KuboStore,
     LocalStore,
+    NotKuboApi,
     StoreUnavailable,
     api_url_from,
     cid_of,
     open_store,
 )
-from common.errors import LoyalError
+from common.errors import LoyalError, TransientError
 
 HELLO_CID = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am"
 DEADBEEF_128MIB_CID = "bafybeiawhayvhrtunmsazigmne75kqyyb2z7oqlvky3abpk4tbkqyzv6iu"
@@ -113,6 +117,14 @@ def test_local_unknown_cid(local):
     assert ABSENT_CID in str(e.value)
 
 
+def test_local_size_limit_is_checked_before_reading(local):
+    cid = local.put(blob(1000))
+    assert local.get(cid, max_bytes=1000) == blob(1000)
+    with pytest.raises(BlobTooLarge) as e:
+        local.get(cid, max_bytes=999)
+    assert cid in str(e.value) and "999" in str(e.value) and not isinstance(e.value, TransientError)
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "notacid", HELLO_CID[:-1], HELLO_CID + "x", "QmZULkCELmmk5XNfCgTnCyFgAVxBRBXyDHGGMVoLFLiXEN", "../../etc/passwd"],
@@ -139,8 +151,22 @@ def test_open_store_defaults_to_local_under_loyal_home(tmp_path, monkeypatch):
 
 def test_open_store_picks_kubo_from_env(monkeypatch):
     monkeypatch.setenv("IPFS_API", "/ip4/127.0.0.1/tcp/5001")
+    monkeypatch.delenv("LOYAL_FETCH_TIMEOUT", raising=False)
     store = open_store()
     assert isinstance(store, KuboStore) and store.api_url == "http://127.0.0.1:5001"
+    assert store.fetch_timeout == 30.0  # the setting's default
+
+
+def test_open_store_takes_the_fetch_timeout_setting(monkeypatch):
+    monkeypatch.setenv("IPFS_API", "/ip4/127.0.0.1/tcp/5001")
+    monkeypatch.setenv("LOYAL_FETCH_TIMEOUT", "2.5")
+    assert open_store().fetch_timeout == 2.5
+    assert open_store(fetch_timeout=7.0).fetch_timeout == 7.0  # an explicit argument wins
+    monkeypatch.setenv("LOYAL_FETCH_TIMEOUT", "0")
+    from common.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fetch_timeout"):
+        open_store()
 
 
 @pytest.mark.parametrize(
@@ -164,6 +190,7 @@ def test_unreachable_api_is_store_unavailable():
         with pytest.raises(StoreUnavailable) as e:
             call()
         assert "127.0.0.1:1" in str(e.value) and "\n" not in str(e.value)
+        assert isinstance(e.value, TransientError)  # a daemon backs off and retries, it does not stop
 
 
 # --- KuboStore against a real daemon ---------------------------------------------------------------
@@ -188,11 +215,39 @@ def test_daemon_kubo_vector(kubo):
 @pytest.mark.slow
 def test_daemon_unknown_cid(kubo):
     assert not kubo.has(ABSENT_CID)
+    t0 = time.monotonic()
     with pytest.raises(BlobNotFound) as e:
         kubo.get(ABSENT_CID)
-    assert ABSENT_CID in str(e.value)
+    assert time.monotonic() - t0 < kubo.fetch_timeout + 5  # the daemon's search is bounded
+    assert ABSENT_CID in str(e.value) and not isinstance(e.value, TransientError)
     with pytest.raises(BlobNotFound):
         kubo.pin(ABSENT_CID)
+
+
+@pytest.mark.slow
+def test_daemon_size_limit(kubo):
+    data = blob(300 * KIB, seed=2)
+    cid = kubo.put(data)
+    assert kubo.get(cid, max_bytes=len(data)) == data
+    with pytest.raises(BlobTooLarge):
+        kubo.get(cid, max_bytes=len(data) - 1)
+    with pytest.raises(BlobTooLarge):
+        kubo.get(cid, max_bytes=1000)
+
+
+@pytest.mark.slow
+def test_daemon_fails_on_a_malformed_block_names_the_blob(kubo, ipfs_api):
+    # anyone can store a block under a dag-pb CID that is not protobuf: the daemon answers 500 for it
+    import httpx
+
+    r = httpx.post(ipfs_api + "/api/v0/block/put", params={"format": "dag-pb", "mhtype": "sha2-256", "version": "1"},
+                   files={"file": ("b", b"\xff\xfe not protobuf", "application/octet-stream")})
+    cid = json.loads(r.text)["Key"]
+    assert cid.startswith("bafybei")
+    with pytest.raises(BlobUnreadable) as e:
+        kubo.get(cid)
+    assert cid in str(e.value) and not isinstance(e.value, TransientError)  # not an outage
+    assert kubo.get(kubo.put(b"still fine")) == b"still fine"
 
 
 @pytest.mark.slow
@@ -210,10 +265,12 @@ def test_daemon_invalid_cid(kubo):
 
 @pytest.mark.slow
 def test_daemon_wrong_service_is_unavailable(ipfs_api):
-    # The daemon's web UI path is HTTP but not the RPC API: refused with a clear error, no bytes.
+    # The daemon's web UI path is HTTP but not the RPC API: refused with a clear error, no bytes;
+    # a configuration error (permanent, names the setting), not an outage to wait out.
     with KuboStore(ipfs_api + "/nonexistent", fetch_timeout=1.0) as store:
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(NotKuboApi) as e:
             store.get(HELLO_CID)
+    assert not isinstance(e.value, TransientError) and "IPFS_API" in str(e.value)
 
 
 def test_interface_is_shared():
