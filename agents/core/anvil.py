@@ -47,11 +47,25 @@ def wait_for_rpc(url: str, timeout: float = 15.0, proc: subprocess.Popen | None 
     raise RpcUnreachable(f"no JSON-RPC node answers at {url} after {timeout:.0f}s ({last})")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when the parent dies (Linux only)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux/glibc: the chain then only stops with its parent on SIGTERM/SIGINT
+
+
 class Anvil:
     """`with Anvil() as node: node.rpc_url` — a throwaway dev chain funded from Anvil's mnemonic."""
 
     def __init__(self, *, port: int | None = None, accounts: int = 32, balance_eth: int = 10_000,
-                 chain_id: int = 31337, block_time: float | None = None):
+                 chain_id: int = 31337, block_time: float | None = None, die_with_parent: bool = False):
+        """`die_with_parent`: the kernel stops Anvil when the thread that started it dies, even by
+        SIGKILL (Linux `PR_SET_PDEATHSIG`); for `loyal devnet`, whose chain must not outlive it."""
+        self.die_with_parent = die_with_parent
         self.port = port
         self.accounts = accounts
         self.balance_eth = balance_eth
@@ -77,7 +91,8 @@ class Anvil:
             if self.block_time:
                 cmd += ["--block-time", str(self.block_time)]
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent if self.die_with_parent else None)
             self.port = port
             try:
                 wait_for_rpc(self.rpc_url, proc=self.proc)

@@ -77,7 +77,8 @@ class DevnetOptions:
 
 def start_devnet(opts: DevnetOptions) -> tuple[Anvil, Chain, float]:
     """Start Anvil and deploy the suite; (node, chain, seconds to deploy). The caller stops the node."""
-    node = Anvil(port=opts.port, accounts=opts.accounts).start()  # automine while deploying: fast
+    # automine while deploying (fast); the chain dies with this process, even on SIGKILL
+    node = Anvil(port=opts.port, accounts=opts.accounts, die_with_parent=True).start()
     try:
         t0 = time.monotonic()
         chain = Chain.connect(node.rpc_url, book_path=opts.book)

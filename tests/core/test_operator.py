@@ -153,6 +153,23 @@ def test_devnet_keeps_mining_and_sigterm_stops_the_chain(tmp_path):
             for _ in range(20):  # Anvil is gone (give it a moment to exit)
                 rpc("eth_chainId")
                 time.sleep(0.25)
+        # SIGKILL cannot be caught: the kernel takes the chain down with its parent (PDEATHSIG)
+        proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "devnet", "--deploy-only", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                rpc("eth_chainId")
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.2)
+        proc.kill()
+        proc.wait(timeout=15)
+        with pytest.raises(httpx.HTTPError):
+            for _ in range(20):
+                rpc("eth_chainId")
+                time.sleep(0.25)
     finally:
         if proc.poll() is None:
             proc.kill()
