@@ -24,9 +24,8 @@ aggregate, scored 0 — so honest evaluators still agree and nobody is slashed f
 secure-aggregation subgroup a missing masked upload makes the sum unusable (REJECTED). An accepted
 aggregate that cannot be fetched or used is left out of the global model like a REJECTED one.
 
-`lazy=True` makes a no-show (it enrols and reveals its seed, then does nothing: gets slashed);
-`forge=True` makes a dishonest evaluator that commits a wrong aggregate; `garbage_scores=True` one
-that commits and reveals 1.0 for every member (demo and tests).
+Dishonest evaluators (a no-show, a forger, a garbage scorer) are subclasses in `adversaries.py`
+(demo and tests); this class is the honest one.
 """
 from __future__ import annotations
 
@@ -71,12 +70,6 @@ def usable_mean(blobs: dict[str, bytes], layout: M.Layout, weights: dict[str, in
 class EvaluatorDaemon(DinDaemon):
     role = "evaluator"
 
-    def __init__(self, *a, lazy: bool = False, forge: bool = False, garbage_scores: bool = False, **kw):
-        super().__init__(*a, **kw)
-        self.lazy = lazy
-        self.forge = forge
-        self.garbage_scores = garbage_scores
-
     def enrolled(self) -> bool:
         return self.latched("enrolled", lambda: self.din.is_evaluator(self.task, self.address))
 
@@ -85,7 +78,14 @@ class EvaluatorDaemon(DinDaemon):
 
     # -- dispatch --------------------------------------------------------------------------
     def act(self, stage: Stage, round_: int) -> int:
-        din, task, me = self.din, self.task, self.address
+        sent = self.join(stage, round_)
+        if stage == Stage.Registration or not self.enrolled():
+            return sent
+        return sent + self.work(stage, round_)
+
+    def join(self, stage: Stage, round_: int) -> int:
+        """Enrol during registration; reveal the enrolment seed in round 0."""
+        din, task = self.din, self.task
         if stage == Stage.Registration:
             if not self.enrolled():
                 self.genesis_model()  # an evaluator that cannot see the task's content would only be slashed
@@ -93,14 +93,15 @@ class EvaluatorDaemon(DinDaemon):
                 self.note("enrolled")
                 return 1
             return 0
-        if not self.enrolled():
-            return 0
-        sent = 0
-        if stage == Stage.Submit and round_ == 0 and not self.seed_revealed():
+        if self.enrolled() and stage == Stage.Submit and round_ == 0 and not self.seed_revealed():
             din.reveal_seed(self.signer, task, self.secret(task, SEED_TAG))
-            sent += 1
-        if self.lazy:
-            return sent
+            return 1
+        return 0
+
+    def work(self, stage: Stage, round_: int) -> int:
+        """The evaluator's duties in `stage`: aggregate, vote, score, settle, claim."""
+        din, task = self.din, self.task
+        sent = 0
         p = din.params(task)
         if stage == Stage.Submit and round_ > 0:
             sent += self._finalize_global(round_ - 1) + self._settle_round(round_ - 1, mine=True)
@@ -133,9 +134,7 @@ class EvaluatorDaemon(DinDaemon):
         if blob is None:
             self.note(f"round {round_} group {group}: every update unusable")
             blob = REJECTED
-        if self.forge:
-            blob = b"forged by " + self.address.encode() + blob
-        return self.store.put(blob)
+        return self.publish_aggregate(blob)
 
     def masked_aggregate_cid(self, round_: int, group: int) -> str | None:
         """Secure aggregation: unmask the subgroup's sum with the posted recovery seeds. None while
@@ -156,8 +155,10 @@ class EvaluatorDaemon(DinDaemon):
         except BadUpdate as e:
             self.note(f"round {round_} group {group}: unusable sum ({e.reason})")
             blob = REJECTED
-        if self.forge:
-            blob = b"forged by " + self.address.encode() + blob
+        return self.publish_aggregate(blob)
+
+    def publish_aggregate(self, blob: bytes) -> str:
+        """Store the aggregate this evaluator will vote for; its CID."""
         return self.store.put(blob)
 
     def _commit_aggregates(self, round_: int) -> int:
@@ -322,8 +323,6 @@ class EvaluatorDaemon(DinDaemon):
             if test is None:
                 return sent  # the owner has not revealed the slice (the chain refuses scores without it)
             scores = self.score_vector(round_, g, test)
-            if self.garbage_scores:
-                scores = [SCALE] * len(scores)
             self.index.local[f"scores/{round_}/{g}"] = scores
             self.index.commit_local()
             din.commit_scores(self.signer, task, round_, g, scores, self.secret(task, SCORE_TAG, round_, g))

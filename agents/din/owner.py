@@ -2,8 +2,8 @@
 slices on-chain), reveals round r's slice once round r's updates are revealed (AggregateCommit or
 AggregateReveal), evaluates each accepted global model on its whole test set, writes accuracy per
 round as CSV and PNG, and reclaims unearned fees at the end. `end_after`: end the task early, after
-that round (the owner signals it during the round); `withhold` (tests): rounds whose slice it never
-reveals."""
+that round (the owner signals it during the round). An owner that withholds slices is a subclass
+in `adversaries.py`."""
 from __future__ import annotations
 
 import csv
@@ -34,13 +34,12 @@ def create_task(chain: Chain, store: ContentStore, owner: LocalAccount, cfg: Tas
 class OwnerDaemon(DinDaemon):
     role = "owner"
 
-    def __init__(self, *a, test: data.Shard, withhold: tuple[int, ...] = (), end_after: int | None = None, **kw):
+    def __init__(self, *a, test: data.Shard, end_after: int | None = None, **kw):
         super().__init__(*a, **kw)
         self.test = test
         self.slices = TestSlices.cut(test, self.din.params(self.task).rounds)
         if self.slices.root != self.din.params(self.task).test_slice_root:
             raise ValueError(f"task {self.task}: this test set's slices do not match the task's root")
-        self.withhold = withhold
         self.end_after = end_after
         self.index.local.setdefault("accuracy", {})
 
@@ -70,8 +69,6 @@ class OwnerDaemon(DinDaemon):
 
     def _reveal_slice(self, round_: int) -> int:
         """Round `round_`'s updates are revealed: reveal its test slice (once)."""
-        if round_ in self.withhold:
-            return 0
         if self.latched(f"slice/{round_}", lambda: self.din.test_slice(self.task, round_) != b"\x00" * 32):
             return 0
         cid = self.store.put(self.slices.blob(round_))

@@ -12,7 +12,7 @@ back.
 Local training is a Flower NumPyClient's `fit` through `ml.din.client.fit_update`: the built-in
 digits client on `shard` (on `device`), or the participant's own `client` (`--client module:attr`,
 `ml/din/client_loader.py`), checked against the task's layout every round. The chain replaces the
-Flower server's coordination. A poisoner trains on flipped labels (demo and tests only). The model
+Flower server's coordination. The model
 a round trains from is `global_before(round)` (an unavailable accepted global model is skipped);
 a genesis model this daemon cannot fetch stops it with the fix (`ModelUnavailable`).
 
@@ -21,8 +21,8 @@ its signer key, so it survives restarts); each round it uploads `secagg.mask_upd
 update instead of the update, masked with every member of its subgroup under the context
 (chain id, DinTasks, task, round, subgroup); after the reveal deadline it posts its pair seeds
 with exactly the members the chain shows as not having revealed (never for anyone who did), and
-refuses to when fewer than two members survived. A `dropout` registers (and publishes its key)
-but never submits (demo and tests); a `withholder` commits but never reveals (tests).
+refuses to when fewer than two members survived. Dishonest participants (a dropout, a withholder,
+a near-copier) are subclasses in `adversaries.py`; a poisoner is this class on a label-flipped shard.
 """
 from __future__ import annotations
 
@@ -48,21 +48,16 @@ class ParticipantDaemon(DinDaemon):
     role = "participant"
 
     def __init__(self, *a, shard: data.Shard | None = None, client: NumPyClient | None = None,
-                 client_name: str | None = None, device: torch.device | str | None = None,
-                 poisoner: bool = False, dropout: bool = False, withholder: bool = False, tamper=None, **kw):
+                 client_name: str | None = None, device: torch.device | str | None = None, **kw):
         super().__init__(*a, **kw)
         if (shard is None) == (client is None):
             raise ValueError("a participant trains either the built-in client on `shard` or its own `client`")
         if client is None:
-            self.shard = data.flip_labels(shard) if poisoner else shard
+            self.shard = shard
             client = flwr_client.DinClient(self.shard, device=device)
             client_name = client_name or "the built-in digits client"
         self.client = client
         self.client_name = client_name or type(client).__name__
-        self.poisoner = poisoner
-        self.dropout = dropout
-        self.withholder = withholder
-        self.tamper = tamper  # tests: bytes -> bytes applied to the clear update (e.g. a near-copy)
         self._pending: dict[int, bytes] = {}  # round -> committed, not yet published update bytes
 
     def train(self, global_bytes: bytes, round_: int) -> bytes:
@@ -114,8 +109,6 @@ class ParticipantDaemon(DinDaemon):
         secure-aggregation tasks). Deterministic for the round on one machine."""
         _, global_bytes = self.global_before(round_)
         update = self.train(global_bytes, round_)
-        if self.tamper is not None:
-            update = self.tamper(update)
         if self.secure:
             g = self.subgroup()
             layout = M.layout_of(M.from_bytes(global_bytes))
@@ -141,20 +134,7 @@ class ParticipantDaemon(DinDaemon):
         if not self.registered():
             return 0
         if stage == Stage.Submit:
-            if self.dropout or self.committed(round_):
-                return 0  # offline, or already on-chain (e.g. committed just before a restart)
-            if self.secure and din.mask_key_of(task, me) == _ZERO:
-                return 0  # registered too late to publish a key: not a member of any subgroup
-            if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
-                return 0  # the previous round's global vote is not closed yet: wait for the model
-            update = self.update_bytes(round_)
-            cid = self.cid_for(update)  # computed locally: the bytes are published only at the reveal
-            self._pending[round_] = update
-            self.index.local[f"update/{round_}"] = cid
-            self.index.commit_local()
-            din.commit_update(self.signer, task, round_, cid, self.secret(task, UPDATE_TAG, round_))
-            self.note(f"round {round_}: committed to {'masked ' if self.secure else ''}update {cid}")
-            return 1
+            return self._commit(round_)
         if stage == Stage.UpdateReveal:
             return self._reveal(round_)
         if stage == Stage.AggregateCommit and self.secure:
@@ -163,8 +143,26 @@ class ParticipantDaemon(DinDaemon):
             return self._claim()
         return 0
 
+    def _commit(self, round_: int) -> int:
+        """Submit stage: train, commit to the update's CID (nothing is published yet)."""
+        din, task, me = self.din, self.task, self.address
+        if self.committed(round_):
+            return 0  # already on-chain (e.g. committed just before a restart)
+        if self.secure and din.mask_key_of(task, me) == _ZERO:
+            return 0  # registered too late to publish a key: not a member of any subgroup
+        if round_ > 0 and not self.tally(round_ - 1, GLOBAL).finalized:
+            return 0  # the previous round's global vote is not closed yet: wait for the model
+        update = self.update_bytes(round_)
+        cid = self.cid_for(update)  # computed locally: the bytes are published only at the reveal
+        self._pending[round_] = update
+        self.index.local[f"update/{round_}"] = cid
+        self.index.commit_local()
+        din.commit_update(self.signer, task, round_, cid, self.secret(task, UPDATE_TAG, round_))
+        self.note(f"round {round_}: committed to {'masked ' if self.secure else ''}update {cid}")
+        return 1
+
     def _reveal(self, round_: int) -> int:
-        if self.withholder or not self.committed(round_) or self.submitted(round_):
+        if not self.committed(round_) or self.submitted(round_):
             return 0
         cid = self.index.local.get(f"update/{round_}")
         update = self._pending.pop(round_, None)

@@ -16,6 +16,7 @@ from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from ml.din import data
 
+from . import adversaries as adv
 from .contracts import ROUND_STAGES, Din, Stage, TaskConfig
 from .daemon import DinDaemon
 from .evaluator import EvaluatorDaemon
@@ -23,20 +24,6 @@ from .owner import OwnerDaemon, create_task
 from .participant import ParticipantDaemon
 
 TOKEN = 10**18
-
-
-def near_copy(update: bytes) -> bytes:
-    """A copier's disguise: the update with every coordinate moved by ~0.1% of the mean magnitude
-    (new bytes and CID, cosine ~1 with the original)."""
-    import numpy as np
-
-    from ml.din import model as M
-
-    state = M.from_bytes(update)
-    layout = M.layout_of(state)
-    v = M.flatten(state, layout)
-    noise = np.random.default_rng(7).standard_normal(v.shape).astype(np.float32)
-    return M.to_bytes(M.unflatten(v + np.float32(1e-3 * float(np.abs(v).mean())) * noise, layout))
 
 
 @dataclass(frozen=True)
@@ -129,26 +116,40 @@ class Runner:
 
     def make_daemons(self) -> list[DinDaemon]:
         common = dict(start_block=self.start_block)
-        ds: list[DinDaemon] = [OwnerDaemon(self.chain, self.store, self.owner, self.task, self.cursor("owner"),
-                                           test=self.split.test, withhold=self.sc.withheld_slices,
-                                           end_after=self.sc.end_after, **common)]
+        owner_kw = dict(test=self.split.test, end_after=self.sc.end_after, **common)
+        if self.sc.withheld_slices:
+            owner = adv.WithholdingOwner(self.chain, self.store, self.owner, self.task, self.cursor("owner"),
+                                         withhold=self.sc.withheld_slices, **owner_kw)
+        else:
+            owner = OwnerDaemon(self.chain, self.store, self.owner, self.task, self.cursor("owner"), **owner_kw)
+        ds: list[DinDaemon] = [owner]
         for i, p in enumerate(self.participants):
             ds.append(self.participant_daemon(i))
         for i, e in enumerate(self.evaluators):
-            ds.append(EvaluatorDaemon(self.chain, self.store, e, self.task, self.cursor(f"evaluator{i}"),
-                                      lazy=i in self.sc.lazy, forge=i in self.sc.forgers,
-                                      garbage_scores=i in self.sc.garbage_scorers, **common))
+            cls = (adv.LazyEvaluator if i in self.sc.lazy else adv.ForgingEvaluator if i in self.sc.forgers
+                   else adv.GarbageScorer if i in self.sc.garbage_scorers else EvaluatorDaemon)
+            ds.append(cls(self.chain, self.store, e, self.task, self.cursor(f"evaluator{i}"), **common))
         return ds
+
+    def participant_class(self, i: int) -> type[ParticipantDaemon]:
+        if i in self.sc.dropouts:
+            return adv.DropoutParticipant
+        if i in self.sc.withholders:
+            return adv.WithholdingParticipant
+        if i in dict(self.sc.near_copies):
+            return adv.NearCopyParticipant
+        return ParticipantDaemon
 
     def participant_daemon(self, i: int) -> ParticipantDaemon:
         # a copier colludes with its original: it trains on the original's data with the same seed,
-        # i.e. it holds the original's update before committing (a near-copy perturbs it slightly)
+        # i.e. it holds the original's update before committing (a near-copy perturbs it slightly);
+        # a poisoner is an honest participant on a label-flipped shard
         original = dict(self.sc.copies + self.sc.near_copies).get(i, i)
-        tamper = near_copy if i in dict(self.sc.near_copies) else None
-        return ParticipantDaemon(self.chain, self.store, self.participants[i], self.task,
-                                 self.cursor(f"participant{i}"), shard=self.split.shards[original],
-                                 poisoner=i in self.sc.poisoners, dropout=i in self.sc.dropouts,
-                                 withholder=i in self.sc.withholders, tamper=tamper, start_block=self.start_block)
+        shard = self.split.shards[original]
+        if i in self.sc.poisoners:
+            shard = data.flip_labels(shard)
+        return self.participant_class(i)(self.chain, self.store, self.participants[i], self.task,
+                                         self.cursor(f"participant{i}"), shard=shard, start_block=self.start_block)
 
     # -- driving ---------------------------------------------------------------------------
     def labels(self) -> dict[int, str]:
