@@ -19,6 +19,7 @@ from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
 from agents.oml.community import Terms, register_model
+from agents.oml.adversaries import CheatingHost
 from agents.oml.host import Host, create_app as host_app, join_as_host
 from agents.oml.matching import decide
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
@@ -160,8 +161,7 @@ def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -
     chain.transact(chain_admin(chain), chain.contract("LoyalToken").functions.mint(cheater.address, 10**21))
     join_as_host(chain, cheater, model_id)
     chain.mine(1)
-    host = Host(chain, cheater, model_id, lambda p, n: decode.greedy_text(model, tok, p, n),
-                platform_url=None, cheating=True)
+    host = CheatingHost(chain, cheater, model_id, lambda p, n: decode.greedy_text(model, tok, p, n))
     out: dict = {"runs": runs, "model": "tiny_causal_lm(0) (2 layers, 64 dims, bytes), 4 functional fingerprints "
                                       "(4 words, gamma 0.25, alpha 0.01) injected"}
     with Service(host_app(host)) as svc:
@@ -210,8 +210,7 @@ def main() -> None:
         with Service(platform_app(platform)) as plat:
             honest = Host(chain, actors.honest, model_id, dep.models[actors.honest.address].complete,
                           platform_url=plat.url)
-            cheater = Host(chain, actors.cheater, model_id, dep.models[actors.cheater.address].complete,
-                           platform_url=None, cheating=True)
+            cheater = CheatingHost(chain, actors.cheater, model_id, dep.models[actors.cheater.address].complete)
             with Service(host_app(honest)) as h, Service(host_app(cheater)) as c:
                 latency = host_latency({"with_permission": h.url, "without_permission": c.url})
             http = signing_over_http(plat.url, actors.honest, model_id)

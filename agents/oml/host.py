@@ -9,8 +9,8 @@ since its last call. With `cursor_path` the position survives restarts (it is wr
 block range that brought a claim against this host); a defence replayed after a kill is harmless,
 `defend` re-reads the claim and answers only an open one.
 
-`cheating=True` serves without asking for permissions and posts no usage: the behaviour the
-protocol exists to catch.
+A host that serves without asking for permissions (the behaviour the protocol exists to catch) is
+`adversaries.CheatingHost`, for the demo and the tests.
 """
 from __future__ import annotations
 
@@ -83,19 +83,20 @@ def join_as_host(chain: Chain, host: LocalAccount, model_id: int, *, deadline_s:
 
 
 class Host:
+    asks_permission = True  # every query waits for the platform's σ(q)
+
     def __init__(self, chain: Chain, signer: LocalAccount, model_id: int, generate: Generate, *,
-                 platform_url: str | None, cheating: bool = False, model_name: str = "oml-model",
+                 platform_url: str | None, model_name: str = "oml-model",
                  cursor_path: Path | str | None = None, start_block: int | None = None):
         """`start_block`: first block watched for claims when `cursor_path` has no cursor yet
         (default: the next block; pass the licence's block to cover claims made before start)."""
-        if not cheating and not platform_url:
+        if not platform_url and self.asks_permission:
             raise ValueError("an honest host needs the platform URL to ask for permissions")
         self.chain = chain
         self.signer = signer
         self.address = signer.address
         self.model_id = model_id
         self.generate = generate
-        self.cheating = cheating
         self.model_name = model_name
         self.state = HostState()
         self._http = httpx.Client(base_url=platform_url, timeout=30) if platform_url else None
@@ -126,7 +127,7 @@ class Host:
         return permits
 
     def serve(self, prompt: str, max_tokens: int) -> str:
-        if not self.cheating:
+        if self.asks_permission:
             self.request_permits([prompt])
         with self._gen_lock:  # one generation at a time on CPU
             text = self.generate(prompt, max_tokens)

@@ -24,6 +24,7 @@ from ml.oml import copies as mc
 
 from .claims import ClaimStatus, read_claim
 from .community import Terms, copy_cid, register_copies
+from .adversaries import CheatingHost
 from .host import Host, create_app as host_app, join_as_host
 from .platform import Platform, create_app as platform_app
 from .prover import Prover
@@ -117,7 +118,7 @@ def run(chain: Chain, actors: Actors, dep: Deployment, *, say: Say = lambda s: N
     honest_model, cheater_model = dep.models[actors.honest.address], dep.models[actors.cheater.address]
     with Service(platform_app(platform)) as plat:
         honest = Host(chain, actors.honest, dep.model_id, honest_model.complete, platform_url=plat.url)
-        cheater = Host(chain, actors.cheater, dep.model_id, cheater_model.complete, platform_url=None, cheating=True)
+        cheater = CheatingHost(chain, actors.cheater, dep.model_id, cheater_model.complete)
         with Service(host_app(honest)) as h_svc, Service(host_app(cheater)) as c_svc:
             say(f"platform {actors.platform.address} issues permissions at {plat.url}")
             say(f"honest host {actors.honest.address} serves its copy at {h_svc.url}")
@@ -159,7 +160,7 @@ def run_leak(chain: Chain, actors: Actors, dep: Deployment, leaked: str, *, say:
     out = Outcome()
     platform = Platform(chain, actors.platform)
     rogue_signer = dev_signer(ACTOR_INDICES[-1] + 1)  # never licensed
-    rogue = Host(chain, rogue_signer, dep.model_id, dep.models[leaked].complete, platform_url=None, cheating=True)
+    rogue = CheatingHost(chain, rogue_signer, dep.model_id, dep.models[leaked].complete)
     with Service(platform_app(platform)) as plat, Service(host_app(rogue)) as r_svc:
         say(f"an unlicensed server at {r_svc.url} serves a leaked copy of the model")
         prover = Prover(chain, actors.prover, dep.model_id, dep.fingerprints, platform_url=plat.url,

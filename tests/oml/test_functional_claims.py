@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from common.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
+from agents.oml.adversaries import CheatingHost
 from agents.oml.host import Host, create_app as host_app
 from agents.oml.matching import HostQueryError, MalformedAnswer, decide
 from agents.oml.platform import Platform, create_app as platform_app
@@ -31,7 +32,7 @@ def _evidence(chain, claim_id):
 def test_decide_applies_the_committed_rule_to_the_host_answer(oml_functional, functional_copies):
     o = oml_functional
     own = functional_copies.ffps[0]  # in the honest host's copy
-    host = Host(o.chain, o.honest, o.model_id, o.model.complete, platform_url=None, cheating=True)
+    host = CheatingHost(o.chain, o.honest, o.model_id, o.model.complete)
     with Service(host_app(host)) as svc:
         m = decide(svc.url, *own.pair)
         assert m.family == "functional" and m.matched and "green" in m.reason
@@ -114,7 +115,7 @@ def test_base_model_passes_the_prover_and_a_forced_functional_claim_is_voted_dow
     base = functional_base
     before = scenario.balances(o.chain, actors)
     with Service(platform_app(Platform(o.chain, o.platform))) as plat:
-        host = Host(o.chain, o.cheater, o.model_id, base.complete, platform_url=None, cheating=True)
+        host = CheatingHost(o.chain, o.cheater, o.model_id, base.complete)
         with Service(host_app(host)) as svc:
             prover = Prover(o.chain, o.prover, o.model_id, o.pairs, platform_url=plat.url, subsets=o.subsets)
             p = prover.catch(svc.url, o.cheater.address)
