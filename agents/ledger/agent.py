@@ -12,10 +12,12 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
+from eth_utils import keccak
+
 from agents.core.chain import Chain
+from agents.core.store import ContentStore, cid_of
 from agents.core.views import read, record_as
 from common.errors import ConfigError, LoyalError
-from agents.core.store import ContentStore, cid_of
 from ml.ledger import tensors
 from ml.ledger.crypto import BlobContext, UserKey
 from ml.ledger.errors import BaseModelMismatch, ChainBroken, StateMismatch
@@ -23,45 +25,13 @@ from ml.ledger.ophash import BlockTree, OpFields, genesis_hash, op_hash, verify_
 from ml.ledger.rebuild import RecordedOp, check_export, rebuild
 from ml.ledger.trainer import ForkTrainer, Interaction, base_weights_bytes
 
-PAGE = 100  # TrainingLedger.MAX_PAGE
-CLAIM_BATCH = 128  # TrainingLedger.MAX_CLAIM_BATCH
+from .oplog import ExportView, ForkView, OpLog, OpView
+
+PAGE = 100  # TrainingLedger.MAX_PAGE (op hashes per getOpHashes call)
 
 
 class NotYourFork(LoyalError):
     """The signer is neither the owner of the fork nor a recorder it authorised."""
-
-
-@dataclass(frozen=True)
-class ForkView:
-    user_model_id: int
-    base_model_id: int
-    forked_at_block: int
-    op_count: int
-    owner: str
-    genesis: bytes
-    head: bytes
-
-
-@dataclass(frozen=True)
-class OpView:
-    op_id: int
-    user_model_id: int
-    seq: int
-    recorded_at_block: int
-    recorder: str
-    prev_op_hash: bytes
-    op_hash: bytes
-    delta_commitment: bytes
-    state_commitment: bytes
-    interaction_cid: str
-    delta_cid: str
-
-    def fields(self) -> OpFields:
-        return OpFields(self.user_model_id, self.seq, self.prev_op_hash, self.interaction_cid, self.delta_cid,
-                        self.delta_commitment, self.state_commitment)
-
-    def to_json(self) -> dict:
-        return {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in self.__dict__.items()}
 
 
 @dataclass(frozen=True)
@@ -82,12 +52,19 @@ class ExportResult:
     op_count: int
 
 
+def fields_arg(op: OpView) -> tuple:
+    """The contract's `OpFields` of `op` (what exportModel and claims show to name an op)."""
+    return (op.prev_op_hash, keccak(op.interaction_cid.encode()), keccak(op.delta_cid.encode()), op.delta_commitment,
+            op.state_commitment)
+
+
 class Ledger:
-    """Read side of TrainingLedger plus sealing, which anyone may do."""
+    """Read side of TrainingLedger (storage by view, history from events) plus sealing, which anyone may do."""
 
     def __init__(self, chain: Chain):
         self.chain = chain
         self.c = chain.contract("TrainingLedger")
+        self.log = OpLog(chain)
 
     @property
     def address(self) -> str:
@@ -96,30 +73,32 @@ class Ledger:
     def fork(self, fid: int) -> ForkView:
         return record_as(ForkView, read(self.chain, self.c.functions.getFork(fid)), user_model_id=fid)
 
-    def op(self, op_id: int) -> OpView:
-        return record_as(OpView, read(self.chain, self.c.functions.getOp(op_id)), op_id=op_id)
+    def op_hash(self, op_id: int) -> bytes:
+        return bytes(self.chain.call(self.c.functions.opHashOf(op_id)))
 
     def base_cid(self, base_id: int) -> str:
         return read(self.chain, self.c.functions.baseModel(base_id)).cid
 
-    def _page(self, fn) -> tuple[list[OpView], int]:
-        """One history page (`getForkOps` / `getUserHistory`): its ops and the total behind it."""
-        page = read(self.chain, fn)
-        return [record_as(OpView, o, op_id=i) for i, o in zip(page.opIds, page.ops)], page.total
+    def fork_ops(self, fid: int, f: ForkView | None = None) -> list[OpView]:
+        """Every op of fork `fid`, in seq order (from its events; see oplog.py)."""
+        return self.log.fork_ops(f or self.fork(fid))
 
-    def _pages(self, fn) -> list[OpView]:
-        out: list[OpView] = []
-        while True:
-            ops, total = self._page(fn(len(out), PAGE))
-            out += ops
-            if len(out) >= total or not ops:
-                return out
-
-    def fork_ops(self, fid: int) -> list[OpView]:
-        return self._pages(lambda o, n: self.c.functions.getForkOps(fid, o, n))
+    def forks_of(self, user: str) -> list[int]:
+        return list(self.chain.call(self.c.functions.forksOf(user)))
 
     def history(self, user: str, offset: int = 0, limit: int = PAGE) -> tuple[list[OpView], int]:
-        return self._page(self.c.functions.getUserHistory(user, offset, limit))
+        """A page of the ops on `user`'s forks, oldest first, and how many there are in all."""
+        if offset < 0 or limit < 1:
+            raise ConfigError(f"a history page needs offset >= 0 and limit >= 1 (got {offset}, {limit})")
+        ops = self.log.user_ops([self.fork(i) for i in self.forks_of(user)])
+        return ops[offset:offset + limit], len(ops)
+
+    def latest_export(self, fid: int) -> ExportView | None:
+        seq = self.chain.call(self.c.functions.latestExportSeq(fid))
+        if seq == 0:
+            return None
+        point = read(self.chain, self.c.functions.exportAt(fid, seq))
+        return self.log.export(fid, seq, point.headOpHash, point.atBlock)
 
     def seal_all(self, signer: LocalAccount) -> list[tuple[int, dict]]:
         """Seal every pending op (one bounded batch per transaction); returns (blockId, receipt) pairs."""
@@ -132,7 +111,7 @@ class Ledger:
 
     def block_tree(self, block_id: int) -> tuple[BlockTree, bytes]:
         block = read(self.chain, self.c.functions.getBlock(block_id))
-        hashes = [self.op(block.firstOpId + i).op_hash for i in range(block.opCount)]
+        hashes = [bytes(h) for h in self.chain.call(self.c.functions.getOpHashes(block.firstOpId, block.opCount))]
         return BlockTree(block.firstOpId, hashes), block.root
 
     def proven_ops(self, ops: list[OpView]) -> int:
@@ -229,7 +208,7 @@ class UserAgent:
         cache.with_suffix(".head").write_text(head.hex() + "\n")
 
     def _rebuild(self, fid: int, f: ForkView, ops: list[OpView] | None = None):
-        ops = self.ledger.fork_ops(fid) if ops is None else ops
+        ops = self.ledger.fork_ops(fid, f) if ops is None else ops
         genesis = genesis_hash(self.chain.chain_id, self.ledger.address, fid, f.base_model_id,
                                self.ledger.base_cid(f.base_model_id), f.owner)
         if genesis != f.genesis:
@@ -294,34 +273,40 @@ class UserAgent:
         state = self.current_state(fid, f)
         if state is None:
             raise StateMismatch(f"fork {fid} has no ops yet: nothing to export")
+        head = self.ledger.fork_ops(fid, f)[-1]
         cid = self.store.put(self.key.encrypt(state, self._ctx("state", fid, f.op_count)))
-        self.chain.transact(self.signer, self.c.functions.exportModel(fid, cid))
+        self.chain.transact(self.signer, self.c.functions.exportModel(fid, cid, fields_arg(head)))
         return ExportResult(cid, f.head, f.op_count)
 
     def verify(self, fid: int) -> dict:
         """Rebuild the adapter from the recorded deltas and check it equals the export byte for byte."""
         f = self.ledger.fork(fid)
-        ops = self.ledger.fork_ops(fid)
+        ops = self.ledger.fork_ops(fid, f)
         rebuilt = self._rebuild(fid, f, ops)
-        export = read(self.chain, self.c.functions.latestExport(fid))
-        if not export.stateCid:
+        export = self.ledger.latest_export(fid)
+        if export is None:
             raise StateMismatch(f"fork {fid} has no export to check against (run `loyal ledger export`)")
-        check_export(rebuilt, self.store.get(export.stateCid), self.chain.chain_id, self.ledger.address, fid, self.key,
-                     export.headOpHash, export.opCount)
+        check_export(rebuilt, self.store.get(export.state_cid), self.chain.chain_id, self.ledger.address, fid, self.key,
+                     export.head_op_hash, export.seq)
         proven = self.ledger.proven_ops(ops)
-        return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": export.stateCid,
+        return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": export.state_cid,
                 "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, "ok": True}
 
-    def claimable(self, fid: int) -> list[int]:
+    def claimable(self, fid: int) -> list[OpView]:
+        """The fork's sealed ops not yet paid, in seq order."""
         sealed = self.chain.call(self.c.functions.sealedOpCount())
-        return [o.op_id for o in self.ledger.fork_ops(fid)
-                if o.op_id <= sealed and not self.chain.call(self.c.functions.claimed(o.op_id))]
+        paid = self.chain.call(self.c.functions.rewardedThroughSeq(fid))
+        return [o for o in self.ledger.fork_ops(fid) if o.seq > paid and o.op_id <= sealed]
 
-    def claim(self, fid: int, op_ids: list[int] | None = None) -> int:
-        """Claim rewards for `op_ids` (default: every sealed, unclaimed op of the fork); returns tokens paid."""
-        ids = self.claimable(fid) if op_ids is None else list(op_ids)
-        total = 0
-        for i in range(0, len(ids), CLAIM_BATCH):
-            receipt = self.chain.transact(self.signer, self.c.functions.claimTrainingRewards(fid, ids[i:i + CLAIM_BATCH]))
-            total += [e for e in self.chain.decode_events(receipt) if e.name == "TrainingRewardsClaimed"][0].args["amount"]
-        return total
+    def claim(self, fid: int) -> int:
+        """Claim the reward of every sealed, unpaid op of the fork (one transaction); returns tokens paid."""
+        owner = self.ledger.fork(fid).owner
+        if owner != self.signer.address:
+            raise NotYourFork(f"fork {fid} belongs to {owner}: only its owner claims its rewards")
+        ops = self.claimable(fid)
+        if not ops:
+            return 0
+        last = ops[-1]
+        receipt = self.chain.transact(self.signer, self.c.functions.claimTrainingRewards(
+            fid, last.op_id, last.seq, fields_arg(last)))
+        return [e for e in self.chain.decode_events(receipt) if e.name == "TrainingRewardsClaimed"][0].args["amount"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -146,9 +147,9 @@ def seal(as_json: bool = typer.Option(False, "--json")):
 
 @app.command()
 def history(user: Optional[str] = typer.Option(None, help="address (default: the signer)"),
-            offset: int = typer.Option(0), limit: int = typer.Option(100),
+            offset: int = typer.Option(0, min=0), limit: int = typer.Option(100, min=1),
             as_json: bool = typer.Option(False, "--json")):
-    """A page of a user's recorded ops, oldest first."""
+    """A page of the ops on a user's forks, oldest first, with their block times (read from events)."""
     from eth_utils import is_address, to_checksum_address
 
     from agents.ledger.agent import Ledger
@@ -162,10 +163,11 @@ def history(user: Optional[str] = typer.Option(None, help="address (default: the
         print(json.dumps({"user": who, "total": total, "ops": [o.to_json() for o in ops]}))
         return
     t = Table(title=f"ops of {who} ({offset + 1}-{offset + len(ops)} of {total})")
-    for col in ("op", "fork", "seq", "block", "op hash", "delta cid"):
+    for col in ("op", "fork", "seq", "recorded (UTC)", "block", "op hash", "delta cid"):
         t.add_column(col)
     for o in ops:
-        t.add_row(str(o.op_id), str(o.user_model_id), str(o.seq), str(o.recorded_at_block),
+        when = datetime.fromtimestamp(o.recorded_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        t.add_row(str(o.op_id), str(o.user_model_id), str(o.seq), when, str(o.recorded_at_block),
                   "0x" + o.op_hash.hex()[:16] + "…", o.delta_cid)
     out.print(t)
 
@@ -185,11 +187,9 @@ def verify(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option
 
 
 @app.command()
-def claim(fork: int = typer.Option(..., "--fork"),
-          op: Optional[list[int]] = typer.Option(None, "--op", help="op id; repeatable (default: all claimable)"),
-          as_json: bool = typer.Option(False, "--json")):
-    """Claim the reward for sealed, unclaimed ops of the signer's fork."""
-    paid = _opts.agent(need_key=False).claim(fork, op or None)
+def claim(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
+    """Claim the reward for every sealed, unpaid op of the signer's fork (one transaction)."""
+    paid = _opts.agent(need_key=False).claim(fork)
     _emit({"paid": paid}, as_json)
 
 
@@ -218,11 +218,11 @@ def prove(op: int = typer.Option(..., "--op", help="op id"), as_json: bool = typ
 
     chain = _opts.chain()
     ledger = Ledger(chain)
-    o = ledger.op(op)
+    h = ledger.op_hash(op)
     block = chain.call(ledger.c.functions.blockOfOp(op))
     tree, root = ledger.block_tree(block)
     proof = tree.proof(op)
-    on_chain = chain.call(ledger.c.functions.verifyOpInclusion(block, op, o.op_hash, proof))
-    _emit({"op_id": op, "op_hash": "0x" + o.op_hash.hex(), "block": block, "root": "0x" + root.hex(),
-           "proof": ["0x" + p.hex() for p in proof], "valid_locally": verify_proof(proof, root, op, o.op_hash),
+    on_chain = chain.call(ledger.c.functions.verifyOpInclusion(block, op, h, proof))
+    _emit({"op_id": op, "op_hash": "0x" + h.hex(), "block": block, "root": "0x" + root.hex(),
+           "proof": ["0x" + p.hex() for p in proof], "valid_locally": verify_proof(proof, root, op, h),
            "valid_on_chain": on_chain}, as_json)

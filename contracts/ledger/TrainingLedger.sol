@@ -13,7 +13,13 @@ import {OpMerkle} from "./OpMerkle.sol";
 /// of the encrypted interaction, the CID of the encrypted adapter delta, and keyed commitments to
 /// the plaintext delta and to the adapter state after applying it. Ops of a fork form a hash chain;
 /// ops of all forks are sealed, in recording order, into blocks whose Merkle root is stored.
-/// @dev Op hash preimage (Solidity ABI encoding, every field 32 bytes):
+/// @dev Storage holds what the contract must enforce, and no more: per fork its owner, op count,
+/// head (the latest op hash) and genesis; per op only its hash (what `sealBlock` builds the tree
+/// from); per block its root. Everything else about an op (CIDs, commitments, recorder, time) is
+/// in its `TrainingRecorded` event, whose fields the stored op hash commits to. A fork's ops lie
+/// between blocks `forkedAtBlock` and `lastOpBlock`, so readers fetch its events from that range.
+///
+/// Op hash preimage (Solidity ABI encoding, every field 32 bytes):
 ///
 ///     opHash = keccak256(abi.encode(
 ///         OP_TYPEHASH, block.chainid, address(ledger), userModelId, seq, prevOpHash,
@@ -26,9 +32,12 @@ import {OpMerkle} from "./OpMerkle.sol";
 ///     genesis = keccak256(abi.encode(GENESIS_TYPEHASH, block.chainid, address(ledger),
 ///         userModelId, baseModelId, keccak256(bytes(baseModelCid)), owner))
 ///
-/// Nothing in this contract rewrites or deletes an op, a fork head or a sealed block root: the
-/// only writes to an op happen in `recordTraining` (creation) and `claimTrainingRewards` (which sets
-/// a separate claimed flag, never the op).
+/// The contract computes each new head itself from the stored head (and refuses a caller's hash
+/// that differs), so no op hash can be recorded twice: two equal hashes would need the same chain,
+/// ledger, fork and seq, and a fork's seq only grows.
+///
+/// Nothing in this contract rewrites or deletes an op hash, a fork's genesis or a sealed block
+/// root: op hashes are written once in `recordTraining`, roots once in `sealBlock`.
 contract TrainingLedger is AccessControl {
     using SafeERC20 for IERC20;
 
@@ -48,9 +57,7 @@ contract TrainingLedger is AccessControl {
 
     /// @notice Most ops one `sealBlock` call seals (bounds its gas).
     uint256 public constant MAX_SEAL_BATCH = 64;
-    /// @notice Most ops one `claimTrainingRewards` call pays.
-    uint256 public constant MAX_CLAIM_BATCH = 128;
-    /// @notice Most records one history page returns.
+    /// @notice Most op hashes one `getOpHashes` call returns.
     uint256 public constant MAX_PAGE = 100;
 
     struct BaseModel {
@@ -60,25 +67,23 @@ contract TrainingLedger is AccessControl {
     }
 
     struct Fork {
+        address owner;
+        uint48 opCount;
+        uint48 lastOpBlock; // block of the fork's latest op (0 before the first)
+        bytes32 head; // hash of the latest op, or `genesis` before the first op
+        bytes32 genesis;
         uint64 baseModelId;
         uint64 forkedAtBlock; // fork height
-        uint64 opCount;
-        address owner;
-        bytes32 genesis;
-        bytes32 head; // hash of the latest op, or `genesis` before the first op
     }
 
-    struct Op {
-        uint64 userModelId;
-        uint64 seq;
-        uint64 recordedAtBlock;
-        address recorder;
+    /// @notice The fields of an op hash besides chain, ledger, fork and seq: what a caller shows to
+    /// prove that an op with a given hash has a given state commitment.
+    struct OpFields {
         bytes32 prevOpHash;
-        bytes32 opHash;
+        bytes32 interactionCidHash;
+        bytes32 deltaCidHash;
         bytes32 deltaCommitment;
         bytes32 stateCommitment;
-        string interactionCid;
-        string deltaCid;
     }
 
     struct SealedBlock {
@@ -88,11 +93,10 @@ contract TrainingLedger is AccessControl {
         bytes32 root;
     }
 
-    struct Export {
-        string stateCid;
+    /// @notice A fork's export at one op: the head it was taken at and the block of its event.
+    struct ExportPoint {
         bytes32 headOpHash;
-        bytes32 stateCommitment;
-        uint64 opCount;
+        uint64 atBlock;
     }
 
     /// @notice The LoyalToken reward pool's token.
@@ -100,18 +104,19 @@ contract TrainingLedger is AccessControl {
 
     BaseModel[] private _baseModels; // id = index + 1
     Fork[] private _forks; // id = index + 1
-    Op[] private _ops; // id = index + 1
     SealedBlock[] private _blocks; // id = index + 1
+    /// @dev Hash of op `opId` (ids from 1, in recording order over all forks).
+    mapping(uint256 opId => bytes32) private _opHashes;
+    /// @dev Id the next op gets; starts at 1, so the slot is never zero and an op never pays to create it.
+    uint256 private _nextOpId = 1;
 
-    mapping(uint256 userModelId => uint256[]) private _forkOps;
     mapping(address owner => uint256[]) private _userForks;
-    mapping(address owner => uint256[]) private _userOps;
     mapping(uint256 userModelId => mapping(address => bool)) private _recorders;
-    /// @notice Id of the op with this hash (0 if none): a hash is recorded at most once, ever.
-    mapping(bytes32 opHash => uint256 opId) public opIdByHash;
-    /// @notice Whether the reward for op `opId` has been paid.
-    mapping(uint256 opId => bool) public claimed;
-    mapping(uint256 userModelId => Export) private _exports;
+    mapping(uint256 userModelId => mapping(uint256 seq => ExportPoint)) private _exports;
+    /// @notice Seq of fork `userModelId`'s latest export (0 if none).
+    mapping(uint256 userModelId => uint256) public latestExportSeq;
+    /// @notice Ops of fork `userModelId` with seq <= this have been paid their reward.
+    mapping(uint256 userModelId => uint256) public rewardedThroughSeq;
 
     /// @notice Ops sealed so far (ids 1..sealedOpCount are in blocks).
     uint256 public sealedOpCount;
@@ -127,6 +132,7 @@ contract TrainingLedger is AccessControl {
         uint256 indexed userModelId, uint256 indexed baseModelId, address indexed owner, uint256 forkedAtBlock, bytes32 genesis
     );
     event RecorderSet(uint256 indexed userModelId, address indexed recorder, bool allowed);
+    /// @notice One op: everything its hash commits to, who recorded it and when (block time).
     event TrainingRecorded(
         uint256 indexed opId,
         uint256 indexed userModelId,
@@ -138,7 +144,8 @@ contract TrainingLedger is AccessControl {
         string deltaCid,
         bytes32 deltaCommitment,
         bytes32 stateCommitment,
-        address recorder
+        address recorder,
+        uint256 recordedAt
     );
     event BlockSealed(uint256 indexed blockId, uint256 firstOpId, uint256 opCount, bytes32 root);
     event ModelExported(
@@ -151,7 +158,10 @@ contract TrainingLedger is AccessControl {
     );
     event RewardsFunded(address indexed from, uint256 amount, uint256 pool);
     event RewardPerOpSet(uint256 amount);
-    event TrainingRewardsClaimed(uint256 indexed userModelId, address indexed owner, uint256[] opIds, uint256 amount);
+    /// @notice Ops `fromSeq..toSeq` of the fork were paid `amount` in total.
+    event TrainingRewardsClaimed(
+        uint256 indexed userModelId, address indexed owner, uint256 fromSeq, uint256 toSeq, uint256 amount
+    );
 
     error UnknownBaseModel(uint256 baseModelId);
     error UnknownFork(uint256 userModelId);
@@ -161,13 +171,12 @@ contract TrainingLedger is AccessControl {
     error NotForkOwner(uint256 userModelId, address caller);
     error NotAuthorisedRecorder(uint256 userModelId, address caller);
     error OpHashMismatch(bytes32 expected, bytes32 provided);
-    error OpAlreadyRecorded(bytes32 opHash, uint256 opId);
+    error OpAlreadyRecorded(bytes32 opHash);
+    error NotTheOp(uint256 userModelId, uint256 seq, bytes32 recorded, bytes32 computed);
     error NothingToSeal();
     error NothingToExport(uint256 userModelId);
-    error OpNotInFork(uint256 opId, uint256 userModelId);
     error OpNotSealed(uint256 opId);
-    error AlreadyClaimed(uint256 opId);
-    error BatchSize(uint256 size, uint256 max);
+    error AlreadyClaimed(uint256 userModelId, uint256 seq, uint256 rewardedThroughSeq);
     error InsufficientRewardPool(uint256 requested, uint256 available);
     error ZeroAmount();
 
@@ -208,7 +217,7 @@ contract TrainingLedger is AccessControl {
                 GENESIS_TYPEHASH, block.chainid, address(this), userModelId, baseModelId, keccak256(bytes(b.cid)), msg.sender
             )
         );
-        _forks.push(Fork(uint64(baseModelId), uint64(block.number), 0, msg.sender, genesis, genesis));
+        _forks.push(Fork(msg.sender, 0, 0, genesis, genesis, uint64(baseModelId), uint64(block.number)));
         _userForks[msg.sender].push(userModelId);
         emit ModelForked(userModelId, baseModelId, msg.sender, block.number, genesis);
     }
@@ -228,83 +237,58 @@ contract TrainingLedger is AccessControl {
     /// @param deltaCid CID of the encrypted adapter delta.
     /// @param deltaCommitment keyed commitment to the plaintext delta bytes.
     /// @param stateCommitment keyed commitment to the plaintext adapter state after this op.
-    /// @param opHash the caller's op hash; must equal `computeOpHash` over the fork's current head.
+    /// @param opHash the caller's op hash; must equal the hash the contract computes over the
+    /// fork's current head (a stale head, or fields other than the ones hashed, are refused).
     /// @return opId the op's global id (from 1).
     function recordTraining(
         uint256 userModelId,
-        string calldata interactionCid,
-        string calldata deltaCid,
+        string memory interactionCid,
+        string memory deltaCid,
         bytes32 deltaCommitment,
         bytes32 stateCommitment,
         bytes32 opHash
     ) external returns (uint256 opId) {
         Fork storage f = _recordableFork(userModelId);
         if (bytes(interactionCid).length == 0 || bytes(deltaCid).length == 0) revert EmptyCid();
-        {
-            uint256 existing = opIdByHash[opHash];
-            if (existing != 0) revert OpAlreadyRecorded(opHash, existing);
-        }
-        Op memory o = Op(
-            uint64(userModelId),
-            f.opCount + 1,
-            uint64(block.number),
-            msg.sender,
-            f.head,
-            opHash,
-            deltaCommitment,
-            stateCommitment,
-            interactionCid,
-            deltaCid
+        OpFields memory o = OpFields(
+            f.head, keccak256(bytes(interactionCid)), keccak256(bytes(deltaCid)), deltaCommitment, stateCommitment
         );
-        bytes32 expected = _opHash(o);
-        if (expected != opHash) revert OpHashMismatch(expected, opHash);
-        opId = _append(f, o);
-    }
-
-    function _append(Fork storage f, Op memory o) private returns (uint256 opId) {
-        _ops.push(o);
-        opId = _ops.length;
-        opIdByHash[o.opHash] = opId;
-        f.opCount = o.seq;
-        f.head = o.opHash;
-        _forkOps[o.userModelId].push(opId);
-        _userOps[f.owner].push(opId);
+        uint256 seq;
+        (opId, seq) = _append(f, userModelId, o, opHash);
         emit TrainingRecorded(
             opId,
-            o.userModelId,
+            userModelId,
             f.owner,
-            o.seq,
+            seq,
             o.prevOpHash,
-            o.opHash,
-            o.interactionCid,
-            o.deltaCid,
+            opHash,
+            interactionCid,
+            deltaCid,
             o.deltaCommitment,
             o.stateCommitment,
-            o.recorder
+            msg.sender,
+            block.timestamp
         );
     }
 
-    function _opHash(Op memory o) private view returns (bytes32) {
-        return _hashOp(
-            o.userModelId,
-            o.seq,
-            o.prevOpHash,
-            keccak256(bytes(o.interactionCid)),
-            keccak256(bytes(o.deltaCid)),
-            o.deltaCommitment,
-            o.stateCommitment
-        );
+    /// @dev Check `opHash` is the hash of `o` as the fork's next op, then store it and move the head.
+    function _append(Fork storage f, uint256 userModelId, OpFields memory o, bytes32 opHash)
+        private
+        returns (uint256 opId, uint256 seq)
+    {
+        if (opHash == o.prevOpHash) revert OpAlreadyRecorded(opHash); // the fork's latest op, sent again
+        seq = uint256(f.opCount) + 1;
+        bytes32 expected = _hashOp(userModelId, seq, o);
+        if (expected != opHash) revert OpHashMismatch(expected, opHash);
+        opId = _nextOpId;
+        _nextOpId = opId + 1;
+        _opHashes[opId] = opHash;
+        f.opCount = uint48(seq);
+        f.lastOpBlock = uint48(block.number);
+        f.head = opHash;
     }
 
-    function _hashOp(
-        uint256 userModelId,
-        uint256 seq,
-        bytes32 prevOpHash,
-        bytes32 interactionCidHash,
-        bytes32 deltaCidHash,
-        bytes32 deltaCommitment,
-        bytes32 stateCommitment
-    ) private view returns (bytes32) {
+    function _hashOp(uint256 userModelId, uint256 seq, OpFields memory o) private view returns (bytes32) {
         return keccak256(
             abi.encode(
                 OP_TYPEHASH,
@@ -312,11 +296,11 @@ contract TrainingLedger is AccessControl {
                 address(this),
                 userModelId,
                 seq,
-                prevOpHash,
-                interactionCidHash,
-                deltaCidHash,
-                deltaCommitment,
-                stateCommitment
+                o.prevOpHash,
+                o.interactionCidHash,
+                o.deltaCidHash,
+                o.deltaCommitment,
+                o.stateCommitment
             )
         );
     }
@@ -334,11 +318,7 @@ contract TrainingLedger is AccessControl {
         return _hashOp(
             userModelId,
             seq,
-            prevOpHash,
-            keccak256(bytes(interactionCid)),
-            keccak256(bytes(deltaCid)),
-            deltaCommitment,
-            stateCommitment
+            OpFields(prevOpHash, keccak256(bytes(interactionCid)), keccak256(bytes(deltaCid)), deltaCommitment, stateCommitment)
         );
     }
 
@@ -348,12 +328,12 @@ contract TrainingLedger is AccessControl {
     /// @return blockId the new block's id (from 1).
     function sealBlock() external returns (uint256 blockId) {
         uint256 first = sealedOpCount + 1;
-        uint256 pending = _ops.length - sealedOpCount;
+        uint256 pending = _nextOpId - first;
         if (pending == 0) revert NothingToSeal();
         uint256 n = pending < MAX_SEAL_BATCH ? pending : MAX_SEAL_BATCH;
         bytes32[] memory leaves = new bytes32[](n);
         for (uint256 i = 0; i < n; ++i) {
-            leaves[i] = OpMerkle.leaf(first + i, _ops[first + i - 1].opHash);
+            leaves[i] = OpMerkle.leaf(first + i, _opHashes[first + i]);
         }
         bytes32 root = OpMerkle.root(leaves);
         sealedOpCount = first + n - 1;
@@ -377,7 +357,7 @@ contract TrainingLedger is AccessControl {
 
     /// @notice The id of the block that sealed op `opId` (reverts OpNotSealed if none yet).
     function blockOfOp(uint256 opId) public view returns (uint256) {
-        if (opId == 0 || opId > _ops.length) revert UnknownOp(opId);
+        if (opId == 0 || opId >= _nextOpId) revert UnknownOp(opId);
         if (opId > sealedOpCount) revert OpNotSealed(opId);
         uint256 lo = 0;
         uint256 hi = _blocks.length - 1;
@@ -393,13 +373,18 @@ contract TrainingLedger is AccessControl {
 
     /// @notice Publish the CID of the encrypted adapter state at the fork's current head and emit
     /// it with the head op hash and the head's state commitment. Owner or authorised recorder.
-    function exportModel(uint256 userModelId, string calldata stateCid) external {
+    /// @param head the head op's fields; they must hash (with the fork and its op count) to the
+    /// stored head, which proves `head.stateCommitment` is the head's state commitment.
+    function exportModel(uint256 userModelId, string calldata stateCid, OpFields calldata head) external {
         Fork storage f = _recordableFork(userModelId);
-        if (f.opCount == 0) revert NothingToExport(userModelId);
+        uint256 seq = f.opCount;
+        if (seq == 0) revert NothingToExport(userModelId);
         if (bytes(stateCid).length == 0) revert EmptyCid();
-        bytes32 commitment = _ops[opIdByHash[f.head] - 1].stateCommitment;
-        _exports[userModelId] = Export(stateCid, f.head, commitment, f.opCount);
-        emit ModelExported(userModelId, f.owner, stateCid, f.head, commitment, f.opCount);
+        bytes32 h = _hashOp(userModelId, seq, head);
+        if (h != f.head) revert NotTheOp(userModelId, seq, f.head, h);
+        _exports[userModelId][seq] = ExportPoint(h, uint64(block.number));
+        latestExportSeq[userModelId] = seq;
+        emit ModelExported(userModelId, f.owner, stateCid, h, head.stateCommitment, seq);
     }
 
     // ------------------------------------------------------------------ rewards
@@ -419,27 +404,29 @@ contract TrainingLedger is AccessControl {
         emit RewardPerOpSet(amount);
     }
 
-    /// @notice Pay the fork owner `rewardPerOp` for each listed sealed op of fork `userModelId`.
-    /// Each op is paid at most once; only the fork's owner may claim.
+    /// @notice Pay the fork owner `rewardPerOp` for each op of fork `userModelId` after the last one
+    /// paid, up to and including op `opId` (the fork's op number `seq`, which must be sealed).
+    /// Only the fork's owner may claim; an op is paid at most once (`rewardedThroughSeq` only grows).
+    /// @param op op `opId`'s fields: with the fork and `seq` they must hash to op `opId`'s stored hash.
     /// @return amount tokens transferred to the caller.
-    function claimTrainingRewards(uint256 userModelId, uint256[] calldata opIds) external returns (uint256 amount) {
+    function claimTrainingRewards(uint256 userModelId, uint256 opId, uint256 seq, OpFields calldata op)
+        external
+        returns (uint256 amount)
+    {
         Fork storage f = _fork(userModelId);
         if (f.owner != msg.sender) revert NotForkOwner(userModelId, msg.sender);
-        uint256 n = opIds.length;
-        if (n == 0 || n > MAX_CLAIM_BATCH) revert BatchSize(n, MAX_CLAIM_BATCH);
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 opId = opIds[i];
-            if (opId == 0 || opId > _ops.length) revert UnknownOp(opId);
-            if (_ops[opId - 1].userModelId != userModelId) revert OpNotInFork(opId, userModelId);
-            if (opId > sealedOpCount) revert OpNotSealed(opId);
-            if (claimed[opId]) revert AlreadyClaimed(opId);
-            claimed[opId] = true;
-        }
-        amount = n * rewardPerOp;
+        if (opId == 0 || opId >= _nextOpId) revert UnknownOp(opId);
+        if (opId > sealedOpCount) revert OpNotSealed(opId);
+        bytes32 h = _hashOp(userModelId, seq, op);
+        if (h != _opHashes[opId]) revert NotTheOp(userModelId, seq, _opHashes[opId], h);
+        uint256 from = rewardedThroughSeq[userModelId];
+        if (seq <= from) revert AlreadyClaimed(userModelId, seq, from);
+        amount = (seq - from) * rewardPerOp;
         if (amount > rewardPool) revert InsufficientRewardPool(amount, rewardPool);
+        rewardedThroughSeq[userModelId] = seq;
         rewardPool -= amount;
         totalPaid += amount;
-        emit TrainingRewardsClaimed(userModelId, msg.sender, opIds, amount);
+        emit TrainingRewardsClaimed(userModelId, msg.sender, from + 1, seq, amount);
         token.safeTransfer(msg.sender, amount);
     }
 
@@ -450,15 +437,25 @@ contract TrainingLedger is AccessControl {
         return _baseModel(baseModelId);
     }
 
-    /// @notice Fork `userModelId` (owner, base, fork height, op count, genesis and head hashes).
+    /// @notice Fork `userModelId` (owner, op count, block of its latest op, head, genesis, base, fork height).
     function getFork(uint256 userModelId) external view returns (Fork memory) {
         return _fork(userModelId);
     }
 
-    /// @notice Op `opId` as recorded.
-    function getOp(uint256 opId) public view returns (Op memory) {
-        if (opId == 0 || opId > _ops.length) revert UnknownOp(opId);
-        return _ops[opId - 1];
+    /// @notice Hash of op `opId`.
+    function opHashOf(uint256 opId) external view returns (bytes32) {
+        if (opId == 0 || opId >= _nextOpId) revert UnknownOp(opId);
+        return _opHashes[opId];
+    }
+
+    /// @notice Hashes of ops `firstOpId ..`, at most `count` (capped at MAX_PAGE) and none past the last op.
+    function getOpHashes(uint256 firstOpId, uint256 count) external view returns (bytes32[] memory hashes) {
+        if (firstOpId == 0 || firstOpId >= _nextOpId) revert UnknownOp(firstOpId);
+        uint256 left = _nextOpId - firstOpId;
+        if (count > left) count = left;
+        if (count > MAX_PAGE) count = MAX_PAGE;
+        hashes = new bytes32[](count);
+        for (uint256 i = 0; i < count; ++i) hashes[i] = _opHashes[firstOpId + i];
     }
 
     /// @notice Sealed block `blockId`.
@@ -467,10 +464,10 @@ contract TrainingLedger is AccessControl {
         return _blocks[blockId - 1];
     }
 
-    /// @notice The latest export of fork `userModelId` (empty before the first export).
-    function latestExport(uint256 userModelId) external view returns (Export memory) {
+    /// @notice Fork `userModelId`'s export at op number `seq` (zero if none was taken there).
+    function exportAt(uint256 userModelId, uint256 seq) external view returns (ExportPoint memory) {
         _fork(userModelId);
-        return _exports[userModelId];
+        return _exports[userModelId][seq];
     }
 
     /// @notice Whether `recorder` may record on fork `userModelId` (the owner always may).
@@ -480,7 +477,7 @@ contract TrainingLedger is AccessControl {
 
     /// @notice Counts of base models, forks, ops and sealed blocks.
     function counts() external view returns (uint256 baseModels, uint256 forks, uint256 ops, uint256 blocks) {
-        return (_baseModels.length, _forks.length, _ops.length, _blocks.length);
+        return (_baseModels.length, _forks.length, _nextOpId - 1, _blocks.length);
     }
 
     /// @notice Forks owned by `user`.
@@ -488,44 +485,7 @@ contract TrainingLedger is AccessControl {
         return _userForks[user];
     }
 
-    /// @notice A page of ops on forks owned by `user`, oldest first: ids and records from `offset`,
-    /// at most `limit` (capped at MAX_PAGE), plus the user's total op count.
-    function getUserHistory(address user, uint256 offset, uint256 limit)
-        external
-        view
-        returns (uint256[] memory opIds, Op[] memory ops, uint256 total)
-    {
-        return _page(_userOps[user], offset, limit);
-    }
-
-    /// @notice A page of fork `userModelId`'s ops in chain order (same paging as getUserHistory).
-    function getForkOps(uint256 userModelId, uint256 offset, uint256 limit)
-        external
-        view
-        returns (uint256[] memory opIds, Op[] memory ops, uint256 total)
-    {
-        _fork(userModelId);
-        return _page(_forkOps[userModelId], offset, limit);
-    }
-
     // ------------------------------------------------------------------ internal
-
-    function _page(uint256[] storage ids, uint256 offset, uint256 limit)
-        private
-        view
-        returns (uint256[] memory opIds, Op[] memory ops, uint256 total)
-    {
-        total = ids.length;
-        if (limit > MAX_PAGE) limit = MAX_PAGE;
-        uint256 n = offset < total ? total - offset : 0; // no `offset + limit`: it could overflow
-        if (n > limit) n = limit;
-        opIds = new uint256[](n);
-        ops = new Op[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            opIds[i] = ids[offset + i];
-            ops[i] = _ops[opIds[i] - 1];
-        }
-    }
 
     function _recordableFork(uint256 userModelId) private view returns (Fork storage f) {
         f = _fork(userModelId);

@@ -20,6 +20,9 @@ abstract contract LedgerBase is Test {
     uint256 base;
     uint256 aliceFork;
     uint256 bobFork;
+    /// What each recorded op's hash commits to, kept as an agent keeps it (from its event).
+    mapping(uint256 opId => TrainingLedger.OpFields) recorded;
+    mapping(uint256 opId => uint256) seqOf;
 
     function setUp() public virtual {
         token = new LoyalToken(admin, 0);
@@ -56,12 +59,22 @@ abstract contract LedgerBase is Test {
         bytes32 dc = keccak256(abi.encode("delta", fork, i));
         bytes32 sc = keccak256(abi.encode("state", fork, i));
         bytes32 h = _opHash(fork, icid, dcid, dc, sc);
+        TrainingLedger.Fork memory f = ledger.getFork(fork);
         vm.prank(who);
-        return ledger.recordTraining(fork, icid, dcid, dc, sc, h);
+        uint256 opId = ledger.recordTraining(fork, icid, dcid, dc, sc, h);
+        recorded[opId] = TrainingLedger.OpFields(f.head, keccak256(bytes(icid)), keccak256(bytes(dcid)), dc, sc);
+        seqOf[opId] = uint256(f.opCount) + 1;
+        return opId;
     }
 
     function _leaf(uint256 opId) internal view returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(opId, ledger.getOp(opId).opHash))));
+        return keccak256(bytes.concat(keccak256(abi.encode(opId, ledger.opHashOf(opId)))));
+    }
+
+    /// The head op's fields of `fork` (for exportModel): the last op recorded on it.
+    function _headFields(uint256 fork, uint256 headOpId) internal view returns (TrainingLedger.OpFields memory) {
+        assertEq(ledger.opHashOf(headOpId), ledger.getFork(fork).head, "helper: that op is the head");
+        return recorded[headOpId];
     }
 
     /// OpenZeppelin's StandardMerkleTree array over `leaves` kept in order (npm `makeMerkleTree`, written
@@ -99,7 +112,7 @@ abstract contract LedgerBase is Test {
     }
 
     function _opDigest(uint256 opId) internal view returns (bytes32) {
-        return keccak256(abi.encode(ledger.getOp(opId)));
+        return ledger.opHashOf(opId);
     }
 }
 
@@ -152,17 +165,26 @@ contract TrainingLedgerTest is LedgerBase {
         bytes32 dc = keccak256("d1");
         bytes32 sc = keccak256("s1");
         bytes32 h1 = ledger.computeOpHash(aliceFork, 1, f.genesis, "bafkint1", "bafkdelta1", dc, sc);
+        vm.warp(1_700_000_123);
+        vm.roll(55);
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit TrainingLedger.TrainingRecorded(1, aliceFork, alice, 1, f.genesis, h1, "bafkint1", "bafkdelta1", dc, sc, alice);
+        emit TrainingLedger.TrainingRecorded(
+            1, aliceFork, alice, 1, f.genesis, h1, "bafkint1", "bafkdelta1", dc, sc, alice, 1_700_000_123
+        );
         vm.prank(alice);
         uint256 op1 = ledger.recordTraining(aliceFork, "bafkint1", "bafkdelta1", dc, sc, h1);
+        vm.roll(60);
         uint256 op2 = _record(alice, aliceFork, 2);
-        TrainingLedger.Op memory o2 = ledger.getOp(op2);
         assertEq(op1, 1, "first op id");
-        assertEq(o2.prevOpHash, h1, "op 2 commits to op 1");
-        assertEq(o2.seq, 2, "seq");
-        assertEq(ledger.getFork(aliceFork).head, o2.opHash, "head");
-        assertEq(ledger.opIdByHash(o2.opHash), op2, "index by hash");
+        assertEq(recorded[op2].prevOpHash, h1, "op 2 commits to op 1");
+        assertEq(seqOf[op2], 2, "seq");
+        TrainingLedger.Fork memory g = ledger.getFork(aliceFork);
+        assertEq(g.head, ledger.opHashOf(op2), "head is op 2's hash");
+        assertEq(g.opCount, 2, "op count");
+        assertEq(g.lastOpBlock, 60, "block of the latest op: where its event is");
+        assertEq(ledger.opHashOf(op1), h1, "op 1's hash stored");
+        (,, uint256 ops,) = ledger.counts();
+        assertEq(ops, 2, "two ops");
     }
 
     function test_record_opHashPreimageIsDocumented() public {
@@ -203,16 +225,21 @@ contract TrainingLedgerTest is LedgerBase {
     function test_record_authorisedRecorderThenRevoked() public {
         vm.prank(alice);
         ledger.setRecorder(aliceFork, agent, true);
-        uint256 op = _record(agent, aliceFork, 1);
-        assertEq(ledger.getOp(op).recorder, agent, "recorder kept");
-        (uint256[] memory ids,,) = ledger.getUserHistory(alice, 0, 10);
-        assertEq(ids.length, 1, "op counted for the owner");
+        TrainingLedger.Fork memory f = ledger.getFork(aliceFork);
+        bytes32 h1 = ledger.computeOpHash(aliceFork, 1, f.genesis, "bafki1", "bafkd1", bytes32(0), bytes32(0));
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit TrainingLedger.TrainingRecorded(
+            1, aliceFork, alice, 1, f.genesis, h1, "bafki1", "bafkd1", bytes32(0), bytes32(0), agent, block.timestamp
+        );
+        vm.prank(agent);
+        ledger.recordTraining(aliceFork, "bafki1", "bafkd1", bytes32(0), bytes32(0), h1);
         vm.prank(alice);
         ledger.setRecorder(aliceFork, agent, false);
         bytes32 h = _opHash(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotAuthorisedRecorder.selector, aliceFork, agent));
         vm.prank(agent);
         ledger.recordTraining(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0), h);
+        assertEq(ledger.getFork(aliceFork).opCount, 1, "only the authorised op");
     }
 
     function test_setRecorder_onlyOwner() public {
@@ -243,14 +270,25 @@ contract TrainingLedgerTest is LedgerBase {
         bytes32 h = ledger.computeOpHash(aliceFork, 1, f.genesis, "bafki", "bafkd", bytes32(0), bytes32(0));
         vm.startPrank(alice);
         ledger.recordTraining(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0), h);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpAlreadyRecorded.selector, h, 1));
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpAlreadyRecorded.selector, h));
         ledger.recordTraining(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0), h);
-        // the same op hash on another fork of the same owner is refused too
+        // the same op hash on another fork of the same owner is refused too: its hash names fork 1, seq 1
         uint256 second = ledger.forkModel(base);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpAlreadyRecorded.selector, h, 1));
+        bytes32 onSecond = _opHash(second, "bafki", "bafkd", bytes32(0), bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpHashMismatch.selector, onSecond, h));
         ledger.recordTraining(second, "bafki", "bafkd", bytes32(0), bytes32(0), h);
+        // an older op replayed after the fork moved on: its seq and previous hash are gone
         vm.stopPrank();
-        assertEq(ledger.getFork(aliceFork).opCount, 1, "one op");
+        _record(alice, aliceFork, 2);
+        vm.startPrank(alice);
+        bytes32 now3 = _opHash(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpHashMismatch.selector, now3, h));
+        ledger.recordTraining(aliceFork, "bafki", "bafkd", bytes32(0), bytes32(0), h);
+        vm.stopPrank();
+        assertEq(ledger.getFork(aliceFork).opCount, 2, "two ops");
+        assertEq(ledger.getFork(second).opCount, 0, "nothing on the other fork");
+        (,, uint256 ops,) = ledger.counts();
+        assertEq(ops, 2, "no replayed op stored");
     }
 
     function test_record_staleHeadReverts() public {
@@ -291,7 +329,7 @@ contract TrainingLedgerTest is LedgerBase {
         for (uint256 op = 1; op <= 5; ++op) {
             bytes32[] memory p = _blockProof(blockId, op);
             assertTrue(MerkleProof.verify(p, b.root, _leaf(op)), "OZ MerkleProof accepts");
-            assertTrue(ledger.verifyOpInclusion(blockId, op, ledger.getOp(op).opHash, p), "ledger accepts");
+            assertTrue(ledger.verifyOpInclusion(blockId, op, ledger.opHashOf(op), p), "ledger accepts");
             assertEq(ledger.blockOfOp(op), blockId, "blockOfOp");
         }
     }
@@ -323,7 +361,7 @@ contract TrainingLedgerTest is LedgerBase {
         for (uint256 i = 7; i <= 9; ++i) _record(alice, aliceFork, i);
         ledger.sealBlock();
         bytes32[] memory p = _blockProof(1, 3);
-        bytes32 h3 = ledger.getOp(3).opHash;
+        bytes32 h3 = ledger.opHashOf(3);
         assertTrue(ledger.verifyOpInclusion(1, 3, h3, p), "genuine proof");
         assertTrue(!ledger.verifyOpInclusion(1, 3, keccak256("forged op"), p), "altered op hash");
         assertTrue(!ledger.verifyOpInclusion(1, 4, h3, p), "moved to another id");
@@ -344,8 +382,9 @@ contract TrainingLedgerTest is LedgerBase {
     // ---------------------------------------------------------------- immutability
 
     /// Every state-changing function of the ledger, called after an op is recorded and sealed,
-    /// leaves that op and that block root byte-identical. (test_ledger_abi.py checks this list
-    /// covers every non-view function in the ABI.)
+    /// leaves that op's stored hash, that block root and the fork's genesis byte-identical, and the
+    /// chain only extends from the old head. (test_ledger_abi.py checks this list covers every
+    /// non-view function in the ABI.)
     function test_noFunctionModifiesARecordedOp() public {
         uint256 op = _record(alice, aliceFork, 1);
         ledger.sealBlock();
@@ -364,12 +403,10 @@ contract TrainingLedgerTest is LedgerBase {
         vm.startPrank(alice);
         ledger.forkModel(base);
         ledger.setRecorder(aliceFork, agent, true);
-        ledger.exportModel(aliceFork, "bafkstate");
-        uint256[] memory ids = new uint256[](1);
-        ids[0] = op;
-        ledger.claimTrainingRewards(aliceFork, ids);
+        ledger.exportModel(aliceFork, "bafkstate", _headFields(aliceFork, op));
+        ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
         vm.stopPrank();
-        _record(agent, aliceFork, 2);
+        uint256 op2 = _record(agent, aliceFork, 2);
         ledger.sealBlock();
         bytes32 rewardAdmin = ledger.REWARD_ADMIN_ROLE();
         vm.prank(admin);
@@ -377,20 +414,22 @@ contract TrainingLedgerTest is LedgerBase {
 
         assertEq(_opDigest(op), opBefore, "op unchanged");
         assertEq(ledger.getBlock(1).root, rootBefore, "block root unchanged");
-        assertEq(ledger.getOp(2).prevOpHash, forkBefore.head, "chain extends, never rewrites");
+        assertEq(recorded[op2].prevOpHash, forkBefore.head, "chain extends, never rewrites");
         assertEq(ledger.getFork(aliceFork).genesis, forkBefore.genesis, "genesis unchanged");
     }
 
     function test_rerecordingSameSeqIsImpossible() public {
         // Recording "op 1 again" with different content fails: seq 1's prevOpHash is gone from the head.
         TrainingLedger.Fork memory f = ledger.getFork(aliceFork);
-        _record(alice, aliceFork, 1);
+        uint256 op1 = _record(alice, aliceFork, 1);
+        bytes32 kept = ledger.opHashOf(op1);
         bytes32 rewrite = ledger.computeOpHash(aliceFork, 1, f.genesis, "bafkevil", "bafkevil", bytes32(0), bytes32(0));
         bytes32 expected = _opHash(aliceFork, "bafkevil", "bafkevil", bytes32(0), bytes32(0));
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpHashMismatch.selector, expected, rewrite));
         vm.prank(alice);
         ledger.recordTraining(aliceFork, "bafkevil", "bafkevil", bytes32(0), bytes32(0), rewrite);
-        assertEq(keccak256(bytes(ledger.getOp(1).interactionCid)), keccak256("bafkint1"), "op 1 kept");
+        assertEq(ledger.opHashOf(op1), kept, "op 1 kept");
+        assertEq(ledger.getFork(aliceFork).opCount, 1, "no second op");
     }
 
     // ---------------------------------------------------------------- export
@@ -398,50 +437,80 @@ contract TrainingLedgerTest is LedgerBase {
     function test_export_emitsHeadAndState() public {
         _record(alice, aliceFork, 1);
         uint256 op2 = _record(alice, aliceFork, 2);
-        TrainingLedger.Op memory o = ledger.getOp(op2);
+        TrainingLedger.OpFields memory o = recorded[op2];
+        bytes32 h2 = ledger.opHashOf(op2);
+        vm.roll(321);
         vm.expectEmit(true, true, false, true, address(ledger));
-        emit TrainingLedger.ModelExported(aliceFork, alice, "bafkstate", o.opHash, o.stateCommitment, 2);
+        emit TrainingLedger.ModelExported(aliceFork, alice, "bafkstate", h2, o.stateCommitment, 2);
         vm.prank(alice);
-        ledger.exportModel(aliceFork, "bafkstate");
-        TrainingLedger.Export memory e = ledger.latestExport(aliceFork);
-        assertEq(e.headOpHash, o.opHash, "head");
-        assertEq(e.opCount, 2, "count");
+        ledger.exportModel(aliceFork, "bafkstate", o);
+        TrainingLedger.ExportPoint memory e = ledger.exportAt(aliceFork, 2);
+        assertEq(e.headOpHash, h2, "head");
+        assertEq(e.atBlock, 321, "block of the export's event");
+        assertEq(ledger.latestExportSeq(aliceFork), 2, "latest export");
+        assertEq(ledger.exportAt(aliceFork, 1).headOpHash, bytes32(0), "no export at op 1");
+    }
+
+    /// The exporter must show the head op's fields: another op's fields (or a forged state
+    /// commitment) do not hash to the head, and nothing is written.
+    function test_export_withFieldsOfAnotherOpReverts() public {
+        uint256 op1 = _record(alice, aliceFork, 1);
+        uint256 op2 = _record(alice, aliceFork, 2);
+        TrainingLedger.OpFields memory old = recorded[op1];
+        bytes32 h = ledger.computeOpHash(aliceFork, 2, old.prevOpHash, "bafkint1", "bafkdelta1", old.deltaCommitment, old.stateCommitment);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotTheOp.selector, aliceFork, 2, ledger.opHashOf(op2), h));
+        vm.prank(alice);
+        ledger.exportModel(aliceFork, "bafkstate", old);
+        TrainingLedger.OpFields memory forged = recorded[op2];
+        forged.stateCommitment = keccak256("a state alice never trained");
+        vm.expectRevert();
+        vm.prank(alice);
+        ledger.exportModel(aliceFork, "bafkstate", forged);
+        assertEq(ledger.latestExportSeq(aliceFork), 0, "nothing exported");
     }
 
     function test_export_emptyForkReverts() public {
+        TrainingLedger.OpFields memory none;
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NothingToExport.selector, aliceFork));
         vm.prank(alice);
-        ledger.exportModel(aliceFork, "bafkstate");
+        ledger.exportModel(aliceFork, "bafkstate", none);
     }
 
     function test_export_othersForkReverts() public {
-        _record(alice, aliceFork, 1);
+        uint256 op = _record(alice, aliceFork, 1);
+        TrainingLedger.OpFields memory head = _headFields(aliceFork, op);
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotAuthorisedRecorder.selector, aliceFork, bob));
         vm.prank(bob);
-        ledger.exportModel(aliceFork, "bafkstate");
+        ledger.exportModel(aliceFork, "bafkstate", head);
     }
 
-    // ---------------------------------------------------------------- history
+    // ---------------------------------------------------------------- history (moved to events)
 
-    function test_history_paginates() public {
-        for (uint256 i = 1; i <= 5; ++i) _record(alice, aliceFork, i);
-        _record(bob, bobFork, 6);
-        (uint256[] memory ids, TrainingLedger.Op[] memory ops, uint256 total) = ledger.getUserHistory(alice, 2, 2);
-        assertEq(total, 5, "total");
-        assertEq(ids.length, 2, "page size");
-        assertEq(ids[0], 3, "offset");
-        assertEq(ops[1].seq, 4, "record");
-        (ids,, total) = ledger.getUserHistory(alice, 4, 10);
-        assertEq(ids.length, 1, "last page");
-        (ids,,) = ledger.getUserHistory(alice, 9, 10);
-        assertEq(ids.length, 0, "past the end");
-        (ids,,) = ledger.getUserHistory(alice, type(uint256).max, type(uint256).max);
-        assertEq(ids.length, 0, "huge offset and limit");
-        (ids,,) = ledger.getUserHistory(alice, 0, type(uint256).max);
-        assertEq(ids.length, 5, "limit capped, no overflow");
-        (ids,, total) = ledger.getUserHistory(bob, 0, 10);
-        assertEq(total, 1, "bob");
-        assertEq(ids[0], 6, "bob's op");
+    /// History lives in events; storage keeps what a reader needs to fetch it from a bounded block
+    /// range: the fork's height and the block of its latest op, and the owner's forks.
+    function test_history_boundsAreStored() public {
+        vm.roll(100);
+        vm.prank(alice);
+        uint256 fork = ledger.forkModel(base);
+        vm.roll(120);
+        _record(alice, fork, 1);
+        vm.roll(150);
+        _record(alice, fork, 2);
+        TrainingLedger.Fork memory f = ledger.getFork(fork);
+        assertEq(f.forkedAtBlock, 100, "from");
+        assertEq(f.lastOpBlock, 150, "to");
+        uint256[] memory mine = ledger.forksOf(alice);
+        assertEq(mine.length, 2, "alice's forks");
+        assertEq(mine[1], fork, "in creation order");
+        bytes32[] memory hashes = ledger.getOpHashes(1, 10);
+        assertEq(hashes.length, 2, "capped at the last op");
+        assertEq(hashes[1], f.head, "op 2 is the head");
+        bytes32[] memory none = ledger.getOpHashes(2, 0);
+        assertEq(none.length, 0, "empty page");
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownOp.selector, 3));
+        ledger.getOpHashes(3, 1);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownOp.selector, 0));
+        ledger.opHashOf(0);
     }
 
     // ---------------------------------------------------------------- rewards
@@ -455,51 +524,59 @@ contract TrainingLedgerTest is LedgerBase {
     function test_claim_paysOwnerOncePerOp() public {
         uint256[] memory ids = _sealedOps(3);
         vm.expectEmit(true, true, false, true, address(ledger));
-        emit TrainingLedger.TrainingRewardsClaimed(aliceFork, alice, ids, 3 ether);
+        emit TrainingLedger.TrainingRewardsClaimed(aliceFork, alice, 1, 2, 2 ether);
         vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids);
-        assertEq(token.balanceOf(alice), 3 ether, "paid");
-        assertEq(ledger.rewardPool(), 97 ether, "pool");
-        uint256[] memory again = new uint256[](1);
-        again[0] = ids[1];
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, ids[1]));
+        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
+        assertEq(token.balanceOf(alice), 2 ether, "paid ops 1-2");
+        assertEq(ledger.rewardPool(), 98 ether, "pool");
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, aliceFork, 2, 2));
         vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, again);
+        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, aliceFork, 1, 2));
+        vm.prank(alice);
+        ledger.claimTrainingRewards(aliceFork, ids[0], 1, recorded[ids[0]]);
+        vm.prank(alice);
+        ledger.claimTrainingRewards(aliceFork, ids[2], 3, recorded[ids[2]]);
+        assertEq(token.balanceOf(alice), 3 ether, "op 3 paid once");
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 3, "watermark");
     }
 
-    function test_claim_duplicateInOneCallReverts() public {
-        uint256[] memory ids = _sealedOps(1);
-        uint256[] memory dup = new uint256[](2);
-        dup[0] = ids[0];
-        dup[1] = ids[0];
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, ids[0]));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, dup);
-        assertTrue(!ledger.claimed(ids[0]), "nothing written");
+    /// A claim names an op by id, seq and fields; any lie about them (another seq, another
+    /// fork's op, altered fields) does not hash to the stored op and pays nothing.
+    function test_claim_liesAboutTheOpRevert() public {
+        uint256[] memory ids = _sealedOps(2);
+        uint256 bobOp = _record(bob, bobFork, 9);
+        ledger.sealBlock();
+        vm.startPrank(alice);
+        vm.expectRevert(); // seq 5 is not op 2's seq
+        ledger.claimTrainingRewards(aliceFork, ids[1], 5, recorded[ids[1]]);
+        TrainingLedger.OpFields memory forged = recorded[ids[1]];
+        forged.stateCommitment = keccak256("forged");
+        vm.expectRevert();
+        ledger.claimTrainingRewards(aliceFork, ids[1], 2, forged);
+        vm.expectRevert(); // bob's op, claimed as one of alice's
+        ledger.claimTrainingRewards(aliceFork, bobOp, 1, recorded[bobOp]);
+        vm.stopPrank();
+        assertEq(token.balanceOf(alice), 0, "nothing paid");
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 0, "nothing marked");
     }
 
     function test_claim_anothersForkReverts() public {
         uint256[] memory ids = _sealedOps(2);
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotForkOwner.selector, aliceFork, bob));
         vm.prank(bob);
-        ledger.claimTrainingRewards(aliceFork, ids);
-    }
-
-    function test_claim_anothersOpReverts() public {
-        uint256[] memory ids = _sealedOps(2);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpNotInFork.selector, ids[0], bobFork));
-        vm.prank(bob);
-        ledger.claimTrainingRewards(bobFork, ids);
+        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
         assertEq(token.balanceOf(bob), 0, "nothing paid");
-        assertTrue(!ledger.claimed(ids[0]), "nothing marked");
     }
 
     function test_claim_unsealedReverts() public {
-        uint256[] memory ids = new uint256[](1);
-        ids[0] = _record(alice, aliceFork, 1);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpNotSealed.selector, ids[0]));
+        uint256 op = _record(alice, aliceFork, 1);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpNotSealed.selector, op));
         vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids);
+        ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownOp.selector, 7));
+        vm.prank(alice);
+        ledger.claimTrainingRewards(aliceFork, 7, 1, recorded[op]);
     }
 
     function test_claim_poolTooSmallReverts() public {
@@ -508,19 +585,8 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.setRewardPerOp(60 ether);
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.InsufficientRewardPool.selector, 120 ether, 100 ether));
         vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids);
-        assertTrue(!ledger.claimed(ids[0]), "nothing marked");
-    }
-
-    function test_claim_batchBounds() public {
-        uint256[] memory none = new uint256[](0);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.BatchSize.selector, 0, 128));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, none);
-        uint256[] memory many = new uint256[](129);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.BatchSize.selector, 129, 128));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, many);
+        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 0, "nothing marked");
     }
 
     function test_fund_zeroReverts() public {
@@ -538,7 +604,7 @@ contract TrainingLedgerTest is LedgerBase {
         assertEq(ledger.getBlock(blockId).root, _ozTree(_blockLeaves(blockId))[0], "OZ StandardMerkleTree root");
         uint256 op = bound(pick, 1, n);
         bytes32[] memory p = _blockProof(blockId, op);
-        assertTrue(ledger.verifyOpInclusion(blockId, op, ledger.getOp(op).opHash, p), "proof");
+        assertTrue(ledger.verifyOpInclusion(blockId, op, ledger.opHashOf(op), p), "proof");
         assertTrue(MerkleProof.verify(p, ledger.getBlock(blockId).root, _leaf(op)), "OZ proof");
     }
 
@@ -547,7 +613,7 @@ contract TrainingLedgerTest is LedgerBase {
         for (uint256 i = 1; i <= n; ++i) _record(alice, aliceFork, i);
         ledger.sealBlock();
         uint256 op = bound(pick, 1, n);
-        vm.assume(forged != ledger.getOp(op).opHash);
+        vm.assume(forged != ledger.opHashOf(op));
         assertTrue(!ledger.verifyOpInclusion(1, op, forged, _blockProof(1, op)), "forged op hash");
     }
 
@@ -580,6 +646,12 @@ contract LedgerHandler {
     mapping(uint256 opId => uint256) public timesPaid;
     mapping(uint256 opId => bytes32) public opDigestAtRecord;
     mapping(uint256 blockId => bytes32) public rootAtSeal;
+    /// What each op was recorded with (as its event tells an agent).
+    mapping(uint256 opId => uint256) public forkIndexOf;
+    mapping(uint256 opId => uint256) public seqOf;
+    mapping(uint256 opId => string) public cidOf;
+    mapping(uint256 opId => TrainingLedger.OpFields) internal fieldsOf;
+    mapping(uint256 k => mapping(uint256 seq => uint256 opId)) public opIdAt;
     uint256 public paidSum;
     uint256 public nonce;
     uint256 public replaysAccepted;
@@ -598,19 +670,28 @@ contract LedgerHandler {
         uint256 k = who % 2;
         TrainingLedger.Fork memory f = ledger.getFork(forks[k]);
         string memory cid = string.concat("bafk", vm.toString(++nonce));
-        bytes32 h = ledger.computeOpHash(forks[k], uint256(f.opCount) + 1, f.head, cid, cid, bytes32(nonce), bytes32(0));
+        uint256 seq = uint256(f.opCount) + 1;
+        bytes32 h = ledger.computeOpHash(forks[k], seq, f.head, cid, cid, bytes32(nonce), bytes32(0));
         vm.prank(owners[k]);
         uint256 opId = ledger.recordTraining(forks[k], cid, cid, bytes32(nonce), bytes32(0), h);
-        opDigestAtRecord[opId] = keccak256(abi.encode(ledger.getOp(opId)));
+        opDigestAtRecord[opId] = ledger.opHashOf(opId);
+        forkIndexOf[opId] = k;
+        seqOf[opId] = seq;
+        cidOf[opId] = cid;
+        fieldsOf[opId] = TrainingLedger.OpFields(f.head, keccak256(bytes(cid)), keccak256(bytes(cid)), bytes32(nonce), bytes32(0));
+        opIdAt[k][seq] = opId;
     }
 
-    /// Re-record (replay) an existing op: must always revert.
-    function replay(uint256 pick) external {
+    /// Re-record (replay) an existing op, as its own fork's owner, on its fork or the other: must always revert.
+    function replay(uint256 pick, bool otherFork) external {
         (,, uint256 ops,) = ledger.counts();
         if (ops == 0) return;
-        TrainingLedger.Op memory o = ledger.getOp((pick % ops) + 1);
-        vm.prank(owners[0]);
-        try ledger.recordTraining(o.userModelId, o.interactionCid, o.deltaCid, o.deltaCommitment, o.stateCommitment, o.opHash) {
+        uint256 opId = (pick % ops) + 1;
+        uint256 k = forkIndexOf[opId];
+        uint256 target = otherFork ? forks[1 - k] : forks[k];
+        TrainingLedger.OpFields memory o = fieldsOf[opId];
+        vm.prank(owners[otherFork ? 1 - k : k]);
+        try ledger.recordTraining(target, cidOf[opId], cidOf[opId], o.deltaCommitment, o.stateCommitment, opDigestAtRecord[opId]) {
             replaysAccepted += 1; // fail_on_revert is off, so record it for the invariant instead of reverting
         } catch {}
     }
@@ -622,9 +703,10 @@ contract LedgerHandler {
 
     function exportState(uint256 who) external {
         uint256 k = who % 2;
-        if (ledger.getFork(forks[k]).opCount == 0) return;
+        uint256 n = ledger.getFork(forks[k]).opCount;
+        if (n == 0) return;
         vm.prank(owners[k]);
-        ledger.exportModel(forks[k], "bafkstate");
+        ledger.exportModel(forks[k], "bafkstate", fieldsOf[opIdAt[k][n]]);
     }
 
     function seal() external {
@@ -640,21 +722,22 @@ contract LedgerHandler {
         ledger.fundRewards(amount);
     }
 
-    /// Claims arbitrary op ids (possibly another's, unsealed or already paid); only successes count.
-    function claim(uint256 who, uint256 a, uint256 b) external {
+    /// Claims up to an arbitrary op (possibly another's, unsealed or already paid) with that op's
+    /// fields or a lying seq; only successes count.
+    function claim(uint256 who, uint256 pick, uint256 seqLie) external {
         uint256 k = who % 2;
         (,, uint256 ops,) = ledger.counts();
         if (ops == 0) return;
-        uint256[] memory ids = new uint256[](2);
-        ids[0] = (a % ops) + 1;
-        ids[1] = (b % ops) + 1;
+        uint256 opId = (pick % ops) + 1;
+        uint256 seq = seqLie % 4 == 0 ? seqOf[opId] + (seqLie % 3) : seqOf[opId];
+        uint256 from = ledger.rewardedThroughSeq(forks[k]);
         uint256 before = token.balanceOf(owners[k]);
         vm.prank(owners[k]);
-        try ledger.claimTrainingRewards(forks[k], ids) returns (uint256 amount) {
-            timesPaid[ids[0]] += 1;
-            timesPaid[ids[1]] += 1;
+        try ledger.claimTrainingRewards(forks[k], opId, seq, fieldsOf[opId]) returns (uint256 amount) {
+            for (uint256 s = from + 1; s <= seq; ++s) timesPaid[opIdAt[k][s]] += 1;
             paidSum += amount;
             require(token.balanceOf(owners[k]) - before == amount, "paid amount");
+            require(forkIndexOf[opId] == k && seqOf[opId] == seq, "paid for an op that is not the claimed one");
         } catch {}
     }
 }
@@ -689,7 +772,7 @@ contract TrainingLedgerInvariantTest is Test {
     function invariant_recordedOpsAndRootsNeverChange() public view {
         (,, uint256 ops, uint256 blocks) = ledger.counts();
         for (uint256 op = 1; op <= ops; ++op) {
-            assertEq(keccak256(abi.encode(ledger.getOp(op))), handler.opDigestAtRecord(op), "op changed");
+            assertEq(ledger.opHashOf(op), handler.opDigestAtRecord(op), "op changed");
         }
         for (uint256 b = 1; b <= blocks; ++b) {
             assertEq(ledger.getBlock(b).root, handler.rootAtSeal(b), "root changed");
@@ -701,7 +784,9 @@ contract TrainingLedgerInvariantTest is Test {
         (,, uint256 ops,) = ledger.counts();
         for (uint256 op = 1; op <= ops; ++op) {
             assertLe(handler.timesPaid(op), 1, "op paid twice");
-            assertTrue(handler.timesPaid(op) == 0 || ledger.claimed(op), "paid op is marked");
+            uint256 fork = handler.forks(handler.forkIndexOf(op));
+            assertTrue(handler.timesPaid(op) == 0 || ledger.rewardedThroughSeq(fork) >= handler.seqOf(op), "paid op is marked");
+            assertTrue(handler.timesPaid(op) == 1 || ledger.rewardedThroughSeq(fork) < handler.seqOf(op), "marked op was paid");
         }
     }
 }

@@ -38,6 +38,12 @@ def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
         assert op["seq"] == i + 1
     hist = _json(run(1, "history", "--json"))
     assert hist["total"] == 2 and hist["ops"][1]["prev_op_hash"] == hist["ops"][0]["op_hash"]
+    assert all(o["recorded_at"] > 1_600_000_000 for o in hist["ops"]), "block time of each op"
+    from datetime import datetime, timezone
+
+    table = run(1, "history").stdout
+    when = datetime.fromtimestamp(hist["ops"][0]["recorded_at"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    assert "recorded" in table and when[:10] in table, "the table shows each op's date (narrow terminals wrap the time)"
     assert _json(run(3, "seal", "--json"))["blocks_sealed"] == [1]
     proof = _json(run(5, "prove", "--op", "2", "--json"))
     assert proof["valid_locally"] and proof["valid_on_chain"] and proof["block"] == 1
@@ -51,8 +57,8 @@ def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
     assert bad.exit_code == 1 and "may not record" in bad.output
     bad = run(1, "prove", "--op", "99", ok=False)
     assert bad.exit_code == 1 and "UnknownOp" in bad.output
-    bad = run(2, "claim", "--fork", str(fid), "--op", "1", ok=False)
-    assert bad.exit_code == 1 and "NotForkOwner" in bad.output
+    bad = run(2, "claim", "--fork", str(fid), ok=False)
+    assert bad.exit_code == 1 and "only its owner claims" in bad.output
 
 
 def test_cli_authorise_second_device(run, tiny_lm_dir, tmp_path):
