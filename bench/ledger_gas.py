@@ -79,6 +79,8 @@ def main() -> None:
             seal[str(n)] = {"gas": g(r), "gas_per_op": round(g(r) / n)}
         export = g(chain.transact(alice, c.functions.exportModel(1, cid_of(b"state"), _fields_tuple(last))))
         last_id = [e for e in chain.decode_events(last_rcpt) if e.name == "TrainingRecorded"][0].args["opId"]
+        key_rcpt = chain.transact(alice, c.functions.registerBlockKey(os.urandom(32), cid_of(os.urandom(1952))))
+        sig_rcpt = chain.transact(alice, c.functions.submitBlockSignature(2, cid_of(os.urandom(3309))))
         claim_rcpt = chain.transact(alice, c.functions.claimTrainingRewards(1, last_id, last.seq, _fields_tuple(last)))
         floor = _floor(chain, admin, 21)
         record_later = int(statistics.median(later))
@@ -96,6 +98,8 @@ def main() -> None:
             "recordTraining_over_floor": round(record_later / floor_later, 2),
             "sealBlock_by_batch_size": seal,
             "exportModel": export,
+            "registerBlockKey": g(key_rcpt),
+            "submitBlockSignature": g(sig_rcpt),
             f"claimTrainingRewards_{last.seq}_ops_one_call": g(claim_rcpt),
             "before": {k: before[k] for k in ("forkModel", "recordTraining_first_op_of_fork",
                                               "recordTraining_first_op_of_new_user",

@@ -19,8 +19,10 @@ from agents.core.store import ContentStore, cid_of
 from agents.core.views import read, record_as
 from common.errors import ConfigError, LoyalError
 from ml.ledger import tensors
+from ml.ledger.blocksig import (BlockKeyMismatch, BlockSignatureInvalid, BlockSignatureMissing, BlockSigningKey,
+                                key_hash, verify_block)
 from ml.ledger.crypto import BlobContext, UserKey
-from ml.ledger.errors import BaseModelMismatch, ChainBroken, StateMismatch
+from ml.ledger.errors import BaseModelMismatch, ChainBroken, DeltaHashMismatch, StateMismatch
 from ml.ledger.ophash import BlockTree, OpFields, genesis_hash, op_hash, verify_proof
 from ml.ledger.rebuild import RecordedOp, check_export, rebuild
 from ml.ledger.trainer import ForkTrainer, Interaction, base_weights_bytes
@@ -100,6 +102,67 @@ class Ledger:
         point = read(self.chain, self.c.functions.exportAt(fid, seq))
         return self.log.export(fid, seq, point.headOpHash, point.atBlock)
 
+    # -- ML-DSA block signatures --------------------------------------------------------
+    def block_key(self, account: str, store: ContentStore) -> bytes | None:
+        """`account`'s registered ML-DSA-65 public key, fetched from the store and checked against the
+        hash on chain (None if it registered none)."""
+        k = read(self.chain, self.c.functions.blockKeyOf(account))
+        if k.keyHash == b"\0" * 32:
+            return None
+        evs = [e for e in self.log.events_at(k.registeredAtBlock, "BlockKeyRegistered") if e.args["account"] == account]
+        if not evs:
+            raise ChainBroken(f"no BlockKeyRegistered event of {account} in block {k.registeredAtBlock}")
+        public_key = store.get(evs[-1].args["keyCid"])
+        if key_hash(public_key) != k.keyHash:
+            raise BlockKeyMismatch(f"the ML-DSA-65 key of {account} in the store ({evs[-1].args['keyCid']}) does not "
+                                   f"hash to the key hash registered on chain (0x{k.keyHash.hex()})")
+        return public_key
+
+    def block_signature(self, block_id: int, signer: str, store: ContentStore) -> bytes | None:
+        """`signer`'s latest published signature of block `block_id` (None if it published none)."""
+        at = self.chain.call(self.c.functions.blockSignatureAt(block_id, signer))
+        if at == 0:
+            return None
+        evs = [e for e in self.log.events_at(at, "BlockSigned")
+               if e.args["blockId"] == block_id and e.args["signer"] == signer]
+        if not evs:
+            raise ChainBroken(f"no BlockSigned event of {signer} for block {block_id} in block {at}")
+        return store.get(evs[-1].args["signatureCid"])
+
+    def blocks_of(self, ops: list[OpView]) -> dict[int, list[OpView]]:
+        """The sealed blocks holding `ops`, each with the ops of `ops` it holds."""
+        sealed = self.chain.call(self.c.functions.sealedOpCount())
+        out: dict[int, list[OpView]] = {}
+        last: tuple[int, int, int] | None = None  # (block, first op id, op count)
+        for op in ops:
+            if op.op_id > sealed:
+                continue
+            if last is None or not last[1] <= op.op_id < last[1] + last[2]:
+                b = self.chain.call(self.c.functions.blockOfOp(op.op_id))
+                blk = read(self.chain, self.c.functions.getBlock(b))
+                last = (b, blk.firstOpId, blk.opCount)
+            out.setdefault(last[0], []).append(op)
+        return out
+
+    def check_block_signatures(self, ops: list[OpView], owner: str, store: ContentStore) -> dict:
+        """Every sealed block holding `ops` must carry a valid ML-DSA-65 signature of its root by
+        `owner`'s registered key; raises naming the first block (and its ops) that does not."""
+        public_key = self.block_key(owner, store)
+        blocks = self.blocks_of(ops)
+        if public_key is None:
+            return {"block_key": "none registered by the owner", "blocks_signed": 0, "blocks": len(blocks)}
+        for b, held in blocks.items():
+            root = read(self.chain, self.c.functions.getBlock(b)).root
+            names = ", ".join(f"op {o.op_id} (seq {o.seq})" for o in held)
+            sig = self.block_signature(b, owner, store)
+            if sig is None:
+                raise BlockSignatureMissing(f"block {b} (holding {names}) has no ML-DSA-65 signature by the fork owner "
+                                            f"{owner}: run `loyal ledger sign --fork {held[0].user_model_id}`")
+            if not verify_block(public_key, sig, self.chain.chain_id, self.address, b, root):
+                raise BlockSignatureInvalid(f"block {b} (holding {names}): the signature published by {owner} does "
+                                            "not verify under its registered ML-DSA-65 key")
+        return {"block_key": "0x" + key_hash(public_key).hex(), "blocks_signed": len(blocks), "blocks": len(blocks)}
+
     def seal_all(self, signer: LocalAccount) -> list[tuple[int, dict]]:
         """Seal every pending op (one bounded batch per transaction); returns (blockId, receipt) pairs."""
         out = []
@@ -141,12 +204,14 @@ class Ledger:
 class UserAgent:
     """One user's agent: their signer, their key, the shared content store."""
 
-    def __init__(self, chain: Chain, signer: LocalAccount, store: ContentStore, key: UserKey | None, home: Path):
+    def __init__(self, chain: Chain, signer: LocalAccount, store: ContentStore, key: UserKey | None, home: Path,
+                 block_key: BlockSigningKey | None = None):
         self.chain = chain
         self.ledger = Ledger(chain)
         self.signer = signer
         self.store = store
         self._key = key
+        self._block_key = block_key
         self.home = Path(home)
         self._trainers: dict[int, ForkTrainer] = {}
 
@@ -159,6 +224,13 @@ class UserAgent:
         if self._key is None:
             raise ConfigError("this command needs the user's ledger key (create one with `loyal ledger keygen`)")
         return self._key
+
+    @property
+    def block_key(self) -> BlockSigningKey:
+        if self._block_key is None:
+            raise ConfigError("this command needs the signer's ML-DSA-65 block-signing key "
+                              "(create one with `loyal ledger keygen`)")
+        return self._block_key
 
     def _ctx(self, kind: str, fid: int, seq: int) -> BlobContext:
         return BlobContext(kind, self.chain.chain_id, self.ledger.address, fid, seq)
@@ -266,6 +338,52 @@ class UserAgent:
         self._save_cache(fid, step.state, h)
         return TrainResult(ev.args["opId"], seq, h, icid, dcid, step.loss, receipt["gasUsed"])
 
+    # -- ML-DSA block signatures -------------------------------------------------------------
+    def register_block_key(self) -> str:
+        """Put the signer's ML-DSA-65 public key in the store and bind its hash on chain (once)."""
+        pk = self.block_key.public_key
+        cid = self.store.put(pk)
+        stored = self.store.get(cid)
+        if key_hash(stored) != key_hash(pk):
+            raise BlockKeyMismatch(f"the store returned a key for {cid} that does not hash to the signer's key")
+        self.chain.transact(self.signer, self.c.functions.registerBlockKey(key_hash(pk), cid))
+        return cid
+
+    def sign_blocks(self, fid: int) -> list[int]:
+        """Sign the root of every sealed block holding ops of the signer's fork `fid` that has no
+        valid signature by the signer yet. Before signing a block, checks each of the fork's ops in
+        it is the key holder's own (its delta blob opens under the fork's key and matches its
+        commitment), and that the signature verifies under the key registered on chain; nothing is
+        published otherwise. Returns the blocks signed."""
+        f = self.ledger.fork(fid)
+        if f.owner != self.signer.address:
+            raise NotYourFork(f"fork {fid} belongs to {f.owner}: only its owner signs its blocks")
+        registered = read(self.chain, self.c.functions.blockKeyOf(self.signer.address)).keyHash
+        if registered == b"\0" * 32:
+            raise ConfigError(f"{self.signer.address} has no ML-DSA-65 key on chain: run `loyal ledger register-key`")
+        if registered != self.block_key.key_hash:
+            raise BlockKeyMismatch(f"the local ML-DSA-65 key hashes to 0x{self.block_key.key_hash.hex()}, but "
+                                   f"{self.signer.address} registered 0x{registered.hex()}")
+        signed = []
+        for b, held in self.ledger.blocks_of(self.ledger.fork_ops(fid, f)).items():
+            root = read(self.chain, self.c.functions.getBlock(b)).root
+            old = self.ledger.block_signature(b, self.signer.address, self.store)
+            if old is not None and verify_block(self.block_key.public_key, old, self.chain.chain_id, self.ledger.address,
+                                                b, root):
+                continue
+            for op in held:  # never vouch for an op this key did not make
+                blob = self.store.get(op.delta_cid)
+                delta = self.key.decrypt(blob, self._ctx("delta", fid, op.seq))
+                if self.key.commitment("delta", delta) != op.delta_commitment:
+                    raise DeltaHashMismatch(f"op {op.op_id} (seq {op.seq}) in block {b}: its delta does not match its "
+                                            "commitment; refusing to sign the block")
+            sig = self.block_key.sign_block(self.chain.chain_id, self.ledger.address, b, root)
+            if not verify_block(self.block_key.public_key, sig, self.chain.chain_id, self.ledger.address, b, root):
+                raise BlockSignatureInvalid(f"block {b}: the new signature does not verify; nothing published")
+            self.chain.transact(self.signer, self.c.functions.submitBlockSignature(b, self.store.put(sig)))
+            signed.append(b)
+        return signed
+
     # -- export, verify, claim -------------------------------------------------------------
     def export(self, fid: int) -> ExportResult:
         """Encrypt the state at the head, store it and publish its CID on chain."""
@@ -289,8 +407,9 @@ class UserAgent:
         check_export(rebuilt, self.store.get(export.state_cid), self.chain.chain_id, self.ledger.address, fid, self.key,
                      export.head_op_hash, export.seq)
         proven = self.ledger.proven_ops(ops)
+        signatures = self.ledger.check_block_signatures(ops, f.owner, self.store)
         return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": export.state_cid,
-                "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, "ok": True}
+                "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, **signatures, "ok": True}
 
     def claimable(self, fid: int) -> list[OpView]:
         """The fork's sealed ops not yet paid, in seq order."""

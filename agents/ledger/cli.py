@@ -22,9 +22,9 @@ out = Console()
 class Opts:
     """The group's options, resolved against the configuration when a command runs."""
 
-    def __init__(self, rpc, book, keystore, dev_account, key_file, store_dir):
+    def __init__(self, rpc, book, keystore, dev_account, key_file, block_key_file, store_dir):
         self.rpc, self.book, self.keystore, self.dev_account = rpc, book, keystore, dev_account
-        self.key_file, self.store_dir = key_file, store_dir
+        self.key_file, self.block_key_file, self.store_dir = key_file, block_key_file, store_dir
         self._settings: Settings | None = None
 
     @property
@@ -44,16 +44,21 @@ class Opts:
     def key_path(self, address: str) -> Path:
         return self.key_file or self.settings.home / "ledger" / "keys" / f"{address.lower()}.key"
 
-    def agent(self, need_key: bool = True):
+    def block_key_path(self, address: str) -> Path:
+        return self.block_key_file or self.settings.home / "ledger" / "keys" / f"{address.lower()}.mldsa65"
+
+    def agent(self, need_key: bool = True, need_block_key: bool = False):
         from agents.core.store import open_store
         from agents.ledger.agent import UserAgent
+        from ml.ledger.blocksig import BlockSigningKey
         from ml.ledger.crypto import UserKey
 
         chain = self.chain()
         who = self.signer(chain)
         store = open_store(root=self.store_dir) if self.store_dir else open_store()
         key = UserKey.load(self.key_path(who.address)) if need_key else None
-        return UserAgent(chain, who, store, key, self.settings.home / "ledger")
+        block_key = BlockSigningKey.load(self.block_key_path(who.address)) if need_block_key else None
+        return UserAgent(chain, who, store, key, self.settings.home / "ledger", block_key=block_key)
 
 
 _opts: Opts | None = None
@@ -66,10 +71,12 @@ def main(
     keystore: Optional[str] = KEYSTORE,
     dev_account: Optional[int] = DEV_ACCOUNT,
     key_file: Optional[Path] = typer.Option(None, "--key-file", help="ledger key (default <home>/ledger/keys/<address>.key)"),
+    block_key_file: Optional[Path] = typer.Option(None, "--block-key-file",
+                                                  help="ML-DSA-65 block-signing key (default <home>/ledger/keys/<address>.mldsa65)"),
     store_dir: Optional[Path] = typer.Option(None, "--store", help="local content store dir (default: ipfs_api or <home>/store)"),
 ):
     global _opts
-    _opts = Opts(rpc, book, keystore, dev_account, key_file, store_dir)
+    _opts = Opts(rpc, book, keystore, dev_account, key_file, block_key_file, store_dir)
 
 
 def _emit(data: dict, as_json: bool) -> None:
@@ -82,15 +89,37 @@ def _emit(data: dict, as_json: bool) -> None:
 
 @app.command()
 def keygen():
-    """Create the signer's ledger key (32 random bytes, mode 0600). It never leaves this machine."""
+    """Create the signer's ledger key (32 random bytes) and ML-DSA-65 block-signing key pair (files,
+    mode 0600), whichever is missing. Neither secret leaves this machine."""
+    from ml.ledger.blocksig import BlockSigningKey
     from ml.ledger.crypto import UserKey
 
     chain = _opts.chain()
-    path = _opts.key_path(_opts.signer(chain).address)
-    if path.exists():
-        raise ConfigError(f"ledger key {path} already exists; refusing to overwrite it")
-    UserKey.create_file(path)
-    out.print(f"ledger key written to {path}")
+    who = _opts.signer(chain).address
+    path, block_path = _opts.key_path(who), _opts.block_key_path(who)
+    if path.exists() and block_path.exists():
+        raise ConfigError(f"ledger key {path} and block-signing key {block_path} already exist; refusing to overwrite them")
+    if not path.exists():
+        UserKey.create_file(path)
+        out.print(f"ledger key written to {path}")
+    if not block_path.exists():
+        BlockSigningKey.create_file(block_path)
+        out.print(f"ML-DSA-65 block-signing key written to {block_path} (register it: `loyal ledger register-key`)")
+
+
+@app.command("register-key")
+def register_key(as_json: bool = typer.Option(False, "--json")):
+    """Put the signer's ML-DSA-65 public key in the store and bind its hash on chain (once per account)."""
+    agent = _opts.agent(need_key=False, need_block_key=True)
+    cid = agent.register_block_key()
+    _emit({"account": agent.signer.address, "key_cid": cid, "key_hash": "0x" + agent.block_key.key_hash.hex()}, as_json)
+
+
+@app.command()
+def sign(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
+    """Sign (ML-DSA-65) the root of every sealed block holding the fork's ops that the owner has not signed yet."""
+    blocks = _opts.agent(need_block_key=True).sign_blocks(fork)
+    _emit({"fork": fork, "blocks_signed": blocks}, as_json)
 
 
 @app.command("register-base")

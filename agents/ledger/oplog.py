@@ -93,6 +93,10 @@ class OpLog:
         self.event_reads += 1
         return fetch_events(self.chain, from_block=lo, to_block=hi, contracts=[CONTRACT], names=[name])
 
+    def events_at(self, block: int, name: str) -> list[Event]:
+        """The ledger's `name` events in block `block` (where the contract says one is)."""
+        return self._events(block, block, name)
+
     def fork_ops(self, f: ForkView) -> list[OpView]:
         """Fork `f`'s ops in seq order, all `f.op_count` of them."""
         fid = f.user_model_id

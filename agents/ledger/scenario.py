@@ -1,10 +1,12 @@
-"""Devnet step: two users fork a base model, train on their interactions, seal, export, verify, claim."""
+"""Devnet step: two users fork a base model, train on their interactions, seal, sign the blocks
+(ML-DSA-65), export, verify, claim."""
 from __future__ import annotations
 
 from agents.core.devnet import ScenarioContext
 from agents.core.store import LocalStore
 from agents.ledger.agent import UserAgent
 from ml.ledger.base import load_base
+from ml.ledger.blocksig import BlockSigningKey
 from ml.ledger.crypto import UserKey
 from ml.ledger.errors import ChainBroken
 from ml.ledger.tiny import make_tiny_lm
@@ -26,7 +28,9 @@ def run(ctx: ScenarioContext) -> dict:
     out = {"base_cid": base_cid, "ops": 0}
     users = []
     for i, chats in CHATS.items():
-        user = UserAgent(chain, ctx.signer(i), store, UserKey.generate(), home / f"user{i}")
+        user = UserAgent(chain, ctx.signer(i), store, UserKey.generate(), home / f"user{i}",
+                         block_key=BlockSigningKey.generate())
+        user.register_block_key()
         fid = user.fork(base_id)
         user.attach(fid, *load_base(model_dir), lr=0.5)
         for prompt, response, feedback in chats:
@@ -35,12 +39,15 @@ def run(ctx: ScenarioContext) -> dict:
         users.append((user, fid))
     out["blocks_sealed"] = len(admin.ledger.seal_all(ctx.admin))
     paid = 0
+    signed = 0
     for user, fid in users:
         user.export(fid)
-        report = user.verify(fid)  # raises on any mismatch
+        signed += len(user.sign_blocks(fid))  # ML-DSA-65 signatures of the block roots holding the fork's ops
+        report = user.verify(fid)  # raises on any mismatch, unsigned or badly signed block
         if report["sealed_ops_proven"] != report["ops"]:
             raise ChainBroken(f"fork {fid}: {report['sealed_ops_proven']} of {report['ops']} ops proven in blocks")
         paid += user.claim(fid)
     out["forks_verified"] = len(users)
+    out["block_signatures"] = signed
     out["rewards_LOYAL"] = paid / 1e18
     return out

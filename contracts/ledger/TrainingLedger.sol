@@ -99,6 +99,13 @@ contract TrainingLedger is AccessControl {
         uint64 atBlock;
     }
 
+    /// @notice An account's ML-DSA-65 (FIPS 204) public key for signing block roots: keccak256 of
+    /// the key's 1952 bytes, and the block of its `BlockKeyRegistered` event (which names its CID).
+    struct BlockKey {
+        bytes32 keyHash;
+        uint64 registeredAtBlock;
+    }
+
     /// @notice The LoyalToken reward pool's token.
     IERC20 public immutable token;
 
@@ -117,6 +124,9 @@ contract TrainingLedger is AccessControl {
     mapping(uint256 userModelId => uint256) public latestExportSeq;
     /// @notice Ops of fork `userModelId` with seq <= this have been paid their reward.
     mapping(uint256 userModelId => uint256) public rewardedThroughSeq;
+    mapping(address account => BlockKey) private _blockKeys;
+    /// @notice Block of `signer`'s latest `BlockSigned` event for ledger block `blockId` (0 if none).
+    mapping(uint256 blockId => mapping(address signer => uint256)) public blockSignatureAt;
 
     /// @notice Ops sealed so far (ids 1..sealedOpCount are in blocks).
     uint256 public sealedOpCount;
@@ -156,6 +166,11 @@ contract TrainingLedger is AccessControl {
         bytes32 stateCommitment,
         uint256 opCount
     );
+    /// @notice `account` bound its ML-DSA-65 block-signing key, once: `keyHash` = keccak256(key), the key at `keyCid`.
+    event BlockKeyRegistered(address indexed account, bytes32 keyHash, string keyCid);
+    /// @notice `signer` published an ML-DSA-65 signature of block `blockId`'s root, stored at
+    /// `signatureCid` (checked off chain against the signer's registered key: no EVM verifier exists).
+    event BlockSigned(uint256 indexed blockId, address indexed signer, bytes32 root, string signatureCid);
     event RewardsFunded(address indexed from, uint256 amount, uint256 pool);
     event RewardPerOpSet(uint256 amount);
     /// @notice Ops `fromSeq..toSeq` of the fork were paid `amount` in total.
@@ -179,6 +194,9 @@ contract TrainingLedger is AccessControl {
     error AlreadyClaimed(uint256 userModelId, uint256 seq, uint256 rewardedThroughSeq);
     error InsufficientRewardPool(uint256 requested, uint256 available);
     error ZeroAmount();
+    error ZeroKeyHash();
+    error BlockKeyAlreadyRegistered(address account, bytes32 keyHash);
+    error NoBlockKey(address account);
 
     /// @param token_ LoyalToken, the reward pool's currency.
     /// @param rewardPerOp_ tokens paid per sealed op.
@@ -367,6 +385,37 @@ contract TrainingLedger is AccessControl {
             else hi = mid - 1;
         }
         return lo + 1;
+    }
+
+    // ------------------------------------------------------------------ post-quantum block signatures
+
+    /// @notice Bind the caller's ML-DSA-65 public key for signing block roots: its keccak256 hash
+    /// here, the key itself (1952 bytes) in the content store at `keyCid`. Once per account: a key
+    /// that could be replaced by an ordinary (secp256k1-signed) transaction would protect nothing
+    /// against an adversary who forges those.
+    function registerBlockKey(bytes32 keyHash, string calldata keyCid) external {
+        if (keyHash == bytes32(0)) revert ZeroKeyHash();
+        if (bytes(keyCid).length == 0) revert EmptyCid();
+        bytes32 existing = _blockKeys[msg.sender].keyHash;
+        if (existing != bytes32(0)) revert BlockKeyAlreadyRegistered(msg.sender, existing);
+        _blockKeys[msg.sender] = BlockKey(keyHash, uint64(block.number));
+        emit BlockKeyRegistered(msg.sender, keyHash, keyCid);
+    }
+
+    /// @notice Publish the caller's ML-DSA-65 signature of sealed block `blockId`'s root (stored at
+    /// `signatureCid`). The caller must have a registered key; the signature is verified off chain
+    /// (`loyal ledger verify`), so a later submission by the same signer supersedes an earlier one.
+    function submitBlockSignature(uint256 blockId, string calldata signatureCid) external {
+        if (blockId == 0 || blockId > _blocks.length) revert UnknownBlock(blockId);
+        if (_blockKeys[msg.sender].keyHash == bytes32(0)) revert NoBlockKey(msg.sender);
+        if (bytes(signatureCid).length == 0) revert EmptyCid();
+        blockSignatureAt[blockId][msg.sender] = block.number;
+        emit BlockSigned(blockId, msg.sender, _blocks[blockId - 1].root, signatureCid);
+    }
+
+    /// @notice `account`'s registered block-signing key (zero if none).
+    function blockKeyOf(address account) external view returns (BlockKey memory) {
+        return _blockKeys[account];
     }
 
     // ------------------------------------------------------------------ export

@@ -253,6 +253,14 @@ CASES: dict[str, list[Case]] = {
     "ledger authorise": [Case("value", ledger("authorise", "--fork", "1", "--recorder", "0xnope"),
                               "is not an Ethereum address")],
     "ledger prove": [Case("revert", ledger("prove", "--op", "999"), "999")],
+    "ledger register-key": [
+        Case("file", ledger("register-key"), "block-signing key"),
+        Case("file", lambda e: ["ledger", *chain_opts(e), "--block-key-file", e.file("k.json", '{"algorithm": "RSA"}'),
+                                "register-key"], "is not an ML-DSA-65 key file")],
+    "ledger sign": [Case("file", ledger("sign", "--fork", "1"), "ledger key"),
+                    Case("file", lambda e: ["ledger", *chain_opts(e), "--key-file", e.file("u.key", "11" * 32),
+                                            "--block-key-file", str(e.tmp / "absent.mldsa65"), "sign", "--fork", "1"],
+                         "does not exist")],
     # -- oml --------------------------------------------------------------------------------------
     "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
     "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",

@@ -405,6 +405,8 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.setRecorder(aliceFork, agent, true);
         ledger.exportModel(aliceFork, "bafkstate", _headFields(aliceFork, op));
         ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
+        ledger.registerBlockKey(keccak256("alice ml-dsa key"), "bafkkey");
+        ledger.submitBlockSignature(1, "bafksig");
         vm.stopPrank();
         uint256 op2 = _record(agent, aliceFork, 2);
         ledger.sealBlock();
@@ -430,6 +432,61 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.recordTraining(aliceFork, "bafkevil", "bafkevil", bytes32(0), bytes32(0), rewrite);
         assertEq(ledger.opHashOf(op1), kept, "op 1 kept");
         assertEq(ledger.getFork(aliceFork).opCount, 1, "no second op");
+    }
+
+    // ---------------------------------------------------------------- ML-DSA block keys and signatures
+
+    function test_blockKey_boundOnceAndNeverReplaced() public {
+        vm.roll(42);
+        vm.expectEmit(true, false, false, true, address(ledger));
+        emit TrainingLedger.BlockKeyRegistered(alice, keccak256("pk"), "bafkpk");
+        vm.prank(alice);
+        ledger.registerBlockKey(keccak256("pk"), "bafkpk");
+        TrainingLedger.BlockKey memory k = ledger.blockKeyOf(alice);
+        assertEq(k.keyHash, keccak256("pk"), "hash");
+        assertEq(k.registeredAtBlock, 42, "block of the event");
+        // Replacing it (an adversary who forges alice's Ethereum signature would try exactly this) is refused.
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.BlockKeyAlreadyRegistered.selector, alice, keccak256("pk")));
+        vm.prank(alice);
+        ledger.registerBlockKey(keccak256("attacker pk"), "bafkevil");
+        assertEq(ledger.blockKeyOf(alice).keyHash, keccak256("pk"), "kept");
+        vm.expectRevert(TrainingLedger.ZeroKeyHash.selector);
+        vm.prank(bob);
+        ledger.registerBlockKey(bytes32(0), "bafkpk");
+        vm.expectRevert(TrainingLedger.EmptyCid.selector);
+        vm.prank(bob);
+        ledger.registerBlockKey(keccak256("pk"), "");
+        assertEq(ledger.blockKeyOf(bob).keyHash, bytes32(0), "bob has none");
+    }
+
+    function test_blockSignature_pointsAtItsEventPerSigner() public {
+        _record(alice, aliceFork, 1);
+        uint256 blockId = ledger.sealBlock();
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NoBlockKey.selector, alice));
+        vm.prank(alice);
+        ledger.submitBlockSignature(blockId, "bafksig");
+        vm.prank(alice);
+        ledger.registerBlockKey(keccak256("pk"), "bafkpk");
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownBlock.selector, 2));
+        vm.prank(alice);
+        ledger.submitBlockSignature(2, "bafksig");
+        vm.expectRevert(TrainingLedger.EmptyCid.selector);
+        vm.prank(alice);
+        ledger.submitBlockSignature(blockId, "");
+        vm.roll(77);
+        vm.expectEmit(true, true, false, true, address(ledger));
+        emit TrainingLedger.BlockSigned(blockId, alice, ledger.getBlock(blockId).root, "bafksig");
+        vm.prank(alice);
+        ledger.submitBlockSignature(blockId, "bafksig");
+        assertEq(ledger.blockSignatureAt(blockId, alice), 77, "where alice's signature is");
+        // Bob signing the same block does not move alice's pointer.
+        vm.prank(bob);
+        ledger.registerBlockKey(keccak256("bob pk"), "bafkbob");
+        vm.roll(90);
+        vm.prank(bob);
+        ledger.submitBlockSignature(blockId, "bafkbobsig");
+        assertEq(ledger.blockSignatureAt(blockId, alice), 77, "alice's kept");
+        assertEq(ledger.blockSignatureAt(blockId, bob), 90, "bob's");
     }
 
     // ---------------------------------------------------------------- export
@@ -707,6 +764,19 @@ contract LedgerHandler {
         if (n == 0) return;
         vm.prank(owners[k]);
         ledger.exportModel(forks[k], "bafkstate", fieldsOf[opIdAt[k][n]]);
+    }
+
+    /// Register a block key (once; later tries must fail) and publish a "signature" of a block.
+    function signBlock(uint256 who, uint256 pick) external {
+        uint256 k = who % 2;
+        if (ledger.blockKeyOf(owners[k]).keyHash == bytes32(0)) {
+            vm.prank(owners[k]);
+            ledger.registerBlockKey(keccak256(abi.encode(owners[k])), "bafkkey");
+        }
+        (,,, uint256 blocks) = ledger.counts();
+        if (blocks == 0) return;
+        vm.prank(owners[k]);
+        ledger.submitBlockSignature((pick % blocks) + 1, "bafksig");
     }
 
     function seal() external {

@@ -354,3 +354,89 @@ def test_history_from_events_reads_bounded_ranges_and_paginates(chain, signers, 
     f1 = ledger.fork(1)
     assert len(ledger.fork_ops(1)) == f1.op_count == 7
     assert reads[-1][0] >= ledger.fork_ops(1)[-2].recorded_at_block, "only the blocks after what was held"
+
+
+def test_owner_signs_block_roots_with_ml_dsa_and_verify_names_each_failure(setup, tiny_lm_dir, chain, signers, store):
+    from common.errors import ConfigError
+    from ml.ledger.blocksig import BlockSignatureInvalid, BlockSignatureMissing, BlockSigningKey
+
+    admin, alice, bob, base_id, _ = setup
+    alice._block_key = BlockSigningKey.generate()
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 3)
+    admin.ledger.seal_all(signers[0])  # block 1: ops 1-3
+    alice.train(fid, Interaction("more", "data"))
+    admin.ledger.seal_all(signers[0])  # block 2: op 4
+    alice.export(fid)
+    assert alice.verify(fid)["block_key"] == "none registered by the owner"
+    with pytest.raises(ConfigError, match="register-key"):
+        alice.sign_blocks(fid)
+    alice.register_block_key()
+    with pytest.raises(Reverted.named("BlockKeyAlreadyRegistered")):  # bound once: no rotation by an ECDSA tx
+        alice.register_block_key()
+    with pytest.raises(BlockSignatureMissing, match=r"block 1 \(holding op 1 \(seq 1\), op 2 \(seq 2\), op 3"):
+        alice.verify(fid)
+    assert alice.sign_blocks(fid) == [1, 2]
+    assert alice.sign_blocks(fid) == [], "already signed"
+    report = alice.verify(fid)
+    assert report["blocks_signed"] == report["blocks"] == 2
+    assert report["block_key"] == "0x" + alice.block_key.key_hash.hex()
+
+    # A signature that does not verify, published for block 2 (a broken or hostile client with the
+    # owner's Ethereum key): verify names the block and its op.
+    chain.transact(signers[1], alice.c.functions.submitBlockSignature(2, store.put(b"\0" * 3309)))
+    with pytest.raises(BlockSignatureInvalid, match=r"block 2 \(holding op 4 \(seq 4\)\)"):
+        alice.verify(fid)
+    # Someone else's valid signature of block 2 does not stand in for the owner's.
+    bob._block_key = BlockSigningKey.generate()
+    bob.register_block_key()
+    root2 = chain.call(alice.c.functions.getBlock(2))[3]
+    bob_sig = bob.block_key.sign_block(chain.chain_id, alice.ledger.address, 2, root2)
+    chain.transact(signers[2], alice.c.functions.submitBlockSignature(2, store.put(bob_sig)))
+    with pytest.raises(BlockSignatureInvalid, match="block 2"):
+        alice.verify(fid)
+    assert alice.sign_blocks(fid) == [2], "the owner's new signature supersedes its bad one"
+    assert alice.verify(fid)["blocks_signed"] == 2
+
+
+def test_block_signing_refuses_bad_keys_signatures_and_foreign_ops(setup, tiny_lm_dir, chain, signers, store, tmp_path):
+    from agents.core.store import cid_of
+    from ml.ledger.blocksig import BlockKeyMismatch, BlockSignatureInvalid, BlockSigningKey, key_hash
+
+    admin, alice, bob, base_id, _ = setup
+    alice._block_key = BlockSigningKey.generate()
+    fid, _ = _trained(alice, base_id, tiny_lm_dir, 2)
+    admin.ledger.seal_all(signers[0])
+    alice.register_block_key()
+    signed_at = lambda b: chain.call(alice.c.functions.blockSignatureAt(b, signers[1].address))  # noqa: E731
+
+    # 1. A local key that is not the registered one: refused, nothing published.
+    impostor = UserAgent(chain, signers[1], store, alice.key, tmp_path / "impostor", block_key=BlockSigningKey.generate())
+    with pytest.raises(BlockKeyMismatch, match="registered"):
+        impostor.sign_blocks(fid)
+    # 2. A signature that does not verify is never published.
+    good = alice._block_key
+    alice._block_key = BlockSigningKey(good.public_key, BlockSigningKey.generate()._secret)  # wrong secret half
+    with pytest.raises(BlockSignatureInvalid, match="nothing published"):
+        alice.sign_blocks(fid)
+    assert signed_at(1) == 0
+    alice._block_key = good
+    # 3. An op alice's key did not make (an authorised device gone rogue, or a forged transaction)
+    #    in a block: alice refuses to vouch for that block.
+    chain.transact(signers[1], alice.c.functions.setRecorder(fid, signers[4].address, True))
+    f = alice.ledger.fork(fid)
+    junk = store.put(b"LLG1" + b"\0" * 64)
+    fields = OpFields(fid, 3, f.head, junk, junk, b"\1" * 32, b"\2" * 32)
+    chain.transact(signers[4], alice.c.functions.recordTraining(fid, junk, junk, b"\1" * 32, b"\2" * 32,
+                                                                op_hash(chain.chain_id, alice.ledger.address, fields)))
+    admin.ledger.seal_all(signers[0])  # block 2 holds the foreign op
+    with pytest.raises(DecryptionFailed):
+        alice.sign_blocks(fid)
+    assert signed_at(2) == 0, "nothing published for the block with the foreign op"
+    # 4. A key hash on chain that the key in the store does not match (registered by a direct call):
+    #    verify names the account.
+    other = BlockSigningKey.generate()
+    chain.transact(signers[2], alice.c.functions.registerBlockKey(key_hash(other.public_key), store.put(good.public_key)))
+    bob_fid = bob.fork(base_id)
+    with pytest.raises(BlockKeyMismatch, match=signers[2].address):
+        bob.ledger.check_block_signatures([], bob.ledger.fork(bob_fid).owner, store)
+    assert cid_of(good.public_key) == store.put(good.public_key)

@@ -82,3 +82,30 @@ def test_cli_authorise_second_device(run, tiny_lm_dir, tmp_path):
 def test_cli_missing_key_is_a_clear_error(run):
     res = run(4, "export", "--fork", "1", ok=False)
     assert res.exit_code == 1 and "keygen" in res.output
+
+
+def test_cli_keygen_register_key_sign_verify(run, tiny_lm_dir, tmp_path):
+    from agents.core.signers import dev_signer
+
+    run(1, "keygen")
+    keys = tmp_path / "home" / "ledger" / "keys"
+    assert (keys / f"{dev_signer(1).address.lower()}.mldsa65").is_file()
+    assert "already exist" in run(1, "keygen", ok=False).output
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    fid = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    run(1, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "p", "--response", "r")
+    run(3, "seal")
+    run(1, "export", "--fork", str(fid))
+    bad = run(1, "sign", "--fork", str(fid), ok=False)
+    assert bad.exit_code == 1 and "register-key" in bad.output
+    reg = _json(run(1, "register-key", "--json"))
+    assert reg["key_hash"].startswith("0x") and reg["key_cid"]
+    bad = run(1, "register-key", ok=False)
+    assert bad.exit_code == 1 and "BlockKeyAlreadyRegistered" in bad.output
+    bad = run(1, "verify", "--fork", str(fid), ok=False)
+    assert bad.exit_code == 1 and "block 1" in bad.output and "no ML-DSA-65 signature" in bad.output
+    assert _json(run(1, "sign", "--fork", str(fid), "--json"))["blocks_signed"] == [1]
+    report = _json(run(1, "verify", "--fork", str(fid), "--json"))
+    assert report["blocks_signed"] == 1 and report["block_key"] == reg["key_hash"]
+    bad = run(2, "sign", "--fork", str(fid), ok=False)  # no key file for account 2
+    assert bad.exit_code == 1 and "keygen" in bad.output
