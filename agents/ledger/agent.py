@@ -21,10 +21,10 @@ from common.errors import ConfigError, LoyalError
 from ml.ledger import tensors
 from ml.ledger.blocksig import (BlockKeyMismatch, BlockSignatureInvalid, BlockSignatureMissing, BlockSigningKey,
                                 key_hash, verify_block)
-from ml.ledger.crypto import BlobContext, UserKey
+from ml.ledger.crypto import BlobContext, BlobKey, ForkKey, UserKey
 from ml.ledger.errors import BaseModelMismatch, ChainBroken, DeltaHashMismatch, StateMismatch
 from ml.ledger.ophash import BlockTree, OpFields, genesis_hash, op_hash, verify_proof
-from ml.ledger.rebuild import RecordedOp, check_export, rebuild
+from ml.ledger.rebuild import Rebuilt, RecordedOp, check_export, rebuild
 from ml.ledger.trainer import ForkTrainer, Interaction, base_weights_bytes
 
 from .oplog import ExportView, ForkView, OpLog, OpView
@@ -85,6 +85,20 @@ class Ledger:
         """Every op of fork `fid`, in seq order (from its events; see oplog.py)."""
         return self.log.fork_ops(f or self.fork(fid))
 
+    def lineage(self, fid: int) -> list[ForkView]:
+        """Fork `fid` and its ancestors, oldest first: [generation 1 (a fork of the base), ..., fid]."""
+        out = [self.fork(fid)]
+        while out[0].parent_id != 0:
+            out.insert(0, self.fork(out[0].parent_id))
+        return out
+
+    def export_at(self, fid: int, seq: int) -> ExportView | None:
+        """Fork `fid`'s export at op `seq` (None if it exported none there)."""
+        point = read(self.chain, self.c.functions.exportAt(fid, seq))
+        if point.atBlock == 0:
+            return None
+        return self.log.export(fid, seq, point.headOpHash, point.atBlock)
+
     def forks_of(self, user: str) -> list[int]:
         return list(self.chain.call(self.c.functions.forksOf(user)))
 
@@ -97,10 +111,7 @@ class Ledger:
 
     def latest_export(self, fid: int) -> ExportView | None:
         seq = self.chain.call(self.c.functions.latestExportSeq(fid))
-        if seq == 0:
-            return None
-        point = read(self.chain, self.c.functions.exportAt(fid, seq))
-        return self.log.export(fid, seq, point.headOpHash, point.atBlock)
+        return None if seq == 0 else self.export_at(fid, seq)
 
     # -- ML-DSA block signatures --------------------------------------------------------
     def block_key(self, account: str, store: ContentStore) -> bytes | None:
@@ -247,6 +258,48 @@ class UserAgent:
         receipt = self.chain.transact(self.signer, self.c.functions.forkModel(base_id))
         return [e for e in self.chain.decode_events(receipt) if e.name == "ModelForked"][0].args["userModelId"]
 
+    def fork_from(self, parent_id: int, parent_seq: int) -> int:
+        """Fork fork `parent_id` at its op `parent_seq` (which the parent exported); generation parent + 1."""
+        receipt = self.chain.transact(self.signer, self.c.functions.forkFromExport(parent_id, parent_seq))
+        return [e for e in self.chain.decode_events(receipt) if e.name == "ModelForked"][0].args["userModelId"]
+
+    # -- fork keys ---------------------------------------------------------------------------
+    def _shared_key_path(self, fid: int) -> Path:
+        return self.home / "fork-keys" / f"{self.chain.chain_id}-{self.ledger.address.lower()}-{fid}.key"
+
+    def fork_key(self, fid: int) -> BlobKey:
+        """The key of fork `fid`'s deltas and states: one another owner shared with this agent
+        (`add_fork_key`), else the one derived from this user's master key."""
+        shared = self._shared_key_path(fid)
+        if shared.is_file():
+            return ForkKey.load(shared)
+        return self.key.fork_key(self.chain.chain_id, self.ledger.address, fid)
+
+    def share_fork_key(self, fid: int) -> ForkKey:
+        """The key of the signer's fork `fid`, to give someone who may fork, evaluate or verify it. It
+        opens that fork's deltas and states (all of them, later ones too) and nothing else: not its
+        interactions, not the owner's other forks."""
+        f = self.ledger.fork(fid)
+        if f.owner != self.signer.address:
+            raise NotYourFork(f"fork {fid} belongs to {f.owner}: only its owner shares its key")
+        return self.key.fork_key(self.chain.chain_id, self.ledger.address, fid)
+
+    def add_fork_key(self, fid: int, key: ForkKey) -> None:
+        """Keep a fork key another owner shared, after checking it opens the fork's first delta."""
+        f = self.ledger.fork(fid)
+        if f.op_count == 0:
+            raise ConfigError(f"fork {fid} has no ops yet: nothing to check its key against")
+        op = self.ledger.fork_ops(fid, f)[0]
+        delta = key.decrypt(self.store.get(op.delta_cid), self._ctx("delta", fid, 1))  # DecryptionFailed if not its key
+        if key.commitment("delta", delta) != op.delta_commitment:
+            raise DeltaHashMismatch(f"the key opens fork {fid}'s first delta but its commitment does not match")
+        path = self._shared_key_path(fid)
+        if path.is_file():
+            if ForkKey.load(path).commitment("check", b"") == key.commitment("check", b""):
+                return
+            path.unlink()  # the checked key replaces one that did not open the fork
+        key.save(path)
+
     def check_recorder(self, fid: int) -> ForkView:
         f = self.ledger.fork(fid)  # UnknownFork if absent
         if not self.chain.call(self.c.functions.isRecorder(fid, self.signer.address)):
@@ -257,14 +310,30 @@ class UserAgent:
     def _cache(self, fid: int) -> Path:
         return self.home / "forks" / f"{self.chain.chain_id}-{self.ledger.address.lower()}-{fid}"
 
+    def initial_state(self, f: ForkView) -> bytes | None:
+        """The state fork `f` starts from: None for a fork of the base model; for a fork of a fork,
+        the parent's exported state at the fork point (opened with the parent's fork key and checked
+        against the state commitment the export proved on chain)."""
+        if f.parent_id == 0:
+            return None
+        export = self.ledger.export_at(f.parent_id, f.parent_seq)
+        if export is None:
+            raise ChainBroken(f"fork {f.user_model_id}'s parent {f.parent_id} has no export at op {f.parent_seq}")
+        pkey = self.fork_key(f.parent_id)
+        state = pkey.decrypt(self.store.get(export.state_cid), self._ctx("state", f.parent_id, f.parent_seq))
+        if pkey.commitment("state", state) != export.state_commitment:
+            raise StateMismatch(f"fork {f.parent_id}'s export at op {f.parent_seq} does not match its state commitment")
+        return state
+
     def current_state(self, fid: int, f: ForkView | None = None) -> bytes | None:
-        """Canonical bytes of the fork's state at its chain head (None before the first op).
+        """Canonical bytes of the fork's state at its chain head (before the first op: its initial
+        state, None for a fork of the base model).
 
         From the local cache when it is at the chain head, else rebuilt (and checked) from the chain.
         """
         f = f or self.ledger.fork(fid)
         if f.op_count == 0:
-            return None
+            return self.initial_state(f)
         cache = self._cache(fid)
         head_file = cache.with_suffix(".head")
         if head_file.is_file() and head_file.read_text().strip() == f.head.hex():
@@ -279,14 +348,52 @@ class UserAgent:
         cache.with_suffix(".safetensors").write_bytes(state)
         cache.with_suffix(".head").write_text(head.hex() + "\n")
 
-    def _rebuild(self, fid: int, f: ForkView, ops: list[OpView] | None = None):
-        ops = self.ledger.fork_ops(fid, f) if ops is None else ops
-        genesis = genesis_hash(self.chain.chain_id, self.ledger.address, fid, f.base_model_id,
-                               self.ledger.base_cid(f.base_model_id), f.owner)
+    def _check_genesis(self, f: ForkView, parent_op_hash: bytes) -> None:
+        genesis = genesis_hash(self.chain.chain_id, self.ledger.address, f.user_model_id, f.base_model_id,
+                               self.ledger.base_cid(f.base_model_id), f.owner, f.parent_id, f.parent_seq,
+                               parent_op_hash, f.generation)
         if genesis != f.genesis:
-            raise ChainBroken(f"fork {fid}: genesis on chain does not match its base model and owner")
+            raise ChainBroken(f"fork {f.user_model_id}: genesis on chain does not match its base model, owner and parent")
+
+    def _rebuild(self, fid: int, f: ForkView, ops: list[OpView] | None = None):
+        """The fork's state at its head, from its initial state (the parent's checked export) and its deltas."""
+        ops = self.ledger.fork_ops(fid, f) if ops is None else ops
+        parent_op_hash = b"\0" * 32
+        if f.parent_id:
+            parent_op_hash = read(self.chain, self.c.functions.exportAt(f.parent_id, f.parent_seq)).headOpHash
+        self._check_genesis(f, parent_op_hash)
         recorded = [RecordedOp(o.op_id, o.fields(), o.op_hash) for o in ops]
-        return rebuild(self.chain.chain_id, self.ledger.address, f.genesis, recorded, self.store.get, self.key)
+        return rebuild(self.chain.chain_id, self.ledger.address, f.genesis, recorded, self.store.get, self.fork_key(fid),
+                       initial=self.initial_state(f))
+
+    def rebuild_lineage(self, fid: int) -> tuple[Rebuilt, list[dict], list[tuple[ForkView, list[OpView]]]]:
+        """Rebuild fork `fid` from the base model: every ancestor's deltas up to the op its child
+        forked at, checking at each fork point that the parent's export is the rebuilt state byte
+        for byte, then the fork's own deltas. Needs the fork key of every generation. Returns the
+        fork's rebuilt state, a report per generation and the ops used per generation."""
+        lineage = self.ledger.lineage(fid)
+        state: bytes | None = None
+        parent_op_hash = b"\0" * 32
+        report, used_ops = [], []
+        for i, g in enumerate(lineage):
+            self._check_genesis(g, parent_op_hash)
+            ops = self.ledger.fork_ops(g.user_model_id, g)
+            cut = lineage[i + 1].parent_seq if i + 1 < len(lineage) else len(ops)
+            used = ops[:cut]
+            key = self.fork_key(g.user_model_id)
+            rebuilt = rebuild(self.chain.chain_id, self.ledger.address, g.genesis,
+                              [RecordedOp(o.op_id, o.fields(), o.op_hash) for o in used], self.store.get, key,
+                              initial=state)
+            if i + 1 < len(lineage):  # the child starts from this export: it must be the rebuilt state
+                export = self.ledger.export_at(g.user_model_id, cut)
+                check_export(rebuilt, self.store.get(export.state_cid), self.chain.chain_id, self.ledger.address,
+                             g.user_model_id, key, export.head_op_hash, cut)
+            report.append({"fork": g.user_model_id, "generation": g.generation, "owner": g.owner,
+                           "parent": g.parent_id, "parent_seq": g.parent_seq, "ops_used": cut,
+                           "head_used": "0x" + rebuilt.head.hex()})
+            used_ops.append((g, used))
+            state, parent_op_hash = rebuilt.state, rebuilt.head
+        return rebuilt, report, used_ops
 
     def attach(self, fid: int, model, tokenizer, **trainer_kw) -> ForkTrainer:
         """Wrap `model` (the fork's base model) in a LoRA trainer positioned at the fork's head."""
@@ -320,11 +427,13 @@ class UserAgent:
         record = json.dumps({"prompt": interaction.prompt, "response": interaction.response,
                              "feedback": interaction.feedback}, sort_keys=True, separators=(",", ":")).encode()
         try:
-            iblob = self.key.encrypt(record, self._ctx("interaction", fid, seq))
-            dblob = self.key.encrypt(step.delta, self._ctx("delta", fid, seq))
+            fkey = self.fork_key(fid)
+            ikey = self.key.interaction_key(self.chain.chain_id, self.ledger.address, fid)
+            iblob = ikey.encrypt(record, self._ctx("interaction", fid, seq))
+            dblob = fkey.encrypt(step.delta, self._ctx("delta", fid, seq))
             icid, dcid = cid_of(iblob), cid_of(dblob)
-            fields = OpFields(fid, seq, f.head, icid, dcid, self.key.commitment("delta", step.delta),
-                              self.key.commitment("state", step.state))
+            fields = OpFields(fid, seq, f.head, icid, dcid, fkey.commitment("delta", step.delta),
+                              fkey.commitment("state", step.state))
             h = op_hash(self.chain.chain_id, self.ledger.address, fields)
             fn = self.c.functions.recordTraining(fid, icid, dcid, fields.delta_commitment, fields.state_commitment, h)
             self.chain.call(fn, sender=self.signer.address)  # a refused op raises here, before the store is touched
@@ -371,10 +480,11 @@ class UserAgent:
             if old is not None and verify_block(self.block_key.public_key, old, self.chain.chain_id, self.ledger.address,
                                                 b, root):
                 continue
+            fkey = self.fork_key(fid)
             for op in held:  # never vouch for an op this key did not make
                 blob = self.store.get(op.delta_cid)
-                delta = self.key.decrypt(blob, self._ctx("delta", fid, op.seq))
-                if self.key.commitment("delta", delta) != op.delta_commitment:
+                delta = fkey.decrypt(blob, self._ctx("delta", fid, op.seq))
+                if fkey.commitment("delta", delta) != op.delta_commitment:
                     raise DeltaHashMismatch(f"op {op.op_id} (seq {op.seq}) in block {b}: its delta does not match its "
                                             "commitment; refusing to sign the block")
             sig = self.block_key.sign_block(self.chain.chain_id, self.ledger.address, b, root)
@@ -392,24 +502,32 @@ class UserAgent:
         if state is None:
             raise StateMismatch(f"fork {fid} has no ops yet: nothing to export")
         head = self.ledger.fork_ops(fid, f)[-1]
-        cid = self.store.put(self.key.encrypt(state, self._ctx("state", fid, f.op_count)))
+        cid = self.store.put(self.fork_key(fid).encrypt(state, self._ctx("state", fid, f.op_count)))
         self.chain.transact(self.signer, self.c.functions.exportModel(fid, cid, fields_arg(head)))
         return ExportResult(cid, f.head, f.op_count)
 
     def verify(self, fid: int) -> dict:
-        """Rebuild the adapter from the recorded deltas and check it equals the export byte for byte."""
+        """Rebuild the fork's adapter from the base model (through every ancestor, for a fork of a
+        fork) and check it equals its latest export byte for byte; check every op's Merkle proof and
+        every block signature of every generation's owner."""
         f = self.ledger.fork(fid)
-        ops = self.ledger.fork_ops(fid, f)
-        rebuilt = self._rebuild(fid, f, ops)
+        rebuilt, generations, used = self.rebuild_lineage(fid)
         export = self.ledger.latest_export(fid)
         if export is None:
             raise StateMismatch(f"fork {fid} has no export to check against (run `loyal ledger export`)")
-        check_export(rebuilt, self.store.get(export.state_cid), self.chain.chain_id, self.ledger.address, fid, self.key,
-                     export.head_op_hash, export.seq)
-        proven = self.ledger.proven_ops(ops)
-        signatures = self.ledger.check_block_signatures(ops, f.owner, self.store)
-        return {"fork": fid, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(), "state_cid": export.state_cid,
-                "state_bytes": len(rebuilt.state), "sealed_ops_proven": proven, **signatures, "ok": True}
+        check_export(rebuilt, self.store.get(export.state_cid), self.chain.chain_id, self.ledger.address, fid,
+                     self.fork_key(fid), export.head_op_hash, export.seq)
+        proven, signed, blocks = 0, 0, 0
+        for g, ops in used:
+            proven += self.ledger.proven_ops(ops)
+            sig = self.ledger.check_block_signatures(ops, g.owner, self.store)
+            signed, blocks = signed + sig["blocks_signed"], blocks + sig["blocks"]
+            if g.user_model_id == fid:
+                key_report = sig["block_key"]
+        return {"fork": fid, "generation": f.generation, "ops": rebuilt.ops, "head": "0x" + rebuilt.head.hex(),
+                "state_cid": export.state_cid, "state_bytes": len(rebuilt.state),
+                "lineage_ops": sum(len(o) for _, o in used), "sealed_ops_proven": proven, "block_key": key_report,
+                "blocks_signed": signed, "blocks": blocks, "lineage": generations, "ok": True}
 
     def claimable(self, fid: int) -> list[OpView]:
         """The fork's sealed ops not yet paid, in seq order."""

@@ -136,12 +136,68 @@ def register_base(model_dir: Path = typer.Option(..., help="Hugging Face model d
 
 
 @app.command()
-def fork(base: int = typer.Option(..., help="base model id"), as_json: bool = typer.Option(False, "--json")):
-    """Fork a base model; the signer owns the new user model."""
+def fork(base: Optional[int] = typer.Option(None, help="base model id (a generation-1 fork)"),
+         parent: Optional[int] = typer.Option(None, help="fork id to fork instead (a fork of a fork)"),
+         at_seq: Optional[int] = typer.Option(None, "--at-seq", min=1,
+                                              help="with --parent: the parent's op whose exported state to start from"),
+         as_json: bool = typer.Option(False, "--json")):
+    """Fork a base model, or another fork at one of its exported ops; the signer owns the new user model."""
+    if (base is None) == (parent is None):
+        raise ConfigError("give exactly one of --base (fork a base model) or --parent with --at-seq (fork a fork)")
+    if parent is not None and at_seq is None:
+        raise ConfigError("--parent needs --at-seq: the parent's op whose exported state the fork starts from")
+    if base is not None and at_seq is not None:
+        raise ConfigError("--at-seq goes with --parent, not --base")
     agent = _opts.agent(need_key=False)
-    fid = agent.fork(base)
+    fid = agent.fork(base) if base is not None else agent.fork_from(parent, at_seq)
     f = agent.ledger.fork(fid)
-    _emit({"user_model_id": fid, "base_model_id": base, "owner": f.owner, "fork_height": f.forked_at_block}, as_json)
+    _emit({"user_model_id": fid, "base_model_id": f.base_model_id, "owner": f.owner, "fork_height": f.forked_at_block,
+           "generation": f.generation, "parent": f.parent_id, "parent_seq": f.parent_seq}, as_json)
+
+
+@app.command()
+def lineage(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
+    """The fork's ancestry back to its base model: each generation, its owner, fork point and ops (no key needed)."""
+    from agents.ledger.agent import Ledger
+
+    ledger = Ledger(_opts.chain())
+    forks = ledger.lineage(fork)
+    base_id = forks[0].base_model_id
+    rows = [{"fork": f.user_model_id, "generation": f.generation, "owner": f.owner, "parent": f.parent_id,
+             "parent_seq": f.parent_seq, "ops": f.op_count, "head": "0x" + f.head.hex(),
+             "latest_export_seq": ledger.chain.call(ledger.c.functions.latestExportSeq(f.user_model_id))}
+            for f in forks]
+    base = {"base_model_id": base_id, "cid": ledger.base_cid(base_id)}
+    if as_json:
+        print(json.dumps({"base": base, "lineage": rows}))
+        return
+    out.print(f"base model {base_id}  {base['cid']}", highlight=False)
+    for i, r in enumerate(rows):
+        point = "the base model" if r["parent"] == 0 else f"fork {r['parent']} at op {r['parent_seq']}"
+        out.print(f"{'   ' * i}└─ fork {r['fork']} (generation {r['generation']}, owner {r['owner']}): from {point}; "
+                  f"{r['ops']} ops, head {r['head'][:18]}…", highlight=False)
+
+
+@app.command("share-key")
+def share_key(fork: int = typer.Option(..., "--fork"),
+              out_file: Path = typer.Option(..., "--out", help="file to write the fork key to (mode 0600, not overwritten)")):
+    """Write the key of one of your forks (opens its deltas and states only: not its interactions, not
+    your other forks) for someone who may fork, evaluate or verify it."""
+    agent = _opts.agent()
+    if out_file.exists():
+        raise ConfigError(f"{out_file} already exists; refusing to overwrite it")
+    agent.share_fork_key(fork).save(out_file)
+    out.print(f"fork {fork}'s key written to {out_file}")
+
+
+@app.command("add-key")
+def add_key(fork: int = typer.Option(..., "--fork"), key_file: Path = typer.Option(..., "--file", help="a shared fork key")):
+    """Keep a fork key another owner shared, after checking it opens that fork's first delta."""
+    from ml.ledger.crypto import ForkKey
+
+    agent = _opts.agent(need_key=False)
+    agent.add_fork_key(fork, ForkKey.load(key_file))
+    out.print(f"fork {fork}'s key kept")
 
 
 @app.command()

@@ -33,6 +33,9 @@ class ForkView:
     genesis: bytes
     base_model_id: int
     forked_at_block: int
+    parent_id: int  # 0: a fork of the base model
+    parent_seq: int  # the parent's op whose exported state this fork starts from
+    generation: int  # 1 for a fork of the base model
 
 
 @dataclass(frozen=True)

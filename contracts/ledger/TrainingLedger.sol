@@ -30,7 +30,13 @@ import {OpMerkle} from "./OpMerkle.sol";
 /// seq 1 the fork's genesis hash:
 ///
 ///     genesis = keccak256(abi.encode(GENESIS_TYPEHASH, block.chainid, address(ledger),
-///         userModelId, baseModelId, keccak256(bytes(baseModelCid)), owner))
+///         userModelId, baseModelId, keccak256(bytes(baseModelCid)), owner,
+///         parentId, parentSeq, parentOpHash, generation))
+///
+/// A fork of the base model is generation 1 with parentId = parentSeq = 0 and parentOpHash = 0. A
+/// fork of a fork starts from the parent's exported state at the parent's op `parentSeq`
+/// (`forkFromExport`): parentOpHash is that op's hash, the generation the parent's plus one, and
+/// the base model the parent's, so every fork's genesis commits to its whole lineage.
 ///
 /// The contract computes each new head itself from the stored head (and refuses a caller's hash
 /// that differs), so no op hash can be recorded twice: two equal hashes would need the same chain,
@@ -52,7 +58,8 @@ contract TrainingLedger is AccessControl {
     );
     bytes32 public constant GENESIS_TYPEHASH = keccak256(
         "LoyalLedgerFork(uint256 chainId,address ledger,uint256 userModelId,uint256 baseModelId,"
-        "bytes32 baseModelCidHash,address owner)"
+        "bytes32 baseModelCidHash,address owner,uint256 parentId,uint256 parentSeq,bytes32 parentOpHash,"
+        "uint256 generation)"
     );
 
     /// @notice Most ops one `sealBlock` call seals (bounds its gas).
@@ -74,6 +81,9 @@ contract TrainingLedger is AccessControl {
         bytes32 genesis;
         uint64 baseModelId;
         uint64 forkedAtBlock; // fork height
+        uint64 parentId; // 0 for a fork of the base model
+        uint48 parentSeq; // the parent's op whose exported state this fork starts from (0: the base)
+        uint16 generation; // 1 for a fork of the base model, parent's + 1 otherwise
     }
 
     /// @notice The fields of an op hash besides chain, ledger, fork and seq: what a caller shows to
@@ -139,7 +149,14 @@ contract TrainingLedger is AccessControl {
 
     event BaseModelRegistered(uint256 indexed baseModelId, string cid, string name, address indexed registrar);
     event ModelForked(
-        uint256 indexed userModelId, uint256 indexed baseModelId, address indexed owner, uint256 forkedAtBlock, bytes32 genesis
+        uint256 indexed userModelId,
+        uint256 indexed baseModelId,
+        address indexed owner,
+        uint256 forkedAtBlock,
+        bytes32 genesis,
+        uint256 parentId,
+        uint256 parentSeq,
+        uint256 generation
     );
     event RecorderSet(uint256 indexed userModelId, address indexed recorder, bool allowed);
     /// @notice One op: everything its hash commits to, who recorded it and when (block time).
@@ -195,6 +212,9 @@ contract TrainingLedger is AccessControl {
     error InsufficientRewardPool(uint256 requested, uint256 available);
     error ZeroAmount();
     error ZeroKeyHash();
+    error UnknownParentOp(uint256 parentId, uint256 parentSeq, uint256 parentOpCount);
+    error NotExported(uint256 parentId, uint256 parentSeq);
+    error GenerationLimit(uint256 generation);
     error BlockKeyAlreadyRegistered(address account, bytes32 keyHash);
     error NoBlockKey(address account);
 
@@ -225,19 +245,62 @@ contract TrainingLedger is AccessControl {
         emit BaseModelRegistered(baseModelId, cid, name, msg.sender);
     }
 
-    /// @notice Fork base model `baseModelId`; the caller owns the new user model.
+    /// @notice Fork base model `baseModelId` (generation 1); the caller owns the new user model.
     /// @return userModelId the fork's id (from 1).
     function forkModel(uint256 baseModelId) external returns (uint256 userModelId) {
-        BaseModel storage b = _baseModel(baseModelId);
+        _baseModel(baseModelId);
+        return _newFork(baseModelId, 0, 0, bytes32(0), 1);
+    }
+
+    /// @notice Fork fork `parentId` at its op `parentSeq`: the new fork (generation parent + 1, same
+    /// base model) starts from the state the parent exported at that op. The caller owns it. The
+    /// parent must have exported at exactly that op (`exportModel` when it was the parent's head).
+    /// @return userModelId the fork's id.
+    function forkFromExport(uint256 parentId, uint256 parentSeq) external returns (uint256 userModelId) {
+        Fork storage p = _fork(parentId);
+        if (parentSeq == 0 || parentSeq > p.opCount) revert UnknownParentOp(parentId, parentSeq, p.opCount);
+        bytes32 parentOpHash = _exports[parentId][parentSeq].headOpHash;
+        if (parentOpHash == bytes32(0)) revert NotExported(parentId, parentSeq);
+        if (p.generation == type(uint16).max) revert GenerationLimit(p.generation);
+        return _newFork(p.baseModelId, parentId, parentSeq, parentOpHash, p.generation + 1);
+    }
+
+    function _newFork(uint256 baseModelId, uint256 parentId, uint256 parentSeq, bytes32 parentOpHash, uint256 generation)
+        private
+        returns (uint256 userModelId)
+    {
         userModelId = _forks.length + 1;
         bytes32 genesis = keccak256(
             abi.encode(
-                GENESIS_TYPEHASH, block.chainid, address(this), userModelId, baseModelId, keccak256(bytes(b.cid)), msg.sender
+                GENESIS_TYPEHASH,
+                block.chainid,
+                address(this),
+                userModelId,
+                baseModelId,
+                keccak256(bytes(_baseModels[baseModelId - 1].cid)),
+                msg.sender,
+                parentId,
+                parentSeq,
+                parentOpHash,
+                generation
             )
         );
-        _forks.push(Fork(msg.sender, 0, 0, genesis, genesis, uint64(baseModelId), uint64(block.number)));
+        _forks.push(
+            Fork(
+                msg.sender,
+                0,
+                0,
+                genesis,
+                genesis,
+                uint64(baseModelId),
+                uint64(block.number),
+                uint64(parentId),
+                uint48(parentSeq),
+                uint16(generation)
+            )
+        );
         _userForks[msg.sender].push(userModelId);
-        emit ModelForked(userModelId, baseModelId, msg.sender, block.number, genesis);
+        emit ModelForked(userModelId, baseModelId, msg.sender, block.number, genesis, parentId, parentSeq, generation);
     }
 
     /// @notice Allow or disallow `recorder` to record ops on the caller's fork `userModelId`.

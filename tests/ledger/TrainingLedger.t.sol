@@ -137,11 +137,25 @@ contract TrainingLedgerTest is LedgerBase {
         vm.roll(77);
         bytes32 genesis = keccak256(
             abi.encode(
-                ledger.GENESIS_TYPEHASH(), block.chainid, address(ledger), uint256(3), base, keccak256("bafkreibase"), alice
+                keccak256(
+                    "LoyalLedgerFork(uint256 chainId,address ledger,uint256 userModelId,uint256 baseModelId,"
+                    "bytes32 baseModelCidHash,address owner,uint256 parentId,uint256 parentSeq,bytes32 parentOpHash,"
+                    "uint256 generation)"
+                ),
+                block.chainid,
+                address(ledger),
+                uint256(3),
+                base,
+                keccak256("bafkreibase"),
+                alice,
+                uint256(0),
+                uint256(0),
+                bytes32(0),
+                uint256(1)
             )
         );
         vm.expectEmit(true, true, true, true, address(ledger));
-        emit TrainingLedger.ModelForked(3, base, alice, 77, genesis);
+        emit TrainingLedger.ModelForked(3, base, alice, 77, genesis, 0, 0, 1);
         vm.prank(alice);
         uint256 id = ledger.forkModel(base);
         TrainingLedger.Fork memory f = ledger.getFork(id);
@@ -149,7 +163,70 @@ contract TrainingLedgerTest is LedgerBase {
         assertEq(f.forkedAtBlock, 77, "fork height");
         assertEq(f.head, genesis, "head starts at genesis");
         assertEq(f.opCount, 0, "no ops");
+        assertEq(f.generation, 1, "generation 1");
+        assertEq(f.parentId, 0, "no parent fork");
         assertEq(ledger.forksOf(alice).length, 2, "alice has two forks");
+    }
+
+    // ---------------------------------------------------------------- forks of forks
+
+    function _exportHead(address who, uint256 fork, uint256 headOpId) internal {
+        TrainingLedger.OpFields memory head = _headFields(fork, headOpId);
+        vm.prank(who);
+        ledger.exportModel(fork, "bafkstate", head);
+    }
+
+    function test_forkFromExport_recordsParentOpAndGeneration() public {
+        _record(alice, aliceFork, 1);
+        uint256 op2 = _record(alice, aliceFork, 2);
+        _exportHead(alice, aliceFork, op2);
+        _record(alice, aliceFork, 3); // the parent moves on; the child still starts at op 2
+        bytes32 parentOpHash = ledger.opHashOf(op2);
+        bytes32 genesis = keccak256(
+            abi.encode(
+                ledger.GENESIS_TYPEHASH(), block.chainid, address(ledger), uint256(3), base, keccak256("bafkreibase"), bob,
+                aliceFork, uint256(2), parentOpHash, uint256(2)
+            )
+        );
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit TrainingLedger.ModelForked(3, base, bob, block.number, genesis, aliceFork, 2, 2);
+        vm.prank(bob);
+        uint256 child = ledger.forkFromExport(aliceFork, 2);
+        TrainingLedger.Fork memory c = ledger.getFork(child);
+        assertEq(c.owner, bob, "the forker owns it");
+        assertEq(c.parentId, aliceFork, "parent");
+        assertEq(c.parentSeq, 2, "fork point");
+        assertEq(c.generation, 2, "generation");
+        assertEq(c.baseModelId, base, "same base model");
+        assertEq(c.head, genesis, "head starts at its genesis");
+        // The child's ops chain from its own genesis; a grandchild is generation 3.
+        uint256 cop = _record(bob, child, 1);
+        assertEq(recorded[cop].prevOpHash, genesis, "child op 1 links to the child's genesis");
+        _exportHead(bob, child, cop);
+        vm.prank(alice);
+        uint256 grandchild = ledger.forkFromExport(child, 1);
+        assertEq(ledger.getFork(grandchild).generation, 3, "generation 3");
+        assertEq(ledger.getFork(grandchild).parentId, child, "its parent");
+    }
+
+    function test_forkFromExport_badForkPointsRevertAndWriteNothing() public {
+        uint256 op1 = _record(alice, aliceFork, 1);
+        _record(alice, aliceFork, 2);
+        (, uint256 forksBefore,,) = ledger.counts();
+        vm.startPrank(bob);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownParentOp.selector, aliceFork, 3, 2));
+        ledger.forkFromExport(aliceFork, 3); // an op that does not exist
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownParentOp.selector, aliceFork, 0, 2));
+        ledger.forkFromExport(aliceFork, 0);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotExported.selector, aliceFork, 1));
+        ledger.forkFromExport(aliceFork, 1); // exists, but no state was exported there
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownFork.selector, 99));
+        ledger.forkFromExport(99, 1);
+        vm.stopPrank();
+        (, uint256 forksAfter,,) = ledger.counts();
+        assertEq(forksAfter, forksBefore, "no fork created");
+        assertEq(ledger.forksOf(bob).length, 1, "bob still has one fork");
+        op1;
     }
 
     function test_fork_unknownBaseReverts() public {
@@ -404,6 +481,7 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.forkModel(base);
         ledger.setRecorder(aliceFork, agent, true);
         ledger.exportModel(aliceFork, "bafkstate", _headFields(aliceFork, op));
+        ledger.forkFromExport(aliceFork, 1);
         ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
         ledger.registerBlockKey(keccak256("alice ml-dsa key"), "bafkkey");
         ledger.submitBlockSignature(1, "bafksig");
@@ -777,6 +855,13 @@ contract LedgerHandler {
         if (blocks == 0) return;
         vm.prank(owners[k]);
         ledger.submitBlockSignature((pick % blocks) + 1, "bafksig");
+    }
+
+    /// Fork an owner's fork at an arbitrary (possibly missing or unexported) op: only successes count.
+    function forkChild(uint256 who, uint256 seq) external {
+        uint256 k = who % 2;
+        vm.prank(owners[1 - k]);
+        try ledger.forkFromExport(forks[k], seq % 5) {} catch {}
     }
 
     function seal() external {

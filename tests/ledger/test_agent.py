@@ -128,10 +128,11 @@ def test_verify_detects_delta_not_matching_its_commitment(setup, tiny_lm_dir, ch
     real = {k: v * 0.5 for k, v in state.items()}
     fake = {k: v * 0.25 for k, v in state.items()}
     ctx = BlobContext("delta", chain.chain_id, alice.ledger.address, fid, 2)
-    dcid = store.put(alice.key.encrypt(tensors.to_bytes(fake), ctx))
+    fkey = alice.fork_key(fid)
+    dcid = store.put(fkey.encrypt(tensors.to_bytes(fake), ctx))
     fields = OpFields(fid, 2, f.head, results[0].interaction_cid, dcid,
-                      alice.key.commitment("delta", tensors.to_bytes(real)),
-                      alice.key.commitment("state", tensors.to_bytes(tensors.fold(state, real))))
+                      fkey.commitment("delta", tensors.to_bytes(real)),
+                      fkey.commitment("state", tensors.to_bytes(tensors.fold(state, real))))
     chain.transact(signers[1], alice.c.functions.recordTraining(
         fid, fields.interaction_cid, dcid, fields.delta_commitment, fields.state_commitment,
         op_hash(chain.chain_id, alice.ledger.address, fields)))
@@ -144,7 +145,7 @@ def test_verify_detects_export_of_another_state(setup, tiny_lm_dir, chain, signe
     fid, _ = _trained(alice, base_id, tiny_lm_dir, 2)
     state = tensors.from_bytes(alice.current_state(fid))
     other = tensors.to_bytes({k: v + 1e-3 for k, v in state.items()})
-    cid = store.put(alice.key.encrypt(other, BlobContext("state", chain.chain_id, alice.ledger.address, fid, 2)))
+    cid = store.put(alice.fork_key(fid).encrypt(other, BlobContext("state", chain.chain_id, alice.ledger.address, fid, 2)))
     from agents.ledger.agent import fields_arg
 
     chain.transact(signers[1], alice.c.functions.exportModel(fid, cid, fields_arg(alice.ledger.fork_ops(fid)[-1])))

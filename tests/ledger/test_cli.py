@@ -109,3 +109,34 @@ def test_cli_keygen_register_key_sign_verify(run, tiny_lm_dir, tmp_path):
     assert report["blocks_signed"] == 1 and report["block_key"] == reg["key_hash"]
     bad = run(2, "sign", "--fork", str(fid), ok=False)  # no key file for account 2
     assert bad.exit_code == 1 and "keygen" in bad.output
+
+
+def test_cli_fork_of_a_fork_lineage_and_shared_keys(run, tiny_lm_dir, tmp_path):
+    run(1, "keygen")
+    run(2, "keygen")
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    a = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    train = ["--model-dir", str(tiny_lm_dir), "--lr", "0.5", "--prompt", "p", "--response", "r"]
+    run(1, "train", "--fork", str(a), *train)
+    run(1, "export", "--fork", str(a))
+    bad = run(2, "fork", "--parent", str(a), "--at-seq", "5", ok=False)
+    assert bad.exit_code == 1 and "UnknownParentOp" in bad.output
+    bad = run(2, "fork", "--parent", str(a), ok=False)
+    assert bad.exit_code == 1 and "--at-seq" in bad.output
+    key = tmp_path / "fork-a.key"
+    run(1, "share-key", "--fork", str(a), "--out", str(key))
+    bad = run(2, "add-key", "--fork", str(a), "--file", str(tmp_path / "none.key"), ok=False)
+    assert bad.exit_code == 1 and "does not exist" in bad.output
+    run(2, "add-key", "--fork", str(a), "--file", str(key))
+    child = _json(run(2, "fork", "--parent", str(a), "--at-seq", "1", "--json"))
+    assert child["generation"] == 2 and child["parent"] == a and child["parent_seq"] == 1
+    b = child["user_model_id"]
+    run(2, "train", "--fork", str(b), *train)
+    run(2, "export", "--fork", str(b))
+    lin = _json(run(5, "lineage", "--fork", str(b), "--json"))
+    assert [(g["fork"], g["generation"], g["parent"]) for g in lin["lineage"]] == [(a, 1, 0), (b, 2, a)]
+    assert lin["base"]["base_model_id"] == base["base_model_id"]
+    tree = run(5, "lineage", "--fork", str(b)).stdout
+    assert f"fork {a} at op 1" in tree and "the base model" in tree
+    report = _json(run(2, "verify", "--fork", str(b), "--json"))
+    assert report["generation"] == 2 and report["lineage_ops"] == 2

@@ -22,6 +22,6 @@ def test_every_mutating_function_is_exercised_by_the_immutability_test():
     assert mutating == {
         "registerBaseModel", "forkModel", "setRecorder", "recordTraining", "sealBlock", "exportModel",
         "fundRewards", "setRewardPerOp", "claimTrainingRewards", "grantRole", "revokeRole", "renounceRole",
-        "registerBlockKey", "submitBlockSignature",
+        "registerBlockKey", "submitBlockSignature", "forkFromExport",
     }
     assert mutating <= called, f"not exercised: {sorted(mutating - called)}"
