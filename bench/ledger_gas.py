@@ -1,5 +1,6 @@
 """TrainingLedger gas: per recorded op (first of a fork, first of a new user, later ops), per block
-seal by batch size, fork, export, claim; and, on the same Anvil, the floor a recorded op is compared
+seal by batch size, fork, export, ML-DSA key registration and block-signature pointer, a reward
+claim (submit + finalize, one call for any number of ops); and, on the same Anvil, the floor a recorded op is compared
 with: `HashChainFloor.append` (tests/ledger/HashChainFloor.sol), a contract-enforced hash-chain
 append with the same calldata that stores only the new head and emits the op.
 
@@ -57,6 +58,26 @@ def _floor(chain, signer, n: int) -> list[int]:
     return out
 
 
+def _claim(chain, c, owner, op_id, op: OpFields, tmp: Path):
+    """Submit a claim for ops 1..op.seq of fork 1 with a staked evaluator's attestation, then finalize it."""
+    from agents.core.token import Stakes
+    from agents.ledger import rewards
+    from agents.ledger.agent import UserAgent
+
+    evaluator = dev_signer(4)
+    chain.transact(dev_signer(0), chain.contract("LoyalToken").functions.transfer(evaluator.address, 10**21))
+    Stakes(chain).stake(evaluator, 10**21)
+    agent = UserAgent(chain, evaluator, None, None, tmp / "evaluator")
+    cid = cid_of(b"held-out set")
+    att = rewards.sign(agent, rewards.Attestation(
+        evaluator.address, 1, 1, op.seq, op_hash(chain.chain_id, c.address, op), keccak(cid.encode()),
+        5 * 10**9, 4 * 10**9, cid, b"", chain.chain_id, c.address))
+    submit = chain.transact(owner, c.functions.submitRewardClaim(att.as_arg(), att.signature, cid, op_id,
+                                                                 _fields_tuple(op)))
+    chain.advance_time(read(chain, c.functions.qualityPolicy()).challengeWindow)
+    return submit, chain.transact(owner, c.functions.finalizeRewardClaim(1))
+
+
 def main() -> None:
     with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
         chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
@@ -81,7 +102,7 @@ def main() -> None:
         last_id = [e for e in chain.decode_events(last_rcpt) if e.name == "TrainingRecorded"][0].args["opId"]
         key_rcpt = chain.transact(alice, c.functions.registerBlockKey(os.urandom(32), cid_of(os.urandom(1952))))
         sig_rcpt = chain.transact(alice, c.functions.submitBlockSignature(2, cid_of(os.urandom(3309))))
-        claim_rcpt = chain.transact(alice, c.functions.claimTrainingRewards(1, last_id, last.seq, _fields_tuple(last)))
+        claim_rcpt, final_rcpt = _claim(chain, c, alice, last_id, last, Path(tmp))
         floor = _floor(chain, admin, 21)
         record_later = int(statistics.median(later))
         floor_later = int(statistics.median(floor[1:]))
@@ -100,7 +121,8 @@ def main() -> None:
             "exportModel": export,
             "registerBlockKey": g(key_rcpt),
             "submitBlockSignature": g(sig_rcpt),
-            f"claimTrainingRewards_{last.seq}_ops_one_call": g(claim_rcpt),
+            f"submitRewardClaim_{last.seq}_ops": g(claim_rcpt),
+            "finalizeRewardClaim": g(final_rcpt),
             "before": {k: before[k] for k in ("forkModel", "recordTraining_first_op_of_fork",
                                               "recordTraining_first_op_of_new_user",
                                               "recordTraining_later_ops_median", "sealBlock_by_batch_size",

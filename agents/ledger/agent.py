@@ -348,6 +348,20 @@ class UserAgent:
         cache.with_suffix(".safetensors").write_bytes(state)
         cache.with_suffix(".head").write_text(head.hex() + "\n")
 
+    def state_at(self, fid: int, seq: int) -> bytes | None:
+        """Canonical bytes of fork `fid`'s state after its op `seq` (0: its initial state), folded from
+        its deltas and checked against their commitments (needs the fork's key, and its parent's)."""
+        f = self.ledger.fork(fid)
+        if not 0 <= seq <= f.op_count:
+            raise ConfigError(f"fork {fid} has ops 1..{f.op_count}, not {seq}")
+        initial = self.initial_state(f)
+        if seq == 0:
+            return initial
+        ops = self.ledger.fork_ops(fid, f)[:seq]
+        return rebuild(self.chain.chain_id, self.ledger.address, f.genesis,
+                       [RecordedOp(o.op_id, o.fields(), o.op_hash) for o in ops], self.store.get, self.fork_key(fid),
+                       initial=initial).state
+
     def _check_genesis(self, f: ForkView, parent_op_hash: bytes) -> None:
         genesis = genesis_hash(self.chain.chain_id, self.ledger.address, f.user_model_id, f.base_model_id,
                                self.ledger.base_cid(f.base_model_id), f.owner, f.parent_id, f.parent_seq,
@@ -528,22 +542,3 @@ class UserAgent:
                 "state_cid": export.state_cid, "state_bytes": len(rebuilt.state),
                 "lineage_ops": sum(len(o) for _, o in used), "sealed_ops_proven": proven, "block_key": key_report,
                 "blocks_signed": signed, "blocks": blocks, "lineage": generations, "ok": True}
-
-    def claimable(self, fid: int) -> list[OpView]:
-        """The fork's sealed ops not yet paid, in seq order."""
-        sealed = self.chain.call(self.c.functions.sealedOpCount())
-        paid = self.chain.call(self.c.functions.rewardedThroughSeq(fid))
-        return [o for o in self.ledger.fork_ops(fid) if o.seq > paid and o.op_id <= sealed]
-
-    def claim(self, fid: int) -> int:
-        """Claim the reward of every sealed, unpaid op of the fork (one transaction); returns tokens paid."""
-        owner = self.ledger.fork(fid).owner
-        if owner != self.signer.address:
-            raise NotYourFork(f"fork {fid} belongs to {owner}: only its owner claims its rewards")
-        ops = self.claimable(fid)
-        if not ops:
-            return 0
-        last = ops[-1]
-        receipt = self.chain.transact(self.signer, self.c.functions.claimTrainingRewards(
-            fid, last.op_id, last.seq, fields_arg(last)))
-        return [e for e in self.chain.decode_events(receipt) if e.name == "TrainingRewardsClaimed"][0].args["amount"]

@@ -14,7 +14,8 @@ from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, connect, require_s
 from common.config import Settings, configure
 from common.errors import ConfigError
 
-app = typer.Typer(help="Immutable training ledger: fork a base model, train it op by op, verify, claim.",
+app = typer.Typer(help="Immutable training ledger: fork a base model (or a fork), train it op by op, sign blocks, "
+                       "verify, claim quality-attested rewards.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console()
 
@@ -272,10 +273,82 @@ def verify(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option
 
 
 @app.command()
-def claim(fork: int = typer.Option(..., "--fork"), as_json: bool = typer.Option(False, "--json")):
-    """Claim the reward for every sealed, unpaid op of the signer's fork (one transaction)."""
-    paid = _opts.agent(need_key=False).claim(fork)
-    _emit({"paid": paid}, as_json)
+def attest(fork: int = typer.Option(..., "--fork"), to_seq: int = typer.Option(..., "--to-seq", min=1),
+           data: Path = typer.Option(..., "--data", help="held-out set: JSON lines of {prompt, response, feedback}"),
+           model_dir: Path = typer.Option(..., help="the fork's base model directory"),
+           out_file: Path = typer.Option(..., "--out", help="where to write the signed attestation (JSON)"),
+           from_seq: Optional[int] = typer.Option(None, "--from-seq", min=1, help="default: the first op not yet paid"),
+           as_json: bool = typer.Option(False, "--json")):
+    """As a staked evaluator holding the fork's key: measure held-out loss before and after a range of
+    the fork's ops, store the held-out set, sign the attestation (EIP-712) for the owner to claim with."""
+    from agents.ledger import rewards
+
+    agent = _opts.agent()
+    rows = _read_jsonl(data)
+    att = rewards.attest(agent, fork, to_seq, rows, model_dir, from_seq)
+    from common.files import atomic_write_json
+
+    atomic_write_json(out_file, att.to_json())
+    _emit({"fork": fork, "from_seq": att.from_seq, "to_seq": att.to_seq, "loss_before": att.loss_before / 1e9,
+           "loss_after": att.loss_after / 1e9, "eval_data_cid": att.eval_data_cid, "attestation": str(out_file)}, as_json)
+
+
+def _read_jsonl(path: Path):
+    from ml.ledger.trainer import Interaction
+
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        rows = [json.loads(line) for line in lines]
+        data = [Interaction(r["prompt"], r["response"], r.get("feedback")) for r in rows]
+    except FileNotFoundError:
+        raise ConfigError(f"held-out data file {path} does not exist") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path} is not JSON lines of {{prompt, response, feedback}}") from None
+    if not data:
+        raise ConfigError(f"{path} holds no interactions")
+    return data
+
+
+@app.command()
+def claim(attestation: Path = typer.Option(..., "--attestation", help="the evaluator's signed attestation (JSON)"),
+          as_json: bool = typer.Option(False, "--json")):
+    """As the fork's owner: claim the reward an evaluator's attestation supports (paid after the
+    challenge window with `loyal ledger finalize`)."""
+    from agents.ledger import rewards
+    from agents.core.views import read
+
+    agent = _opts.agent(need_key=False)
+    claim_id = rewards.submit_claim(agent, rewards.Attestation.load(attestation))
+    c = read(agent.chain, agent.ledger.c.functions.getRewardClaim(claim_id))
+    _emit({"claim_id": claim_id, "fork": c.userModelId, "ops": f"{c.fromSeq}..{c.toSeq}", "amount": c.amount,
+           "evaluator_bond": c.bond, "ready_at": c.readyAt}, as_json)
+
+
+@app.command()
+def finalize(claim_id: int = typer.Option(..., "--claim"), as_json: bool = typer.Option(False, "--json")):
+    """Pay a reward claim whose challenge window has passed (anyone may; the fork owner is paid)."""
+    from agents.ledger import rewards
+
+    paid = rewards.finalize(_opts.agent(need_key=False), claim_id)
+    _emit({"claim_id": claim_id, "paid": paid}, as_json)
+
+
+@app.command()
+def recheck(claim_id: int = typer.Option(..., "--claim"),
+            model_dir: Path = typer.Option(..., help="the fork's base model directory"),
+            reject: bool = typer.Option(False, "--reject", help="reject the claim (REFEREE_ROLE) if the re-check fails"),
+            as_json: bool = typer.Option(False, "--json")):
+    """Re-run a pending claim's evaluation (needs the fork's key); with --reject, a claim whose
+    stated losses do not hold is rejected and its evaluator's bond slashed into the pool."""
+    from agents.ledger import rewards
+
+    agent = _opts.agent()
+    r = rewards.recheck(agent, claim_id, model_dir)
+    out_ = {"claim_id": claim_id, "fork": r.user_model_id, "ops": f"{r.from_seq}..{r.to_seq}",
+            "attested": [x / 1e9 for x in r.attested], "recomputed": [x / 1e9 for x in r.recomputed], "holds": r.holds}
+    if reject and not r.holds:
+        out_["slashed"] = rewards.reject(agent, claim_id, f"re-check: losses {r.recomputed}, attested {r.attested}")
+    _emit(out_, as_json)
 
 
 @app.command()

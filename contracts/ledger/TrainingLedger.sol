@@ -4,6 +4,9 @@ pragma solidity ^0.8.24;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Staking} from "../core/Staking.sol";
 import {OpMerkle} from "./OpMerkle.sol";
 
 /// @title TrainingLedger
@@ -44,13 +47,27 @@ import {OpMerkle} from "./OpMerkle.sol";
 ///
 /// Nothing in this contract rewrites or deletes an op hash, a fork's genesis or a sealed block
 /// root: op hashes are written once in `recordTraining`, roots once in `sealBlock`.
-contract TrainingLedger is AccessControl {
+///
+/// Rewards are paid only for measured quality: a range of a fork's ops earns `rewardPerOp` for each
+/// `minGainPerOp` of held-out loss it removed (at most one reward per op), as attested by a staked
+/// evaluator (EIP-712 `QualityAttestation`), after a challenge window in which a REFEREE_ROLE holder
+/// who re-ran the evaluation and found it false rejects the claim and slashes the stake the
+/// evaluator bonded for it (`bondMultiple` times the reward) into the reward pool.
+contract TrainingLedger is AccessControl, EIP712 {
     using SafeERC20 for IERC20;
 
     /// @notice May register base models.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
-    /// @notice May set the reward paid per sealed op.
+    /// @notice May set the reward paid per op and the quality policy.
     bytes32 public constant REWARD_ADMIN_ROLE = keccak256("REWARD_ADMIN_ROLE");
+    /// @notice May reject a pending reward claim whose attestation a re-check proved false (slashing its evaluator).
+    bytes32 public constant REFEREE_ROLE = keccak256("REFEREE_ROLE");
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
+        "QualityAttestation(address evaluator,uint256 userModelId,uint256 fromSeq,uint256 toSeq,bytes32 toOpHash,"
+        "bytes32 evalDataHash,uint256 lossBefore,uint256 lossAfter)"
+    );
+    /// @notice Losses are mean token cross-entropies in nats times this.
+    uint256 public constant LOSS_SCALE = 1e9;
 
     bytes32 public constant OP_TYPEHASH = keccak256(
         "LoyalLedgerOp(uint256 chainId,address ledger,uint256 userModelId,uint256 seq,bytes32 prevOpHash,"
@@ -116,8 +133,51 @@ contract TrainingLedger is AccessControl {
         uint64 registeredAtBlock;
     }
 
+    /// @notice A staked evaluator's signed statement: on its held-out data (`evalDataHash` =
+    /// keccak256 of the data's CID), fork `userModelId`'s state after op `fromSeq - 1` had loss
+    /// `lossBefore` and after op `toSeq` (hash `toOpHash`) loss `lossAfter` (both x LOSS_SCALE).
+    struct QualityAttestation {
+        address evaluator;
+        uint256 userModelId;
+        uint256 fromSeq;
+        uint256 toSeq;
+        bytes32 toOpHash;
+        bytes32 evalDataHash;
+        uint256 lossBefore;
+        uint256 lossAfter;
+    }
+
+    struct QualityPolicy {
+        uint256 minEvaluatorStake; // active stake an evaluator needs in Staking
+        uint256 minGainPerOp; // loss reduction (x LOSS_SCALE) that earns one op's reward
+        uint64 challengeWindow; // seconds a claim waits, rejectable, before it can be paid
+        uint16 bondMultiple; // evaluator stake locked per claim, as a multiple of its reward
+    }
+
+    enum ClaimStatus {
+        None,
+        Pending,
+        Paid,
+        Rejected
+    }
+
+    struct RewardClaim {
+        uint64 userModelId;
+        uint48 fromSeq;
+        uint48 toSeq;
+        uint64 readyAt; // earliest finalisation time; rejectable before it
+        address owner;
+        address evaluator;
+        uint256 amount;
+        uint256 bond; // evaluator stake locked, slashed if rejected
+        ClaimStatus status;
+        uint64 submittedAtBlock; // block of the RewardClaimSubmitted event (its eval data CID)
+    }
+
     /// @notice The LoyalToken reward pool's token.
     IERC20 public immutable token;
+    /// @notice Where evaluators stake, and which locks and slashes their bonds.
+    Staking public immutable staking;
 
     BaseModel[] private _baseModels; // id = index + 1
     Fork[] private _forks; // id = index + 1
@@ -142,8 +202,16 @@ contract TrainingLedger is AccessControl {
     uint256 public sealedOpCount;
     /// @notice Tokens paid per sealed op on claim.
     uint256 public rewardPerOp;
-    /// @notice Tokens funded into the pool and not yet paid.
+    /// @notice Tokens funded into the pool, not yet paid and not reserved for a pending claim.
     uint256 public rewardPool;
+    /// @notice Tokens reserved for pending claims.
+    uint256 public rewardsReserved;
+    QualityPolicy public qualityPolicy;
+    RewardClaim[] private _claims; // id = index + 1
+    /// @notice The fork's pending claim (0 if none): one at a time, so ranges stay contiguous.
+    mapping(uint256 userModelId => uint256 claimId) public pendingClaimOf;
+    /// @notice EIP-712 digests of attestations already used in a claim (paid, pending or rejected).
+    mapping(bytes32 digest => bool) public attestationUsed;
     uint256 public totalFunded;
     uint256 public totalPaid;
 
@@ -190,6 +258,21 @@ contract TrainingLedger is AccessControl {
     event BlockSigned(uint256 indexed blockId, address indexed signer, bytes32 root, string signatureCid);
     event RewardsFunded(address indexed from, uint256 amount, uint256 pool);
     event RewardPerOpSet(uint256 amount);
+    event QualityPolicySet(uint256 minEvaluatorStake, uint256 minGainPerOp, uint64 challengeWindow, uint16 bondMultiple);
+    event RewardClaimSubmitted(
+        uint256 indexed claimId,
+        uint256 indexed userModelId,
+        address indexed evaluator,
+        uint256 fromSeq,
+        uint256 toSeq,
+        uint256 lossBefore,
+        uint256 lossAfter,
+        string evalDataCid,
+        uint256 amount,
+        uint256 bond,
+        uint256 readyAt
+    );
+    event RewardClaimRejected(uint256 indexed claimId, uint256 indexed userModelId, address indexed evaluator, uint256 slashed, string reason);
     /// @notice Ops `fromSeq..toSeq` of the fork were paid `amount` in total.
     event TrainingRewardsClaimed(
         uint256 indexed userModelId, address indexed owner, uint256 fromSeq, uint256 toSeq, uint256 amount
@@ -208,7 +291,21 @@ contract TrainingLedger is AccessControl {
     error NothingToSeal();
     error NothingToExport(uint256 userModelId);
     error OpNotSealed(uint256 opId);
-    error AlreadyClaimed(uint256 userModelId, uint256 seq, uint256 rewardedThroughSeq);
+    error NotNextRange(uint256 userModelId, uint256 fromSeq, uint256 toSeq, uint256 expectedFromSeq);
+    error ClaimPending(uint256 userModelId, uint256 claimId);
+    error AttestedOpMismatch(bytes32 attested, bytes32 recorded);
+    error EvalDataMismatch(bytes32 attested, bytes32 given);
+    error ForgedAttestation(address claimed, address signer);
+    error AttestationAlreadyUsed(bytes32 digest);
+    error SelfAttestation(address evaluator);
+    error EvaluatorNotStaked(address evaluator, uint256 stake, uint256 required);
+    error LossGotWorse(uint256 lossBefore, uint256 lossAfter);
+    error GainBelowMinimum(uint256 gain, uint256 minGainPerOp);
+    error UnknownClaim(uint256 claimId);
+    error ClaimNotPending(uint256 claimId, ClaimStatus status);
+    error ChallengeWindowOpen(uint256 claimId, uint256 readyAt);
+    error ChallengeWindowClosed(uint256 claimId, uint256 readyAt);
+    error BadPolicy();
     error InsufficientRewardPool(uint256 requested, uint256 available);
     error ZeroAmount();
     error ZeroKeyHash();
@@ -219,15 +316,22 @@ contract TrainingLedger is AccessControl {
     error NoBlockKey(address account);
 
     /// @param token_ LoyalToken, the reward pool's currency.
-    /// @param rewardPerOp_ tokens paid per sealed op.
-    /// @param admin receives DEFAULT_ADMIN_ROLE, REGISTRAR_ROLE and REWARD_ADMIN_ROLE.
-    constructor(IERC20 token_, uint256 rewardPerOp_, address admin) {
+    /// @param staking_ the suite's Staking (this contract needs its MODULE_ROLE and LOCKER_ROLE).
+    /// @param rewardPerOp_ tokens paid per rewarded op.
+    /// @param policy the quality policy (see QualityPolicy).
+    /// @param admin receives DEFAULT_ADMIN_ROLE, REGISTRAR_ROLE, REWARD_ADMIN_ROLE and REFEREE_ROLE.
+    constructor(IERC20 token_, Staking staking_, uint256 rewardPerOp_, QualityPolicy memory policy, address admin)
+        EIP712("LoyalTrainingLedger", "1")
+    {
         token = token_;
+        staking = staking_;
         rewardPerOp = rewardPerOp_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(REGISTRAR_ROLE, admin);
         _grantRole(REWARD_ADMIN_ROLE, admin);
+        _grantRole(REFEREE_ROLE, admin);
         emit RewardPerOpSet(rewardPerOp_);
+        _setQualityPolicy(policy);
     }
 
     // ------------------------------------------------------------------ registry and forks
@@ -516,30 +620,190 @@ contract TrainingLedger is AccessControl {
         emit RewardPerOpSet(amount);
     }
 
-    /// @notice Pay the fork owner `rewardPerOp` for each op of fork `userModelId` after the last one
-    /// paid, up to and including op `opId` (the fork's op number `seq`, which must be sealed).
-    /// Only the fork's owner may claim; an op is paid at most once (`rewardedThroughSeq` only grows).
-    /// @param op op `opId`'s fields: with the fork and `seq` they must hash to op `opId`'s stored hash.
-    /// @return amount tokens transferred to the caller.
-    function claimTrainingRewards(uint256 userModelId, uint256 opId, uint256 seq, OpFields calldata op)
-        external
-        returns (uint256 amount)
-    {
-        Fork storage f = _fork(userModelId);
-        if (f.owner != msg.sender) revert NotForkOwner(userModelId, msg.sender);
-        if (opId == 0 || opId >= _nextOpId) revert UnknownOp(opId);
-        if (opId > sealedOpCount) revert OpNotSealed(opId);
-        bytes32 h = _hashOp(userModelId, seq, op);
-        if (h != _opHashes[opId]) revert NotTheOp(userModelId, seq, _opHashes[opId], h);
-        uint256 from = rewardedThroughSeq[userModelId];
-        if (seq <= from) revert AlreadyClaimed(userModelId, seq, from);
-        amount = (seq - from) * rewardPerOp;
+    /// @notice Set the quality policy for claims submitted from now on. Only REWARD_ADMIN_ROLE.
+    function setQualityPolicy(QualityPolicy calldata policy) external onlyRole(REWARD_ADMIN_ROLE) {
+        _setQualityPolicy(policy);
+    }
+
+    function _setQualityPolicy(QualityPolicy memory policy) private {
+        if (policy.minGainPerOp == 0 || policy.bondMultiple == 0) revert BadPolicy();
+        qualityPolicy = policy;
+        emit QualityPolicySet(policy.minEvaluatorStake, policy.minGainPerOp, policy.challengeWindow, policy.bondMultiple);
+    }
+
+    /// @notice The EIP-712 digest an evaluator signs for attestation `a`.
+    function attestationDigest(QualityAttestation calldata a) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(ATTESTATION_TYPEHASH, a)));
+    }
+
+    /// @notice Claim the reward for ops `a.fromSeq..a.toSeq` of the caller's fork on the strength of
+    /// attestation `a`, signed by `a.evaluator`. The range must start right after the last op paid
+    /// and end at a sealed op; `toOp` (op `toOpId`'s fields) proves that op is the fork's op
+    /// `a.toSeq` with hash `a.toOpHash`. The reward is `rewardPerOp` for each `minGainPerOp` of loss
+    /// removed, at most one per op; it is reserved now and paid by `finalizeRewardClaim` once the
+    /// challenge window has passed, while `bondMultiple` times it of the evaluator's stake stays locked.
+    /// @param evalDataCid the CID of the evaluator's held-out data (keccak256 must be `a.evalDataHash`).
+    /// @return claimId the claim's id (from 1).
+    function submitRewardClaim(
+        QualityAttestation calldata a,
+        bytes calldata signature,
+        string calldata evalDataCid,
+        uint256 toOpId,
+        OpFields calldata toOp
+    ) external returns (uint256 claimId) {
+        (uint256 amount, bytes32 digest) = _checkClaim(a, signature, evalDataCid, toOpId, toOp);
+        attestationUsed[digest] = true;
         if (amount > rewardPool) revert InsufficientRewardPool(amount, rewardPool);
-        rewardedThroughSeq[userModelId] = seq;
         rewardPool -= amount;
+        rewardsReserved += amount;
+        claimId = _openClaim(a, amount);
+        _emitSubmitted(claimId, a, evalDataCid);
+        staking.lock(a.evaluator, _claims[claimId - 1].bond); // reverts InsufficientUnlockedStake if it cannot
+    }
+
+    function _emitSubmitted(uint256 claimId, QualityAttestation calldata a, string calldata evalDataCid) private {
+        RewardClaim storage c = _claims[claimId - 1];
+        emit RewardClaimSubmitted(
+            claimId,
+            a.userModelId,
+            a.evaluator,
+            a.fromSeq,
+            a.toSeq,
+            a.lossBefore,
+            a.lossAfter,
+            evalDataCid,
+            c.amount,
+            c.bond,
+            c.readyAt
+        );
+    }
+
+    function _openClaim(QualityAttestation calldata a, uint256 amount) private returns (uint256 claimId) {
+        QualityPolicy memory p = qualityPolicy;
+        _claims.push(
+            RewardClaim(
+                uint64(a.userModelId),
+                uint48(a.fromSeq),
+                uint48(a.toSeq),
+                uint64(block.timestamp + p.challengeWindow),
+                msg.sender,
+                a.evaluator,
+                amount,
+                amount * p.bondMultiple,
+                ClaimStatus.Pending,
+                uint64(block.number)
+            )
+        );
+        claimId = _claims.length;
+        pendingClaimOf[a.userModelId] = claimId;
+    }
+
+    /// @dev Every check of a claim; returns its reward and the attestation's digest.
+    function _checkClaim(
+        QualityAttestation calldata a,
+        bytes calldata signature,
+        string calldata evalDataCid,
+        uint256 toOpId,
+        OpFields calldata toOp
+    ) private view returns (uint256 amount, bytes32 digest) {
+        _checkRange(a, toOpId, toOp);
+        if (keccak256(bytes(evalDataCid)) != a.evalDataHash) {
+            revert EvalDataMismatch(a.evalDataHash, keccak256(bytes(evalDataCid)));
+        }
+        digest = _checkSignature(a, signature);
+        amount = _reward(a);
+    }
+
+    /// @dev The caller owns the fork, has no pending claim, and the range is the next one and ends
+    /// at the sealed op `toOpId`, which `toOp` shows is the fork's op `a.toSeq` with hash `a.toOpHash`.
+    function _checkRange(QualityAttestation calldata a, uint256 toOpId, OpFields calldata toOp) private view {
+        uint256 fork = a.userModelId;
+        if (_fork(fork).owner != msg.sender) revert NotForkOwner(fork, msg.sender);
+        if (pendingClaimOf[fork] != 0) revert ClaimPending(fork, pendingClaimOf[fork]);
+        uint256 expected = rewardedThroughSeq[fork] + 1;
+        if (a.fromSeq != expected || a.toSeq < a.fromSeq) revert NotNextRange(fork, a.fromSeq, a.toSeq, expected);
+        if (toOpId == 0 || toOpId >= _nextOpId) revert UnknownOp(toOpId);
+        if (toOpId > sealedOpCount) revert OpNotSealed(toOpId);
+        bytes32 h = _hashOp(fork, a.toSeq, toOp);
+        if (h != _opHashes[toOpId]) revert NotTheOp(fork, a.toSeq, _opHashes[toOpId], h);
+        if (h != a.toOpHash) revert AttestedOpMismatch(a.toOpHash, h);
+    }
+
+    /// @dev `a` is unused, signed by `a.evaluator`, who is not the caller and is staked.
+    function _checkSignature(QualityAttestation calldata a, bytes calldata signature) private view returns (bytes32 digest) {
+        digest = attestationDigest(a);
+        if (attestationUsed[digest]) revert AttestationAlreadyUsed(digest);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, signature);
+        if (err != ECDSA.RecoverError.NoError || signer != a.evaluator) revert ForgedAttestation(a.evaluator, signer);
+        if (a.evaluator == msg.sender) revert SelfAttestation(a.evaluator);
+        uint256 stake = staking.stakeOf(a.evaluator);
+        uint256 required = qualityPolicy.minEvaluatorStake;
+        if (stake < required) revert EvaluatorNotStaked(a.evaluator, stake, required);
+    }
+
+    /// @dev `rewardPerOp` per `minGainPerOp` of loss removed, at most one per op of the range.
+    function _reward(QualityAttestation calldata a) private view returns (uint256) {
+        if (a.lossAfter > a.lossBefore) revert LossGotWorse(a.lossBefore, a.lossAfter);
+        uint256 minGain = qualityPolicy.minGainPerOp;
+        uint256 rewarded = (a.lossBefore - a.lossAfter) / minGain;
+        if (rewarded == 0) revert GainBelowMinimum(a.lossBefore - a.lossAfter, minGain);
+        uint256 ops = a.toSeq - a.fromSeq + 1;
+        return (rewarded < ops ? rewarded : ops) * rewardPerOp;
+    }
+
+    /// @notice Pay pending claim `claimId` once its challenge window has passed. Anyone may call;
+    /// the fork owner is paid, the fork's ops through the claim's last are marked paid, and the
+    /// evaluator's bond is unlocked.
+    function finalizeRewardClaim(uint256 claimId) external {
+        RewardClaim storage c = _pendingClaim(claimId);
+        if (block.timestamp < c.readyAt) revert ChallengeWindowOpen(claimId, c.readyAt);
+        c.status = ClaimStatus.Paid;
+        uint256 amount = c.amount;
+        rewardsReserved -= amount;
         totalPaid += amount;
-        emit TrainingRewardsClaimed(userModelId, msg.sender, from + 1, seq, amount);
-        token.safeTransfer(msg.sender, amount);
+        rewardedThroughSeq[c.userModelId] = c.toSeq;
+        pendingClaimOf[c.userModelId] = 0;
+        emit TrainingRewardsClaimed(c.userModelId, c.owner, c.fromSeq, c.toSeq, amount);
+        staking.unlock(c.evaluator, c.bond);
+        token.safeTransfer(c.owner, amount);
+    }
+
+    /// @notice Reject pending claim `claimId` before its window closes: a re-check of its
+    /// attestation (the fork's states, with the fork key, on the evaluator's data at the CID in
+    /// the claim's event) found the stated losses false. Only REFEREE_ROLE. The reserved reward
+    /// returns to the pool and the evaluator's bond (as much of it as is still slashable) is
+    /// slashed into the pool. The fork's next claim must cover the same ops again.
+    function rejectRewardClaim(uint256 claimId, string calldata reason) external onlyRole(REFEREE_ROLE) {
+        RewardClaim storage c = _pendingClaim(claimId);
+        if (block.timestamp >= c.readyAt) revert ChallengeWindowClosed(claimId, c.readyAt);
+        c.status = ClaimStatus.Rejected;
+        rewardsReserved -= c.amount;
+        rewardPool += c.amount;
+        pendingClaimOf[c.userModelId] = 0;
+        address evaluator = c.evaluator;
+        staking.unlock(evaluator, c.bond);
+        uint256 slashable = staking.slashableOf(evaluator);
+        uint256 slashed = c.bond < slashable ? c.bond : slashable;
+        emit RewardClaimRejected(claimId, c.userModelId, evaluator, slashed, reason);
+        if (slashed > 0) {
+            staking.slash(evaluator, slashed, reason);
+            rewardPool += slashed;
+            totalFunded += slashed;
+            emit RewardsFunded(address(staking), slashed, rewardPool);
+            staking.payOutSlashed(address(this), slashed);
+        }
+    }
+
+    /// @notice Reward claim `claimId`.
+    function getRewardClaim(uint256 claimId) external view returns (RewardClaim memory) {
+        if (claimId == 0 || claimId > _claims.length) revert UnknownClaim(claimId);
+        return _claims[claimId - 1];
+    }
+
+    function _pendingClaim(uint256 claimId) private view returns (RewardClaim storage c) {
+        if (claimId == 0 || claimId > _claims.length) revert UnknownClaim(claimId);
+        c = _claims[claimId - 1];
+        if (c.status != ClaimStatus.Pending) revert ClaimNotPending(claimId, c.status);
     }
 
     // ------------------------------------------------------------------ views

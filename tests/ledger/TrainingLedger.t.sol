@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Test, Vm} from "../utils/Test.sol";
 import {LoyalToken} from "../../contracts/core/LoyalToken.sol";
+import {Staking} from "../../contracts/core/Staking.sol";
 import {TrainingLedger} from "../../contracts/ledger/TrainingLedger.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
@@ -12,7 +13,10 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 /// `common/merkle.py` does (OpenZeppelin's StandardMerkleTree with unsorted leaves, OpMerkle's tree).
 abstract contract LedgerBase is Test {
     LoyalToken token;
+    Staking staking;
     TrainingLedger ledger;
+    uint256 constant EVAL_KEY = 0xE7A1;
+    address evaluator;
     address admin = address(0xA11CE);
     address alice = address(0xA);
     address bob = address(0xB);
@@ -26,13 +30,19 @@ abstract contract LedgerBase is Test {
 
     function setUp() public virtual {
         token = new LoyalToken(admin, 0);
-        ledger = new TrainingLedger(token, 1 ether, admin);
+        staking = new Staking(token, 3 days, admin);
+        ledger = new TrainingLedger(token, staking, 1 ether, TrainingLedger.QualityPolicy(100 ether, 1e6, 1 days, 2), admin);
+        evaluator = vm.addr(EVAL_KEY);
         vm.startPrank(admin);
+        staking.grantRole(staking.MODULE_ROLE(), address(ledger));
+        staking.grantRole(staking.LOCKER_ROLE(), address(ledger));
         token.mint(admin, 1_000 ether);
+        token.mint(evaluator, 500 ether);
         token.approve(address(ledger), type(uint256).max);
         ledger.fundRewards(100 ether);
         base = ledger.registerBaseModel("bafkreibase", "tiny-gpt2");
         vm.stopPrank();
+        _stake(evaluator, 500 ether);
         vm.prank(alice);
         aliceFork = ledger.forkModel(base);
         vm.prank(bob);
@@ -113,6 +123,38 @@ abstract contract LedgerBase is Test {
 
     function _opDigest(uint256 opId) internal view returns (bytes32) {
         return ledger.opHashOf(opId);
+    }
+
+    function _stake(address who, uint256 amount) internal {
+        vm.startPrank(who);
+        token.approve(address(staking), amount);
+        staking.stake(amount);
+        vm.stopPrank();
+    }
+
+    /// An attestation for ops `fromSeq..` of `fork` up to op `toOpId`, signed with `key`.
+    function _attest(uint256 key, uint256 fork, uint256 fromSeq, uint256 toOpId, uint256 lossBefore, uint256 lossAfter)
+        internal
+        view
+        returns (TrainingLedger.QualityAttestation memory a, bytes memory sig)
+    {
+        a = TrainingLedger.QualityAttestation(
+            vm.addr(key), fork, fromSeq, seqOf[toOpId], ledger.opHashOf(toOpId), keccak256("bafkevaldata"), lossBefore, lossAfter
+        );
+        sig = _sign(key, a);
+    }
+
+    function _sign(uint256 key, TrainingLedger.QualityAttestation memory a) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s_) = vm.sign(key, ledger.attestationDigest(a));
+        return abi.encodePacked(r, s_, v);
+    }
+
+    function _submit(address who, TrainingLedger.QualityAttestation memory a, bytes memory sig, uint256 toOpId)
+        internal
+        returns (uint256)
+    {
+        vm.prank(who);
+        return ledger.submitRewardClaim(a, sig, "bafkevaldata", toOpId, recorded[toOpId]);
     }
 }
 
@@ -462,40 +504,59 @@ contract TrainingLedgerTest is LedgerBase {
     /// leaves that op's stored hash, that block root and the fork's genesis byte-identical, and the
     /// chain only extends from the old head. (test_ledger_abi.py checks this list covers every
     /// non-view function in the ABI.)
+    // What test_noFunctionModifiesARecordedOp snapshots (in storage: the test has too many calls for the stack).
+    bytes32 snapOp;
+    bytes32 snapRoot;
+    bytes32 snapHead;
+    bytes32 snapGenesis;
+    TrainingLedger.QualityAttestation att;
+    bytes attSig;
+
     function test_noFunctionModifiesARecordedOp() public {
         uint256 op = _record(alice, aliceFork, 1);
         ledger.sealBlock();
-        bytes32 opBefore = _opDigest(op);
-        bytes32 rootBefore = ledger.getBlock(1).root;
-        TrainingLedger.Fork memory forkBefore = ledger.getFork(aliceFork);
-        bytes32 registrar = ledger.REGISTRAR_ROLE();
+        snapOp = _opDigest(op);
+        snapRoot = ledger.getBlock(1).root;
+        snapHead = ledger.getFork(aliceFork).head;
+        snapGenesis = ledger.getFork(aliceFork).genesis;
 
         vm.startPrank(admin);
         ledger.registerBaseModel("bafknew", "other");
         ledger.setRewardPerOp(2 ether);
         ledger.fundRewards(1 ether);
-        ledger.grantRole(registrar, bob);
-        ledger.revokeRole(registrar, bob);
+        ledger.grantRole(ledger.REGISTRAR_ROLE(), bob);
+        ledger.revokeRole(ledger.REGISTRAR_ROLE(), bob);
         vm.stopPrank();
         vm.startPrank(alice);
         ledger.forkModel(base);
         ledger.setRecorder(aliceFork, agent, true);
         ledger.exportModel(aliceFork, "bafkstate", _headFields(aliceFork, op));
         ledger.forkFromExport(aliceFork, 1);
-        ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
+        (att, attSig) = _attest(EVAL_KEY, aliceFork, 1, op, 5e6, 1e6);
+        ledger.submitRewardClaim(att, attSig, "bafkevaldata", op, recorded[op]);
         ledger.registerBlockKey(keccak256("alice ml-dsa key"), "bafkkey");
         ledger.submitBlockSignature(1, "bafksig");
         vm.stopPrank();
         uint256 op2 = _record(agent, aliceFork, 2);
         ledger.sealBlock();
-        bytes32 rewardAdmin = ledger.REWARD_ADMIN_ROLE();
+        uint256 claimId = ledger.pendingClaimOf(aliceFork);
         vm.prank(admin);
-        ledger.renounceRole(rewardAdmin, admin);
+        ledger.rejectRewardClaim(claimId, "re-check found the loss false");
+        (att, attSig) = _attest(EVAL_KEY, aliceFork, 1, op, 6e6, 1e6);
+        vm.prank(alice);
+        ledger.submitRewardClaim(att, attSig, "bafkevaldata", op, recorded[op]);
+        vm.warp(block.timestamp + 1 days);
+        ledger.finalizeRewardClaim(ledger.pendingClaimOf(aliceFork));
+        vm.startPrank(admin);
+        ledger.setQualityPolicy(TrainingLedger.QualityPolicy(50 ether, 2e6, 2 days, 3));
+        ledger.renounceRole(ledger.REWARD_ADMIN_ROLE(), admin);
+        vm.stopPrank();
 
-        assertEq(_opDigest(op), opBefore, "op unchanged");
-        assertEq(ledger.getBlock(1).root, rootBefore, "block root unchanged");
-        assertEq(recorded[op2].prevOpHash, forkBefore.head, "chain extends, never rewrites");
-        assertEq(ledger.getFork(aliceFork).genesis, forkBefore.genesis, "genesis unchanged");
+        assertEq(_opDigest(op), snapOp, "op unchanged");
+        assertEq(ledger.getBlock(1).root, snapRoot, "block root unchanged");
+        assertEq(recorded[op2].prevOpHash, snapHead, "chain extends, never rewrites");
+        assertEq(ledger.getFork(aliceFork).genesis, snapGenesis, "genesis unchanged");
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 1, "the claim path ran");
     }
 
     function test_rerecordingSameSeqIsImpossible() public {
@@ -648,7 +709,7 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.opHashOf(0);
     }
 
-    // ---------------------------------------------------------------- rewards
+    // ---------------------------------------------------------------- rewards (quality-gated)
 
     function _sealedOps(uint256 n) internal returns (uint256[] memory ids) {
         ids = new uint256[](n);
@@ -656,72 +717,231 @@ contract TrainingLedgerTest is LedgerBase {
         ledger.sealBlock();
     }
 
-    function test_claim_paysOwnerOncePerOp() public {
+    /// Gain 2.5e6 over 3 ops at 1e6 per op: 2 rewards; paid after the window; the bond is unlocked.
+    function test_claim_paysMeasuredGainAfterTheWindow() public {
         uint256[] memory ids = _sealedOps(3);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 1, ids[2], 4.5e6, 2e6);
+        uint256 claimId = _submit(alice, a, sig, ids[2]);
+        TrainingLedger.RewardClaim memory c = ledger.getRewardClaim(claimId);
+        assertEq(c.amount, 2 ether, "2 rewards for 2.5 gain units over 3 ops");
+        assertEq(c.bond, 4 ether, "bond = 2 x reward");
+        assertEq(staking.lockedBy(address(ledger), evaluator), 4 ether, "evaluator's stake locked");
+        assertEq(ledger.rewardPool(), 98 ether, "reserved out of the pool");
+        assertEq(ledger.rewardsReserved(), 2 ether, "reserved");
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.ChallengeWindowOpen.selector, claimId, c.readyAt));
+        ledger.finalizeRewardClaim(claimId);
+        vm.warp(c.readyAt);
         vm.expectEmit(true, true, false, true, address(ledger));
-        emit TrainingLedger.TrainingRewardsClaimed(aliceFork, alice, 1, 2, 2 ether);
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
-        assertEq(token.balanceOf(alice), 2 ether, "paid ops 1-2");
-        assertEq(ledger.rewardPool(), 98 ether, "pool");
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, aliceFork, 2, 2));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AlreadyClaimed.selector, aliceFork, 1, 2));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids[0], 1, recorded[ids[0]]);
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids[2], 3, recorded[ids[2]]);
-        assertEq(token.balanceOf(alice), 3 ether, "op 3 paid once");
-        assertEq(ledger.rewardedThroughSeq(aliceFork), 3, "watermark");
+        emit TrainingLedger.TrainingRewardsClaimed(aliceFork, alice, 1, 3, 2 ether);
+        vm.prank(bob); // anyone may finalize; the owner is paid
+        ledger.finalizeRewardClaim(claimId);
+        assertEq(token.balanceOf(alice), 2 ether, "paid");
+        assertEq(token.balanceOf(bob), 0, "not the caller");
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 3, "range consumed");
+        assertEq(staking.lockedBy(address(ledger), evaluator), 0, "unlocked");
+        assertEq(ledger.rewardsReserved(), 0, "nothing reserved");
+        vm.expectRevert(
+            abi.encodeWithSelector(TrainingLedger.ClaimNotPending.selector, claimId, TrainingLedger.ClaimStatus.Paid)
+        );
+        ledger.finalizeRewardClaim(claimId);
+        // The same attestation again: its range is no longer the next one.
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotNextRange.selector, aliceFork, 1, 3, 4));
+        _submit(alice, a, sig, ids[2]);
+        assertEq(token.balanceOf(alice), 2 ether, "paid once");
     }
 
-    /// A claim names an op by id, seq and fields; any lie about them (another seq, another
-    /// fork's op, altered fields) does not hash to the stored op and pays nothing.
-    function test_claim_liesAboutTheOpRevert() public {
+    /// Forged, altered, re-targeted, copied or replayed attestations pay nothing and reserve nothing.
+    function test_claim_forgedOrCopiedAttestationsRevert() public {
         uint256[] memory ids = _sealedOps(2);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 9e6, 1e6);
+        TrainingLedger.QualityAttestation memory altered = a;
+        altered.lossAfter = 0; // the owner inflates the gain after the evaluator signed
+        vm.expectRevert();
+        _submit(alice, altered, sig, ids[1]);
+        // signed by a key that holds no stake
+        (TrainingLedger.QualityAttestation memory byNobody, bytes memory nobodySig) = _attest(0xBAD, aliceFork, 1, ids[1], 9e6, 1e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.EvaluatorNotStaked.selector, vm.addr(0xBAD), 0, 100 ether));
+        _submit(alice, byNobody, nobodySig, ids[1]);
+        // claims the staked evaluator signed it, but another key did
+        byNobody.evaluator = evaluator;
+        vm.expectRevert();
+        _submit(alice, byNobody, nobodySig, ids[1]);
+        // bob copies alice's attestation: it names alice's fork, which bob does not own
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotForkOwner.selector, aliceFork, bob));
+        _submit(bob, a, sig, ids[1]);
+        // ... or points it at his own fork: the signature no longer matches
         uint256 bobOp = _record(bob, bobFork, 9);
         ledger.sealBlock();
-        vm.startPrank(alice);
-        vm.expectRevert(); // seq 5 is not op 2's seq
-        ledger.claimTrainingRewards(aliceFork, ids[1], 5, recorded[ids[1]]);
-        TrainingLedger.OpFields memory forged = recorded[ids[1]];
-        forged.stateCommitment = keccak256("forged");
+        TrainingLedger.QualityAttestation memory moved = a;
+        moved.userModelId = bobFork;
+        moved.toSeq = 1;
+        moved.toOpHash = ledger.opHashOf(bobOp);
         vm.expectRevert();
-        ledger.claimTrainingRewards(aliceFork, ids[1], 2, forged);
-        vm.expectRevert(); // bob's op, claimed as one of alice's
-        ledger.claimTrainingRewards(aliceFork, bobOp, 1, recorded[bobOp]);
-        vm.stopPrank();
-        assertEq(token.balanceOf(alice), 0, "nothing paid");
-        assertEq(ledger.rewardedThroughSeq(aliceFork), 0, "nothing marked");
+        _submit(bob, moved, sig, bobOp);
+        // another ledger (another EIP-712 domain) does not accept it either
+        TrainingLedger other = new TrainingLedger(token, staking, 1 ether, TrainingLedger.QualityPolicy(100 ether, 1e6, 1 days, 2), admin);
+        assertTrue(other.attestationDigest(a) != ledger.attestationDigest(a), "domain-separated");
+        assertEq(ledger.rewardsReserved(), 0, "nothing reserved");
+        assertEq(ledger.pendingClaimOf(aliceFork), 0, "no claim");
+        assertEq(staking.lockedOf(evaluator), 0, "no bond");
     }
 
-    function test_claim_anothersForkReverts() public {
+    function test_claim_badRangesAndOpsRevert() public {
         uint256[] memory ids = _sealedOps(2);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotForkOwner.selector, aliceFork, bob));
-        vm.prank(bob);
-        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
-        assertEq(token.balanceOf(bob), 0, "nothing paid");
+        uint256 unsealed = _record(alice, aliceFork, 3);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 2, ids[1], 9e6, 1e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.NotNextRange.selector, aliceFork, 2, 2, 1));
+        _submit(alice, a, sig, ids[1]); // skips op 1
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, unsealed, 9e6, 1e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpNotSealed.selector, unsealed));
+        _submit(alice, a, sig, unsealed);
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 9e6, 1e6);
+        a.toOpHash = ledger.opHashOf(ids[0]); // attests another op than the one shown
+        sig = _sign(EVAL_KEY, a);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AttestedOpMismatch.selector, a.toOpHash, ledger.opHashOf(ids[1])));
+        _submit(alice, a, sig, ids[1]);
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 9e6, 1e6);
+        vm.expectRevert(); // data CID other than the attested one
+        vm.prank(alice);
+        ledger.submitRewardClaim(a, sig, "bafkotherdata", ids[1], recorded[ids[1]]);
+        uint256 claimId = _submit(alice, a, sig, ids[1]);
+        (TrainingLedger.QualityAttestation memory again, bytes memory sig2) = _attest(EVAL_KEY, aliceFork, 1, ids[0], 8e6, 1e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.ClaimPending.selector, aliceFork, claimId));
+        _submit(alice, again, sig2, ids[0]);
     }
 
-    function test_claim_unsealedReverts() public {
-        uint256 op = _record(alice, aliceFork, 1);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.OpNotSealed.selector, op));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, op, 1, recorded[op]);
-        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.UnknownOp.selector, 7));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, 7, 1, recorded[op]);
+    function test_claim_noGainNoReward() public {
+        uint256[] memory ids = _sealedOps(2);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 2e6, 3e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.LossGotWorse.selector, 2e6, 3e6));
+        _submit(alice, a, sig, ids[1]);
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 2e6, 2e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.GainBelowMinimum.selector, 0, 1e6));
+        _submit(alice, a, sig, ids[1]); // junk that did no harm: no reward either
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 2e6 + 999_999, 2e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.GainBelowMinimum.selector, 999_999, 1e6));
+        _submit(alice, a, sig, ids[1]);
+        // An owner as its own evaluator: refused even when staked.
+        address carl = vm.addr(0xCA71);
+        vm.prank(admin);
+        token.mint(carl, 200 ether);
+        _stake(carl, 200 ether);
+        vm.prank(carl);
+        uint256 carlFork = ledger.forkModel(base);
+        uint256 carlOp = _record(carl, carlFork, 1);
+        ledger.sealBlock();
+        (a, sig) = _attest(0xCA71, carlFork, 1, carlOp, 9e6, 1e6);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.SelfAttestation.selector, carl));
+        _submit(carl, a, sig, carlOp);
+        assertEq(ledger.rewardsReserved(), 0, "nothing reserved");
+    }
+
+    /// A rejected claim returns its reserve to the pool, slashes the bond into it, and the same
+    /// attestation cannot be used again.
+    function test_reject_slashesTheBondIntoThePool() public {
+        uint256[] memory ids = _sealedOps(3);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 1, ids[2], 9e6, 1e6);
+        uint256 claimId = _submit(alice, a, sig, ids[2]);
+        TrainingLedger.RewardClaim memory c = ledger.getRewardClaim(claimId);
+        assertEq(c.amount, 3 ether, "3 ops");
+        bytes32 referee = ledger.REFEREE_ROLE();
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bob, referee));
+        vm.prank(bob);
+        ledger.rejectRewardClaim(claimId, "bob says so");
+        uint256 poolBefore = ledger.rewardPool();
+        vm.expectEmit(true, true, true, true, address(ledger));
+        emit TrainingLedger.RewardClaimRejected(claimId, aliceFork, evaluator, 6 ether, "loss after is 4.2, not 0.001");
+        vm.prank(admin);
+        ledger.rejectRewardClaim(claimId, "loss after is 4.2, not 0.001");
+        assertEq(staking.stakeOf(evaluator), 494 ether, "bond slashed");
+        assertEq(staking.lockedOf(evaluator), 0, "nothing left locked");
+        assertEq(ledger.rewardPool(), poolBefore + 3 ether + 6 ether, "reserve back + slash");
+        assertEq(token.balanceOf(address(ledger)), ledger.rewardPool() + ledger.rewardsReserved(), "pool backed");
+        assertEq(ledger.rewardedThroughSeq(aliceFork), 0, "ops not paid");
+        vm.expectRevert(
+            abi.encodeWithSelector(TrainingLedger.ClaimNotPending.selector, claimId, TrainingLedger.ClaimStatus.Rejected)
+        );
+        ledger.finalizeRewardClaim(claimId);
+        vm.expectRevert(abi.encodeWithSelector(TrainingLedger.AttestationAlreadyUsed.selector, ledger.attestationDigest(a)));
+        _submit(alice, a, sig, ids[2]);
+        // Late: a claim whose window has closed can no longer be rejected.
+        (a, sig) = _attest(EVAL_KEY, aliceFork, 1, ids[2], 8e6, 1e6);
+        claimId = _submit(alice, a, sig, ids[2]);
+        vm.warp(block.timestamp + 1 days);
+        vm.expectRevert();
+        vm.prank(admin);
+        ledger.rejectRewardClaim(claimId, "too late");
+        ledger.finalizeRewardClaim(claimId);
+        assertEq(token.balanceOf(alice), 3 ether, "paid once, after the window");
+    }
+
+    /// The Sybil: many forks full of junk ops. An honest evaluator measures no gain, so no claim
+    /// passes; a staked evaluator the Sybil controls can attest a false gain, and a re-check
+    /// rejects it: the Sybil's side (owner + evaluator) ends with less than it started.
+    function test_sybil_junkOpsCannotProfit() public {
+        address sybil = address(0x5B11);
+        uint256 sybilEvalKey = 0x5E7A1;
+        address sybilEval = vm.addr(sybilEvalKey);
+        vm.prank(admin);
+        token.mint(sybilEval, 130 ether);
+        _stake(sybilEval, 130 ether);
+        uint256[] memory forks = new uint256[](3);
+        uint256[] memory lastOps = new uint256[](3);
+        for (uint256 k = 0; k < 3; ++k) {
+            vm.prank(sybil);
+            forks[k] = ledger.forkModel(base);
+            for (uint256 i = 1; i <= 10; ++i) lastOps[k] = _record(sybil, forks[k], 1000 * k + i);
+        }
+        ledger.sealBlock();
+        uint256 sideBefore = token.balanceOf(sybil) + staking.stakeOf(sybilEval);
+        // Honest evaluator: junk leaves held-out loss where it was (or worse).
+        for (uint256 k = 0; k < 3; ++k) {
+            (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, forks[k], 1, lastOps[k], 4e9, 4e9);
+            vm.expectRevert(abi.encodeWithSelector(TrainingLedger.GainBelowMinimum.selector, 0, 1e6));
+            _submit(sybil, a, sig, lastOps[k]);
+        }
+        // Its own evaluator lies; a re-check rejects each claim within the window.
+        for (uint256 k = 0; k < 3; ++k) {
+            (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(sybilEvalKey, forks[k], 1, lastOps[k], 4e9, 1e9);
+            if (k == 2) {
+                // two slashes later its stake is below the minimum: it cannot even attest any more
+                vm.expectRevert(abi.encodeWithSelector(TrainingLedger.EvaluatorNotStaked.selector, sybilEval, 90 ether, 100 ether));
+                _submit(sybil, a, sig, lastOps[k]);
+                continue;
+            }
+            uint256 claimId = _submit(sybil, a, sig, lastOps[k]);
+            vm.prank(admin);
+            ledger.rejectRewardClaim(claimId, "re-check: no gain on the evaluator's data");
+        }
+        uint256 sideAfter = token.balanceOf(sybil) + staking.stakeOf(sybilEval);
+        assertEq(token.balanceOf(sybil), 0, "the Sybil was paid nothing");
+        assertEq(sideBefore - sideAfter, 40 ether, "two rejected claims of 10 rewards each: 2 x 20 slashed");
+        for (uint256 k = 0; k < 3; ++k) assertEq(ledger.rewardedThroughSeq(forks[k]), 0, "no junk op paid");
+    }
+
+    function test_setQualityPolicy_onlyRewardAdminAndSane() public {
+        bytes32 role = ledger.REWARD_ADMIN_ROLE();
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, bob, role));
+        vm.prank(bob);
+        ledger.setQualityPolicy(TrainingLedger.QualityPolicy(0, 1, 0, 1));
+        vm.startPrank(admin);
+        vm.expectRevert(TrainingLedger.BadPolicy.selector);
+        ledger.setQualityPolicy(TrainingLedger.QualityPolicy(0, 0, 0, 1)); // every op would earn with no gain
+        vm.expectRevert(TrainingLedger.BadPolicy.selector);
+        ledger.setQualityPolicy(TrainingLedger.QualityPolicy(0, 1, 0, 0)); // nothing at stake
+        vm.stopPrank();
+        (uint256 minStake,,,) = ledger.qualityPolicy();
+        assertEq(minStake, 100 ether, "unchanged");
     }
 
     function test_claim_poolTooSmallReverts() public {
         uint256[] memory ids = _sealedOps(2);
         vm.prank(admin);
         ledger.setRewardPerOp(60 ether);
+        (TrainingLedger.QualityAttestation memory a, bytes memory sig) = _attest(EVAL_KEY, aliceFork, 1, ids[1], 9e6, 1e6);
         vm.expectRevert(abi.encodeWithSelector(TrainingLedger.InsufficientRewardPool.selector, 120 ether, 100 ether));
-        vm.prank(alice);
-        ledger.claimTrainingRewards(aliceFork, ids[1], 2, recorded[ids[1]]);
-        assertEq(ledger.rewardedThroughSeq(aliceFork), 0, "nothing marked");
+        _submit(alice, a, sig, ids[1]);
+        assertEq(ledger.rewardsReserved(), 0, "nothing reserved");
     }
 
     function test_fund_zeroReverts() public {
@@ -877,22 +1097,47 @@ contract LedgerHandler {
         ledger.fundRewards(amount);
     }
 
+    uint256 public constant EVAL_KEY = 0xE7A1;
+    uint256 public paidClaims;
+
     /// Claims up to an arbitrary op (possibly another's, unsealed or already paid) with that op's
-    /// fields or a lying seq; only successes count.
-    function claim(uint256 who, uint256 pick, uint256 seqLie) external {
+    /// fields, a lying seq or a random gain, attested by the staked evaluator; only successes count.
+    function claim(uint256 who, uint256 pick, uint256 seqLie, uint256 gain) external {
         uint256 k = who % 2;
         (,, uint256 ops,) = ledger.counts();
         if (ops == 0) return;
         uint256 opId = (pick % ops) + 1;
         uint256 seq = seqLie % 4 == 0 ? seqOf[opId] + (seqLie % 3) : seqOf[opId];
-        uint256 from = ledger.rewardedThroughSeq(forks[k]);
-        uint256 before = token.balanceOf(owners[k]);
+        TrainingLedger.QualityAttestation memory a = TrainingLedger.QualityAttestation(
+            vm.addr(EVAL_KEY), forks[k], ledger.rewardedThroughSeq(forks[k]) + 1, seq, opDigestAtRecord[opId],
+            keccak256("bafkdata"), 5e9, 5e9 - (gain % 5e7)
+        );
+        (uint8 v, bytes32 r, bytes32 s_) = vm.sign(EVAL_KEY, ledger.attestationDigest(a));
         vm.prank(owners[k]);
-        try ledger.claimTrainingRewards(forks[k], opId, seq, fieldsOf[opId]) returns (uint256 amount) {
-            for (uint256 s = from + 1; s <= seq; ++s) timesPaid[opIdAt[k][s]] += 1;
-            paidSum += amount;
-            require(token.balanceOf(owners[k]) - before == amount, "paid amount");
-            require(forkIndexOf[opId] == k && seqOf[opId] == seq, "paid for an op that is not the claimed one");
+        try ledger.submitRewardClaim(a, abi.encodePacked(r, s_, v), "bafkdata", opId, fieldsOf[opId]) {
+            require(forkIndexOf[opId] == k && seqOf[opId] == seq, "accepted a claim for an op that is not the claimed one");
+        } catch {}
+    }
+
+    /// Finalize or reject (as the referee) the pending claim of a fork, after or before its window.
+    function settle(uint256 who, bool reject, uint256 wait) external {
+        uint256 k = who % 2;
+        uint256 id = ledger.pendingClaimOf(forks[k]);
+        if (id == 0) return;
+        vm.warp(block.timestamp + (wait % 2 days));
+        TrainingLedger.RewardClaim memory c = ledger.getRewardClaim(id);
+        uint256 before = token.balanceOf(owners[k]);
+        if (reject) {
+            vm.prank(address(0xA11CE));
+            try ledger.rejectRewardClaim(id, "re-check") {} catch {}
+            return;
+        }
+        try ledger.finalizeRewardClaim(id) {
+            for (uint256 s = c.fromSeq; s <= c.toSeq; ++s) timesPaid[opIdAt[k][s]] += 1;
+            paidSum += c.amount;
+            paidClaims += 1;
+            require(token.balanceOf(owners[k]) - before == c.amount, "paid amount");
+            require(c.amount <= (uint256(c.toSeq) - c.fromSeq + 1) * ledger.rewardPerOp(), "more than one reward per op");
         } catch {}
     }
 }
@@ -905,12 +1150,21 @@ contract TrainingLedgerInvariantTest is Test {
 
     function setUp() public {
         token = new LoyalToken(admin, 0);
-        ledger = new TrainingLedger(token, 1 ether, admin);
+        Staking staking = new Staking(token, 3 days, admin);
+        ledger = new TrainingLedger(token, staking, 1 ether, TrainingLedger.QualityPolicy(100 ether, 1e6, 1 days, 2), admin);
         vm.startPrank(admin);
+        staking.grantRole(staking.MODULE_ROLE(), address(ledger));
+        staking.grantRole(staking.LOCKER_ROLE(), address(ledger));
         uint256 base = ledger.registerBaseModel("bafkreibase", "tiny");
         token.mint(admin, 1_000_000 ether);
         token.approve(address(ledger), type(uint256).max);
         ledger.fundRewards(3 ether);
+        address evaluator = vm.addr(0xE7A1);
+        token.mint(evaluator, 1_000 ether);
+        vm.stopPrank();
+        vm.startPrank(evaluator);
+        token.approve(address(staking), 1_000 ether);
+        staking.stake(1_000 ether);
         vm.stopPrank();
         handler = new LedgerHandler(token, ledger, admin, base);
         targetContract(address(handler));
@@ -919,8 +1173,8 @@ contract TrainingLedgerInvariantTest is Test {
     function invariant_paidNeverExceedsFunded() public view {
         assertLe(ledger.totalPaid(), ledger.totalFunded(), "paid <= funded");
         assertEq(ledger.totalPaid(), handler.paidSum(), "paid matches successful claims");
-        assertEq(token.balanceOf(address(ledger)), ledger.rewardPool(), "pool is backed");
-        assertEq(ledger.totalFunded() - ledger.totalPaid(), ledger.rewardPool(), "pool accounting");
+        assertEq(token.balanceOf(address(ledger)), ledger.rewardPool() + ledger.rewardsReserved(), "pool is backed");
+        assertEq(ledger.totalFunded() - ledger.totalPaid(), ledger.rewardPool() + ledger.rewardsReserved(), "pool accounting");
     }
 
     /// Under any sequence of calls, no recorded op and no sealed block root ever changes.

@@ -40,7 +40,7 @@ def _blob_count(store):
     return sum(1 for p in (store.root / "blobs").rglob("*") if p.is_file()) if (store.root / "blobs").exists() else 0
 
 
-def test_fork_train_history_export_verify_claim(setup, tiny_lm_dir, chain, signers):
+def test_fork_train_history_export_verify(setup, tiny_lm_dir, chain, signers):
     admin, alice, bob, base_id, base_cid = setup
     fid, results = _trained(alice, base_id, tiny_lm_dir, 4)
     f = alice.ledger.fork(fid)
@@ -65,17 +65,13 @@ def test_fork_train_history_export_verify_claim(setup, tiny_lm_dir, chain, signe
     for o in alice.ledger.fork_ops(fid):
         assert b"question" not in alice.store.get(o.interaction_cid)
 
-    paid = alice.claim(fid)
-    assert paid == 4 * chain.call(alice.c.functions.rewardPerOp())
-    assert alice.claim(fid) == 0, "nothing left to claim"
-    assert chain.call(alice.c.functions.rewardedThroughSeq(fid)) == 4
 
     # Every record is readable by `loyal events` (the core event reader).
     from agents.core.events import fetch_events
 
     evs = fetch_events(chain, contracts=["TrainingLedger"])
-    assert {"BaseModelRegistered", "ModelForked", "TrainingRecorded", "BlockSealed", "ModelExported",
-            "TrainingRewardsClaimed"} <= {e.name for e in evs}
+    assert {"BaseModelRegistered", "ModelForked", "TrainingRecorded", "BlockSealed", "ModelExported"} <= {
+        e.name for e in evs}
     # The ops read back from events are exactly what was recorded (CIDs, commitments, hashes).
     by_seq = {o.seq: o for o in alice.ledger.fork_ops(fid)}
     assert [by_seq[i + 1].delta_cid for i in range(4)] == [r.delta_cid for r in results]
@@ -186,41 +182,6 @@ def test_delta_hash_mismatch_and_replay_refused(setup, tiny_lm_dir, chain, signe
     assert alice.ledger.fork(fid) == f, "nothing written"
     assert alice.ledger.fork(other).op_count == 0
     assert chain.call(alice.c.functions.counts())[2] == 1
-
-
-def test_claims_of_another_and_double_claims_refused(setup, tiny_lm_dir, chain, signers):
-    admin, alice, bob, base_id, _ = setup
-    fid, results = _trained(alice, base_id, tiny_lm_dir, 2)
-    bob_fid = bob.fork(base_id)
-    admin.ledger.seal_all(signers[0])
-    from agents.ledger.agent import fields_arg
-
-    ops = alice.ledger.fork_ops(fid)
-    token = chain.contract("LoyalToken")
-    bob_before = chain.call(token.functions.balanceOf(signers[2].address))
-    with pytest.raises(NotYourFork, match="only its owner"):
-        bob.claim(fid)
-    with pytest.raises(Reverted.named("NotForkOwner")):  # sent anyway
-        chain.transact(signers[2], alice.c.functions.claimTrainingRewards(fid, ops[1].op_id, 2, fields_arg(ops[1])))
-    with pytest.raises(Reverted.named("NotTheOp")):  # alice's op claimed as bob's fork's op
-        chain.transact(signers[2], alice.c.functions.claimTrainingRewards(bob_fid, ops[1].op_id, 2, fields_arg(ops[1])))
-    assert chain.call(token.functions.balanceOf(signers[2].address)) == bob_before
-    assert chain.call(alice.c.functions.rewardedThroughSeq(fid)) == 0
-    chain.transact(signers[1], alice.c.functions.claimTrainingRewards(fid, ops[0].op_id, 1, fields_arg(ops[0])))
-    with pytest.raises(Reverted.named("AlreadyClaimed")):
-        chain.transact(signers[1], alice.c.functions.claimTrainingRewards(fid, ops[0].op_id, 1, fields_arg(ops[0])))
-    assert [o.op_id for o in alice.claimable(fid)] == [results[1].op_id]
-
-
-def test_unsealed_op_cannot_be_claimed(setup, tiny_lm_dir):
-    admin, alice, bob, base_id, _ = setup
-    fid, results = _trained(alice, base_id, tiny_lm_dir, 1)
-    from agents.ledger.agent import fields_arg
-
-    op = alice.ledger.fork_ops(fid)[0]
-    with pytest.raises(Reverted.named("OpNotSealed")):
-        alice.chain.transact(alice.signer, alice.c.functions.claimTrainingRewards(fid, op.op_id, 1, fields_arg(op)))
-    assert alice.claim(fid) == 0, "the agent claims only sealed ops"
 
 
 def test_attach_refuses_another_base_model(setup, tiny_lm_dir, tmp_path):

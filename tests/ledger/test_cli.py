@@ -27,7 +27,7 @@ def _json(res) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
+def test_cli_fork_train_seal_history_export_verify(run, tiny_lm_dir):
     run(1, "keygen")
     run(2, "keygen")
     base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
@@ -51,14 +51,11 @@ def test_cli_fork_train_seal_history_export_verify_claim(run, tiny_lm_dir):
     assert exp["op_count"] == 2
     report = _json(run(1, "verify", "--fork", str(fid), "--json"))
     assert report["ok"] and report["sealed_ops_proven"] == 2 and report["state_cid"] == exp["state_cid"]
-    assert _json(run(1, "claim", "--fork", str(fid), "--json"))["paid"] == 2 * 10**18
 
     bad = run(2, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--prompt", "x", "--response", "y", ok=False)
     assert bad.exit_code == 1 and "may not record" in bad.output
     bad = run(1, "prove", "--op", "99", ok=False)
     assert bad.exit_code == 1 and "UnknownOp" in bad.output
-    bad = run(2, "claim", "--fork", str(fid), ok=False)
-    assert bad.exit_code == 1 and "only its owner claims" in bad.output
 
 
 def test_cli_authorise_second_device(run, tiny_lm_dir, tmp_path):
@@ -140,3 +137,42 @@ def test_cli_fork_of_a_fork_lineage_and_shared_keys(run, tiny_lm_dir, tmp_path):
     assert f"fork {a} at op 1" in tree and "the base model" in tree
     report = _json(run(2, "verify", "--fork", str(b), "--json"))
     assert report["generation"] == 2 and report["lineage_ops"] == 2
+
+
+def test_cli_attest_claim_recheck_finalize(run, chain, tiny_lm_dir, tmp_path):
+    from agents.core.token import Stakes
+    from agents.core.signers import dev_signer
+
+    for account in (0, 1, 4):
+        run(account, "keygen")
+    Stakes(chain).stake(dev_signer(4), 200 * 10**18)  # account 4 evaluates
+    base = _json(run(0, "register-base", "--model-dir", str(tiny_lm_dir), "--name", "tiny", "--json"))
+    fid = _json(run(1, "fork", "--base", str(base["base_model_id"]), "--json"))["user_model_id"]
+    for i in range(3):
+        run(1, "train", "--fork", str(fid), "--model-dir", str(tiny_lm_dir), "--lr", "0.5",
+            "--prompt", f"tell me about loyal {i}", "--response", "loyal is community owned ai, owned by its users")
+    run(3, "seal")
+    key = tmp_path / "fork.key"
+    run(1, "share-key", "--fork", str(fid), "--out", str(key))
+    for account in (4, 0):  # the evaluator, and the referee who may re-check
+        run(account, "add-key", "--fork", str(fid), "--file", str(key))
+    data = tmp_path / "held-out.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"what is loyal? {i}", "response": "loyal is community owned ai"}) + "\n"
+                            for i in range(4)))
+    att = tmp_path / "att.json"
+    bad = run(4, "attest", "--fork", str(fid), "--to-seq", "9", "--data", str(data), "--model-dir", str(tiny_lm_dir),
+              "--out", str(att), ok=False)
+    assert bad.exit_code == 1 and "cannot attest ops 1..9" in bad.output
+    out = _json(run(4, "attest", "--fork", str(fid), "--to-seq", "3", "--data", str(data), "--model-dir", str(tiny_lm_dir),
+                    "--out", str(att), "--json"))
+    assert out["loss_after"] < out["loss_before"] and att.is_file()
+    bad = run(2, "claim", "--attestation", str(att), ok=False)  # not the fork's owner
+    assert bad.exit_code == 1 and "NotForkOwner" in bad.output
+    claim = _json(run(1, "claim", "--attestation", str(att), "--json"))
+    assert claim["amount"] == 3 * 10**18 and claim["evaluator_bond"] == 6 * 10**18
+    bad = run(1, "finalize", "--claim", str(claim["claim_id"]), ok=False)
+    assert bad.exit_code == 1 and "ChallengeWindowOpen" in bad.output
+    check = _json(run(0, "recheck", "--claim", str(claim["claim_id"]), "--model-dir", str(tiny_lm_dir), "--reject", "--json"))
+    assert check["holds"] and "slashed" not in check
+    chain.advance_time(24 * 3600)
+    assert _json(run(5, "finalize", "--claim", str(claim["claim_id"]), "--json"))["paid"] == 3 * 10**18
