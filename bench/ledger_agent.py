@@ -66,9 +66,9 @@ def measure(model: str = "tiny", n_ops: int = 100, lr: float = 0.5) -> dict:
         deploy_suite(chain, dev_signer(0))
         store = LocalStore(tmp / "store")
         admin = UserAgent(chain, dev_signer(0), store, None, tmp / "admin")
-        model, tok = load_base(model_dir)
-        n_params = sum(p.numel() for p in model.parameters())
-        base_id, _ = admin.register_base(model, model_dir.name)
+        base_model, _ = load_base(model_dir)
+        n_params = sum(p.numel() for p in base_model.parameters())
+        base_id, _ = admin.register_base(base_model, model_dir.name)
         alice = UserAgent(chain, dev_signer(1), store, UserKey.generate(), tmp / "alice")
         fid = alice.fork(base_id)
         trainer = alice.attach(fid, *load_base(model_dir), lr=lr)
@@ -99,7 +99,7 @@ def measure(model: str = "tiny", n_ops: int = 100, lr: float = 0.5) -> dict:
         f = alice.ledger.fork(fid)
         ops = [RecordedOp(o.op_id, o.fields(), o.op_hash) for o in alice.ledger.fork_ops(fid)]
         t0 = time.perf_counter()
-        rebuild(chain.chain_id, alice.ledger.address, f.genesis, ops, store.get, alice.key)
+        rebuild(chain.chain_id, alice.ledger.address, f.genesis, ops, store.get, alice.fork_key(fid))
         rebuild_s = time.perf_counter() - t0
 
         delta_bytes = len(store.get(results[-1].delta_cid))
