@@ -37,6 +37,11 @@ BALLOT = StructType("Ballot", (
     ("proposalId", "uint256"), ("support", "uint8"), ("voter", "address"), ("nonce", "uint256")))
 """OpenZeppelin Governor's `castVoteBySig` ballot (the DAO agent and the Ape vote-by-signature script)."""
 
+QUALITY_ATTESTATION = StructType("QualityAttestation", (
+    ("evaluator", "address"), ("userModelId", "uint256"), ("fromSeq", "uint256"), ("toSeq", "uint256"),
+    ("toOpHash", "bytes32"), ("evalDataHash", "bytes32"), ("lossBefore", "uint256"), ("lossAfter", "uint256")))
+"""A staked evaluator's held-out-loss statement on a range of a fork's ops (TrainingLedger rewards)."""
+
 
 @dataclass(frozen=True)
 class Domain:

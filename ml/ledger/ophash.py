@@ -18,16 +18,22 @@ OP_TYPEHASH = keccak(
 )
 GENESIS_TYPEHASH = keccak(
     b"LoyalLedgerFork(uint256 chainId,address ledger,uint256 userModelId,uint256 baseModelId,"
-    b"bytes32 baseModelCidHash,address owner)"
+    b"bytes32 baseModelCidHash,address owner,uint256 parentId,uint256 parentSeq,bytes32 parentOpHash,"
+    b"uint256 generation)"
 )
 
 
-def genesis_hash(chain_id: int, ledger: str, user_model_id: int, base_model_id: int, base_cid: str, owner: str) -> bytes:
+def genesis_hash(chain_id: int, ledger: str, user_model_id: int, base_model_id: int, base_cid: str, owner: str,
+                 parent_id: int = 0, parent_seq: int = 0, parent_op_hash: bytes = b"\0" * 32,
+                 generation: int = 1) -> bytes:
+    """A fork's genesis: for a fork of the base model (generation 1) parent 0, seq 0, hash 0; for a
+    fork of fork `parent_id`'s export at op `parent_seq`, that op's hash and the parent's generation + 1."""
     return keccak(
         encode(
-            ["bytes32", "uint256", "address", "uint256", "uint256", "bytes32", "address"],
+            ["bytes32", "uint256", "address", "uint256", "uint256", "bytes32", "address", "uint256", "uint256",
+             "bytes32", "uint256"],
             [GENESIS_TYPEHASH, chain_id, to_checksum_address(ledger), user_model_id, base_model_id,
-             keccak(base_cid.encode()), to_checksum_address(owner)],
+             keccak(base_cid.encode()), to_checksum_address(owner), parent_id, parent_seq, parent_op_hash, generation],
         )
     )
 

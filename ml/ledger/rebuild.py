@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import tensors
-from .crypto import BlobContext, UserKey
+from .crypto import BlobContext, BlobKey
 from .errors import ChainBroken, DeltaHashMismatch, StateMismatch
 from .ophash import OpFields, op_hash
 
@@ -50,12 +50,14 @@ def check_chain(chain_id: int, ledger: str, genesis: bytes, ops: list[RecordedOp
 
 
 def rebuild(chain_id: int, ledger: str, genesis: bytes, ops: list[RecordedOp],
-            fetch: Callable[[str], bytes], key: UserKey) -> Rebuilt:
-    """Fold the fork's deltas, checking every commitment on the way."""
+            fetch: Callable[[str], bytes], key: BlobKey, initial: bytes | None = None) -> Rebuilt:
+    """Fold the fork's deltas onto `initial` (canonical bytes of the state the fork started from:
+    None for a fork of the base model, the parent's state at the fork point for a fork of a fork),
+    checking every commitment on the way. `key` is the fork's key."""
     if not ops:
         raise StateMismatch("the fork has no ops to rebuild")
     head = check_chain(chain_id, ledger, genesis, ops)
-    state: tensors.State = {}
+    state: tensors.State = tensors.from_bytes(initial) if initial is not None else {}
     for op in ops:
         f = op.fields
         ctx = BlobContext("delta", chain_id, ledger, f.user_model_id, f.seq)
@@ -69,7 +71,7 @@ def rebuild(chain_id: int, ledger: str, genesis: bytes, ops: list[RecordedOp],
 
 
 def check_export(rebuilt: Rebuilt, export_blob: bytes, chain_id: int, ledger: str, user_model_id: int,
-                 key: UserKey, export_head: bytes, export_ops: int) -> None:
+                 key: BlobKey, export_head: bytes, export_ops: int) -> None:
     """The exported state must be the rebuilt state, byte for byte, at the same head."""
     if export_head != rebuilt.head or export_ops != rebuilt.ops:
         raise StateMismatch(f"export is at op {export_ops}, the chain rebuilt to op {rebuilt.ops}")

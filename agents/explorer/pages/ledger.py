@@ -1,5 +1,5 @@
-"""Training-ledger pages from the index: base models, forks with their op chains, sealed blocks,
-exports and claimed rewards."""
+"""Training-ledger pages from the index: base models, forks (and what they forked from) with their op
+chains, sealed blocks and who published ML-DSA signatures of them, exports and claimed rewards."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,6 +37,10 @@ class Ledger:
     forks: list[Fork]
     blocks: list[Row]  # BlockSealed
     funding: list[Row]  # RewardsFunded, RewardPerOpSet
+    signatures: list[Row] = field(default_factory=list)  # BlockSigned (verified off chain by `loyal ledger verify`)
+
+    def signatures_of(self, block_id) -> list[Row]:
+        return [s for s in self.signatures if int(s.args["blockId"]) == int(block_id)]
 
     def sealed_in(self, op_id: int) -> Row | None:
         for b in self.blocks:
@@ -68,4 +72,5 @@ def ledger(rows: Rows) -> Ledger:
         f.ops.sort(key=lambda r: int(r.args["seq"]))
     return Ledger([r for r in evs if r.event == "BaseModelRegistered"], [forks[i] for i in sorted(forks)],
                   [r for r in evs if r.event == "BlockSealed"],
-                  [r for r in evs if r.event in ("RewardsFunded", "RewardPerOpSet")])
+                  [r for r in evs if r.event in ("RewardsFunded", "RewardPerOpSet")],
+                  [r for r in evs if r.event == "BlockSigned"])
