@@ -24,7 +24,7 @@ contract DaoModelRegistryTest is Test {
 
     function test_approve_setsTierPurposeBudget() public {
         uint256 id = _submit();
-        models.approve(id, 3, "medical triage", 777, uint64(block.timestamp + 10));
+        models.approve(id, 3, DaoModelRegistry.Scope.Narrow, "medical triage", 777, uint64(block.timestamp + 10));
         DaoModelRegistry.Model memory m = models.getModel(id);
         assertEq(uint256(m.status), uint256(DaoModelRegistry.Status.Approved), "approved");
         assertEq(m.tier, 3, "tier");
@@ -54,18 +54,18 @@ contract DaoModelRegistryTest is Test {
         models.submit(bytes32(0), "x");
         uint256 id = _submit();
         vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.InvalidTier.selector, 4));
-        models.approve(id, 4, "p", 1, uint64(block.timestamp + 1));
+        models.approve(id, 4, DaoModelRegistry.Scope.Narrow, "p", 1, uint64(block.timestamp + 1));
         vm.expectRevert(DaoModelRegistry.ZeroBudget.selector);
-        models.approve(id, 1, "p", 0, uint64(block.timestamp + 1));
+        models.approve(id, 1, DaoModelRegistry.Scope.Narrow, "p", 0, uint64(block.timestamp + 1));
         vm.expectRevert(DaoModelRegistry.EmptyPurpose.selector);
-        models.approve(id, 1, "", 1, uint64(block.timestamp + 1));
+        models.approve(id, 1, DaoModelRegistry.Scope.Narrow, "", 1, uint64(block.timestamp + 1));
         vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.CertificationNotInFuture.selector, uint64(block.timestamp)));
-        models.approve(id, 1, "p", 1, uint64(block.timestamp));
+        models.approve(id, 1, DaoModelRegistry.Scope.Narrow, "p", 1, uint64(block.timestamp));
         vm.expectRevert(abi.encodeWithSelector(DaoModelRegistry.UnknownModel.selector, 9));
         models.reject(9, bytes32(0));
         vm.prank(dev);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, dev));
-        models.approve(id, 1, "p", 1, uint64(block.timestamp + 1));
+        models.approve(id, 1, DaoModelRegistry.Scope.Narrow, "p", 1, uint64(block.timestamp + 1));
         assertEq(uint256(models.getModel(id).status), uint256(DaoModelRegistry.Status.Pending), "untouched");
     }
 }
@@ -77,7 +77,7 @@ contract GasCreditsTest is Test {
     bytes32 constant OP = keccak256("op");
 
     function setUp() public {
-        credits = new GasCredits(address(this));
+        credits = new GasCredits(address(this), new LoyalToken(address(this), 0), address(0x7EA5));
         credits.setSpender(spender, true);
         credits.setPriceRule(OP, 5, 2);
         credits.grant(user, 100, bytes32("grant"));
