@@ -124,6 +124,13 @@ def allowed_actions(chain) -> list[tuple[int, str, bytes]]:
             for ptype, actions in ALLOWED_ACTIONS.items() for contract, fn in actions]
 
 
+def allowed_types(chain, target: str, selector_: bytes, governor=None) -> list[str]:
+    """Names of the proposal types whose allow-list holds (target, selector) now (read on chain)."""
+    gov = governor or chain.contract("DaoGovernor")
+    return [name.capitalize() for name, t in PROPOSAL_TYPES.items()
+            if chain.call(gov.functions.isActionAllowed(t, target, selector_))]
+
+
 def deploy_dao(d: Deployer) -> None:
     chain = d.chain
     personnel = d.ensure("PersonnelRegistry", d.admin)

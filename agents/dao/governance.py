@@ -65,6 +65,23 @@ class Proposal:
         return keccak(text=self.description)
 
 
+def _function_name(chain: Chain, contract: str, selector: bytes) -> str:
+    from eth_utils import function_signature_to_4byte_selector
+
+    from agents.core.artifacts import abi_type
+
+    try:
+        abi = chain.artifacts.get(contract).abi
+    except LoyalError:
+        return "0x" + selector.hex()
+    for i in abi:
+        if i["type"] == "function":
+            sig = f"{i['name']}({','.join(abi_type(x) for x in i['inputs'])})"
+            if function_signature_to_4byte_selector(sig) == selector:
+                return i["name"]
+    return "0x" + selector.hex()
+
+
 def proposal_type(value: int | str) -> int:
     if isinstance(value, str):
         if value.lower() not in PROPOSAL_TYPES:
@@ -109,10 +126,28 @@ class Dao:
         t = proposal_type(ptype)
         fn = self.governor.functions.proposeTyped(t, [a.target for a in actions], [0] * len(actions),
                                                   [a.calldata for a in actions], description)
-        receipt = self.chain.transact(proposer, fn)
+        try:
+            receipt = self.chain.transact(proposer, fn)
+        except Reverted.named("ActionNotAllowed") as e:
+            raise self._not_allowed(e) from None
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ProposalCreated")
         return Proposal(ev.args["proposalId"], t, tuple(actions), description, ev.args["voteStart"], ev.args["voteEnd"],
                         receipt["gasUsed"])
+
+    def _not_allowed(self, e: Reverted) -> Reverted:
+        """ActionNotAllowed with the action by name and the types that may take it."""
+        from .deploy import allowed_types
+
+        a = e.error_args
+        name = next((n for n, c in self.chain.book.contracts.items()
+                     if c["address"].lower() == a["target"].lower()), a["target"])
+        fn = _function_name(self.chain, name, bytes(a["selector"]))
+        ptype = TYPE_NAMES[a["proposalType"]]
+        who = allowed_types(self.chain, a["target"], bytes(a["selector"]), self.governor)
+        may = f"only {', '.join(who)} proposals may" if who else "no proposal type may"
+        msg = (f"reverted: ActionNotAllowed: a {ptype} proposal may not call {name}.{fn} ({may}); "
+               "nothing sent")
+        return Reverted.named("ActionNotAllowed")(msg, "ActionNotAllowed", a)
 
     def state(self, proposal: Proposal | int) -> str:
         pid = proposal.id if isinstance(proposal, Proposal) else proposal
