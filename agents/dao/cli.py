@@ -183,6 +183,7 @@ def propose(
     description: str = typer.Option(..., "--description"),
     rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
     dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+    id_only: bool = typer.Option(False, "--id-only", help="print only the proposal id (for shell variables)"),
 ):
     """Create a typed proposal; prints its id. Actions outside the type's allow-list are refused."""
     from .governance import TYPE_NAMES, proposal_type
@@ -199,6 +200,9 @@ def propose(
 
     result = {"proposalId": str(p.id), "type": TYPE_NAMES[t], "proposer": who.address,
               "votingOpens": iso_utc(p.vote_start + 1), "votingCloses": iso_utc(p.vote_end), "gasUsed": p.gas_used}
+    if id_only:
+        print(p.id)
+        return
     _print(result, as_json, f"proposal {p.id} ({result['type']}): voting {result['votingOpens']} -> "
                             f"{result['votingCloses']}")
 
