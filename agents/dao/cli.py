@@ -289,6 +289,66 @@ def execute(
            f"proposal {pid} executed (gas {r['gasUsed']}); events: {', '.join(events)}")
 
 
+@app.command("submit-model")
+def submit_model(
+    artifact: Optional[Path] = typer.Option(None, "--artifact", help="the model's weights/artifact file (its "
+                                            "keccak256 is registered)"),
+    artifact_hash: Optional[str] = typer.Option(None, "--artifact-hash", help="or its 0x-hex 32-byte digest"),
+    uri: str = typer.Option(..., "--uri", help="where reviewers fetch the artifact and model card"),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+):
+    """Submit a model for review (it starts Pending); prints its id."""
+    from eth_utils import keccak
+
+    if (artifact is None) == (artifact_hash is None):
+        raise ConfigError("give the model as --artifact FILE or as --artifact-hash 0x... (one of them)")
+    if artifact is not None:
+        try:
+            digest = keccak(artifact.read_bytes())
+        except OSError as e:
+            raise ConfigError(f"cannot read {artifact}: {e.strerror}") from None
+    else:
+        digest = _hash32(artifact_hash, "--artifact-hash")
+    s, chain, dao = _dao(rpc, book)
+    who = signer(chain, s, keystore, dev_account)
+    r = chain.transact(who, dao.models.functions.submit(digest, uri))
+    model_id = next(e for e in chain.decode_events(r) if e.name == "ModelSubmitted").args["modelId"]
+    _print({"modelId": model_id, "submitter": who.address, "artifactHash": "0x" + digest.hex()}, as_json,
+           str(model_id))
+
+
+@app.command("register-hardware")
+def register_hardware(
+    attestation_key: str = typer.Option(..., "--attestation-key", help="the unit's own signing key: keystore FILE|NAME "
+                                        "(only its address is read)"),
+    measurement: str = typer.Option(..., "--measurement", help="0x-hex 32-byte reference measurement"),
+    meta: str = typer.Option("", "--meta", help="where the unit is (datacenter/rack/node)"),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+):
+    """Register a hardware unit operated by the signer (it starts Pending); prints its id."""
+    from agents.core.signers import keystore_address, keystore_path
+
+    m = _hash32(measurement, "--measurement")
+    s, chain, dao = _dao(rpc, book)
+    unit = keystore_address(keystore_path(attestation_key, s))
+    who = signer(chain, s, keystore, dev_account)
+    r = chain.transact(who, dao.hardware.functions.register(unit, m, meta))
+    hw = next(e for e in chain.decode_events(r) if e.name == "HardwareRegistered").args["hardwareId"]
+    _print({"hardwareId": hw, "operator": who.address, "attestationKey": unit}, as_json, str(hw))
+
+
+def _hash32(text: str, option: str) -> bytes:
+    try:
+        b = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not hex") from None
+    if len(b) != 32:
+        raise ConfigError(f"{option} must be 32 bytes, got {len(b)}")
+    return b
+
+
 @app.command("buy-credits")
 def buy_credits(
     credits: int = typer.Argument(..., min=1, help="gas credits to buy"),
@@ -345,12 +405,7 @@ def datacenter(
         raise ConfigError("--run follows an open run, --model opens one: give one of them")
     if scope.lower() not in SCOPES:
         raise ConfigError(f"--scope {scope!r}: narrow or general")
-    try:
-        m = bytes.fromhex(measurement.removeprefix("0x"))
-    except ValueError:
-        raise ConfigError(f"--measurement {measurement!r} is not hex") from None
-    if len(m) != 32:
-        raise ConfigError(f"--measurement must be 32 bytes, got {len(m)}")
+    m = _hash32(measurement, "--measurement")
     s = configure(rpc_url=rpc)
     setup_logging(s.log_level)
     chain = connect(s, book)
