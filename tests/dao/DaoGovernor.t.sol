@@ -753,6 +753,20 @@ contract NonSystemCannotWidenInvariantTest is DaoGovernorBase {
         targetContract(address(handler));
     }
 
+    /// @dev The handler does reach execution (an allowed Emergency admission), so the invariant runs
+    /// over executed proposals, not only refused ones.
+    function test_handlerPassesAnAllowedProposal() public {
+        handler.propose(2, 3 << 8, 5); // Emergency, action 3 (PersonnelRegistry.admit), proposed by p3
+        assertEq(handler.created(), 1, "created");
+        handler.wait(1);
+        handler.voteAll(0);
+        handler.wait(2 hours);
+        handler.execute(0);
+        assertEq(handler.executed(), 1, "executed");
+        assertTrue(personnel.isActive(address(0xBEEF)), "admitted");
+        invariant_noTypeGainsPowers();
+    }
+
     function invariant_noTypeGainsPowers() public view {
         for (uint8 pt = 0; pt < 4; ++pt) {
             assertEq(keccak256(abi.encode(gov.typeConfig(DaoGovernor.ProposalType(pt)))), initialConfigs[pt], "rules");
