@@ -74,7 +74,11 @@ TOKEN_AMOUNTS: dict[str, dict[str, tuple[str, ...]]] = {
         "ClaimRejected": ("bondToHost", "verifierReward"),
         "VerifierSettled": ("reward", "penalty"),
     },
-    "DaoTreasury": {"BountyPaid": ("amount",), "payBounty": ("amount",)},
+    "DaoTreasury": {"BountyPaid": ("amount",), "payBounty": ("amount",), "SafetyModuleAwarded": ("amount",),
+                    "awardModule": ("amount",)},
+    "GasCredits": {"CreditsBought": ("paid", "price"), "GasTaxPaid": ("released", "tax"), "CreditPriceSet": ("price",),
+                   "UpkeepPaid": ("amount",), "setCreditPrice": ("price",), "payUpkeep": ("amount",),
+                   "buy": ("maxPrice",)},
 }
 
 # Arguments the ABI types as a plain uint8 although they carry an enum (OZ Governor's `support`).

@@ -292,11 +292,23 @@ class Chain:
                 values = abi_decode(types, raw[4:])
                 args = {i["name"] or f"arg{n}": to_checksum_address(v) if t == "address" else _plain(v)
                         for n, (i, t, v) in enumerate(zip(item["inputs"], types, values))}
-                shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+                shown = ", ".join(f"{k}={self._enum_name(i, v)}" for i, (k, v) in zip(item["inputs"], args.items()))
                 return Reverted.named(item["name"])(f"reverted: {item['name']}({shown})", item["name"], args)
             return Reverted(f"reverted with unknown custom error {raw[:4].hex()}")
         msg = getattr(e, "message", None) or str(e)
         return Reverted(f"reverted: {msg}")
+
+    def _enum_name(self, abi: dict, value) -> str:
+        """An error argument as shown: an enum member by name (value kept in error_args), else plain."""
+        from .enums import EnumNames, enum_type
+
+        qualified = enum_type(abi.get("internalType"))
+        if qualified and isinstance(value, int):
+            try:
+                return EnumNames(self.artifacts).name(qualified, value)
+            except LoyalError:
+                pass
+        return _show(value)
 
     def decode_log(self, log) -> Event | None:
         if not log["topics"]:

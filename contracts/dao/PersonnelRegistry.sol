@@ -6,7 +6,8 @@ import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title PersonnelRegistry
-/// @notice Vetted DAO personnel: each member has a track (Policy or Safety) and a tier (1..3).
+/// @notice Vetted DAO personnel: each member has a track (the area of expertise: Policy, Safety,
+/// Software or Hardware) and a tier (1..3).
 /// The registry is the vote source of {DaoGovernor}: every role change is checkpointed by
 /// timestamp (OpenZeppelin Checkpoints), so a proposal reads eligibility at its snapshot and later
 /// admissions, removals or tier changes cannot change who may vote on it.
@@ -16,14 +17,18 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 contract PersonnelRegistry is Ownable {
     using Checkpoints for Checkpoints.Trace208;
 
-    /// @notice Policy or Safety track; `None` marks an address that is not registered.
+    /// @notice Area of a member (Policy, Safety, Software, Hardware); `None` marks an address that is
+    /// not registered. Which areas vote on which proposal type is the governor's per-type track mask.
     enum Track {
         None,
         Policy,
-        Safety
+        Safety,
+        Software,
+        Hardware
     }
 
     uint8 public constant MAX_TIER = 3;
+    uint8 public constant MAX_TRACK = uint8(type(Track).max);
 
     /// @dev account => checkpointed packed role `(uint8(track) << 8) | tier`; 0 = not registered.
     mapping(address account => Checkpoints.Trace208) private _roles;
@@ -118,7 +123,7 @@ contract PersonnelRegistry is Ownable {
     /// whose track is in `trackMask` (bit `1 << uint8(track)`).
     function eligibleCount(uint8 tierMask, uint8 trackMask, uint256 timepoint) external view returns (uint256 n) {
         uint48 t = SafeCast.toUint48(timepoint);
-        for (uint8 track = 1; track <= 2; ++track) {
+        for (uint8 track = 1; track <= MAX_TRACK; ++track) {
             if (trackMask & (1 << track) == 0) continue;
             for (uint8 tier = 1; tier <= MAX_TIER; ++tier) {
                 if (tierMask & (1 << tier) == 0) continue;

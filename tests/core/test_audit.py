@@ -50,8 +50,10 @@ def test_every_enum_in_the_suite_abis_is_named_and_matches_the_python_mirrors(ar
     assert {"OTKIssuer.HaltReason", "PersonnelRegistry.Track", "DaoGovernor.ProposalType", "Claims.Status"} <= found
     for q in found:
         assert enums.members(q), q
-    assert enums.members("OTKIssuer.HaltReason") == \
-        ["None", "HardwareRevoked", "AttestationFailed", "ModelNotCertified"]
+    from agents.dao.datacenter import HALT_REASONS, SCOPES
+
+    assert enums.members("OTKIssuer.HaltReason") == list(HALT_REASONS)
+    assert [n.lower() for n in enums.members("DaoModelRegistry.Scope")] == list(SCOPES)
     assert [n.upper() for n in enums.members("Claims.Status")] == [s.name for s in ClaimStatus]
     assert enums.members("DinTasks.Stage") == [s.name for s in Stage if s >= 0]
     assert enums.members("IGovernor.ProposalState")[-1] == "Executed"  # OZ source, through node_modules

@@ -59,6 +59,12 @@ class Case:
     after: Callable[[Env, object], None] | None = None  # extra check (e.g. no approval left)
 
 
+DAO_CALL = ("--call", 'PersonnelRegistry.fileReport ["0x' + "11" * 32 + '", "0x' + "22" * 32 + '"]', "--description", "d")
+DC = ("--hardware", "1", "--measurement", "0x" + "ab" * 32, "--attestation-key", "no-such-key")
+FOREIGN_BALLOT = {"kind": "loyal-dao-ballot", "chainId": 1, "governor": "0x" + "11" * 20, "proposalId": "1",
+                  "support": "for", "voter": "0x" + "22" * 20, "nonce": 0, "signature": "0x" + "00" * 65}
+
+
 def chain_opts(e: Env, *, rpc: str | None = None, book: str | None = None) -> list[str]:
     return ["--rpc", rpc or e.rpc, "--book", book or str(e.book)]
 
@@ -308,6 +314,82 @@ CASES: dict[str, list[Case]] = {
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------
     "dao demo": [],
+    "dao proposals": [rpc_case("dao", "proposals"), book_case("dao", "proposals")],
+    "dao show": [rpc_case("dao", "show", extra=("1",)), book_case("dao", "show", extra=("1",)),
+                 Case("value", lambda e: ["dao", "show", "first", *chain_opts(e)], "is not a number"),
+                 Case("value", lambda e: ["dao", "show", "424242", *chain_opts(e)], "no proposal 424242")],
+    "dao propose": [
+        rpc_case("dao", "propose", extra=DAO_CALL), book_case("dao", "propose", extra=DAO_CALL),
+        password_case("dao", "propose", extra=DAO_CALL),
+        Case("value", lambda e: ["dao", "propose", "--type", "urgent", *DAO_CALL, *chain_opts(e), "--dev-account", "23"],
+             "unknown proposal type 'urgent'"),
+        Case("value", lambda e: ["dao", "propose", "--call", "Nowhere.fn []", "--description", "d", *chain_opts(e),
+                                 "--dev-account", "23"], "Nowhere is not deployed"),
+        Case("value", lambda e: ["dao", "propose", "--call", "PersonnelRegistry.fileReport [1,", "--description", "d",
+                                 *chain_opts(e), "--dev-account", "23"], "are not JSON"),
+        Case("value", lambda e: ["dao", "propose", "--call", "PersonnelRegistry.fileReport [1]", "--description", "d",
+                                 *chain_opts(e), "--dev-account", "23"], "do not fit fileReport("),
+        # an out-of-type action (an emergency power by a Review proposal): named, nothing created
+        Case("revert", lambda e: ["dao", "propose", "--call", "DaoModelRegistry.revoke [1, \"0x" + "00" * 32 + "\"]",
+                                  "--description", "d", *chain_opts(e), "--dev-account", "23"],
+             "a Review proposal may not call DaoModelRegistry.revoke (only Emergency proposals may)"),
+    ],
+    "dao vote": [
+        rpc_case("dao", "vote", extra=("1",)), book_case("dao", "vote", extra=("1",)),
+        password_case("dao", "vote", extra=("1",)),
+        Case("value", lambda e: ["dao", "vote", "first", *chain_opts(e), "--dev-account", "20"], "is not a number"),
+        Case("value", lambda e: ["dao", "vote", "424242", *chain_opts(e), "--dev-account", "20"], "no proposal 424242"),
+        Case("value", lambda e: ["dao", "vote", "1", "--support", "maybe", *chain_opts(e)], "unknown vote 'maybe'"),
+        Case("value", lambda e: ["dao", "vote", "1", "--sign-only", "b.json", "--relay", "b.json", *chain_opts(e)],
+             "exclude each other"),
+        Case("file", lambda e: ["dao", "vote", "--relay", str(e.tmp / "absent-ballot.json"), *chain_opts(e),
+                                "--dev-account", "26"], "does not exist"),
+        Case("file", lambda e: ["dao", "vote", "--relay", str(e.not_keystore), *chain_opts(e), "--dev-account", "26"],
+             "is not a signed ballot"),
+        Case("value", lambda e: ["dao", "vote", "--relay", e.file("chain1.json", json.dumps(FOREIGN_BALLOT)),
+                                 *chain_opts(e), "--dev-account", "26"], "signed for chain 1, this is chain 31337"),
+    ],
+    "dao execute": [rpc_case("dao", "execute", extra=("1",)), book_case("dao", "execute", extra=("1",)),
+                    Case("value", lambda e: ["dao", "execute", "424242", *chain_opts(e), "--dev-account", "26"],
+                         "no proposal 424242")],
+    "dao submit-model": [
+        rpc_case("dao", "submit-model", extra=("--artifact-hash", "0x" + "ab" * 32, "--uri", "u")),
+        book_case("dao", "submit-model", extra=("--artifact-hash", "0x" + "ab" * 32, "--uri", "u")),
+        Case("file", lambda e: ["dao", "submit-model", "--artifact", str(e.tmp / "absent.bin"), "--uri", "u",
+                                *chain_opts(e)], "cannot read"),
+        Case("value", lambda e: ["dao", "submit-model", "--uri", "u", *chain_opts(e)], "one of them"),
+        Case("revert", lambda e: ["dao", "submit-model", "--artifact-hash", "0x" + "00" * 32, "--uri", "u",
+                                  *chain_opts(e), "--dev-account", "27"], "EmptyArtifact"),
+    ],
+    "dao register-hardware": [
+        rpc_case("dao", "register-hardware", extra=("--attestation-key", "k", "--measurement", "0x" + "ab" * 32)),
+        book_case("dao", "register-hardware", extra=("--attestation-key", "k", "--measurement", "0x" + "ab" * 32)),
+        Case("file", lambda e: ["dao", "register-hardware", "--attestation-key", str(e.tmp / "absent.json"),
+                                "--measurement", "0x" + "ab" * 32, *chain_opts(e)], "does not exist"),
+        Case("value", lambda e: ["dao", "register-hardware", "--attestation-key", str(e.ks), "--measurement", "0xzz",
+                                 *chain_opts(e)], "is not hex"),
+        Case("revert", lambda e: ["dao", "register-hardware", "--attestation-key", str(e.ks), "--measurement",
+                                  "0x" + "00" * 32, *chain_opts(e), "--dev-account", "26"], "EmptyMeasurement"),
+    ],
+    "dao buy-credits": [
+        rpc_case("dao", "buy-credits", extra=("10",)), book_case("dao", "buy-credits", extra=("10",)),
+        password_case("dao", "buy-credits", extra=("10",)),
+        Case("funds", lambda e: ["dao", "buy-credits", "10", *chain_opts(e), "--keystore", str(e.poor)], "has 0 LOYAL",
+             after=no_allowance("poor", "GasCredits")),
+        Case("value", lambda e: ["dao", "buy-credits", "0", *chain_opts(e)], "Invalid value"),
+    ],
+    "dao datacenter": [
+        rpc_case("dao", "datacenter", extra=(*DC, "--run", "1")), book_case("dao", "datacenter", extra=(*DC, "--run", "1")),
+        Case("value", lambda e: ["dao", "datacenter", "--hardware", "1", "--measurement", "0x12", "--attestation-key",
+                                 "k", *chain_opts(e)], "--measurement must be 32 bytes"),
+        Case("value", lambda e: ["dao", "datacenter", *DC, "--model", "1", "--scope", "wide", *chain_opts(e)],
+             "narrow or general"),
+        Case("value", lambda e: ["dao", "datacenter", *DC, "--model", "1", "--run", "1", *chain_opts(e)],
+             "give one of them"),
+        Case("file", lambda e: ["dao", "datacenter", "--hardware", "1", "--measurement", "0x" + "ab" * 32,
+                                "--attestation-key", str(e.tmp / "absent-key.json"), "--run", "1", *chain_opts(e),
+                                "--keystore", str(e.ks)], "does not exist"),
+    ],
     # -- explorer ---------------------------------------------------------------------------------
     "index": [rpc_case("index", extra=("--once",)), book_case("index", extra=("--once",)),
               Case("value", lambda e: ["index", "--once", *chain_opts(e), "--db", "nosuchdb://x"],

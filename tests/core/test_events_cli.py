@@ -106,7 +106,7 @@ def test_proposal_calldata_decoded_and_enums_by_name(chain, anvil):
     dao.advance_past(dao.now())  # proposers are read at clock() - 1
     proposer, newcomer = members()["safety3"], dev_signer(30)
     ref = keccak(text="report:1")
-    proposal = dao.propose(proposer, "emergency", [
+    proposal = dao.propose(proposer, "system", [
         Action.call(dao.treasury, "payBounty", ref, newcomer.address, 500 * 10**18),
         Action.call(dao.personnel, "admit", newcomer.address, SAFETY, 1, b"\x01" * 32),
     ], "Bounty and admission")
@@ -114,7 +114,7 @@ def test_proposal_calldata_decoded_and_enums_by_name(chain, anvil):
     assert [r["event"] for r in rows] == ["ProposalCreated", "ProposalTyped"]
     created, typed = rows
     assert created["args"]["proposalId"] == str(proposal.id)  # a 256-bit hash: a string, never rounded
-    assert typed["enum"] == {"proposalType": "Emergency"} and typed["args"]["proposalType"] == 3
+    assert typed["enum"] == {"proposalType": "System"} and typed["args"]["proposalType"] == 2
     pay, admit = created["calls"]
     assert pay["text"] == (f"DaoTreasury.payBounty(bountyRef=0x{ref.hex()}, recipient={newcomer.address}, "
                            f"amount=500 LOYAL)")

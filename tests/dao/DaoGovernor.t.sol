@@ -8,7 +8,7 @@ import {DaoModelRegistry} from "../../contracts/dao/DaoModelRegistry.sol";
 import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
-contract DaoGovernorTest is Test {
+abstract contract DaoGovernorBase is Test {
     PersonnelRegistry personnel;
     DaoGovernor gov;
     DaoModelRegistry models;
@@ -25,9 +25,11 @@ contract DaoGovernorTest is Test {
 
     uint8 constant SAFETY = 4; // 1 << Track.Safety
     uint8 constant BOTH = 6;
+    uint16 constant RULE_QUORUM = 6667;
+    uint16 constant RULE_THRESHOLD = 7500;
 
 
-    function setUp() public {
+    function setUp() public virtual {
         vm.warp(1_000_000);
         personnel = new PersonnelRegistry(address(this));
         for (uint256 i = 1; i <= 6; ++i) {
@@ -51,9 +53,18 @@ contract DaoGovernorTest is Test {
         c[1] = DaoGovernor.TypeConfig(1, 14, BOTH, 3000, 5000, 1 hours, 2 days, 7 days); // Review: everyone
         c[2] = DaoGovernor.TypeConfig(2, 12, BOTH, 5000, 6667, 1 days, 5 days, 14 days); // System: tiers 2,3, more than 2/3
         c[3] = DaoGovernor.TypeConfig(3, 8, BOTH, 5000, 5000, 0, 1 hours, 1 days); // Emergency: tier 3, 1 h
-        gov = new DaoGovernor(personnel, c);
+        gov = new DaoGovernor(personnel, c, RULE_QUORUM, RULE_THRESHOLD);
         personnel.transferOwnership(address(gov));
         models = new DaoModelRegistry(address(gov), 2);
+        DaoGovernor.AllowedAction[] memory allow = new DaoGovernor.AllowedAction[](6);
+        allow[0] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.Review, address(models), DaoModelRegistry.approve.selector);
+        allow[1] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.Safety, address(models), DaoModelRegistry.approve.selector);
+        allow[2] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.System, address(personnel), PersonnelRegistry.admit.selector);
+        allow[3] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.Emergency, address(personnel), PersonnelRegistry.admit.selector);
+        allow[4] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.Emergency, address(models), DaoModelRegistry.revoke.selector);
+        allow[5] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.System, address(personnel), PersonnelRegistry.remove.selector);
+        gov.bootstrapAllow(allow);
+        gov.sealBootstrap();
         vm.warp(block.timestamp + 1);
     }
 
@@ -64,7 +75,9 @@ contract DaoGovernorTest is Test {
         v = new uint256[](1);
         d = new bytes[](1);
         t[0] = address(models);
-        d[0] = abi.encodeCall(DaoModelRegistry.approve, (modelId, 2, "triage", 1000, uint64(block.timestamp + 365 days)));
+        d[0] = abi.encodeCall(
+            DaoModelRegistry.approve, (modelId, 2, DaoModelRegistry.Scope.Narrow, "triage", 1000, uint64(block.timestamp + 365 days))
+        );
     }
 
     function _admitCall(address who, uint8 tier) internal view returns (address[] memory t, uint256[] memory v, bytes[] memory d) {
@@ -102,6 +115,9 @@ contract DaoGovernorTest is Test {
         return keccak256(abi.encodePacked("\x19\x01", domain, structHash));
     }
 
+}
+
+contract DaoGovernorTest is DaoGovernorBase {
     // ---------------------------------------------------------------- lifecycle
 
     function test_reviewProposal_fullLifecycle_executesModelApproval() public {
@@ -332,30 +348,72 @@ contract DaoGovernorTest is Test {
         personnel.setRole(p1, PersonnelRegistry.Track.Policy, 3);
     }
 
-    function test_setTypeConfig_onlyGovernance_andValidated() public {
+    function _oneCall(address target, bytes memory data)
+        internal
+        pure
+        returns (address[] memory t, uint256[] memory v, bytes[] memory d)
+    {
+        t = new address[](1);
+        v = new uint256[](1);
+        d = new bytes[](1);
+        t[0] = target;
+        d[0] = data;
+    }
+
+    /// @dev A System proposal voted For by s2, s3, p2, p3 (4 of the 4 tiers 2-3), then executed.
+    function _passSystem(address[] memory t, uint256[] memory v, bytes[] memory d, string memory desc) internal {
+        uint256 id = _propose(p2, DaoGovernor.ProposalType.System, t, v, d, desc);
+        vm.warp(block.timestamp + 1 days + 1);
+        _vote(s2, id, 1);
+        _vote(s3, id, 1);
+        _vote(p2, id, 1);
+        _vote(p3, id, 1);
+        vm.warp(gov.proposalDeadline(id) + 1);
+        gov.execute(t, v, d, keccak256(bytes(desc)));
+    }
+
+    function test_setTypeConfig_onlyBySystemProposal_andValidated() public {
         DaoGovernor.TypeConfig memory bad = DaoGovernor.TypeConfig(1, 1, BOTH, 5000, 5000, 0, 1 hours, 1 days); // tier 0 bit
         vm.expectRevert(abi.encodeWithSelector(IGovernor.GovernorOnlyExecutor.selector, address(this)));
         gov.setTypeConfig(DaoGovernor.ProposalType.Review, bad);
-        vm.prank(address(gov));
+        vm.prank(address(gov)); // the governor's address, but no System proposal executing
+        vm.expectRevert(DaoGovernor.RuleChangeOutsideSystem.selector);
+        gov.setTypeConfig(DaoGovernor.ProposalType.Review, bad);
+        (address[] memory t, uint256[] memory v, bytes[] memory d) =
+            _oneCall(address(gov), abi.encodeCall(DaoGovernor.setTypeConfig, (DaoGovernor.ProposalType.Review, bad)));
+        uint256 id = _propose(p2, DaoGovernor.ProposalType.System, t, v, d, "bad rules");
+        vm.warp(block.timestamp + 1 days + 1);
+        _vote(s2, id, 1);
+        _vote(s3, id, 1);
+        _vote(p2, id, 1);
+        _vote(p3, id, 1);
+        vm.warp(gov.proposalDeadline(id) + 1);
         vm.expectRevert(
             abi.encodeWithSelector(DaoGovernor.InvalidTypeConfig.selector, DaoGovernor.ProposalType.Review)
         );
-        gov.setTypeConfig(DaoGovernor.ProposalType.Review, bad);
+        gov.execute(t, v, d, keccak256("bad rules"));
     }
 
     function test_ruleChange_appliesOnlyToLaterProposals() public {
         (address[] memory t, uint256[] memory v, bytes[] memory d) = _approveModelCall(1);
         uint256 before = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "before");
-        vm.prank(address(gov)); // as if executed by a vote: Review becomes tier-3 only
-        gov.setTypeConfig(DaoGovernor.ProposalType.Review, DaoGovernor.TypeConfig(1, 8, BOTH, 3000, 5000, 1 hours, 2 days, 7 days));
+        // by a System vote: Review becomes tier-3 only
+        (address[] memory t2, uint256[] memory v2, bytes[] memory d2) = _oneCall(
+            address(gov),
+            abi.encodeCall(
+                DaoGovernor.setTypeConfig,
+                (DaoGovernor.ProposalType.Review, DaoGovernor.TypeConfig(1, 8, BOTH, 3000, 5000, 1 hours, 2 days, 7 days))
+            )
+        );
+        _passSystem(t2, v2, d2, "review: tier 3 only");
         uint256 afterId = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "after");
         vm.warp(block.timestamp + 1 hours + 1);
-        _vote(p1, before, 1); // old rules: tier 1 votes
         vm.expectRevert(
             abi.encodeWithSelector(DaoGovernor.VoterNotEligible.selector, afterId, p1, PersonnelRegistry.Track.Policy, 1)
         );
         _vote(p1, afterId, 1);
         assertEq(gov.proposalRules(before).tierMask, 14, "kept rules");
+        assertEq(gov.proposalRules(afterId).tierMask, 8, "new rules");
     }
 
     function test_whistleblower_anyoneReports_emptyRejected() public {
@@ -395,6 +453,168 @@ contract DaoGovernorTest is Test {
         assertLe(a + f + ab, 2, "votes <= eligible");
     }
 
+    // ---------------------------------------------------------------- types bind actions
+
+    function test_propose_actionOutsideType_reverts() public {
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _admitCall(address(0xC0FFEE), 3);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DaoGovernor.ActionNotAllowed.selector,
+                DaoGovernor.ProposalType.Review,
+                address(personnel),
+                PersonnelRegistry.admit.selector
+            )
+        );
+        _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "admit by review");
+    }
+
+    function test_emergencyAction_byNonEmergencyProposal_reverts() public {
+        (address[] memory t, uint256[] memory v, bytes[] memory d) =
+            _oneCall(address(models), abi.encodeCall(DaoModelRegistry.revoke, (1, bytes32("unsafe"))));
+        for (uint8 i = 0; i < 3; ++i) { // Safety, Review, System
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    DaoGovernor.ActionNotAllowed.selector, DaoGovernor.ProposalType(i), address(models), DaoModelRegistry.revoke.selector
+                )
+            );
+            _propose(p3, DaoGovernor.ProposalType(i), t, v, d, "revoke");
+        }
+        _propose(p3, DaoGovernor.ProposalType.Emergency, t, v, d, "revoke"); // the one type that may
+    }
+
+    function test_ruleSetters_onlySystem_neverListable() public {
+        DaoGovernor.TypeConfig memory loose = DaoGovernor.TypeConfig(1, 14, BOTH, 1, 0, 0, 1 hours, 1 days);
+        bytes memory widen = abi.encodeCall(DaoGovernor.setTypeConfig, (DaoGovernor.ProposalType.Emergency, loose));
+        bytes memory list = abi.encodeCall(
+            DaoGovernor.setActionAllowed,
+            (DaoGovernor.ProposalType.Review, address(personnel), PersonnelRegistry.admit.selector, true)
+        );
+        for (uint8 i = 0; i < 4; ++i) {
+            if (i == uint8(DaoGovernor.ProposalType.System)) continue;
+            (address[] memory t, uint256[] memory v, bytes[] memory d) = _oneCall(address(gov), widen);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    DaoGovernor.ActionNotAllowed.selector, DaoGovernor.ProposalType(i), address(gov), DaoGovernor.setTypeConfig.selector
+                )
+            );
+            _propose(p3, DaoGovernor.ProposalType(i), t, v, d, "widen");
+            (t, v, d) = _oneCall(address(gov), list);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    DaoGovernor.ActionNotAllowed.selector, DaoGovernor.ProposalType(i), address(gov), DaoGovernor.setActionAllowed.selector
+                )
+            );
+            _propose(p3, DaoGovernor.ProposalType(i), t, v, d, "list");
+        }
+        // relay would escape every list: no type may call it, not even System
+        (address[] memory t3, uint256[] memory v3, bytes[] memory d3) =
+            _oneCall(address(gov), abi.encodeCall(gov.relay, (address(personnel), 0, "")));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DaoGovernor.ActionNotAllowed.selector, DaoGovernor.ProposalType.System, address(gov), gov.relay.selector
+            )
+        );
+        _propose(p3, DaoGovernor.ProposalType.System, t3, v3, d3, "relay");
+        // and no vote can put a governor function on a list
+        (t3, v3, d3) = _oneCall(
+            address(gov),
+            abi.encodeCall(DaoGovernor.setActionAllowed, (DaoGovernor.ProposalType.Review, address(gov), gov.relay.selector, true))
+        );
+        uint256 id = _propose(p2, DaoGovernor.ProposalType.System, t3, v3, d3, "list relay");
+        vm.warp(block.timestamp + 1 days + 1);
+        _vote(s2, id, 1);
+        _vote(s3, id, 1);
+        _vote(p2, id, 1);
+        _vote(p3, id, 1);
+        vm.warp(gov.proposalDeadline(id) + 1);
+        vm.expectRevert(abi.encodeWithSelector(DaoGovernor.GovernorActionNotListable.selector, gov.relay.selector));
+        gov.execute(t3, v3, d3, keccak256("list relay"));
+        assertTrue(!gov.isActionAllowed(DaoGovernor.ProposalType.Review, address(gov), gov.relay.selector), "not listed");
+    }
+
+    function test_ruleChange_needsItsOwnSupermajority() public {
+        bytes memory list = abi.encodeCall(
+            DaoGovernor.setActionAllowed,
+            (DaoGovernor.ProposalType.Review, address(personnel), PersonnelRegistry.admit.selector, true)
+        );
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _oneCall(address(gov), list);
+        uint256 rules = _propose(p2, DaoGovernor.ProposalType.System, t, v, d, "review may admit");
+        (address[] memory t2, uint256[] memory v2, bytes[] memory d2) = _admitCall(address(0xC0FFEE), 1);
+        uint256 plain = _propose(p2, DaoGovernor.ProposalType.System, t2, v2, d2, "admit");
+        assertTrue(gov.proposalChangesRules(rules) && !gov.proposalChangesRules(plain), "flagged");
+        vm.warp(block.timestamp + 1 days + 1);
+        // 3 For, 1 Against = 75%: enough for System (> 66.67%), not for a rule change (> 75%)
+        for (uint256 i = 0; i < 2; ++i) {
+            uint256 id = i == 0 ? rules : plain;
+            _vote(s2, id, 1);
+            _vote(s3, id, 1);
+            _vote(p3, id, 1);
+            _vote(p2, id, 0);
+        }
+        vm.warp(gov.proposalDeadline(rules) + 1);
+        assertEq(uint256(gov.state(plain)), uint256(IGovernor.ProposalState.Succeeded), "plain System passes");
+        assertEq(uint256(gov.state(rules)), uint256(IGovernor.ProposalState.Defeated), "rule change needs more");
+        expectExecuteRefused(rules, IGovernor.ProposalState.Defeated);
+        gov.execute(t, v, d, keccak256("review may admit"));
+        assertTrue(!gov.isActionAllowed(DaoGovernor.ProposalType.Review, address(personnel), PersonnelRegistry.admit.selector), "unchanged");
+    }
+
+    function test_narrowedList_stopsProposalsCreatedBefore() public {
+        uint256 modelId = models.submit(keccak256("w"), "ipfs://m");
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _approveModelCall(modelId);
+        uint256 review = _propose(p1, DaoGovernor.ProposalType.Review, t, v, d, "approve");
+        (address[] memory t2, uint256[] memory v2, bytes[] memory d2) = _oneCall(
+            address(gov),
+            abi.encodeCall(
+                DaoGovernor.setActionAllowed,
+                (DaoGovernor.ProposalType.Review, address(models), DaoModelRegistry.approve.selector, false)
+            )
+        );
+        uint256 sys = _propose(p2, DaoGovernor.ProposalType.System, t2, v2, d2, "narrow review");
+        vm.warp(block.timestamp + 1 days + 1);
+        _vote(p1, review, 1);
+        _vote(p2, review, 1);
+        _vote(s2, sys, 1);
+        _vote(s3, sys, 1);
+        _vote(p2, sys, 1);
+        _vote(p3, sys, 1);
+        vm.warp(gov.proposalDeadline(sys) + 1);
+        gov.execute(t2, v2, d2, keccak256("narrow review"));
+        assertEq(uint256(gov.state(review)), uint256(IGovernor.ProposalState.Succeeded), "review passed");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DaoGovernor.ActionNotAllowed.selector, DaoGovernor.ProposalType.Review, address(models), DaoModelRegistry.approve.selector
+            )
+        );
+        gov.execute(t, v, d, keccak256("approve"));
+        assertTrue(!models.isCertified(modelId), "not approved");
+    }
+
+    function test_vote_unknownProposal_namedNonexistent() public {
+        vm.expectRevert(abi.encodeWithSelector(IGovernor.GovernorNonexistentProposal.selector, 42));
+        _vote(p3, 42, 1);
+    }
+
+    function test_bootstrap_deployerOnly_once() public {
+        DaoGovernor.AllowedAction[] memory allow = new DaoGovernor.AllowedAction[](1);
+        allow[0] = DaoGovernor.AllowedAction(DaoGovernor.ProposalType.Review, address(personnel), PersonnelRegistry.admit.selector);
+        vm.expectRevert(DaoGovernor.BootstrapClosed.selector);
+        gov.bootstrapAllow(allow);
+        vm.prank(p3);
+        vm.expectRevert(abi.encodeWithSelector(DaoGovernor.NotBootstrapper.selector, p3));
+        gov.bootstrapAllow(allow);
+        vm.expectRevert(DaoGovernor.BootstrapClosed.selector);
+        gov.sealBootstrap();
+    }
+
+    /// @dev Fuzz: whatever a non-System proposal calls on the governor, it is refused at propose.
+    function testFuzz_nonSystemNeverCallsTheGovernor(uint8 typeSeed, bytes4 selector, bytes calldata tail) public {
+        DaoGovernor.ProposalType pt = DaoGovernor.ProposalType([0, 1, 3][typeSeed % 3]);
+        (address[] memory t, uint256[] memory v, bytes[] memory d) = _oneCall(address(gov), abi.encodePacked(selector, tail));
+        vm.expectRevert(abi.encodeWithSelector(DaoGovernor.ActionNotAllowed.selector, pt, address(gov), selector));
+        _propose(p3, pt, t, v, d, "fuzz");
+    }
+
     /// @dev The next `execute` must revert because the proposal is in `state`, not Succeeded.
     function expectExecuteRefused(uint256 id, IGovernor.ProposalState state) internal {
         vm.expectRevert(
@@ -405,5 +625,155 @@ contract DaoGovernorTest is Test {
                 bytes32(uint256(1 << uint8(IGovernor.ProposalState.Succeeded)))
             )
         );
+    }
+}
+
+/// @dev Random non-System proposals (any type but System, any action from a pool that includes the
+/// governor's rule setters, relay and emergency powers), votes by everyone eligible, time, execution.
+contract NonSystemHandler is Test {
+    DaoGovernor gov;
+    address[] voters;
+    address[] targets;
+    bytes[] datas;
+    uint256[] public proposals;
+    mapping(uint256 => address[]) pTargets;
+    mapping(uint256 => bytes[]) pDatas;
+    mapping(uint256 => string) pDesc;
+    uint256 public created;
+    uint256 public executed;
+
+    constructor(DaoGovernor gov_, address[] memory voters_, address[] memory targets_, bytes[] memory datas_) {
+        gov = gov_;
+        voters = voters_;
+        targets = targets_;
+        datas = datas_;
+    }
+
+    function propose(uint8 typeSeed, uint256 actionSeed, uint8 proposerSeed) external {
+        DaoGovernor.ProposalType pt = DaoGovernor.ProposalType([0, 1, 3][typeSeed % 3]);
+        uint256 n = 1 + actionSeed % 2;
+        address[] memory t = new address[](n);
+        uint256[] memory v = new uint256[](n);
+        bytes[] memory d = new bytes[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 k = (actionSeed >> (8 * (i + 1))) % targets.length;
+            t[i] = targets[k];
+            d[i] = datas[k];
+        }
+        string memory desc = vm.toString(created + 1000 * actionSeed);
+        vm.prank(voters[proposerSeed % voters.length]);
+        try gov.proposeTyped(pt, t, v, d, desc) returns (uint256 id) {
+            proposals.push(id);
+            pTargets[id] = t;
+            pDatas[id] = d;
+            pDesc[id] = desc;
+            created++;
+        } catch {}
+    }
+
+    function voteAll(uint256 seed) external {
+        if (proposals.length == 0) return;
+        uint256 id = proposals[seed % proposals.length];
+        for (uint256 i = 0; i < voters.length; ++i) {
+            vm.prank(voters[i]);
+            try gov.castVote(id, 1) {} catch {}
+        }
+    }
+
+    function wait(uint256 secs) external {
+        vm.warp(block.timestamp + bound(secs, 1, 3 days));
+    }
+
+    function execute(uint256 seed) external {
+        if (proposals.length == 0) return;
+        uint256 id = proposals[seed % proposals.length];
+        uint256[] memory v = new uint256[](pTargets[id].length);
+        try gov.execute(pTargets[id], v, pDatas[id], keccak256(bytes(pDesc[id]))) {
+            executed++;
+        } catch {}
+    }
+}
+
+contract NonSystemCannotWidenInvariantTest is DaoGovernorBase {
+    NonSystemHandler handler;
+    address[] candTargets;
+    bytes4[] candSelectors;
+    mapping(uint256 => bool) initiallyAllowed; // (type * 64 + candidate)
+    bytes32[4] initialConfigs;
+
+    function setUp() public override {
+        super.setUp();
+        address[] memory voters = new address[](6);
+        (voters[0], voters[1], voters[2], voters[3], voters[4], voters[5]) = (s1, s2, s3, p1, p2, p3);
+        DaoGovernor.TypeConfig memory loose = DaoGovernor.TypeConfig(1, 14, BOTH, 1, 0, 0, 1 hours, 30 days);
+        address[] memory t = new address[](8);
+        bytes[] memory d = new bytes[](8);
+        t[0] = address(gov);
+        d[0] = abi.encodeCall(DaoGovernor.setTypeConfig, (DaoGovernor.ProposalType.Review, loose));
+        t[1] = address(gov);
+        d[1] = abi.encodeCall(
+            DaoGovernor.setActionAllowed, (DaoGovernor.ProposalType.Review, address(personnel), PersonnelRegistry.admit.selector, true)
+        );
+        t[2] = address(gov);
+        d[2] = abi.encodeCall(
+            gov.relay,
+            (address(gov), 0, abi.encodeCall(DaoGovernor.setTypeConfig, (DaoGovernor.ProposalType.Emergency, loose)))
+        );
+        t[3] = address(personnel);
+        d[3] = abi.encodeCall(PersonnelRegistry.admit, (address(0xBEEF), PersonnelRegistry.Track.Policy, 3, bytes32("x")));
+        t[4] = address(models);
+        d[4] = abi.encodeCall(DaoModelRegistry.revoke, (1, bytes32("x")));
+        t[5] = address(personnel);
+        d[5] = abi.encodeCall(PersonnelRegistry.remove, (s3, bytes32("x")));
+        t[6] = address(models);
+        d[6] = abi.encodeCall(
+            DaoModelRegistry.approve, (1, 3, DaoModelRegistry.Scope.General, "x", 10, uint64(block.timestamp + 400 days))
+        );
+        t[7] = address(gov);
+        d[7] = abi.encodeCall(
+            DaoGovernor.setActionAllowed, (DaoGovernor.ProposalType.Emergency, address(models), DaoModelRegistry.approve.selector, true)
+        );
+        models.submit(keccak256("m"), "ipfs://m");
+        handler = new NonSystemHandler(gov, voters, t, d);
+        for (uint256 i = 0; i < t.length; ++i) {
+            candTargets.push(t[i]);
+            candSelectors.push(bytes4(d[i]));
+        }
+        candTargets.push(address(personnel));
+        candSelectors.push(PersonnelRegistry.admit.selector);
+        candTargets.push(address(models));
+        candSelectors.push(DaoModelRegistry.approve.selector);
+        for (uint8 pt = 0; pt < 4; ++pt) {
+            initialConfigs[pt] = keccak256(abi.encode(gov.typeConfig(DaoGovernor.ProposalType(pt))));
+            for (uint256 c = 0; c < candTargets.length; ++c) {
+                initiallyAllowed[uint256(pt) * 64 + c] =
+                    gov.isActionAllowed(DaoGovernor.ProposalType(pt), candTargets[c], candSelectors[c]);
+            }
+        }
+        targetContract(address(handler));
+    }
+
+    /// @dev The handler does reach execution (an allowed Emergency admission), so the invariant runs
+    /// over executed proposals, not only refused ones.
+    function test_handlerPassesAnAllowedProposal() public {
+        handler.propose(2, 3 << 8, 5); // Emergency, action 3 (PersonnelRegistry.admit), proposed by p3
+        assertEq(handler.created(), 1, "created");
+        handler.wait(1);
+        handler.voteAll(0);
+        handler.wait(2 hours);
+        handler.execute(0);
+        assertEq(handler.executed(), 1, "executed");
+        assertTrue(personnel.isActive(address(0xBEEF)), "admitted");
+        invariant_noTypeGainsPowers();
+    }
+
+    function invariant_noTypeGainsPowers() public view {
+        for (uint8 pt = 0; pt < 4; ++pt) {
+            assertEq(keccak256(abi.encode(gov.typeConfig(DaoGovernor.ProposalType(pt)))), initialConfigs[pt], "rules");
+            for (uint256 c = 0; c < candTargets.length; ++c) {
+                bool now_ = gov.isActionAllowed(DaoGovernor.ProposalType(pt), candTargets[c], candSelectors[c]);
+                assertTrue(!now_ || initiallyAllowed[uint256(pt) * 64 + c], "a type gained a power");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ import {DaoModelRegistry} from "../../contracts/dao/DaoModelRegistry.sol";
 import {HardwareRegistry} from "../../contracts/dao/HardwareRegistry.sol";
 import {GasCredits} from "../../contracts/dao/GasCredits.sol";
 import {OTKIssuer} from "../../contracts/dao/OTKIssuer.sol";
+import {LoyalToken} from "../../contracts/core/LoyalToken.sol";
 
 /// @dev Registries owned by this test contract (standing in for the governor, whose voting is
 /// covered in DaoGovernor.t.sol), so each test exercises one rule.
@@ -16,6 +17,8 @@ abstract contract DaoComputeBase is Test {
     HardwareRegistry hardware;
     GasCredits credits;
     OTKIssuer issuer;
+    LoyalToken token;
+    address treasury = address(0x7EA5);
 
     uint256 constant HW_KEY = 0xB0A4D;
     address hwKey;
@@ -32,57 +35,59 @@ abstract contract DaoComputeBase is Test {
         personnel = new PersonnelRegistry(address(this));
         personnel.admit(inspector, PersonnelRegistry.Track.Safety, 2, bytes32("vet"));
         models = new DaoModelRegistry(address(this), 2);
-        hardware = new HardwareRegistry(address(this), personnel, 3);
-        credits = new GasCredits(address(this));
-        issuer = new OTKIssuer(address(this), models, hardware, credits, 1 hours);
+        hardware = new HardwareRegistry(address(this), personnel, 3, 30 minutes);
+        token = new LoyalToken(address(this), 0);
+        credits = new GasCredits(address(this), token, treasury);
+        issuer = new OTKIssuer(address(this), models, hardware, credits, 1 hours, 0);
         credits.setSpender(address(issuer), true);
+        hardware.setChallenger(address(issuer), true);
         credits.setPriceRule(issuer.OP_OPEN_RUN(), 10, 0);
         credits.setPriceRule(issuer.OP_RATION(), 1, 1);
         credits.grant(operator, 1e30, bytes32("genesis"));
 
         modelId = models.submit(keccak256("weights"), "ipfs://model");
-        models.approve(modelId, 2, "triage", 10_000, uint64(block.timestamp + 30 days));
+        models.approve(modelId, 2, DaoModelRegistry.Scope.Narrow, "triage", 10_000, uint64(block.timestamp + 30 days));
         vm.prank(operator);
         hwId = hardware.register(hwKey, GOOD, "rack-1");
         hardware.approve(hwId, 5_000);
     }
 
     function _sig(uint256 id, bytes32 measurement, uint64 at) internal view returns (bytes memory) {
-        (,,,,,, uint64 nonce,,,,,) = _hwFields(id);
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(HW_KEY, hardware.attestationDigest(id, nonce, measurement, at));
+        return _sigFor(id, measurement, at, hardware.getHardware(id).challenge);
+    }
+
+    function _sigFor(uint256 id, bytes32 measurement, uint64 at, bytes32 challenge) internal view returns (bytes memory) {
+        uint64 nonce = hardware.getHardware(id).nonce;
+        (uint8 v, bytes32 r, bytes32 s) =
+            vm.sign(HW_KEY, hardware.attestationDigest(id, nonce, measurement, at, challenge));
         return abi.encodePacked(r, s, v);
     }
 
-    function _hwFields(uint256 id)
-        internal
-        view
-        returns (address, address, HardwareRegistry.Status, bool, uint8, uint32, uint64, uint64, uint64, bytes32, uint256, string memory)
-    {
-        HardwareRegistry.Hardware memory h = hardware.getHardware(id);
-        return (
-            h.operator,
-            h.attestationKey,
-            h.status,
-            h.lastAttestationOk,
-            h.failuresSinceApproval,
-            h.failedAttestations,
-            h.nonce,
-            h.lastAttestedAt,
-            h.lastInspectedAt,
-            h.referenceMeasurement,
-            h.budget,
-            h.meta
-        );
-    }
-
+    /// @dev Attest (answering the open challenge, if any).
     function _attest(bytes32 measurement) internal returns (bool) {
         uint64 at = uint64(block.timestamp);
-        return hardware.attest(hwId, measurement, at, _sig(hwId, measurement, at));
+        bytes32 challenge = hardware.getHardware(hwId).challenge;
+        return hardware.attest(hwId, measurement, at, challenge, _sigFor(hwId, measurement, at, challenge));
+    }
+
+    function _spec(uint256 budget, uint256 ration) internal view returns (OTKIssuer.RunSpec memory) {
+        return OTKIssuer.RunSpec({
+            modelId: modelId,
+            hardwareId: hwId,
+            workloadHash: keccak256("job"),
+            tier: 2,
+            scope: DaoModelRegistry.Scope.Narrow,
+            purpose: "triage",
+            budget: budget,
+            rationSize: ration,
+            expiresAt: uint64(block.timestamp + 1 days),
+            attestationInterval: 10 minutes
+        });
     }
 
     function _open(uint256 budget, uint256 ration) internal returns (uint256 runId) {
         vm.prank(operator);
-        runId = issuer.openRun(modelId, hwId, keccak256("job"), budget, ration, uint64(block.timestamp + 1 days), 10 minutes);
+        runId = issuer.openRun(_spec(budget, ration));
     }
 
     function _drip(uint256 runId, bytes32 key) internal returns (uint256) {
@@ -104,17 +109,17 @@ contract HardwareRegistryTest is DaoComputeBase {
     function test_attest_wrongKey_reverts() public {
         uint64 at = uint64(block.timestamp);
         uint256 other = 0x5EC0;
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(other, hardware.attestationDigest(hwId, 0, GOOD, at));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(other, hardware.attestationDigest(hwId, 0, GOOD, at, bytes32(0)));
         vm.expectRevert(abi.encodeWithSelector(HardwareRegistry.BadAttestationSigner.selector, hwId, vm.addr(other)));
-        hardware.attest(hwId, GOOD, at, abi.encodePacked(r, s, v));
+        hardware.attest(hwId, GOOD, at, bytes32(0), abi.encodePacked(r, s, v));
     }
 
     function test_attest_replay_reverts() public {
         uint64 at = uint64(block.timestamp);
         bytes memory sig = _sig(hwId, BAD, at);
-        hardware.attest(hwId, BAD, at, sig);
+        hardware.attest(hwId, BAD, at, bytes32(0), sig);
         vm.expectRevert(); // nonce moved on: the old signature recovers to another address
-        hardware.attest(hwId, BAD, at, sig);
+        hardware.attest(hwId, BAD, at, bytes32(0), sig);
         (,, uint32 failed) = hardware.attestationState(hwId);
         assertEq(failed, 1, "replay not counted");
     }
@@ -123,7 +128,7 @@ contract HardwareRegistryTest is DaoComputeBase {
         uint64 at = uint64(block.timestamp + 1);
         bytes memory sig = _sig(hwId, GOOD, at);
         vm.expectRevert(abi.encodeWithSelector(HardwareRegistry.AttestationFromFuture.selector, at));
-        hardware.attest(hwId, GOOD, at, sig);
+        hardware.attest(hwId, GOOD, at, bytes32(0), sig);
     }
 
     function test_revokedAfterNFailedAttestations() public {
@@ -141,7 +146,7 @@ contract HardwareRegistryTest is DaoComputeBase {
         vm.expectRevert(
             abi.encodeWithSelector(HardwareRegistry.WrongHardwareStatus.selector, hwId, HardwareRegistry.Status.Pending)
         );
-        hardware.attest(hwId, GOOD, at, sig);
+        hardware.attest(hwId, GOOD, at, bytes32(0), sig);
         hardware.approve(hwId, 5_000);
         assertTrue(!_attest(BAD), "fail after re-approval");
         assertEq(uint256(hardware.statusOf(hwId)), uint256(HardwareRegistry.Status.Approved), "counter reset");
@@ -192,9 +197,10 @@ contract OTKIssuerTest is DaoComputeBase {
     }
 
     function test_openRun_beyondHardwareBudget_reverts() public {
+        OTKIssuer.RunSpec memory spec = _spec(5_001, 100);
         vm.prank(operator);
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.BudgetExceeded.selector, 5_001, 5_000));
-        issuer.openRun(modelId, hwId, keccak256("job"), 5_001, 100, uint64(block.timestamp + 1 days), 600);
+        issuer.openRun(spec);
     }
 
     function test_concurrentRuns_shareHardwareBudget() public {
@@ -296,18 +302,23 @@ contract OTKIssuerTest is DaoComputeBase {
     }
 
     function test_openRun_guards() public {
+        OTKIssuer.RunSpec memory spec = _spec(100, 10);
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.NotHardwareOperator.selector, hwId, address(this)));
-        issuer.openRun(modelId, hwId, keccak256("job"), 100, 10, uint64(block.timestamp + 1), 60);
+        issuer.openRun(spec);
         vm.startPrank(operator);
+        spec.rationSize = 101;
         vm.expectRevert(OTKIssuer.InvalidRunParameters.selector);
-        issuer.openRun(modelId, hwId, keccak256("job"), 100, 101, uint64(block.timestamp + 1), 60);
+        issuer.openRun(spec);
+        spec.rationSize = 10;
+        spec.modelId = 77;
         vm.expectRevert(abi.encodeWithSelector(OTKIssuer.ModelNotCertified.selector, 77));
-        issuer.openRun(77, hwId, keccak256("job"), 100, 10, uint64(block.timestamp + 1), 60);
+        issuer.openRun(spec);
         vm.stopPrank();
+        spec.modelId = modelId;
         credits.setPriceRule(issuer.OP_OPEN_RUN(), 1e30, 1e30);
         vm.prank(operator);
         vm.expectRevert(); // InsufficientCredits: nothing is written
-        issuer.openRun(modelId, hwId, keccak256("job"), 100, 10, uint64(block.timestamp + 1), 60);
+        issuer.openRun(spec);
         assertEq(issuer.runCount(), 0, "no run");
     }
 
@@ -423,9 +434,20 @@ contract OTKHandler is Test {
     function open(uint256 budget, uint256 ration, uint256 modelId) external {
         budget = bound(budget, 1, 2_000);
         ration = bound(ration, 1, budget);
+        OTKIssuer.RunSpec memory spec = OTKIssuer.RunSpec({
+            modelId: bound(modelId, 1, 1),
+            hardwareId: hwId,
+            workloadHash: keccak256("w"),
+            tier: 1,
+            scope: DaoModelRegistry.Scope.Narrow,
+            purpose: "triage",
+            budget: budget,
+            rationSize: ration,
+            expiresAt: uint64(block.timestamp + 1 days),
+            attestationInterval: 1 hours
+        });
         vm.prank(operator);
-        try issuer.openRun(bound(modelId, 1, 1), hwId, keccak256("w"), budget, ration, uint64(block.timestamp + 1 days), 1 hours)
-        returns (uint256 id) {
+        try issuer.openRun(spec) returns (uint256 id) {
             runs.push(id);
         } catch {}
     }
@@ -466,9 +488,14 @@ contract OTKHandler is Test {
         bytes32 m = good ? keccak256("firmware-v1") : keccak256("tampered");
         uint64 at = uint64(block.timestamp);
         if (hardware.statusOf(hwId) != HardwareRegistry.Status.Approved) return;
-        uint64 nonce = hardware.getHardware(hwId).nonce;
-        (uint8 v, bytes32 r, bytes32 s) = vm.sign(hwKeyPk, hardware.attestationDigest(hwId, nonce, m, at));
-        hardware.attest(hwId, m, at, abi.encodePacked(r, s, v));
+        HardwareRegistry.Hardware memory h = hardware.getHardware(hwId);
+        if (h.challenge != bytes32(0) && block.timestamp > h.challengeDeadline) {
+            hardware.expireChallenge(hwId);
+            if (hardware.statusOf(hwId) != HardwareRegistry.Status.Approved) return;
+        }
+        (uint8 v, bytes32 r, bytes32 s) =
+            vm.sign(hwKeyPk, hardware.attestationDigest(hwId, h.nonce, m, at, h.challenge));
+        hardware.attest(hwId, m, at, h.challenge, abi.encodePacked(r, s, v));
     }
 
     function wait(uint256 secs) external {
@@ -486,6 +513,7 @@ contract OTKIssuerInvariantTest is DaoComputeBase {
     function setUp() public override {
         super.setUp();
         handler = new OTKHandler(issuer, hardware, operator, HW_KEY, hwId);
+        issuer.setChallengeOdds(3); // challenges at random rations: answered, or missed while time passes
         targetContract(address(handler));
     }
 

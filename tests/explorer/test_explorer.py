@@ -129,6 +129,19 @@ def test_pages_render_and_every_link_resolves(site, page):
     assert "/account/0x" in page.url and "ParticipantRegistered" in page.content()
 
 
+def test_dao_emergency_powers_challenges_and_gas_tax_show(site, page):
+    """The devnet's DAO step revokes its model by Emergency vote, answers attestation challenges and
+    pays the gas tax: the DAO page shows the new statuses, the event list the new events."""
+    page.goto(site.url + "/dao")
+    assert "Revoked (emergency vote)" in page.inner_text("main")
+    page.goto(site.url + "/dao/model/1")
+    assert "ModelRevoked" in page.inner_text("main")
+    for contract, event in (("GasCredits", "CreditsBought"), ("GasCredits", "GasTaxPaid"),
+                            ("OTKIssuer", "RunTermsDeclared")):
+        page.goto(f"{site.url}/events?contract={contract}&event={event}")
+        assert event in page.inner_text("main"), event
+
+
 def test_din_task_page_plots_and_reconciles(site, page):
     page.goto(site.url + "/din/task/0")
     page.wait_for_function("document.getElementById('din-plot').complete")

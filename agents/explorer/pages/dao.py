@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..rows import Row, Rows
 
 SUPPORT = ("Against", "For", "Abstain")
-TRACKS = ("None", "Policy", "Safety")
+TRACKS = ("None", "Policy", "Safety", "Software", "Hardware")  # PersonnelRegistry.Track
 BPS = 10_000
 
 
@@ -185,8 +185,12 @@ class Thing:
 
 
 MODEL_STATUS = {"ModelSubmitted": "Pending", "ModelApproved": "Approved", "ModelRejected": "Rejected",
-                "ModelRetryRequested": "Pending (retry)", "CertificationRenewed": "Approved"}
-HARDWARE_STATUS = {"HardwareRegistered": "Pending", "HardwareApproved": "Approved", "HardwareRevoked": "Revoked"}
+                "ModelRetryRequested": "Pending (retry)", "CertificationRenewed": "Approved",
+                "ModelTermsChanged": "Approved", "ModelRevoked": "Revoked (emergency vote)",
+                "ModelBudgetFrozen": "Approved, budget frozen", "ModelBudgetUnfrozen": "Approved"}
+HARDWARE_STATUS = {"HardwareRegistered": "Pending", "HardwareApproved": "Approved", "HardwareRevoked": "Revoked",
+                   "HardwareRevokedByVote": "Revoked (emergency vote)",
+                   "HardwareBudgetFrozen": "Approved, budget frozen", "HardwareBudgetUnfrozen": "Approved"}
 RUN_STATUS = {"RunOpened": "Open", "RunHalted": "Halted", "RunClosed": "Closed"}
 
 
