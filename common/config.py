@@ -55,6 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds the IPFS daemon may search for a blob it does not hold before the blob counts as unavailable"),
     Setting("log_level", "LOYAL_LOG_LEVEL", "INFO", str, "daemon log level (DEBUG, INFO, WARNING, ERROR)"),
     Setting("tx_timeout", "LOYAL_TX_TIMEOUT", 120.0, float, "seconds to wait for a transaction receipt"),
+    Setting("device", "LOYAL_DEVICE", "auto", str,
+            "torch device for training and inference: auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N, mps"),
     Setting("poll", "LOYAL_POLL", 1.0, float, "seconds a daemon sleeps when it has nothing to do"),
     Setting("dao_genesis", "LOYAL_DAO_GENESIS", None, str,
             "DAO genesis personnel at deploy: `0xaddr:safety|policy:1..3,...` (default: dev accounts on a dev chain)"),
@@ -81,6 +83,7 @@ class Settings:
     fetch_timeout: float
     log_level: str
     tx_timeout: float
+    device: str
     poll: float
     dao_genesis: str | None
     oml_platform: str | None

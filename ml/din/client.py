@@ -36,31 +36,13 @@ import numpy as np
 import torch
 from flwr.client import ClientApp, NumPyClient
 
-from common.errors import ConfigError, LoyalError
+from common.errors import LoyalError
+from ml.device import pick_device  # noqa: F401  (re-exported: `--device` of the DIN client)
 from ml.din import model as M
 from ml.din.data import Shard
 from ml.din.errors import BadUpdate, ClientError
 
 DEFAULTS = {"epochs": 5, "lr": 0.5, "batch_size": 16, "seed": 0}
-
-
-def pick_device(choice: str = "auto") -> torch.device:
-    """`auto`: CUDA when `torch.cuda.is_available()`, else the CPU; `cpu`; `cuda` or `cuda:N`
-    (ConfigError when no such CUDA device exists)."""
-    choice = (choice or "auto").strip().lower()
-    if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice == "cpu":
-        return torch.device("cpu")
-    if choice == "cuda" or choice.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {choice}: no CUDA device here (torch.cuda.is_available() is False, "
-                              f"torch {torch.__version__}); use --device cpu or auto")
-        dev = torch.device(choice)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {choice}: only {torch.cuda.device_count()} CUDA device(s) here")
-        return dev
-    raise ConfigError(f"--device {choice!r}: expected auto, cpu, cuda or cuda:N")
 
 
 def to_ndarrays(state: Mapping[str, torch.Tensor]) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ import torch
 from flwr.client import NumPyClient
 
 from common.errors import ConfigError
+from ml import device as D
 from ml.din import client as C
 from ml.din import data
 from ml.din import model as M
@@ -84,13 +85,14 @@ def test_a_client_that_breaks_the_contract_is_named(factory, says):
 
 # -- device -------------------------------------------------------------------------------------
 def test_pick_device():
-    assert C.pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    assert C.pick_device("cpu") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="expected auto, cpu, cuda or cuda:N"):
-        C.pick_device("tpu")
+    assert D.pick_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert D.pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="expected auto, cpu, cuda, cuda:N or mps"):
+        D.pick_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device here"):
-            C.pick_device("cuda")
+            D.pick_device("cuda")
+    assert C.pick_device is D.pick_device  # the DIN client takes the one device choice
 
 
 def test_the_built_in_client_trains_on_its_device_and_stays_bit_reproducible_on_cpu():
