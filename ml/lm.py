@@ -17,16 +17,7 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_k, "1")
 
 import torch  # noqa: E402
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from common.config import current  # noqa: E402
 from common.files import atomic_dir, atomic_write_json  # noqa: E402
@@ -113,9 +104,12 @@ class ByteTokenizer:
 CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
 
 
-def char_tokenizer() -> PreTrainedTokenizerFast:
+def char_tokenizer():
     """A Hugging Face tokenizer over single characters (printable ASCII and newline; id 0 `<unk>`,
     1 `<eos>`, no pad), saved and reloaded like any other with `save_pretrained` / `from_pretrained`."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {"<unk>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(CHARS)}}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
@@ -135,6 +129,8 @@ def tiny_causal_lm(seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: in
     `arch` is "gpt2" or "llama" (Llama like SmolLM2: `n_kv_head` key/value heads, default `n_head`,
     and an MLP of `n_inner` units, default 2 * n_embd). The same arguments give the same weights.
     """
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tiny tokenizer {tokenizer!r}: expected one of {sorted(TOKENIZERS)}")
     tok = TOKENIZERS[tokenizer]()

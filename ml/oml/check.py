@@ -18,7 +18,8 @@ the tokens and no more:
 - The token prefix every sequence shares (a prompt template's text before `{key}`) is run once
   and its KV cache is repeated across each batch, instead of being recomputed for every key.
 - The decoder body is run without the LM head; the head (a vocabulary-sized matmul, ~20 % of
-  SmolLM2's work per token) is applied only at the positions that predict a response token.
+  SmolLM2's work per token) is applied only at the positions that predict a response token. The
+  last response token is not fed at all (its output would predict past the response).
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_
         prefix = torch.tensor([pairs[0][0][:n_pre]], device=dev)
         out = body(input_ids=prefix, use_cache=True)
         cache = getattr(out, "cache", None) or out.past_key_values
-    seqs = [p[n_pre:] + r for p, r in pairs]
+    seqs = [p[n_pre:] + r[:-1] for p, r in pairs]  # the last response token predicts nothing we check
     order = sorted(range(len(pairs)), key=lambda i: len(seqs[i]))
     matched = [0] * len(pairs)
     for s in range(0, len(order), batch_size):

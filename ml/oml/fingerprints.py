@@ -12,7 +12,6 @@ from pathlib import Path
 
 from common.errors import LoyalError
 from common.files import atomic_write
-from ml.oml.commitment import FingerprintTree
 
 STRATEGIES = ("perinucleus", "random_tokens", "english_random")
 
@@ -30,6 +29,8 @@ class Fingerprint:
 
 def commitment_root(fps: list[Fingerprint]) -> str:
     """0x-hex Merkle root over the (key, response) pairs, as put on-chain."""
+    from ml.oml.commitment import FingerprintTree  # eth hashing: imported only when a root is computed
+
     return "0x" + FingerprintTree([(f.key, f.response) for f in fps]).root.hex()
 
 

@@ -93,7 +93,7 @@ def test_template_prefix_is_computed_once(monkeypatch):
     monkeypatch.setattr(body, "forward", spy)
     teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size=8)
     n_pre = len("A long shared system prompt: ")
-    assert seen == [(1, n_pre), (3, len("defgh") + len(" xy"))]
+    assert seen == [(1, n_pre), (3, len("defgh") + len(" xy") - 1)]  # the last response token is not fed
 
 
 def test_bad_batch_size():
