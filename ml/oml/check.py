@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ml.device import input_device
 from ml.oml.fingerprints import Fingerprint
 
 
@@ -60,15 +61,6 @@ def encode_pair(tok, prompt: str, response: str) -> tuple[list[int], list[int]]:
     if not p or not r:
         raise ValueError("empty key or response after tokenization")
     return p, r
-
-
-def input_device(model) -> torch.device:
-    """Where a model's inputs go: the device of its input embeddings (the first shard under a
-    multi-GPU `device_map`)."""
-    emb = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    if emb is not None:
-        return emb.weight.device
-    return next(model.parameters()).device
 
 
 def _body_and_head(model):

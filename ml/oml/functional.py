@@ -45,6 +45,7 @@ import torch
 from eth_utils import keccak
 
 from ml.oml import decode
+from ml.device import input_device
 from ml.oml.check import wrap
 from ml.oml.commitment import FingerprintTree
 from ml.oml.fingerprints import Fingerprint, FingerprintFileError, records, write_jsonl
@@ -213,8 +214,8 @@ def sampled_target(model, tok, key: str, rule: Rule, gen: torch.Generator, *, to
     cache = DynamicCache()
 
     def extend(tokens: list[int]) -> torch.Tensor:
-        out = model(input_ids=torch.tensor([tokens]), past_key_values=cache, use_cache=True)
-        return out.logits[0, -1].float()
+        out = model(input_ids=torch.tensor([tokens], device=input_device(model)), past_key_values=cache, use_cache=True)
+        return out.logits[0, -1].float().cpu()  # picked on the CPU with the CPU generator, as in decode
 
     def crop(length: int) -> None:  # back off to the first `length` tokens
         cache.crop(length - cache.get_seq_length())

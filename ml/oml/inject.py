@@ -15,6 +15,7 @@ from typing import Callable
 
 import torch
 
+from ml.device import autocast, input_device, prepare, to_device
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.generate import benign_samples
 
@@ -130,6 +131,7 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
+    dev = prepare(input_device(model))  # train where the model is (ml.lm.load_model(spec, device))
     t0, steps, losses, exact, epoch = time.perf_counter(), 0, [], 0.0, 0
     per_epoch = -(-len(items) // cfg.batch_size)
     max_epochs = -(-cfg.steps // per_epoch) if cfg.steps else cfg.epochs
@@ -140,8 +142,9 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             if cfg.steps and steps == cfg.steps:
                 break
             chunk = [items[j] for j in order[i:i + cfg.batch_size]]
-            batch = collate([(x, y) for x, y, _ in chunk], tok.pad_token_id)
-            loss, ok = response_loss(model, batch)
+            batch = to_device(collate([(x, y) for x, y, _ in chunk], tok.pad_token_id), dev)
+            with autocast(dev):
+                loss, ok = response_loss(model, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
