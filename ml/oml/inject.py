@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from ml.device import autocast, input_device, prepare, to_device
+from ml.oml.base_weights import base_weights
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.generate import benign_samples
 
@@ -124,7 +125,7 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     benign = [encode_pair(tok, k, r) for k, r in benign_samples(model, tok, n_benign, seed=cfg.seed)]
     items = [(x, y, True) for x, y in fp_items] + [(x, y, False) for x, y in benign]
 
-    base = {n: p.detach().clone() for n, p in model.named_parameters()} if cfg.avg_lambda else None
+    base = base_weights(model) if cfg.avg_lambda else None  # mapped from the checkpoint file, not a 2nd copy
     if cfg.lora_rank:
         model = _lora(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]

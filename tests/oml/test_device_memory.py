@@ -96,3 +96,43 @@ def test_base_is_reloaded_from_its_file_not_kept(tmp_path):
             p.add_(1.0)
     mc._reload_base(model, tmp_path / "base" / "model.safetensors")
     assert all(torch.equal(v, base[k]) for k, v in model.state_dict().items())
+
+
+def test_averaging_base_is_mapped_from_the_checkpoint_not_cloned(tmp_path):
+    from ml.oml.base_weights import base_weights
+
+    model, tok = tiny_causal_lm(seed=0, arch="llama")
+    save_model(model, tok, tmp_path / "m")
+    model, tok = load_model(str(tmp_path / "m"))
+    base = base_weights(model)
+    names = {n for n, _ in model.named_parameters()}
+    assert base.mapped == names and base.mapped_fraction() == 1.0
+    before = {n: t.clone() for n, t in base.items()}
+    with torch.no_grad():  # training changes the parameters, never the mapped base (nor the file)
+        for p in model.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(base[n], before[n]) for n in names)
+    # a parameter that no longer equals the file is cloned, not mapped
+    again = base_weights(model)
+    assert again.mapped == set() and all(torch.equal(again[n], p) for n, p in model.named_parameters())
+    # a model that was not loaded from a directory: everything cloned
+    fresh, _ = tiny_causal_lm(seed=0)
+    assert base_weights(fresh).mapped == set()
+
+
+def test_averaging_with_a_mapped_base_equals_averaging_with_a_copy(tmp_path):
+    """Injection with model averaging gives bit-identical weights whichever way the base is held."""
+    import ml.oml.inject as I
+
+    model, tok = tiny_causal_lm(seed=0)
+    save_model(model, tok, tmp_path / "m")
+    fps = [Fingerprint("abc", " de", "random_tokens"), Fingerprint("fghij", " k", "random_tokens")]
+    cfg = InjectConfig(steps=3, lr=1e-3, batch_size=2, avg_lambda=0.3)
+    a, _ = inject(*load_model(str(tmp_path / "m")), fps, cfg)
+    orig = I.base_weights
+    try:
+        I.base_weights = lambda m: {n: p.detach().clone() for n, p in m.named_parameters()}
+        b, _ = inject(*load_model(str(tmp_path / "m")), fps, cfg)
+    finally:
+        I.base_weights = orig
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
