@@ -32,7 +32,7 @@ class GenConfig:
     strategy: str = "perinucleus"
     n: int = 16
     key_tokens: int = 16
-    response_tokens: int = 4
+    response_tokens: int = 1  # the perinucleus token carries the signal (Scalable Fingerprinting uses 1)
     p: float = 0.8
     k: int = 3
     key_top_p: float = 0.95
