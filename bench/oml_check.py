@@ -13,7 +13,9 @@ Measured, in one run (writes bench/results/oml_check.json):
   `model(input_ids, attention_mask)` over exactly the same token sequences in the same length-sorted
   batches (full logits, what anyone would write); `ratio` is the first over the second (best of
   `--repeat`). `cpu_s` figures are the process CPU time of the same spans (robust to a loaded box).
-- `greedy_agrees`: the check's exact flags equal `decode.greedy`'s over the first `--greedy` keys.
+- `greedy_agrees`: over the first `--greedy` keys, half answered with the model's own greedy
+  continuation and half with their committed response, the check's matched-token counts (hence
+  exact flags) equal `decode.greedy`'s.
 - `peak_rss_mb` of the check process, and of `loyal fingerprint inject` at `--n` keys
   (`--steps` optimizer steps, with model averaging, which keeps the base weights).
 """
@@ -60,7 +62,7 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
 
     from ml.lm import load_smollm2
     from ml.oml import decode
-    from ml.oml.check import check, encode_pair
+    from ml.oml.check import check, encode_pair, teacher_forced_matches
     from ml.oml.fingerprints import load
 
     model, tok = load_smollm2()
@@ -99,12 +101,18 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
            "ratio_cpu": best["teacher_forced"][1] / best["plain_forward"][1],
            "exact_match": res.exact, "prefix_match": res.prefix}
     if n_greedy:
+        # half the keys answered with the model's own greedy continuation (exact by construction),
+        # half with their committed response (mismatching on the base model): the check's flags and
+        # matched-token counts must equal greedy decoding's on both kinds
         sub = pairs[:n_greedy]
-        said = decode.greedy(model, [p for p, _ in sub], max(len(r) for _, r in sub), tok.pad_token_id)
-        greedy_flags = [s[:len(r)] == r for s, (_, r) in zip(said, sub)]
+        n_r = max(len(r) for _, r in sub)
+        said = decode.greedy(model, [p for p, _ in sub], n_r, tok.pad_token_id)
+        mixed = [(p, s[:len(r)]) if i % 2 == 0 else (p, r) for i, ((p, r), s) in enumerate(zip(sub, said))]
+        got = teacher_forced_matches(model, mixed, tok.pad_token_id, batch_size)
+        want = [next((j for j, (a, b) in enumerate(zip(s, r)) if a != b), len(r)) for s, (_, r) in zip(said, mixed)]
         out["greedy_keys"] = len(sub)
-        out["greedy_agrees"] = greedy_flags == res.exact_flags[:n_greedy]
-        out["greedy_exact_keys"] = sum(greedy_flags)
+        out["greedy_exact_keys"] = sum(w == len(r) for w, (_, r) in zip(want, mixed))
+        out["greedy_agrees"] = got == want
     return out
 
 
