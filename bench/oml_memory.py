@@ -78,7 +78,8 @@ def _probe(tree: Path, *args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", nargs="+", default=["inject", "copies"])
-    ap.add_argument("--fingerprints", type=Path, required=False, help="fingerprint file for the inject part")
+    ap.add_argument("--fingerprints", type=Path, help="fingerprint file for the inject part (default: generate --n)")
+    ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--hosts", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -90,7 +91,12 @@ def main() -> None:
     th = str(a.threads)
     if "inject" in a.parts:
         if not a.fingerprints:
-            raise SystemExit("--fingerprints FILE needed for the inject part (loyal fingerprint generate --n 256)")
+            import tempfile
+
+            a.fingerprints = Path(tempfile.mkdtemp(prefix="oml-memory-")) / "fp.jsonl"
+            subprocess.run([sys.executable, "-m", "agents.cli", "fingerprint", "generate", "--n", str(a.n),
+                            "--out", str(a.fingerprints)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                           check=True, capture_output=True)
         n = sum(1 for line in a.fingerprints.read_text().splitlines() if line.strip())
         res["inject"] = {"n": n, "steps": a.steps, "avg_lambda": 0.1,
                          "before_base_cloned": _probe(ROOT, "inject-clone", th, str(a.fingerprints), str(a.steps)),
