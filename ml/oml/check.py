@@ -133,10 +133,12 @@ def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_
                 past = copy.deepcopy(cache)
                 past.batch_repeat_interleave(len(rows))
             hidden = body(input_ids=ids, attention_mask=mask, cache=past, use_cache=past is not None)
-            h = hidden.last_hidden_state[r_idx, c_idx]
+            hs = hidden.last_hidden_state  # on the last shard's device under a multi-GPU device_map
+            h = hs[r_idx.to(hs.device), c_idx.to(hs.device)]
             got = head(h.to(head.weight.device)).argmax(-1)
         else:
-            got = model(input_ids=ids, attention_mask=mask).logits[r_idx, c_idx].argmax(-1)
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            got = logits[r_idx.to(logits.device), c_idx.to(logits.device)].argmax(-1)
         hit = (got.cpu() == torch.tensor(want)).tolist()
         k = 0
         for i in rows:
