@@ -41,7 +41,7 @@ def signing_in_process(n: int = 20_000) -> dict:
     signer = PermitSigner(os.urandom(32), 31337, "0x" + "11" * 20)
     hashes = [os.urandom(32) for _ in range(n)]
     t = time.perf_counter()
-    signer.sign_batch("0x" + "22" * 20, 1, hashes, 0, 2**40)
+    signer.sign_batch("0x" + "22" * 20, 1, hashes, 0, 2**40, 1)
     dt = time.perf_counter() - t
     return {"permits": n, "seconds": round(dt, 3), "signatures_per_s": round(n / dt)}
 

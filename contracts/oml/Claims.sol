@@ -182,6 +182,7 @@ contract Claims {
     event AnswerEvidence(
         uint256 indexed claimId,
         bytes32 answerDigest,
+        uint64 licenceStart,
         uint64 answeredAt,
         bytes32 permissionDigest,
         string completion,
@@ -339,7 +340,9 @@ contract Claims {
             r.modelId, r.host, keccak256(bytes(r.key)), keccak256(bytes(r.response)), commitment, committedAt, commitBlock
         );
         emit ClaimEvidence(claimId, r.key, r.response);
-        emit AnswerEvidence(claimId, digest, r.answer.time, r.answer.permissionDigest, r.completion, r.signature);
+        emit AnswerEvidence(
+            claimId, digest, r.answer.licenceStart, r.answer.time, r.answer.permissionDigest, r.completion, r.signature
+        );
         token.safeTransferFrom(msg.sender, address(this), claimBond);
     }
 
