@@ -2,7 +2,11 @@
 overridden, so the production classes carry no switch for misbehaving."""
 from __future__ import annotations
 
+import os
+
 from .host import Host, PermissionDenied
+from .prover import PendingLeak, Prover
+from .sealed import Opening, seal
 
 
 class CheatingHost(Host):
@@ -54,3 +58,17 @@ class TipOffUnsignedHost(TipOffHost):
 
     def sign_answer(self, prompt: str, text: str) -> dict | None:
         return None
+
+
+class GarbageSealProver(Prover):
+    """Seals an opening that does not open its commitment (another salt) to every verifier: each
+    verifier's `unseal` fails, it observes `seal-error: …` and votes against, so the claim cannot
+    be confirmed and the prover loses its bond."""
+
+    def commit_leak(self, host: str, endpoint: str, key: str, response: str) -> PendingLeak:
+        keys = self.verifier_keys()
+        opening = Opening(key, response, host, endpoint, os.urandom(32))
+        decoy = Opening(key, response, host, endpoint, os.urandom(32))
+        block = self._commit_then_next_block(
+            self._claims.functions.commitSealed(opening.commitment(), seal(decoy, keys)))
+        return PendingLeak(opening, opening.commitment(), block, tuple(keys))
