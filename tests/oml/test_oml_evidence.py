@@ -241,3 +241,25 @@ def test_garbage_seal_cannot_get_a_confirm(oml):
     assert after["honest"]["stake"] == before["honest"]["stake"]
     assert after["prover"]["tokens"] == before["prover"]["tokens"] - bond
     assert after["honest"]["tokens"] == before["honest"]["tokens"] + bond - bond * 600 // 10_000 // 3 * 3
+
+
+def test_python_answer_digest_and_typehash_are_the_contracts(oml):
+    """`answers.ANSWER` is `HostAnswers.ANSWER_TYPEHASH`; a host's answer from the HTTP endpoint
+    hashes to `answerDigest` on-chain and `isSignedByHost` accepts its signature."""
+    from eth_utils import keccak
+
+    from agents.oml.answers import ANSWER, SignedAnswer
+
+    chain = oml.chain
+    hub = chain.contract_at("HostAnswers", chain.call(chain.contract("Claims").functions.answers()))
+    assert bytes(chain.call(hub.functions.ANSWER_TYPEHASH())) == keccak(ANSWER.encode_type().encode())
+    host = CheatingHost(chain, oml.cheater, oml.model_id, oml.models[oml.cheater.address].complete)
+    with Service(host_app(host)) as svc:
+        body = httpx.post(f"{svc.url}/v1/completions", json={"prompt": "hello", "max_tokens": 4}).json()
+    assert body["object"] == "text_completion" and body["choices"][0]["text"]  # still an OpenAI completion
+    a = SignedAnswer.from_json(body["loyal_signature"])
+    assert bytes(chain.call(hub.functions.answerDigest(a.as_struct()))) == a.digest()
+    ok, digest = chain.call(hub.functions.isSignedByHost(a.as_struct(), a.signature))
+    assert ok and bytes(digest) == a.digest() and a.signer() == oml.cheater.address
+    assert not chain.call(hub.functions.isSignedByHost(dataclasses.replace(a, time=a.time + 1).as_struct(),
+                                                       a.signature))[0]
