@@ -212,6 +212,9 @@ class Prover:
             if p.answer is not None:
                 claim_id = self.file_claim(host, p.key, p.response, p.answer, p.served)
                 return Probe(**{**p.__dict__, "claim_id": claim_id})
+            if host not in self.subsets:  # a sealed claim proves the key is in the host's own subset
+                return Probe(**{**p.__dict__, "unsigned_reason": p.unsigned_reason + "; no subset of this host "
+                                "known for a sealed claim"})
             # no valid signature: claim it like a leak at the host's own endpoint, with a sealed key
             return Probe(**{**p.__dict__, "claim_id": self.file_leak(host, url, p.key, p.response), "endpoint": url})
         return p

@@ -337,7 +337,13 @@ contract Claims {
         bytes32 digest = _checkAnswer(r);
         answerUsed[digest] = true;
         claimId = _open(
-            r.modelId, r.host, keccak256(bytes(r.key)), keccak256(bytes(r.response)), commitment, committedAt, commitBlock
+            r.modelId,
+            r.host,
+            keccak256(bytes(r.key)),
+            keccak256(bytes(r.response)),
+            commitment,
+            committedAt,
+            commitBlock
         );
         emit ClaimEvidence(claimId, r.key, r.response);
         emit AnswerEvidence(
@@ -413,7 +419,13 @@ contract Claims {
         }
         delete sealedCommit[msg.sender][commitment];
         claimId = _open(
-            r.modelId, r.host, keccak256(bytes(r.key)), keccak256(bytes(r.response)), commitment, committedAt, commitBlock
+            r.modelId,
+            r.host,
+            keccak256(bytes(r.key)),
+            keccak256(bytes(r.response)),
+            commitment,
+            committedAt,
+            commitBlock
         );
         _claims[claimId].endpointHash = keccak256(bytes(r.endpoint));
         _claims[claimId].sealedCommitment = commitment;
@@ -608,7 +620,11 @@ contract Claims {
         if (a.completionHash != keccak256(completion)) revert CompletionHashMismatch(a.completionHash);
         bytes calldata response = bytes(r.response);
         bool functional = response.length >= 20 && bytes20(response[:20]) == bytes20("loyal-functional-v1:");
-        if (!functional && (completion.length < response.length || keccak256(completion[:response.length]) != keccak256(response))) {
+        if (
+            !functional
+                && (completion.length < response.length
+                    || keccak256(completion[:response.length]) != keccak256(response))
+        ) {
             revert CompletionLacksResponse();
         }
         bool ok;
@@ -704,10 +720,7 @@ contract Claims {
         if (block.timestamp > challengeEnds) revert ChallengeWindowClosed(challengeEnds);
     }
 
-    function _checkPermissionFields(uint256 claimId, Claim storage c, UsageLedger.Permission calldata p)
-        private
-        view
-    {
+    function _checkPermissionFields(uint256 claimId, Claim storage c, UsageLedger.Permission calldata p) private view {
         if (p.queryHash != c.keyHash || p.host != c.host || p.modelId != c.modelId) {
             revert PermissionMismatch(claimId);
         }

@@ -27,10 +27,9 @@ contract UsageLedger is EIP712, AccessControl {
 
     /// @notice Role of the platform keys whose signatures count as permissions.
     bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
-    bytes32 public constant PERMISSION_TYPEHASH =
-        keccak256(
-            "Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry,uint64 issuedBlock)"
-        );
+    bytes32 public constant PERMISSION_TYPEHASH = keccak256(
+        "Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry,uint64 issuedBlock)"
+    );
 
     /// @notice σ(q): the platform's permission for `host` to serve query `queryHash` of `modelId`.
     struct Permission {

@@ -8,7 +8,6 @@ import {Staking} from "../../contracts/core/Staking.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 contract ClaimsTest is OmlBase {
-
     /// @dev The honest host asks the platform for σ(key) when it serves fingerprint `i`.
     function _servedWithPermission(uint256 i, address who) internal view returns (UsageLedger.Permission memory p) {
         (string memory key,,) = FingerprintFixture.pair(i);
@@ -93,9 +92,7 @@ contract ClaimsTest is OmlBase {
         uint256 claimId = claims.reveal(r);
         UsageLedger.Permission memory late = _permission(r.key, host2, 1); // issued after the commitment
         bytes memory sig = _platformSig(late);
-        vm.expectRevert(
-            abi.encodeWithSelector(Claims.PermissionIssuedAfterCommit.selector, claimId, late.issuedBlock)
-        );
+        vm.expectRevert(abi.encodeWithSelector(Claims.PermissionIssuedAfterCommit.selector, claimId, late.issuedBlock));
         claims.defendWithPermission(claimId, late, sig);
         assertTrue(late.issuedBlock > commitBlock, "late by construction");
     }
@@ -223,7 +220,9 @@ contract ClaimsTest is OmlBase {
         _commitFor(r);
         vm.roll(block.number + 1);
         vm.expectRevert(
-            abi.encodeWithSelector(Claims.UnknownCommitment.selector, claims.claimCommitment(r.key, r.response, host2, r.salt))
+            abi.encodeWithSelector(
+                Claims.UnknownCommitment.selector, claims.claimCommitment(r.key, r.response, host2, r.salt)
+            )
         );
         vm.prank(address(0xBAD)); // a front-runner replaying the reveal
         claims.reveal(r);

@@ -151,7 +151,10 @@ contract ClaimsEvidenceTest is OmlBase {
     function test_sealed_endpointThatGoesQuietAfterTheRevealIsStillSlashed() public {
         Claims.LeakReveal memory r = _leak(1);
         bytes32 c = _commitSealed(r);
-        for (uint256 i; i < 3; ++i) _observe(i, c, r.response); // they saw the fingerprint before the reveal
+        // they saw the fingerprint before the reveal
+        for (uint256 i; i < 3; ++i) {
+            _observe(i, c, r.response);
+        }
         uint256 claimId = _reveal(r);
         // After the reveal the endpoint answers nothing: verifiers can no longer observe, and need not.
         vm.expectRevert(abi.encodeWithSelector(Claims.NoSealedCommitment.selector, prover, c));
@@ -208,7 +211,9 @@ contract ClaimsEvidenceTest is OmlBase {
         Claims.LeakReveal memory r = _leak(1);
         bytes32 c = _commitSealed(r);
         string memory bad = "seal-error: sealed key does not open to the commitment";
-        for (uint256 i; i < 3; ++i) _observe(i, c, bad);
+        for (uint256 i; i < 3; ++i) {
+            _observe(i, c, bad);
+        }
         uint256 claimId = _reveal(r);
         uint256 proverBefore = token.balanceOf(prover);
         uint256 hostBefore = token.balanceOf(host2);

@@ -65,14 +65,17 @@ contract ClaimsHandler is Test {
         );
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(hostKeys[h % 2], claims.answers().answerDigest(a));
         vm.prank(prover);
-        claims.reveal(Claims.SignedReveal(modelId, host, key, response, bytes32(i), proof, a, response, abi.encodePacked(r, s, v)));
+        claims.reveal(
+            Claims.SignedReveal(modelId, host, key, response, bytes32(i), proof, a, response, abi.encodePacked(r, s, v))
+        );
     }
 
     function defend(uint256 id) external {
         if (claims.claimCount() == 0) return;
         id = bound(id, 1, claims.claimCount());
         Claims.Claim memory c = claims.claim(id);
-        UsageLedger.Permission memory p = UsageLedger.Permission(c.keyHash, c.host, c.modelId, id, c.committedAt, c.commitBlock - 1);
+        UsageLedger.Permission memory p =
+            UsageLedger.Permission(c.keyHash, c.host, c.modelId, id, c.committedAt, c.commitBlock - 1);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(platformKey, usage.permissionDigest(p));
         try claims.defendWithPermission(id, p, abi.encodePacked(r, s, v)) {} catch {}
     }
@@ -151,9 +154,11 @@ contract ClaimsInvariantTest is OmlBase {
 
     /// @dev No token is created or lost: every holder the protocol touches adds up to the supply.
     function invariant_tokensConserved() public view {
-        uint256 sum = token.balanceOf(address(claims)) + token.balanceOf(address(staking))
-            + token.balanceOf(community) + token.balanceOf(prover) + token.balanceOf(host) + token.balanceOf(host2);
-        for (uint256 i; i < 3; ++i) sum += token.balanceOf(verifiers[i]);
+        uint256 sum = token.balanceOf(address(claims)) + token.balanceOf(address(staking)) + token.balanceOf(community)
+            + token.balanceOf(prover) + token.balanceOf(host) + token.balanceOf(host2);
+        for (uint256 i; i < 3; ++i) {
+            sum += token.balanceOf(verifiers[i]);
+        }
         assertEq(sum, supply, "supply conserved");
         assertEq(token.totalSupply(), supply, "no mint");
     }

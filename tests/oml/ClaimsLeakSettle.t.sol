@@ -15,7 +15,6 @@ contract ClaimsLeakSettleTest is OmlBase {
     bytes constant SEALED = hex"5ea1ed";
     string constant SERVED = "the endpoint's answer";
 
-
     function setUp() public override {
         super.setUp();
         // host's copy carries fingerprints {0, 1}, host2's copy {2, 3}: two-leaf subset trees.
@@ -273,12 +272,16 @@ contract ClaimsLeakSettleTest is OmlBase {
         }
         vm.warp(block.timestamp + CHALLENGE + VOTING + 1);
         claims.finalize(claimId);
-        for (uint256 i; i < 3; ++i) claims.settleVerifier(claimId, verifiers[i]);
+        for (uint256 i; i < 3; ++i) {
+            claims.settleVerifier(claimId, verifiers[i]);
+        }
         assertEq(token.balanceOf(address(claims)), 0, "claims holds nothing once settled");
         assertEq(staking.slashedBalance(address(claims)), 0, "all slashed stake paid out");
         uint256 sum = token.balanceOf(address(staking)) + token.balanceOf(community) + token.balanceOf(prover)
             + token.balanceOf(host) + token.balanceOf(host2);
-        for (uint256 i; i < 3; ++i) sum += token.balanceOf(verifiers[i]);
+        for (uint256 i; i < 3; ++i) {
+            sum += token.balanceOf(verifiers[i]);
+        }
         assertEq(sum, supply, "conserved");
     }
 }

@@ -77,7 +77,9 @@ abstract contract OmlBase is Test {
         token.mint(host, 1_000 ether);
         token.mint(host2, 1_000 ether);
         token.mint(prover, 1_000 ether);
-        for (uint256 i; i < 3; ++i) token.mint(verifiers[i], 1_000 ether);
+        for (uint256 i; i < 3; ++i) {
+            token.mint(verifiers[i], 1_000 ether);
+        }
         vm.stopPrank();
 
         _approveAndStake(host, STAKE);
@@ -176,7 +178,11 @@ abstract contract OmlBase is Test {
 
     /// @dev The reveal of fingerprint `i` against `target`, with `target`'s signed answer (the
     /// response followed by more text).
-    function _signedReveal(uint256 i, address target, bytes32 salt) internal view returns (Claims.SignedReveal memory r) {
+    function _signedReveal(uint256 i, address target, bytes32 salt)
+        internal
+        view
+        returns (Claims.SignedReveal memory r)
+    {
         (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(i);
         string memory completion = string.concat(response, " and so on");
         HostAnswers.Answer memory a = _answer(key, completion, target);
