@@ -15,6 +15,8 @@ from agents.core.token import Stakes
 from agents.dao.governance import Dao
 from agents.oml import appeals as ap
 from agents.oml import deploy as oml_deploy
+from agents.oml.adversaries import CheatingHost
+from agents.oml.answers import SignedAnswer
 from agents.oml.community import Terms, register_model, set_host_subset
 from agents.oml.host import join_as_host
 from agents.oml.prover import Prover
@@ -61,9 +63,15 @@ def main() -> None:
         p = Prover(chain, prover, model_id, pairs, platform_url="http://127.0.0.1:9")
         dao = Dao(chain)
 
+        answers = dict(pairs)
+        serving = CheatingHost(chain, host2, model_id, lambda prompt, n: answers[prompt])
+
         def decided(i: int, confirms: int) -> tuple[int, int]:
             k, r = subsets[host2.address][i]
-            cid = p.file_claim(host2.address, k, r)
+            text = serving.serve(k, 8)
+            answer = SignedAnswer.from_json(serving.sign_answer(k, text))
+            chain.mine(1)
+            cid = p.file_claim(host2.address, k, r, answer, text)
             chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
             for j, v in enumerate(verifiers):
                 chain.transact(v, claims.functions.vote(cid, j < confirms))

@@ -20,6 +20,7 @@ from agents.dao.governance import Dao
 from agents.oml import appeals as ap
 from agents.oml import deploy as oml_deploy
 from agents.oml.adversaries import CheatingHost
+from agents.oml.answers import SignedAnswer
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.community import Terms, register_model, set_host_subset
 from agents.oml.host import create_app as host_app
@@ -174,8 +175,12 @@ def _decided_claim(oml, confirms: int) -> int:
     """A claim against the cheater, decided by `confirms` confirming votes of three (the rest collude)."""
     chain, claims = oml.chain, oml.chain.contract("Claims")
     key, response = oml.subsets[oml.cheater.address][0]
+    cheater = CheatingHost(chain, oml.cheater, oml.model_id, oml.models[oml.cheater.address].complete)
+    text = cheater.serve(key, 40)
+    answer = SignedAnswer.from_json(cheater.sign_answer(key, text))  # the host's own signed answer
+    chain.mine(1)
     prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url="http://127.0.0.1:9")  # not asked
-    claim_id = prover.file_claim(oml.cheater.address, key, response)
+    claim_id = prover.file_claim(oml.cheater.address, key, response, answer, text)
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     for i, v in enumerate(oml.verifiers):
         chain.transact(v, claims.functions.vote(claim_id, i < confirms))
