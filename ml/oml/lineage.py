@@ -89,4 +89,4 @@ def derive(base_matches: int, base_trials: int, subset_size: int, bound: float =
 
 def union_bound(fpr: float, hosts: int) -> float:
     """A prover testing one unrelated model against every host's subset: P[any host reaches m] <= hosts * fpr."""
-    return min(1.0, hosts * fpr) if not math.isnan(fpr) else fpr
+    return min(1.0, hosts * fpr)
