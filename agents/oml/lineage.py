@@ -48,6 +48,7 @@ class LineageRecord:
     keys_digest: bytes
     endpoint_hash: bytes
     committed_at: int
+    commit_block: int
     revealed_at: int
     reveal_block: int
     verifiers_at_reveal: int

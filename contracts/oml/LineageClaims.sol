@@ -20,7 +20,7 @@ import {Staking} from "../core/Staking.sol";
 /// the subset size (`ml/oml/lineage.py`). The flow mirrors `Claims`: commit to
 /// `lineageCommitment`, reveal from the next block within `revealWindow` posting `claimBond` (each
 /// key is spent here, and keys spent in Claims are refused); during `challengeWindow` host A may
-/// show, for every revealed key, a platform permission issued before the commitment (the endpoint
+/// show, for every revealed key, a platform permission issued in a block before the commitment's (the endpoint
 /// is A's own service behind a proxy): Defended, bond to A. Otherwise the staked verifiers of
 /// `Claims` (registered before the reveal) vote; a strict majority confirms and A is slashed like a
 /// leak (up to `stakeRequired`: `proverShareBps` to the prover, the rest to the community, bond
@@ -62,6 +62,7 @@ contract LineageClaims {
         bytes32 keysDigest; // keccak256(abi.encode(keccak256(key_i) ...)), in revealed order
         bytes32 endpointHash;
         uint64 committedAt;
+        uint64 commitBlock;
         uint64 revealedAt;
         uint64 revealBlock;
         uint32 verifiersAtReveal;
@@ -180,7 +181,7 @@ contract LineageClaims {
         if (r.responses.length != n || r.subsetProofs.length != n) revert LengthMismatch();
         if (bytes(r.endpoint).length == 0) revert EmptyEndpoint();
         bytes32 commitment = lineageCommitment(r.keys, r.responses, r.host, r.endpoint, r.salt);
-        uint64 committedAt = _checkCommit(commitment);
+        (uint64 committedAt, uint64 commitBlock) = _checkCommit(commitment);
         if (!agreements.hasSigned(r.modelId, r.host)) revert HostNotBound(r.modelId, r.host);
         uint32 verifiers = claims.verifierCount();
         if (verifiers == 0) revert NoVerifiers();
@@ -194,6 +195,7 @@ contract LineageClaims {
         c.keysDigest = keysDigest;
         c.endpointHash = keccak256(bytes(r.endpoint));
         c.committedAt = committedAt;
+        c.commitBlock = commitBlock;
         c.revealedAt = uint64(block.timestamp);
         c.revealBlock = uint64(block.number);
         c.verifiersAtReveal = verifiers;
@@ -220,11 +222,11 @@ contract LineageClaims {
         if (block.timestamp > challengeEnds) revert ChallengeWindowClosed(challengeEnds);
         if (ps.length != c.matches || signatures.length != ps.length) revert LengthMismatch();
         bytes32[] memory keyHashes = new bytes32[](ps.length);
-        uint64 latestExpiry = c.committedAt + usage.permissionTtl();
         for (uint256 i; i < ps.length; ++i) {
             UsageLedger.Permission calldata p = ps[i];
             if (p.host != c.host || p.modelId != c.modelId) revert PermissionMismatch(claimId, i);
-            if (p.expiry > latestExpiry) revert PermissionIssuedAfterCommit(claimId, i);
+            // issued in a block before the commitment's: the host could not yet know the keys were a claim's
+            if (p.issuedBlock >= c.commitBlock) revert PermissionIssuedAfterCommit(claimId, i);
             if (!usage.isPlatformPermission(p, signatures[i])) revert InvalidPermission(claimId, i);
             keyHashes[i] = p.queryHash;
         }
@@ -304,12 +306,12 @@ contract LineageClaims {
     // ---------------------------------------------------------------- internals
 
     /// @dev The caller's commitment exists, is at least one block old and still revealable.
-    function _checkCommit(bytes32 commitment) private view returns (uint64) {
+    function _checkCommit(bytes32 commitment) private view returns (uint64, uint64) {
         Commit memory cm = commits[msg.sender][commitment];
         if (cm.blockNumber == 0) revert UnknownCommitment(commitment);
         if (block.number <= cm.blockNumber) revert RevealTooEarly(cm.blockNumber);
         if (block.timestamp > cm.time + revealWindow) revert RevealWindowClosed(cm.time + revealWindow);
-        return cm.time;
+        return (cm.time, cm.blockNumber);
     }
 
     /// @dev Check every pair against the host's subset root and spend its key (here); a key spent

@@ -163,6 +163,7 @@ contract LineageClaimsTest is OmlBase {
             ps[i] = _permission(r.keys[i], host, i);
             sigs[i] = _platformSig(ps[i]);
         }
+        vm.roll(block.number + 1); // the host served these queries a block before the prover's commitment
         uint256 id = _file(r);
         // two permissions are not enough, nor a permission of another key in place of one
         UsageLedger.Permission[] memory two = new UsageLedger.Permission[](2);
@@ -184,8 +185,7 @@ contract LineageClaimsTest is OmlBase {
 
     function test_permissionsObtainedAfterCommitDoNotDefend() public {
         LineageClaims.Reveal memory r = _reveal(_idx(0, 1, 2), host);
-        uint256 id = _file(r);
-        vm.warp(block.timestamp + TTL); // issued after the commitment
+        uint256 id = _file(r); // the permissions below carry the reveal block: after the commit block
         UsageLedger.Permission[] memory ps = new UsageLedger.Permission[](3);
         bytes[] memory sigs = new bytes[](3);
         for (uint256 i; i < 3; ++i) {
