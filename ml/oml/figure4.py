@@ -182,7 +182,8 @@ def summarize(res: dict) -> list[dict]:
     return rows
 
 
-def plot(res: dict, out_dir: Path, prefix: str = "oml-figure4", title: str = "SmolLM2-135M") -> list[Path]:
+def plot(res: dict, out_dir: Path, prefix: str = "oml-figure4", title: str = "SmolLM2-135M",
+         color_by: str = "strategy") -> list[Path]:
     """Two PNGs in the style of the paper's Figure 4; returns their paths.
 
     Utility: one line per (strategy, injection setting). Persistence: one line per (strategy,
@@ -220,7 +221,10 @@ def plot(res: dict, out_dir: Path, prefix: str = "oml-figure4", title: str = "Sm
             hi = [max(pts[x].values()) - y for x, y in zip(xs, ys)]
             label = s + (f" ({inj})" if inj else "") + (f" [{att}]" if att and len(attacks) > 1 else "")
             i = attacks.index(att) if name == "persistence" else 0
-            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
+            if color_by == "variant":
+                colors.setdefault(("variant", inj), f"C{sum(1 for k in colors if isinstance(k, tuple))}")
+            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, marker="s" if inj else "o^vD"[i % 4],
+                        color=colors[("variant", inj)] if color_by == "variant" else colors.get(s),
                         ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
