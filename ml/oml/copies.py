@@ -67,8 +67,9 @@ class CopySpec:
 class CopyBlobs(Sequence):
     """The weights of each copy as safetensors bytes, read from its file when indexed."""
 
-    def __init__(self, paths: list[Path]):
+    def __init__(self, paths: list[Path], owner: tempfile.TemporaryDirectory | None = None):
         self.paths = [Path(p) for p in paths]
+        self._owner = owner  # a temporary folder holding the files: removed when this object goes
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -245,7 +246,8 @@ def _build_smollm2(spec: CopySpec, say: Callable[[str], None], out: Path,
 def build(spec: CopySpec, cache_dir: Path | None = None, say: Callable[[str], None] = lambda s: None,
           device: torch.device | str | None = None) -> Copies:
     """One fingerprinted copy per host (trained on `device`, default the CPU), from the cache under
-    `cache_dir` when it holds this spec; without a cache dir the copies live in a temporary folder."""
+    `cache_dir` when it holds this spec; without a cache dir the copies live in a temporary folder
+    removed when the returned `Copies.blobs` is garbage-collected (or the process exits)."""
     spec.validate()
     t0 = time.monotonic()
     entry = Path(cache_dir) / spec.key() if cache_dir else None
@@ -257,13 +259,14 @@ def build(spec: CopySpec, cache_dir: Path | None = None, say: Callable[[str], No
         return Copies(spec, pairs, _split(pairs, spec.hosts, spec.per_host), blobs, meta["stats"], True,
                       time.monotonic() - t0)
     build_one = _build_tiny if spec.base == "tiny" else _build_smollm2
+    owner = None
     if entry is None:
-        out = Path(tempfile.mkdtemp(prefix="loyal-copies-"))
-        pairs, paths, stats = build_one(spec, say, out, device)
+        owner = tempfile.TemporaryDirectory(prefix="loyal-copies-")  # deleted with the Copies (or at exit)
+        pairs, paths, stats = build_one(spec, say, Path(owner.name), device)
     else:
         with atomic_dir(entry) as tmp:
             pairs, _, stats = build_one(spec, say, tmp, device)
             (tmp / "meta.json").write_text(json.dumps({"spec": asdict(spec), "fingerprints": pairs, "stats": stats}))
         paths = [entry / f"copy-{i}.safetensors" for i in range(spec.hosts)]
-    return Copies(spec, pairs, _split(pairs, spec.hosts, spec.per_host), CopyBlobs(paths), stats, False,
+    return Copies(spec, pairs, _split(pairs, spec.hosts, spec.per_host), CopyBlobs(paths, owner), stats, False,
                   time.monotonic() - t0)

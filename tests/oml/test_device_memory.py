@@ -136,3 +136,14 @@ def test_averaging_with_a_mapped_base_equals_averaging_with_a_copy(tmp_path):
     finally:
         I.base_weights = orig
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_copies_without_a_cache_leave_no_files_behind():
+    import gc
+
+    built = mc.build(mc.CopySpec(base="tiny", hosts=1, per_host=1))
+    folder = built.blobs.paths[0].parent
+    assert built.blobs[0] and folder.is_dir()
+    del built
+    gc.collect()
+    assert not folder.exists()
