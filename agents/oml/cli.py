@@ -66,3 +66,9 @@ def demo(
     if failed:
         console.print("[red]a cheating or leaking host was not slashed[/red]")
         raise typer.Exit(1)
+
+
+from .appeals_cli import appeal_app, lineage_app  # noqa: E402  (#14: appeals, lineage claims)
+
+app.add_typer(appeal_app, name="appeal")
+app.add_typer(lineage_app, name="lineage")

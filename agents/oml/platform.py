@@ -1,8 +1,9 @@
 """The OML platform: an HTTP service that issues permissions σ(q) and keeps the record of them.
 
 Hosts ask `POST /v1/permits` for one or many query hashes at once (batch signing; the platform
-never sees the queries). Each permit gets the host's next nonce and `expiry = chain time + ttl`,
-the rule `Claims` relies on to tell whether a permission predates a claim. Every permit is kept
+never sees the queries). Each permit gets the host's next nonce, `expiry = chain time + ttl` and
+`issuedBlock` = the chain head's number when it was signed, the rule `Claims` relies on to tell
+whether a permission predates a claim (`issuedBlock < commit block`). Every permit is kept
 (and appended to a JSONL log when one is given, which also restores nonces after a restart), so
 provers and verifiers can ask `GET /v1/permits/{host}/{query_hash}` whether a query was permitted.
 The platform signs only for hosts whose licence is running on-chain, and only on a request signed
@@ -90,11 +91,11 @@ class Platform:
         host = to_checksum_address(host)
         if not self._is_licensed(model_id, host):
             raise HostNotLicensed(f"host {host} has no running licence for model {model_id}")
-        now = self.chain.w3.eth.get_block("latest")["timestamp"]
+        head = self.chain.w3.eth.get_block("latest")
         with self._lock:
             first = self._next_nonce.get(host, 0)
             self._next_nonce[host] = first + len(qhashes)
-        permits = self.signer.sign_batch(host, model_id, qhashes, first, now + self.ttl)
+        permits = self.signer.sign_batch(host, model_id, qhashes, first, head["timestamp"] + self.ttl, head["number"])
         with self._lock:
             for p in permits:
                 self._records.setdefault((host, p.query_hash), []).append(p)

@@ -26,6 +26,8 @@ from typing import Callable
 
 import torch
 
+from ml.device import autocast, input_device, prepare, to_device
+from ml.oml.base_weights import base_weights
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.generate import benign_samples
 
@@ -193,13 +195,14 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
                                                                  response_tokens=cfg.benign_tokens)]
     items = [(x, y, True) for x, y in fp_items] + [(x, y, False) for x, y in benign]
 
-    base = {n: p.detach().clone() for n, p in model.named_parameters()} if cfg.avg_lambda else None
+    base = base_weights(model) if cfg.avg_lambda else None  # mapped from the checkpoint file, not a 2nd copy
     if cfg.lora_rank:
         model = _lora(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
+    dev = prepare(input_device(model))  # train where the model is (ml.lm.load_model(spec, device))
     t0, steps, losses, exact, epoch = time.perf_counter(), 0, [], 0.0, 0
     per_epoch = -(-len(items) // cfg.batch_size)
     max_epochs = -(-cfg.steps // per_epoch) if cfg.steps else cfg.epochs
@@ -212,8 +215,9 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             if cfg.steps and steps == cfg.steps:
                 break
             chunk = [items[j] for j in order[i:i + cfg.batch_size]]
-            batch = collate_left([(x, y) for x, y, _ in chunk], tok.pad_token_id)
-            loss, ok = tail_loss(model, batch, per_item=cfg.loss_per == "item")
+            batch = to_device(collate_left([(x, y) for x, y, _ in chunk], tok.pad_token_id), dev)
+            with autocast(dev):
+                loss, ok = tail_loss(model, batch, per_item=cfg.loss_per == "item")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -65,6 +65,45 @@ FOREIGN_BALLOT = {"kind": "loyal-dao-ballot", "chainId": 1, "governor": "0x" + "
                   "support": "for", "voter": "0x" + "22" * 20, "nonce": 0, "signature": "0x" + "00" * 65}
 
 
+NO_CUDA = not torch.cuda.is_available()
+
+
+def not_causal_lm(e: Env) -> str:
+    """A Hugging Face model directory holding a masked LM (BERT), not a causal LM."""
+    d = e.tmp / "bert-mlm"
+    d.mkdir(exist_ok=True)
+    (d / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"],
+                                               "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 1,
+                                               "num_attention_heads": 1, "intermediate_size": 8}))
+    return str(d)
+
+
+def other_tokenizer_fps(e: Env) -> str:
+    """Fingerprints recorded as made with SmolLM2's tokenizer, to be used with the tiny byte model."""
+    return e.file("smollm2-fps.jsonl", json.dumps({"key": "abc", "response": " d", "strategy": "random_tokens",
+                                                   "tokenizer": "49152:0123456789abcdef"}) + "\n")
+
+
+def fp_bad_inputs(cmd: str, *extra: str) -> list[Case]:
+    """The cases every model-loading `loyal fingerprint` command shares: a model directory that is not
+    a causal LM, fingerprints of another tokenizer, `--device cuda` without CUDA."""
+    fp_opt = ["-f", "FP"] if cmd != "generate" else []
+
+    def args(e: Env, model: str, fp: str | None = None, device: tuple = ()) -> list[str]:
+        a = ["fingerprint", cmd, "--model", model, *[fp if x == "FP" else x for x in fp_opt], *extra, *device]
+        return [x.replace("TMP", str(e.tmp)) for x in a]
+
+    good_fp = lambda e: e.file("good-fps.jsonl", json.dumps({"key": "abc", "response": " d",  # noqa: E731
+                                                             "strategy": "random_tokens"}) + "\n")
+    out = [Case("file", lambda e: args(e, not_causal_lm(e), good_fp(e)), "BertForMaskedLM model, not a causal LM")]
+    if cmd != "generate":
+        out.append(Case("file", lambda e: args(e, "tiny", other_tokenizer_fps(e)),
+                        "generated for tokenizer 49152:0123456789abcdef"))
+    if NO_CUDA:
+        out.append(Case("value", lambda e: args(e, "tiny", good_fp(e), ("--device", "cuda")), "no CUDA device"))
+    return out
+
+
 def chain_opts(e: Env, *, rpc: str | None = None, book: str | None = None) -> list[str]:
     return ["--rpc", rpc or e.rpc, "--book", book or str(e.book)]
 
@@ -252,7 +291,10 @@ CASES: dict[str, list[Case]] = {
                     Case("password", lambda e: ["ledger", *chain_opts(e), "--keystore", str(e.ks), "fork", "--base", "1",
                                                 "#wrong-password"], "wrong password")],
     "ledger train": [Case("file", ledger("train", "--fork", "1", "--prompt", "p", "--response", "r",
-                                         "--model-dir", "/no/such/dir"), "ledger key")],
+                                         "--model-dir", "/no/such/dir"), "ledger key"),
+                     *([Case("value", ledger("train", "--fork", "1", "--prompt", "p", "--response", "r",
+                                             "--model-dir", "/no/such/dir", "--device", "cuda"), "no CUDA device")]
+                       if NO_CUDA else [])],
     "ledger seal": [Case("book", lambda e: ["ledger", *chain_opts(e, book=e.nobook), "seal"], "no address book")],
     "ledger history": [Case("rpc", lambda e: ["ledger", *chain_opts(e, rpc=BAD_RPC), "history"], "no JSON-RPC"),
                        Case("value", ledger("history", "--user", "nobody"), "--user 'nobody' is not an Ethereum address"),
@@ -297,19 +339,52 @@ CASES: dict[str, list[Case]] = {
                                             "--block-key-file", str(e.tmp / "absent.mldsa65"), "sign", "--fork", "1"],
                          "does not exist")],
     # -- oml --------------------------------------------------------------------------------------
+    "oml appeal file": [rpc_case("oml", "appeal", "file", extra=("1",)), book_case("oml", "appeal", "file", extra=("1",)),
+                        password_case("oml", "appeal", "file", extra=("1",)),
+                        Case("value", lambda e: ["oml", "appeal", "file", "first", *chain_opts(e)], "is not a number"),
+                        Case("value", lambda e: ["oml", "appeal", "file", "424242", *chain_opts(e), "--dev-account",
+                                                 "13"], "no claim 424242")],
+    "oml appeal propose": [rpc_case("oml", "appeal", "propose", extra=("1",)),
+                           book_case("oml", "appeal", "propose", extra=("1",)),
+                           password_case("oml", "appeal", "propose", extra=("1",)),
+                           Case("value", lambda e: ["oml", "appeal", "propose", "0", *chain_opts(e)], "ids start at 1"),
+                           Case("value", lambda e: ["oml", "appeal", "propose", "424242", *chain_opts(e),
+                                                    "--dev-account", "21"], "no claim 424242")],
+    "oml appeal release": [rpc_case("oml", "appeal", "release", extra=("1",)),
+                           book_case("oml", "appeal", "release", extra=("1",)),
+                           password_case("oml", "appeal", "release", extra=("1",)),
+                           Case("value", lambda e: ["oml", "appeal", "release", "424242", *chain_opts(e),
+                                                    "--dev-account", "13"], "no claim 424242")],
+    "oml appeal show": [rpc_case("oml", "appeal", "show", extra=("1",)), book_case("oml", "appeal", "show", extra=("1",)),
+                        Case("value", lambda e: ["oml", "appeal", "show", "424242", *chain_opts(e)], "no claim 424242")],
+    "oml lineage threshold": [
+        Case("value", lambda e: ["oml", "lineage", "threshold", "--base-matches", "70", "--trials", "64", "--subset",
+                                 "64"], "exceeds --trials 64"),
+        Case("value", lambda e: ["oml", "lineage", "threshold", "--base-matches", "0", "--trials", "64", "--subset",
+                                 "64", "--bound", "2"], "false-positive bound must be in (0, 1)"),
+        Case("value", lambda e: ["oml", "lineage", "threshold", "--base-matches", "30", "--trials", "64", "--subset",
+                                 "4"], "no m <= 4 keeps the false-positive rate")],
+    "oml lineage show": [rpc_case("oml", "lineage", "show", extra=("1",)), book_case("oml", "lineage", "show", extra=("1",)),
+                         Case("value", lambda e: ["oml", "lineage", "show", "424242", *chain_opts(e)],
+                              "no lineage claim 424242")],
     "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
     "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",
-                                                      "--out", str(e.tmp / "fp.jsonl")], "unknown strategy")],
+                                                      "--out", str(e.tmp / "fp.jsonl")], "unknown strategy"),
+                             *fp_bad_inputs("generate", "--n", "1", "--out", "TMP/fp-out.jsonl")],
     "fingerprint inject": [Case("file", lambda e: ["fingerprint", "inject", "--model", "tiny", "-f", str(e.tmp / "no.jsonl"),
-                                                   "-o", str(e.tmp / "m")], "no.jsonl")],
+                                                   "-o", str(e.tmp / "m")], "no.jsonl"),
+                           *fp_bad_inputs("inject", "-o", "TMP/m-out", "--steps", "1")],
     "fingerprint check": [Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f", str(e.tmp / "no.jsonl")],
                                "no such fingerprint file"),
                           Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f",
-                                                  e.file("bad.jsonl", "{oops\n")], "not valid JSON")],
+                                                  e.file("bad.jsonl", "{oops\n")], "not valid JSON"),
+                          *fp_bad_inputs("check")],
     "fingerprint attack": [Case("file", lambda e: ["fingerprint", "attack", "--model", "tiny", "-f",
-                                                   str(e.tmp / "no.jsonl"), "--out-dir", str(e.tmp / "a")], "no.jsonl")],
+                                                   str(e.tmp / "no.jsonl"), "--out-dir", str(e.tmp / "a")], "no.jsonl"),
+                           *fp_bad_inputs("attack", "--kind", "wrap")],
     "fingerprint utility": [Case("file", lambda e: ["fingerprint", "utility", "--model", "tiny", "--text",
-                                                    str(e.tmp / "none.txt")], "none.txt")],
+                                                    str(e.tmp / "none.txt")], "none.txt"),
+                            *fp_bad_inputs("utility")],
     "fingerprint report": [Case("file", lambda e: ["fingerprint", "report", "--results", str(e.tmp / "none.json")],
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------
