@@ -247,8 +247,8 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
 
 # The anchors' anti-forgetting recipe as measured on SmolLM2-135M (docs/oml-fingerprinting.md, "Capacity"):
 # warmup + cosine, data mixing 0.35 (per-item loss), averaging 0.15 toward the base after every epoch,
-# early stop at 100% train exact match. n=64: held-out ppl x1.15, 0.78 exact after the strong attack
-# (the +10% / 80% bound is not reached).
+# early stop at 100% train exact match. n=64, 3 seeds: held-out ppl x1.19, 0.78 exact after the strong
+# attack (the +10% / 80% bound is not reached).
 MIX_AVG_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0, schedule="cosine", warmup=0.1,
                               min_lr_ratio=0.1, mix_ratio=0.35, loss_per="item", avg_lambda=0.15, avg_every="epoch")
 
