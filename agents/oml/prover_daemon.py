@@ -1,0 +1,132 @@
+"""`loyal oml prover`: the prover as its own OS process, safe to SIGKILL.
+
+It wraps `prover.Prover` (probing and the fingerprint tree) and files each claim in resumable steps,
+so a restarted prover finishes a claim instead of starting another:
+
+1. probe a target host with an unspent key of its subset (`Prover.probe`); on a match without a
+   permission, write the *intent* (host, key, response, block) to its state file (atomic);
+2. `commit`, unless `Claims.commits(prover, commitment)` already holds it. The salt is derived from
+   the prover's key, the host and the fingerprint key, so a restart recomputes the same commitment;
+3. approve the bond (only if the allowance is short, or to move the chain past the commit block);
+4. `reveal`, unless the key is already spent, in which case the claim id is read from the
+   `ClaimRevealed` event carrying this commitment (looked up from the intent's block on).
+
+Each target is probed again every `probe_every` seconds until a claim against it is revealed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+
+from agents.core.events import fetch_events
+from common.files import atomic_write_json
+
+from .matching import HostQueryError
+from .prover import Prover
+
+log = logging.getLogger("loyal.oml.prover")
+
+
+class ProverDaemon:
+    def __init__(self, prover: Prover, targets: dict[str, str], state_path: Path, *, probe_every: float = 600.0):
+        self.prover = prover
+        self.chain = prover.chain
+        self.targets = targets  # host address -> URL of its service
+        self.state_path = state_path
+        self.probe_every = probe_every
+        self.state = json.loads(state_path.read_text()) if state_path.exists() else {"claims": {}, "probed": {}}
+        self._claims = self.chain.contract("Claims")
+        self._token = self.chain.contract("LoyalToken")
+
+    def _save(self) -> None:
+        atomic_write_json(self.state_path, self.state, indent=None)
+
+    def salt(self, host: str, key: str) -> bytes:
+        """Derived from the prover's private key: the same commitment after a restart, unguessable to others."""
+        return keccak(abi_encode(["bytes32", "address", "bytes32"],
+                                 [keccak(bytes(self.prover.signer.key)), host, keccak(key.encode())]))
+
+    @property
+    def done(self) -> bool:
+        """Every target has a revealed claim against it, or was probed at least once without one."""
+        return all(self.state["claims"].get(h, {}).get("claim_id") or
+                   (h in self.state["probed"] and h not in self.state["claims"]) for h in self.targets)
+
+    def step(self) -> int:
+        sent = 0
+        for host, url in self.targets.items():
+            c = self.state["claims"].get(host)
+            if c and c.get("claim_id"):
+                continue
+            if c is None:
+                if time.time() - self.state["probed"].get(host, 0) < self.probe_every:
+                    continue
+                try:
+                    p = self.prover.probe(url, host)
+                except HostQueryError as e:
+                    log.warning("host %s at %s gave no answer (%s)", host, url, e)
+                    self.state["probed"][host] = time.time()
+                    self._save()
+                    continue
+                except LookupError as e:
+                    log.info("host %s: %s", host, e)
+                    self.state["probed"][host] = time.time()
+                    self._save()
+                    continue
+                self.state["probed"][host] = time.time()
+                log.info("probed %s with key %r: answered %r (fingerprint %s, permission %s)", host, p.key, p.served,
+                         "matches" if p.fingerprint_match else "absent", "found" if p.permitted else "missing")
+                if not (p.fingerprint_match and not p.permitted):
+                    self._save()
+                    continue
+                c = {"key": p.key, "response": p.response, "from_block": self.chain.w3.eth.block_number}
+                self.state["claims"][host] = c
+                self._save()
+            sent += self._file(host, c)
+        return sent
+
+    def _file(self, host: str, c: dict) -> int:
+        key, response = c["key"], c["response"]
+        salt = self.salt(host, key)
+        commitment = self.chain.call(self._claims.functions.claimCommitment(key, response, host, salt))
+        if self.chain.call(self._claims.functions.keySpent(self.prover.model_id, keccak(key.encode()))):
+            ev = next((e for e in fetch_events(self.chain, from_block=c["from_block"], contracts=["Claims"],
+                                               names=["ClaimRevealed"])
+                       if bytes(e.args["commitment"]) == commitment), None)
+            if ev is None:
+                log.warning("key %r against %s was spent by someone else's claim; dropping it", key, host)
+                del self.state["claims"][host]
+                self.state["probed"].pop(host, None)
+                self._save()
+                return 0
+            c["claim_id"] = int(ev.args["claimId"])
+            self._save()
+            log.info("claim %d against %s was revealed before a restart; recorded", c["claim_id"], host)
+            return 0
+        sent = 0
+        me = self.prover.signer.address
+        committed = self.chain.call(self._claims.functions.commits(me, commitment))[0]
+        if committed == 0:
+            receipt = self.chain.transact(self.prover.signer, self._claims.functions.commit(commitment))
+            committed = receipt["blockNumber"]
+            sent += 1
+            log.info("committed to a claim against %s (block %d)", host, committed)
+        bond = self.chain.call(self._claims.functions.claimBond())
+        if self.chain.call(self._token.functions.allowance(me, self._claims.address)) < bond \
+                or self.chain.w3.eth.block_number <= committed:
+            self.chain.transact(self.prover.signer, self._token.functions.approve(self._claims.address, bond))
+            sent += 1
+        while self.chain.w3.eth.block_number <= committed:
+            time.sleep(0.2)  # interval mining: the reveal must land in a later block than the commit
+        receipt = self.chain.transact(self.prover.signer, self._claims.functions.reveal(
+            self.prover.model_id, host, key, response, salt, self.prover.tree.proof(key, response)))
+        ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
+        c["claim_id"] = int(ev.args["claimId"])
+        self._save()
+        log.info("claim %d filed against %s (key %r)", c["claim_id"], host, key)
+        return sent + 1

@@ -1,0 +1,81 @@
+"""`loyal oml verifier`: a staked verifier as its own OS process, safe to SIGKILL.
+
+It follows `Claims.ClaimRevealed` with an `EventFollower` (cursor file; the open claims are kept in
+the cursor's state) and wraps `verifier.Verifier` for the decision: once a claim's challenge window
+is over it reviews and votes (`Verifier.vote`), unless `Claims.hasVoted` says it already did; once
+a majority is reached or voting has ended it finalizes (anyone may); once the claim is decided it
+settles its own reward or penalty, unless `Claims.settled` says that is done. Every action checks
+chain state first, so a restart after a kill repeats none of them.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from agents.core.events import EventCursor, EventFollower
+
+from .claims import ClaimStatus, read_claim
+from .verifier import Verifier
+
+log = logging.getLogger("loyal.oml.verifier")
+
+
+class VerifierDaemon:
+    def __init__(self, verifier: Verifier, cursor_path: Path | None, *, start_block: int = 0):
+        self.v = verifier
+        self.chain = verifier.chain
+        self.me = verifier.signer.address
+        cursor = EventCursor.open(cursor_path, start_block) if cursor_path else EventCursor(None, start_block - 1)
+        self.follower = EventFollower(self.chain, cursor, contracts=["Claims"], names=["ClaimRevealed"])
+        self.state = cursor.state
+        self.state.setdefault("open", [])
+        self.state.setdefault("finished", 0)
+        claims = self.chain.contract("Claims")
+        self._claims = claims
+        self.challenge = self.chain.call(claims.functions.challengeWindow())
+        self.voting = self.chain.call(claims.functions.votingWindow())
+
+    def _seen(self, ev, state: dict) -> None:
+        cid = int(ev.args["claimId"])
+        if cid not in state["open"]:
+            state["open"].append(cid)
+            log.info("claim %d revealed against %s", cid, ev.args["host"])
+
+    def step(self) -> int:
+        head = self.follower.source.head()
+        self.follower.poll(self._seen, head=head.number)
+        sent = 0
+        for cid in list(self.state["open"]):
+            sent += self._act(cid, head.timestamp)
+        return sent
+
+    def _act(self, cid: int, now: int) -> int:
+        c = read_claim(self.chain, cid)
+        mine = 0 < self.chain.call(self._claims.functions.verifierSinceBlock(self.me)) < c.reveal_block
+        challenge_ends = c.revealed_at + self.challenge
+        if c.status == ClaimStatus.OPEN:
+            if now <= challenge_ends:
+                return 0
+            if mine and not self.chain.call(self._claims.functions.hasVoted(cid, self.me)) \
+                    and now <= challenge_ends + self.voting:
+                v = self.v.vote(cid)
+                log.info("claim %d: reproduced=%s permitted_before_commit=%s -> %s (%s)", cid, v.reproduced,
+                         v.permitted_before_commit, "confirm" if v.confirm else "reject", v.reason)
+                return 1
+            # Finalize once every verifier of the claim has voted or voting has ended, not at the first
+            # majority: finalizing early would penalise the verifiers that had not voted yet.
+            if c.confirmations + c.rejections >= c.verifiers_at_reveal or now > challenge_ends + self.voting:
+                self.chain.transact(self.v.signer, self._claims.functions.finalize(cid))
+                log.info("claim %d finalized", cid)
+                return 1
+            return 0
+        sent = 0
+        if c.status in (ClaimStatus.CONFIRMED, ClaimStatus.REJECTED) and mine \
+                and not self.chain.call(self._claims.functions.settled(cid, self.me)):
+            reward, penalty = self.v.settle(cid)
+            log.info("claim %d %s: settled, reward %d wei, penalty %d wei", cid, c.status.name.lower(), reward, penalty)
+            sent = 1
+        self.state["open"].remove(cid)
+        self.state["finished"] += 1
+        self.follower.cursor.commit()
+        return sent
