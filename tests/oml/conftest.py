@@ -60,6 +60,7 @@ class Oml:
     cheater: object
     prover: object
     verifiers: list
+    keys: dict | None = None    # host address -> its copy's content key (the community's secret)
 
     def actors(self) -> scenario.Actors:
         return scenario.Actors(self.community, self.platform, self.honest, self.cheater, self.prover, self.verifiers)
@@ -86,7 +87,7 @@ def _deploy(chain, signers, store, base: str, blobs: list[bytes], subsets: list,
         join_as_verifier(chain, v)
     chain.mine(1)
     return Oml(chain, model_id, cid, pairs, by_host, models, models[honest.address], admin, community, platform,
-               honest, cheater, prover, verifiers)
+               honest, cheater, prover, verifiers, keys)
 
 
 @pytest.fixture
