@@ -160,7 +160,7 @@ def _model(chain, model_id: int):
     from agents.core.views import read
     from common.errors import ConfigError
 
-    m = read(chain, chain.contract("ModelRegistry").functions.model(model_id))
+    m = read(chain, chain.contract("ModelRegistry").functions.model(model_id))  # reverts UnknownModel
     if not m.modelCid:
         raise ConfigError(f"model {model_id} is not registered in ModelRegistry")
     return m
@@ -252,11 +252,6 @@ def platform(
 
     from .platform import Platform, create_app
 
-    r = _role(rpc, book, keystore, dev_account, home)
-    ledger = r.chain.contract("UsageLedger")
-    if not r.chain.call(ledger.functions.hasRole(r.chain.call(ledger.functions.PLATFORM_ROLE()), r.signer.address)):
-        raise ConfigError(f"signer {r.signer.address} lacks PLATFORM_ROLE on UsageLedger: grant it (deploy with "
-                          "LOYAL_OML_PLATFORM=<address>) or sign with the platform's key")
     keys: dict[int, dict[str, bytes]] = {}
     for path in content_keys or []:
         try:
@@ -266,6 +261,11 @@ def platform(
             raise ConfigError(f"content-keys file {path} does not exist") from None
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConfigError(f"{path} is not a content-keys file (from `loyal oml register`)") from None
+    r = _role(rpc, book, keystore, dev_account, home)
+    ledger = r.chain.contract("UsageLedger")
+    if not r.chain.call(ledger.functions.hasRole(r.chain.call(ledger.functions.PLATFORM_ROLE()), r.signer.address)):
+        raise ConfigError(f"signer {r.signer.address} lacks PLATFORM_ROLE on UsageLedger: grant it (deploy with "
+                          "LOYAL_OML_PLATFORM=<address>) or sign with the platform's key")
     r.home.mkdir(parents=True, exist_ok=True)
     p = Platform(r.chain, r.signer, log_path=permit_log or r.home / "platform-permits.jsonl", content_keys=keys)
     log = logging.getLogger("loyal.oml.platform")
@@ -302,6 +302,11 @@ def license(
         cid = copy_cid(store, m.modelCid, me)
     except KeyError:
         raise ConfigError(f"model {model_id} has no copy for host {me}: the community registers one per host") from None
+    try:  # before any transaction: a licence signed for a platform that is not there helps nobody
+        httpx.get(f"{platform_url.rstrip('/')}/v1/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as e:
+        raise ConfigError(f"platform at {platform_url} unreachable ({type(e).__name__}): is `loyal oml platform` "
+                          "running?") from None
     agreements = r.chain.contract("HostAgreements")
     if not r.chain.call(agreements.functions.isLicensed(model_id, me)):
         info = join_as_host(r.chain, r.signer, model_id)
@@ -354,6 +359,7 @@ def host_serve(
     from .serve import Service
 
     r = _role(rpc, book, keystore, dev_account, home)
+    dev = pick_device(device or r.settings.device)
     me = r.signer.address
     path = model_dir or r.home / "models" / f"{model_id}-{me}"
     info = read_info(path)
@@ -363,7 +369,6 @@ def host_serve(
     _model(r.chain, model_id)
     if not r.chain.call(r.chain.contract("HostAgreements").functions.isLicensed(model_id, me)):
         raise ConfigError(f"host {me} has no running licence for model {model_id}: run `loyal oml license`")
-    dev = pick_device(device or r.settings.device)
     lm, _ = load_model_dir(path, dev)
     log = logging.getLogger("loyal.oml.host")
     from .host_daemon import DurableHost

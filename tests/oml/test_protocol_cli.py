@@ -1,4 +1,4 @@
-"""`loyal oml demo` runs the whole story on its own Anvil and ends with the cheater (and, with
+"""`loyal oml demo --in-process` runs the whole story on its own Anvil and ends with the cheater (and, with
 --leak, the host whose copy leaked) slashed. The tiny model keeps it fast; SmolLM2 is the default."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tests.cli_runner import invoke
 
 def test_oml_demo_slashes_the_cheater_and_the_leaker_only(tmp_path, monkeypatch):
     monkeypatch.setenv("LOYAL_HOME", str(tmp_path))
-    result = invoke(["oml", "demo", "--tiny", "--fingerprints", "2", "--leak"])
+    result = invoke(["oml", "demo", "--tiny", "--fingerprints", "2", "--leak", "--in-process"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps long lines
     assert "claim 1 confirmed" in text and "claim 2 confirmed" in text
