@@ -82,8 +82,13 @@ class Platform:
                               for m, ks in (content_keys or {}).items()}
         self.keys_delivered = 0
         if self._log and self._log.exists():
-            for line in self._log.read_text().splitlines():
-                self._remember(Permit.from_json(json.loads(line)))
+            lines = self._log.read_text().splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    self._remember(Permit.from_json(json.loads(line)))
+                except (ValueError, KeyError):
+                    if i < len(lines) - 1:  # only the last line can be torn (a kill mid-append)
+                        raise LoyalError(f"permit log {self._log} line {i + 1} is corrupt") from None
 
     def _remember(self, p: Permit) -> None:
         self._records.setdefault((p.host, p.query_hash), []).append(p)
