@@ -23,8 +23,7 @@ def demo(
     fingerprints: int = typer.Option(4, min=1, max=64, help="fingerprints injected into each host's copy"),
     seed: int = typer.Option(0, help="seed for the fingerprints and the injection"),
     tiny: bool = typer.Option(False, "--tiny", help="a tiny byte-level GPT-2 instead of SmolLM2-135M-Instruct"),
-    leak: bool = typer.Option(False, "--leak", help="also trace a leaked copy at an unlicensed endpoint to its host "
-                              "(needs --in-process)"),
+    leak: bool = typer.Option(False, "--leak", help="also trace a leaked copy at an unlicensed endpoint to its host"),
     in_process: bool = typer.Option(False, "--in-process", help="every role as an object in this process (fast path "
                                     "of the tests and `loyal devnet`) instead of one OS process per role"),
 ):
@@ -44,8 +43,6 @@ def demo(
 
     from . import scenario
 
-    if leak and not in_process:
-        raise ConfigError("--leak runs only with --in-process (the process demo has no rogue endpoint yet)")
     say = lambda s: console.print(f"• {s}", highlight=False)  # noqa: E731
     spec = CopySpec(base="tiny" if tiny else "smollm2", per_host=fingerprints, seed=seed)
     t0 = time.monotonic()
@@ -61,8 +58,10 @@ def demo(
             from . import processes as P
 
             actors = scenario.Actors(*[dev_signer(i) for i in (P.COMMUNITY, P.PLATFORM, P.HONEST, P.CHEATER,
-                                                                 P.PROVER)], verifiers=[dev_signer(i) for i in P.VERIFIERS])
-            for a in [actors.community, actors.platform, actors.honest, actors.cheater, actors.prover, *actors.verifiers]:
+                                                                 P.PROVER)], verifiers=[dev_signer(i) for i in P.VERIFIERS],
+                                     leaker=dev_signer(P.LEAKER) if leak else None)
+            for a in [actors.community, actors.platform, actors.honest, actors.cheater, actors.prover, *actors.verifiers,
+                      *([actors.leaker] if leak else [])]:
                 fund(a.address)
             ledger = chain.contract("UsageLedger")
             chain.transact(admin, ledger.functions.grantRole(chain.call(ledger.functions.PLATFORM_ROLE()),
@@ -71,11 +70,13 @@ def demo(
             cache = configure().home / "oml"  # register's copy cache: <home>/copies
             (home / "copies").symlink_to(_ensure_dir(cache / "copies"), target_is_directory=True)
             with P.Roles(node.rpc_url, chain.book.path, home) as roles:
-                story = P.run_story(chain, roles, base=spec.base, fingerprints=fingerprints, seed=seed, say=say)
+                story = P.run_story(chain, roles, base=spec.base, fingerprints=fingerprints, seed=seed, leak=leak,
+                                    say=say)
             after = scenario.balances(chain, actors)
-            status = scenario.read_claim(chain, story.claim_id).status if story.claim_id else scenario.ClaimStatus.NONE
-            out = scenario.Outcome(claim_id=story.claim_id, status=status)
-            leak_out = None
+            records = [scenario.read_claim(chain, c) for c in story.claim_ids]
+            status = lambda want: next((r.status for r in records if r.is_leak == want), scenario.ClaimStatus.NONE)  # noqa: E731
+            out = scenario.Outcome(claim_id=story.claim_id, status=status(False))
+            leak_out = scenario.Outcome(status=status(True)) if leak else None
             console.print(f"role logs were in {home / 'logs'} (removed with the scratch folder)", highlight=False)
         else:
             actors, dep = scenario.prepare(chain, admin, LocalStore(home / "store"), spec=spec,
@@ -392,7 +393,10 @@ cheating host for the demo and the tests, so production code carries no switch f
 def prover(
     model_id: int = _MODEL, platform_url: str = _PLATFORM,
     fingerprints: Path = typer.Option(..., "--fingerprints", help="fingerprints file from `loyal oml register`"),
-    targets: list[str] = typer.Option(..., "--target", help="ADDRESS=URL of a licensed host's service (repeat)"),
+    targets: Optional[list[str]] = typer.Option(None, "--target", help="ADDRESS=URL of a licensed host's service "
+                                                "(repeat)"),
+    leak_endpoints: Optional[list[str]] = typer.Option(None, "--leak-endpoint", help="URL that is no licensed host's "
+                                                       "service, probed with one key of every host's subset (repeat)"),
     probe_every: float = typer.Option(600.0, "--probe-every", min=0.0, help="seconds between probes of a host"),
     once: bool = typer.Option(False, "--once", help="probe each target once, file any claim, then exit"),
     rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
@@ -407,7 +411,13 @@ def prover(
     from .prover import Prover
     from .prover_daemon import ProverDaemon
 
-    t = _pairs(targets, "--target")
+    t = _pairs(targets or [], "--target")
+    leaks = [u.rstrip("/") for u in leak_endpoints or []]
+    if not t and not leaks:
+        raise ConfigError("nothing to probe: give --target ADDRESS=URL and/or --leak-endpoint URL")
+    bad = [u for u in leaks if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise ConfigError(f"--leak-endpoint {bad[0]!r}: expected http(s)://HOST:PORT")
     try:
         d = _json.loads(fingerprints.read_text())
         fps = [tuple(p) for p in d["fingerprints"]]
@@ -423,7 +433,7 @@ def prover(
     p = Prover(r.chain, r.signer, model_id, fps, platform_url=platform_url, subsets=subsets)
     state = r.home / "provers" / f"{model_id}-{r.signer.address}.json"
     state.parent.mkdir(parents=True, exist_ok=True)
-    daemon = ProverDaemon(p, t, state, probe_every=probe_every)
+    daemon = ProverDaemon(p, t, state, probe_every=probe_every, leak_endpoints=leaks)
     _run(daemon.step, "loyal.oml.prover", poll or r.settings.poll, done=(lambda: daemon.done) if once else None)
 
 

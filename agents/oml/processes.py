@@ -132,27 +132,32 @@ def _answers(url: str) -> bool:
 # dev accounts of the process story (anvil must fund at least up to VERIFIERS[-1])
 COMMUNITY, PLATFORM, HONEST, CHEATER, PROVER = 40, 41, 42, 43, 44
 VERIFIERS = (45, 46, 47)
+LEAKER = 48  # with `leak`: a licensed host whose copy also runs at an unlicensed endpoint
 
 
 @dataclass
 class Story:
     model_id: int = 0
     claim_id: int | None = None
+    claim_ids: list = field(default_factory=list)
     usage_batches: int = 0
     answers: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
 
 def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: int = 2, seed: int = 0,
-              say: Say = lambda s: None) -> Story:
+              leak: bool = False, say: Say = lambda s: None) -> Story:
     """The whole OML story, every role a process (the chain's admin already funded the actors and
-    granted PLATFORM_ROLE to dev account `PLATFORM`)."""
+    granted PLATFORM_ROLE to dev account `PLATFORM`). With `leak`, a third host (`LEAKER`) serves
+    honestly, and its copy also runs at a rogue endpoint (the cheating host process with the
+    leaker's key and model directory) that the prover traces to it."""
     from agents.core.signers import dev_signer
 
     st = Story()
     t0 = time.monotonic()
-    addr = {i: dev_signer(i).address for i in (COMMUNITY, PLATFORM, HONEST, CHEATER, PROVER, *VERIFIERS)}
-    out = roles.run("register", ["register", "--host", addr[HONEST], "--host", addr[CHEATER], "--base", base,
+    addr = {i: dev_signer(i).address for i in (COMMUNITY, PLATFORM, HONEST, CHEATER, PROVER, LEAKER, *VERIFIERS)}
+    hosts = (HONEST, CHEATER) + ((LEAKER,) if leak else ())
+    out = roles.run("register", ["register", *(x for h in hosts for x in ("--host", addr[h])), "--base", base,
                                  "--fingerprints", str(fingerprints), "--seed", str(seed), *roles.common(COMMUNITY)])
     st.model_id = int(out.split("model ", 1)[1].split()[0])
     home = roles.home
@@ -160,31 +165,47 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
     st.seconds["register"] = time.monotonic() - t0
     say(f"community registered model {st.model_id}: each host's copy encrypted (AES-256-GCM) in the store; "
         f"content keys in {keys.name}, fingerprints in {fps.name}")
-    ports = {n: free_port() for n in ("platform", "honest", "cheater")}
+    ports = {n: free_port() for n in ("platform", "honest", "cheater", "leaker", "rogue")}
     plat = f"http://127.0.0.1:{ports['platform']}"
     roles.start("platform", ["platform", "--port", str(ports["platform"]), "--content-keys", str(keys),
                              *roles.common(PLATFORM)])
     roles.wait_http("platform", f"{plat}/v1/health")
     say(f"platform {addr[PLATFORM]} listens at {plat} (process {roles.procs['platform'].pid})")
     vnames = [f"verifier{i + 1}" for i in range(len(VERIFIERS))]
-    urls = {HONEST: f"http://127.0.0.1:{ports['honest']}", CHEATER: f"http://127.0.0.1:{ports['cheater']}"}
-    host_opts = [x for h in (HONEST, CHEATER) for x in ("--host", f"{addr[h]}={urls[h]}")]
+    urls = {HONEST: f"http://127.0.0.1:{ports['honest']}", CHEATER: f"http://127.0.0.1:{ports['cheater']}",
+            LEAKER: f"http://127.0.0.1:{ports['leaker']}"}
+    rogue = f"http://127.0.0.1:{ports['rogue']}"
+    host_opts = [x for h in hosts for x in ("--host", f"{addr[h]}={urls[h]}")]
     for name, acct in zip(vnames, VERIFIERS):
-        roles.start(name, ["verifier", "--platform", plat, "--stake", "--exit-after", "1", "--poll", "0.3",
-                           *host_opts, *roles.common(acct)])
+        roles.start(name, ["verifier", "--platform", plat, "--stake", "--exit-after", "2" if leak else "1",
+                           "--poll", "0.3", *host_opts, *roles.common(acct)])
     claims = chain.contract("Claims")
-    for name, h in (("license-honest", HONEST), ("license-cheater", CHEATER)):
-        roles.run(name, ["license", "--model-id", str(st.model_id), "--platform", plat, *roles.common(h)])
-    say("both hosts staked, signed their licences, got their content keys wrapped to their own keys "
-        "(ECIES) from the platform and decrypted their copies")
+    names = {HONEST: "honest", CHEATER: "cheater", LEAKER: "leaker"}
+    for h in hosts:
+        roles.run(f"license-{names[h]}", ["license", "--model-id", str(st.model_id), "--platform", plat,
+                                         *roles.common(h)])
+    say(f"{'all three' if leak else 'both'} hosts staked, signed their licences, got their content keys wrapped to "
+        "their own keys (ECIES) from the platform and decrypted their copies")
     roles.start("honest", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
                            "--port", str(ports["honest"]), "--usage-every", "1", "--poll", "0.3",
                            *roles.common(HONEST)])
     roles.start("cheater", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
                             "--port", str(ports["cheater"]), "--usage-every", "1", "--poll", "0.3",
                             *roles.common(CHEATER)], module="agents.oml.adversaries")
-    for n, h in (("honest", HONEST), ("cheater", CHEATER)):
-        roles.wait_http(n, f"{urls[h]}/v1/models")
+    if leak:
+        roles.start("leaker", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
+                               "--port", str(ports["leaker"]), "--usage-every", "1", "--poll", "0.3",
+                               *roles.common(LEAKER)])
+        # the leaked copy: the leaker's decrypted model directory served elsewhere, asking nobody
+        common = roles.common(LEAKER)
+        common[common.index("--home") + 1] = str(roles.home / "rogue")
+        roles.start("rogue", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
+                              "--port", str(ports["rogue"]), "--model-dir",
+                              str(roles.home / "models" / f"{st.model_id}-{addr[LEAKER]}"), "--poll", "0.3", *common],
+                    module="agents.oml.adversaries")
+        roles.wait_http("rogue", f"{rogue}/v1/models")
+    for h in hosts:
+        roles.wait_http(names[h], f"{urls[h]}/v1/models")
     roles.wait(None, lambda: all(chain.call(claims.functions.verifierSinceBlock(addr[v])) for v in VERIFIERS),
                "verifiers to register")
     chain.mine(1)
@@ -203,18 +224,26 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
     st.usage_batches = chain.call(ledger.functions.batchCount())
     say("users chatted with both hosts (POST /v1/chat/completions); the honest host posted its usage batch")
     roles.start("prover", ["prover", "--model-id", str(st.model_id), "--platform", plat, "--fingerprints", str(fps),
-                           "--once", "--target", f"{addr[HONEST]}={urls[HONEST]}",
-                           "--target", f"{addr[CHEATER]}={urls[CHEATER]}", "--poll", "0.3", *roles.common(PROVER)])
+                           # not the leaker's own service: a probe there gets its key permitted, and the
+                           # same first unspent key is what the leak probe sends to the rogue endpoint
+                           "--once", *(x for h in (HONEST, CHEATER) for x in ("--target", f"{addr[h]}={urls[h]}")),
+                           *(["--leak-endpoint", rogue] if leak else []), "--poll", "0.3", *roles.common(PROVER)])
     roles.wait("prover", lambda: roles.procs["prover"].poll() is not None, "the prover to finish")
     roles.check_alive("prover")
-    st.claim_id = chain.call(claims.functions.claimCount()) or None
+    from .claims import read_claim
+
+    st.claim_ids = list(range(1, chain.call(claims.functions.claimCount()) + 1))
+    st.claim_id = st.claim_ids[0] if st.claim_ids else None
     if st.claim_id is None:
         say("the prover filed no claim")
         return st
-    from .claims import read_claim
-
-    who = "the cheating host" if read_claim(chain, st.claim_id).host == addr[CHEATER] else "the HONEST host"
-    say(f"prover probed both hosts with keys of their own subsets and filed claim {st.claim_id} against {who}")
+    who = {addr[HONEST]: "the HONEST host", addr[CHEATER]: "the cheating host", addr[LEAKER]: "the leaker"}
+    say("prover probed the honest and the cheating host with a key of each one's own subset"
+        + (f", and {rogue} (no licensed host's service) with one key of every subset" if leak else ""))
+    for cid in st.claim_ids:
+        c = read_claim(chain, cid)
+        say(f"{'leak claim' if c.is_leak else 'claim'} {cid} filed against {who[c.host]}"
+            + (" (its copy answers at the rogue endpoint)" if c.is_leak else ""))
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     chain.mine(1)
     say("challenge window over (chain clock moved); the verifier processes review, vote, finalize and settle")

@@ -12,6 +12,9 @@ so a restarted prover finishes a claim instead of starting another:
    `ClaimRevealed` event carrying this commitment (looked up from the intent's block on).
 
 Each target is probed again every `probe_every` seconds until a claim against it is revealed.
+Leak endpoints (URLs that are no licensed host's service) are probed with one key of every host's
+subset (`Prover.probe_leak`); a reproduced fingerprint names the host whose copy leaked, and the
+leak claim (`leakCommitment`, `revealLeak` with both proofs) is filed in the same resumable steps.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from eth_utils import keccak
 
 from agents.core.events import fetch_events
 from common.files import atomic_write_json
+from ml.oml.commitment import FingerprintTree
 
 from .matching import HostQueryError
 from .prover import Prover
@@ -33,13 +37,16 @@ log = logging.getLogger("loyal.oml.prover")
 
 
 class ProverDaemon:
-    def __init__(self, prover: Prover, targets: dict[str, str], state_path: Path, *, probe_every: float = 600.0):
+    def __init__(self, prover: Prover, targets: dict[str, str], state_path: Path, *, probe_every: float = 600.0,
+                 leak_endpoints: list[str] = ()):
         self.prover = prover
         self.chain = prover.chain
         self.targets = targets  # host address -> URL of its service
+        self.leak_endpoints = list(leak_endpoints)
         self.state_path = state_path
         self.probe_every = probe_every
         self.state = json.loads(state_path.read_text()) if state_path.exists() else {"claims": {}, "probed": {}}
+        self.state.setdefault("leaks", {})  # endpoint -> {host, key, response, from_block[, claim_id]} or {}
         self._claims = self.chain.contract("Claims")
         self._token = self.chain.contract("LoyalToken")
 
@@ -55,7 +62,9 @@ class ProverDaemon:
     def done(self) -> bool:
         """Every target has a revealed claim against it, or was probed at least once without one."""
         return all(self.state["claims"].get(h, {}).get("claim_id") or
-                   (h in self.state["probed"] and h not in self.state["claims"]) for h in self.targets)
+                   (h in self.state["probed"] and h not in self.state["claims"]) for h in self.targets) and \
+            all(e in self.state["leaks"] and (not self.state["leaks"][e] or self.state["leaks"][e].get("claim_id"))
+                for e in self.leak_endpoints)
 
     def step(self) -> int:
         sent = 0
@@ -88,20 +97,50 @@ class ProverDaemon:
                 self.state["claims"][host] = c
                 self._save()
             sent += self._file(host, c)
+        for url in self.leak_endpoints:
+            sent += self._leak_step(url)
         return sent
 
-    def _file(self, host: str, c: dict) -> int:
+    def _leak_step(self, url: str) -> int:
+        c = self.state["leaks"].get(url)
+        if c is not None and (not c or c.get("claim_id")):
+            return 0  # probed without a match, or claimed
+        if c is None:
+            try:
+                p = self.prover.probe_leak(url)
+            except HostQueryError as e:
+                log.warning("leak endpoint %s gave no answer (%s)", url, e)
+                return 0
+            if p is None or p.permitted:
+                log.info("leak endpoint %s reproduced no unpermitted fingerprint", url)
+                self.state["leaks"][url] = {}
+                self._save()
+                return 0
+            log.info("leak endpoint %s answered key %r with %r: host %s's copy", url, p.key, p.served, p.host)
+            c = {"host": p.host, "key": p.key, "response": p.response, "from_block": self.chain.w3.eth.block_number}
+            self.state["leaks"][url] = c
+            self._save()
+        return self._file(c["host"], c, endpoint=url)
+
+    def _file(self, host: str, c: dict, endpoint: str | None = None) -> int:
+        """Commit / approve / reveal a claim (a leak claim naming `endpoint` if given), skipping what
+        the chain already holds; records the claim id in `c`."""
         key, response = c["key"], c["response"]
         salt = self.salt(host, key)
-        commitment = self.chain.call(self._claims.functions.claimCommitment(key, response, host, salt))
+        commitment = self.chain.call(
+            self._claims.functions.leakCommitment(key, response, host, endpoint, salt) if endpoint else
+            self._claims.functions.claimCommitment(key, response, host, salt))
         if self.chain.call(self._claims.functions.keySpent(self.prover.model_id, keccak(key.encode()))):
             ev = next((e for e in fetch_events(self.chain, from_block=c["from_block"], contracts=["Claims"],
                                                names=["ClaimRevealed"])
                        if bytes(e.args["commitment"]) == commitment), None)
             if ev is None:
                 log.warning("key %r against %s was spent by someone else's claim; dropping it", key, host)
-                del self.state["claims"][host]
-                self.state["probed"].pop(host, None)
+                if endpoint:
+                    del self.state["leaks"][endpoint]
+                else:
+                    del self.state["claims"][host]
+                    self.state["probed"].pop(host, None)
                 self._save()
                 return 0
             c["claim_id"] = int(ev.args["claimId"])
@@ -123,10 +162,17 @@ class ProverDaemon:
             sent += 1
         while self.chain.w3.eth.block_number <= committed:
             time.sleep(0.2)  # interval mining: the reveal must land in a later block than the commit
-        receipt = self.chain.transact(self.prover.signer, self._claims.functions.reveal(
-            self.prover.model_id, host, key, response, salt, self.prover.tree.proof(key, response)))
+        proof = self.prover.tree.proof(key, response)
+        if endpoint:
+            subset_proof = FingerprintTree(self.prover.subsets[host]).proof(key, response)
+            fn = self._claims.functions.revealLeak((self.prover.model_id, host, endpoint, key, response, salt, proof,
+                                                   subset_proof))
+        else:
+            fn = self._claims.functions.reveal(self.prover.model_id, host, key, response, salt, proof)
+        receipt = self.chain.transact(self.prover.signer, fn)
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
         c["claim_id"] = int(ev.args["claimId"])
         self._save()
-        log.info("claim %d filed against %s (key %r)", c["claim_id"], host, key)
+        log.info("%s %d filed against %s (key %r%s)", "leak claim" if endpoint else "claim", c["claim_id"], host, key,
+                 f", served at {endpoint}" if endpoint else "")
         return sent + 1

@@ -307,8 +307,7 @@ CASES: dict[str, list[Case]] = {
                                             "--block-key-file", str(e.tmp / "absent.mldsa65"), "sign", "--fork", "1"],
                          "does not exist")],
     # -- oml --------------------------------------------------------------------------------------
-    "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'"),
-                 Case("value", lambda e: ["oml", "demo", "--tiny", "--leak"], "--leak runs only with --in-process")],
+    "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
     "oml register": [
         rpc_case("oml", "register", extra=("--host", "0x" + "11" * 20)),
         book_case("oml", "register", extra=("--host", "0x" + "11" * 20)),
@@ -369,6 +368,10 @@ CASES: dict[str, list[Case]] = {
              "is not a fingerprints file"),
         Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
                                  "--target", "somewhere", *chain_opts(e)], "expected ADDRESS=http(s)://HOST:PORT"),
+        Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
+                                 *chain_opts(e)], "nothing to probe"),
+        Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
+                                 "--leak-endpoint", "ftp://x", *chain_opts(e)], "--leak-endpoint 'ftp://x'"),
     ],
     "oml verifier": [
         rpc_case("oml", "verifier", extra=("--platform", BAD_RPC)),

@@ -29,17 +29,21 @@ def test_oml_demo_slashes_the_cheater_and_the_leaker_only(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_oml_demo_as_processes_slashes_the_cheater_only(tmp_path):
-    """The default demo: every role its own `loyal oml ...` process (~2-3 min on a loaded 2-core box)."""
+def test_oml_demo_as_processes_slashes_the_cheater_and_the_leaker_only(tmp_path):
+    """The default demo: every role its own `loyal oml ...` process, plus a rogue endpoint serving the
+    leaker's decrypted copy (~2-3 min on a loaded 2-core box)."""
     env = {**os.environ, "LOYAL_HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([sys.executable, "-m", "agents.cli", "oml", "demo", "--tiny", "--fingerprints", "1"], env=env,
+    r = subprocess.run([sys.executable, "-m", "agents.cli", "oml", "demo", "--tiny", "--fingerprints", "1", "--leak"],
+                       env=env,
                        cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
     text = " ".join(r.stdout.split())
-    assert "filed claim 1 against the cheating host" in text
+    assert "claim 1 filed against the cheating host" in text
+    assert "leak claim 2 filed against the leaker" in text
     assert "got their content keys wrapped to their own keys" in text
     rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") >= 5}
     assert rows["cheater"].split("│")[5].strip() == "0"
+    assert rows["leaker"].split("│")[5].strip() == "0"
     assert rows["honest"].split("│")[5].strip() == "500"
     for v in ("verifier 1", "verifier 2", "verifier 3"):  # every verifier voted before the finalize: none penalised
         assert rows[v].split("│")[5].strip() == "100"
