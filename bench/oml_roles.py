@@ -39,9 +39,14 @@ def demo_wall(home: Path, base: str) -> float:
     return dt
 
 
-def latency(base: str, n: int = 20) -> dict:
+def latency(base: str, n: int = 20, threads: int = 1) -> dict:
+    """`threads` torch threads in the host process and for the in-process comparison (1: on a loaded
+    2-core box, two OpenMP threads spin-wait and a tiny model's answer takes ~10x longer)."""
+    import torch
+
     from ml.oml import copies as mc
 
+    torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="loyal-bench-") as tmp, Anvil(accounts=64) as node:
         home = Path(tmp)
         chain = Chain.connect(node.rpc_url, book_path=home / "31337.json")
@@ -67,10 +72,11 @@ def latency(base: str, n: int = 20) -> dict:
             url = f"http://127.0.0.1:{hport}"
             t = time.monotonic()
             roles.start("host", ["host", "serve", "--model-id", str(model), "--platform", plat, "--port", str(hport),
-                                 *roles.common(P.HONEST)])
+                                 "--threads", str(threads), *roles.common(P.HONEST)])
             roles.wait_http("host", f"{url}/v1/models")
             start_s = time.monotonic() - t
-            res = {"license_command_s": round(license_s, 2), "host_start_to_first_models_s": round(start_s, 2)}
+            res = {"torch_threads": threads, "license_command_s": round(license_s, 2),
+                   "host_start_to_first_models_s": round(start_s, 2)}
             with httpx.Client(timeout=120) as c:
                 for kind, path, body in (
                         ("completions", "/v1/completions", lambda i: {"prompt": f"Hello number {i}", "max_tokens": 8}),
@@ -125,14 +131,24 @@ def crypto(mb: int = 64) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default="tiny", choices=("tiny", "smollm2"))
-    ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--skip-demo", action="store_true", help="keep the demo figures of the last results file")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the measured host process")
     a = ap.parse_args()
-    res = {"base": a.base, "crypto": crypto(), "host_latency": latency(a.base)}
-    if not a.skip_demo:
+    name = "oml_roles" if a.base == "tiny" else f"oml_roles_{a.base}"
+    res = {"base": a.base, "crypto": crypto(), "host_latency": latency(a.base, threads=a.threads)}
+    if a.skip_demo:
+        import json
+
+        from . import RESULTS
+
+        old = RESULTS / f"{name}.json"
+        if old.exists():
+            res.update({k: v for k, v in json.loads(old.read_text()).items() if k.startswith("demo_")})
+    else:
         with tempfile.TemporaryDirectory(prefix="loyal-bench-home-") as home:
             res["demo_processes_cold_s"] = round(demo_wall(Path(home), a.base), 1)
             res["demo_processes_warm_s"] = round(demo_wall(Path(home), a.base), 1)
-    write("oml_roles" if a.base == "tiny" else f"oml_roles_{a.base}", res)
+    write(name, res)
 
 
 if __name__ == "__main__":

@@ -342,6 +342,8 @@ def host_serve(
     port: int = typer.Option(8701, "--port", min=1, max=65535),
     bind: str = typer.Option("127.0.0.1", "--bind", help="interface to listen on"),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda[:N] | mps [setting device]"),
+    threads: int = typer.Option(0, "--threads", min=0, help="torch CPU threads (0: torch's default; 1 is best for "
+                                "small models on a loaded box)"),
     usage_every: float = typer.Option(60.0, "--usage-every", min=0.0, help="seconds between usage batches"),
     batch: int = typer.Option(1000, "--batch", min=1, help="post a usage batch once this many permits are pending"),
     rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
@@ -370,6 +372,10 @@ def host_serve(
     _model(r.chain, model_id)
     if not r.chain.call(r.chain.contract("HostAgreements").functions.isLicensed(model_id, me)):
         raise ConfigError(f"host {me} has no running licence for model {model_id}: run `loyal oml license`")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     lm, _ = load_model_dir(path, dev)
     log = logging.getLogger("loyal.oml.host")
     from .host_daemon import DurableHost

@@ -165,6 +165,7 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
     st.seconds["register"] = time.monotonic() - t0
     say(f"community registered model {st.model_id}: each host's copy encrypted (AES-256-GCM) in the store; "
         f"content keys in {keys.name}, fingerprints in {fps.name}")
+    threads = ["--threads", "1"] if base == "tiny" else []  # a tiny model: one thread, no OpenMP spin-waiting
     ports = {n: free_port() for n in ("platform", "honest", "cheater", "leaker", "rogue")}
     plat = f"http://127.0.0.1:{ports['platform']}"
     roles.start("platform", ["platform", "--port", str(ports["platform"]), "--content-keys", str(keys),
@@ -187,14 +188,14 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
     say(f"{'all three' if leak else 'both'} hosts staked, signed their licences, got their content keys wrapped to "
         "their own keys (ECIES) from the platform and decrypted their copies")
     roles.start("honest", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
-                           "--port", str(ports["honest"]), "--usage-every", "1", "--poll", "0.3",
+                           "--port", str(ports["honest"]), "--usage-every", "1", "--poll", "0.3", *threads,
                            *roles.common(HONEST)])
     roles.start("cheater", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
-                            "--port", str(ports["cheater"]), "--usage-every", "1", "--poll", "0.3",
+                            "--port", str(ports["cheater"]), "--usage-every", "1", "--poll", "0.3", *threads,
                             *roles.common(CHEATER)], module="agents.oml.adversaries")
     if leak:
         roles.start("leaker", ["host", "serve", "--model-id", str(st.model_id), "--platform", plat,
-                               "--port", str(ports["leaker"]), "--usage-every", "1", "--poll", "0.3",
+                               "--port", str(ports["leaker"]), "--usage-every", "1", "--poll", "0.3", *threads,
                                *roles.common(LEAKER)])
         # the leaked copy: the leaker's decrypted model directory served elsewhere, asking nobody
         common = roles.common(LEAKER)
