@@ -309,6 +309,8 @@ def license(
         raise ConfigError(f"platform at {platform_url} unreachable ({type(e).__name__}): is `loyal oml platform` "
                           "running?") from None
     agreements = r.chain.contract("HostAgreements")
+    # no claim can name a copy served from this directory before now: `host serve` watches claims from here
+    watch_from = r.chain.w3.eth.block_number
     if not r.chain.call(agreements.functions.isLicensed(model_id, me)):
         info = join_as_host(r.chain, r.signer, model_id)
         console.print(f"• licence signed for model {model_id} ({info['stake'] / 1e18:g} LOYAL stake locked)",
@@ -330,7 +332,7 @@ def license(
     path = out or r.home / "models" / f"{model_id}-{me}"
     write_model_dir(path, blob, {"model_id": model_id, "host": me, "sealed_cid": cid, "manifest": m.modelCid,
                                  "chain_id": r.chain.chain_id, "base": served.base,
-                                 "name": f"oml-{model_id}"})
+                                 "name": f"oml-{model_id}", "watch_from_block": watch_from})
     print(f"licensed copy of model {model_id} for {me} in {path}")
 
 
@@ -382,7 +384,7 @@ def host_serve(
 
     cls = HOST_CLASS or DurableHost
     host = cls(r.chain, r.signer, model_id, lm.complete, platform_url=platform_url, model_name=lm.name,
-               state_dir=r.home / "hosts" / f"{model_id}-{me}")
+               state_dir=r.home / "hosts" / f"{model_id}-{me}", start_block=info.get("watch_from_block"))
     daemon = HostDaemon(host, usage_every=usage_every, batch=batch)
     with Service(create_app(host, lm.chat_prompt), host=bind, port=port) as svc:
         log.info("host %s serves model %d (%s copy on %s) at %s%s", me, model_id, lm.base, dev, svc.url,
