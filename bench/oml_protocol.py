@@ -21,7 +21,9 @@ from agents.oml import scenario
 from agents.oml.community import Terms, register_model
 from agents.oml.adversaries import CheatingHost
 from agents.oml.host import Host, create_app as host_app, join_as_host
+from agents.oml.answers import answers_domain, sign_answer
 from agents.oml.matching import decide
+from agents.oml.sealed import Opening, observation_hash, public_key, seal
 from agents.oml.permits import PermitSigner, UsageTree, query_hash
 from agents.oml.platform import Platform, create_app as platform_app, sign_request
 from agents.oml.prover import Prover
@@ -41,7 +43,7 @@ def signing_in_process(n: int = 20_000) -> dict:
     signer = PermitSigner(os.urandom(32), 31337, "0x" + "11" * 20)
     hashes = [os.urandom(32) for _ in range(n)]
     t = time.perf_counter()
-    signer.sign_batch("0x" + "22" * 20, 1, hashes, 0, 2**40)
+    signer.sign_batch("0x" + "22" * 20, 1, hashes, 0, 2**40, 1)
     dt = time.perf_counter() - t
     return {"permits": n, "seconds": round(dt, 3), "signatures_per_s": round(n / dt)}
 
@@ -102,11 +104,15 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
         salt = os.urandom(32)
         if target == actors.honest.address:
             [permit] = platform.issue(target, model_id, [query_hash(key)])
+        signer = actors.honest if target == actors.honest.address else actors.cheater
+        licence = chain.call(chain.contract("HostAgreements").functions.licenceOf(model_id, target))
+        answer = sign_answer(signer, answers_domain(chain), model_id, licence[0], key, resp, time=int(time.time()))
         c = chain.call(claims.functions.claimCommitment(key, resp, target, salt))
         steps.setdefault("commit", g(chain.transact(actors.prover, claims.functions.commit(c))))
         chain.transact(actors.prover, token.functions.approve(claims.address, 10**21))
-        r = chain.transact(actors.prover, claims.functions.reveal(model_id, target, key, resp, salt, tree.proof(key, resp)))
-        steps.setdefault(f"reveal_proof_len_{len(tree.proof(key, resp))}", g(r))
+        r = chain.transact(actors.prover, claims.functions.reveal(
+            (model_id, target, key, resp, salt, tree.proof(key, resp), answer.as_struct(), resp, answer.signature)))
+        steps.setdefault(f"reveal_signed_answer_proof_len_{len(tree.proof(key, resp))}", g(r))
         claim_id = chain.call(claims.functions.claimCount())
         if target == actors.honest.address:
             steps["defendWithPermission"] = g(chain.transact(actors.honest, claims.functions.defendWithPermission(
@@ -119,19 +125,23 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
     steps["finalize_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(cheat_id)))
     steps["settleVerifier_reward"] = round(statistics.mean(
         g(chain.transact(v, claims.functions.settleVerifier(cheat_id, v.address))) for v in actors.verifiers))
-    # a traced leak: a key of the honest host's subset, served at another endpoint; two of three vote
+    # a traced leak (sealed): a key of the honest host's subset, served at another endpoint; all three
+    # observe before the reveal, two of three vote
     key, resp = subsets[actors.honest.address][1]
-    salt, endpoint = os.urandom(32), "http://127.0.0.1:9/leaked"
-    c = chain.call(claims.functions.leakCommitment(key, resp, actors.honest.address, endpoint, salt))
-    chain.transact(actors.prover, claims.functions.commit(c))
-    chain.mine(1)
+    opening = Opening(key, resp, actors.honest.address, "http://127.0.0.1:9/leaked", os.urandom(32))
+    c = opening.commitment()
+    chain.transact(actors.prover, claims.functions.commitSealed(
+        c, seal(opening, {v.address: public_key(v) for v in actors.verifiers})))
+    for v in actors.verifiers:
+        chain.transact(v, claims.functions.observe(actors.prover.address, c, observation_hash(c, v.address, "seen", c)))
     sub = FingerprintTree(subsets[actors.honest.address])
     r = chain.transact(actors.prover, claims.functions.revealLeak(
-        (model_id, actors.honest.address, endpoint, key, resp, salt, tree.proof(key, resp), sub.proof(key, resp))))
-    steps[f"revealLeak_proofs_{len(tree.proof(key, resp))}_{len(sub.proof(key, resp))}"] = g(r)
+        (model_id, actors.honest.address, opening.endpoint, key, resp, opening.salt, tree.proof(key, resp),
+         sub.proof(key, resp))))
+    steps[f"revealLeak_sealed_proofs_{len(tree.proof(key, resp))}_{len(sub.proof(key, resp))}"] = g(r)
     leak_id = chain.call(claims.functions.claimCount())
     for v in actors.verifiers[:2]:
-        chain.transact(v, claims.functions.vote(leak_id, True))
+        chain.transact(v, claims.functions.voteObserved((leak_id, True, "seen", c)))
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     steps["finalize_leak_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(leak_id)))
     absent = actors.verifiers[2]
@@ -145,8 +155,9 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
 
 
 def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -> dict:
-    """Median time of `Verifier.review` (claim record, evidence logs, host query, decision, platform
-    permit record) for a functional and an exact claim against one cheating host serving one model
+    """Median time of `Verifier.review` (claim record, evidence logs, the signed answer's check and
+    the decision on its completion, platform permit record: no host query) for a functional and an
+    exact claim against one cheating host serving one model
     (`tiny_causal_lm` with 4 functional fingerprints injected by SFT). The model's commitment holds
     keys 0-1 as (key, rule descriptor) and keys 2-3 as (key, trained answer), so both claims are
     decided on the same weights; `decide_ms` is the host query plus the decision alone."""
@@ -171,24 +182,26 @@ def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -
             m = decide(svc.url, key, response)
             if not m.matched:
                 raise RuntimeError(f"{family} fingerprint not reproduced by the host: {m.reason}")
-            claim_id = prover.file_claim(cheater.address, key, response)
+            chain.mine(1)
+            claim_id = prover.file_claim(cheater.address, key, response, m.answer, m.served)
             served_before = host.state.served
             review, dec = [], []
             for _ in range(runs + 1):  # the first run warms up
                 t = time.perf_counter()
                 v = verifier.review(claim_id)
                 review.append(1000 * (time.perf_counter() - t))
+                if not v.confirm:
+                    raise RuntimeError(f"{family} claim not confirmed: {v.reason}")
+            queries = (host.state.served - served_before) // (runs + 1)
+            for _ in range(runs + 1):
                 t = time.perf_counter()
                 decide(svc.url, key, response)
                 dec.append(1000 * (time.perf_counter() - t))
-                if not v.confirm:
-                    raise RuntimeError(f"{family} claim not confirmed: {v.reason}")
-            queries = (host.state.served - served_before) // (2 * (runs + 1))
             out[family] = {"review_ms_median": round(statistics.median(review[1:]), 2),
                            "decide_ms_median": round(statistics.median(dec[1:]), 2),
                            "host_queries_per_review": queries,
-                           "tokens_requested": F.Rule.parse(response).max_tokens if family == "functional" else
-                           [len(response.encode()) // 3 + 2, len(response.encode()) + 1][:queries],
+                           "tokens_requested_by_prover": F.Rule.parse(response).max_tokens
+                           if family == "functional" else [len(response.encode()) // 3 + 2, len(response.encode()) + 1],
                            "reason": v.reason}
     out["functional_over_exact_review"] = round(out["functional"]["review_ms_median"]
                                                 / out["exact"]["review_ms_median"], 2)

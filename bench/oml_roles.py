@@ -19,7 +19,7 @@ from agents.core.chain import Chain
 from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.oml import processes as P
-from agents.oml import sealed
+from agents.oml import encrypted_copies as sealed
 
 from . import write
 

@@ -34,10 +34,16 @@ class ClaimRecord:
     status: ClaimStatus
     endpoint_hash: bytes  # zero: a claim against the host's own service; else a leaked endpoint's URL hash
     verifier_reward: int  # per verifier that voted with the outcome (set when decided)
+    commit_block: int     # σ / usage batches defend only from an earlier block
+    sealed_commitment: bytes  # a sealed leak claim's commitment (verifiers vote on observations), else zero
 
     @property
     def is_leak(self) -> bool:
         return self.endpoint_hash != bytes(32)
+
+    @property
+    def is_sealed(self) -> bool:
+        return self.sealed_commitment != bytes(32)
 
 
 def read_claim(chain: Chain, claim_id: int) -> ClaimRecord:

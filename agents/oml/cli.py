@@ -293,7 +293,7 @@ def license(
     from .community import copy_cid
     from .host import join_as_host
     from .model_dir import write_model_dir
-    from .sealed import sign_key_request, unseal, unwrap_key
+    from .encrypted_copies import sign_key_request, unseal, unwrap_key
 
     r = _role(rpc, book, keystore, dev_account, home)
     me = r.signer.address
@@ -448,21 +448,20 @@ def prover(
 @app.command()
 def verifier(
     platform_url: str = _PLATFORM,
-    hosts: Optional[list[str]] = typer.Option(None, "--host", help="ADDRESS=URL of a licensed host's service (repeat)"),
     stake: bool = typer.Option(False, "--stake", help="first stake the minimum and register as a verifier"),
     exit_after: int = typer.Option(0, "--exit-after", min=0, help="exit once this many claims are decided and "
                                    "settled (0: run forever)"),
     rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
     dev_account: Optional[int] = DEV_ACCOUNT, home: Optional[Path] = _HOME, poll: Optional[float] = _POLL,
 ):
-    """Verifier daemon: follow revealed claims, review (query the host with the key, ask the
-    platform for a permit issued before the commit), vote, finalize, settle its reward or penalty."""
+    """Verifier daemon: observe sealed commitments' endpoints before their reveal, follow revealed
+    claims, review (the host's signed answer or its own observation; the platform's permits issued
+    before the commit), vote, finalize, settle its reward or penalty."""
     from common.errors import ConfigError
 
     from .verifier import Verifier, join_as_verifier
     from .verifier_daemon import VerifierDaemon
 
-    urls = _pairs(hosts or [], "--host")
     r = _role(rpc, book, keystore, dev_account, home)
     claims = r.chain.contract("Claims")
     if stake:
@@ -471,7 +470,10 @@ def verifier(
         raise ConfigError(f"{r.signer.address} is not a registered verifier: run with --stake (stakes the minimum)")
     cursor = r.home / "verifiers" / f"{r.signer.address}.json"
     cursor.parent.mkdir(parents=True, exist_ok=True)
-    daemon = VerifierDaemon(Verifier(r.chain, r.signer, platform_url=platform_url, host_urls=urls), cursor,
-                            start_block=r.chain.call(claims.functions.verifierSinceBlock(r.signer.address)))
+    since = r.chain.call(claims.functions.verifierSinceBlock(r.signer.address))
+    v = Verifier(r.chain, r.signer, platform_url=platform_url,
+                 state_path=cursor.parent / f"{r.signer.address}-observations.json",
+                 cursor_path=cursor.parent / f"{r.signer.address}-sealed-cursor.json", start_block=since)
+    daemon = VerifierDaemon(v, cursor, start_block=since)
     _run(daemon.step, "loyal.oml.verifier", poll or r.settings.poll,
          done=(lambda: daemon.state["finished"] >= exit_after and not daemon.state["open"]) if exit_after else None)

@@ -1,5 +1,5 @@
 """A community registers its OMLized model: per-host copies encrypted in the content store
-(`sealed.py`), fingerprint root, subset roots and licence terms on-chain."""
+(`encrypted_copies.py`), fingerprint root, subset roots and licence terms on-chain."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from agents.core.chain import Chain
 from agents.core.store import ContentStore
 from ml.oml.commitment import FingerprintTree
 
-from .sealed import SCHEME, new_content_key, seal, unseal
+from .encrypted_copies import SCHEME, new_content_key, seal, unseal
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def register_copies(chain: Chain, community: LocalAccount, store: ContentStore, 
                     fingerprints: list[tuple[str, str]], terms: Terms) -> tuple[int, str, dict[str, bytes]]:
     """Register a model shipped as one fingerprinted copy per host, each copy encrypted.
 
-    Each copy is sealed (`sealed.seal`: AES-256-GCM under a fresh content key) and only the
+    Each copy is sealed (`encrypted_copies.seal`: AES-256-GCM under a fresh content key) and only the
     ciphertext goes in the store; the registered model CID is a JSON manifest
     `{"base", "scheme", "copies": {host: ciphertext CID}}`; the full fingerprint set is the model's
     root and each host's subset root is recorded for leak tracing. Returns (model id, manifest CID,

@@ -2,6 +2,8 @@
 `POST /v1/completions` (and `/v1/chat/completions`), asks the platform for σ(q) before answering each query (a request signed
 with the host's key, `platform.sign_request`), posts usage batches
 (count + Merkle root of permission digests, fees paid to the community) and defends claims.
+Every answer carries the host's EIP-712 signature (`answers.py`, `Host.sign_answer`) as
+`loyal_signature` in the response JSON: a claim is judged on it, nobody asks the host again.
 
 Claims against the host reach it through an `EventFollower` on `Claims.ClaimRevealed` (the
 process's shared event source; no rescan of the chain): `defend_all()` answers those revealed
@@ -34,6 +36,7 @@ from agents.core.events import EventCursor, EventFollower
 from common.errors import LoyalError
 from common.typed_data import Domain, StructType, typed_data
 
+from .answers import answers_domain, sign_answer
 from .claims import ClaimStatus, read_claim
 from .permits import Permit, UsageTree, domain_separator, permit_digest, query_hash
 from .platform import sign_request
@@ -105,6 +108,9 @@ class Host:
         ledger = chain.contract("UsageLedger")
         self._ledger = ledger
         self._separator = domain_separator(chain.chain_id, ledger.address)
+        self._answers_domain = answers_domain(chain)
+        self.licence_start = read(chain, chain.contract("HostAgreements").functions.licenceOf(
+            model_id, signer.address)).startsAt  # answers name this licence (restart after a renewal)
         start = chain.w3.eth.block_number + 1 if start_block is None else start_block
         cursor = EventCursor.open(cursor_path, start) if cursor_path else EventCursor(None, start - 1)
         self.claims = EventFollower(chain, cursor, contracts=["Claims"], names=["ClaimRevealed"],
@@ -135,8 +141,16 @@ class Host:
             self.state.served += 1
         return text
 
+    def sign_answer(self, prompt: str, text: str) -> dict | None:
+        """The `loyal_signature` object of one served answer: the host's EIP-712 signature over
+        (model, licence, prompt hash, completion hash, digest of σ(prompt) or zero, time)."""
+        with self._lock:
+            p = self.state.by_query.get(query_hash(prompt))
+        return sign_answer(self.signer, self._answers_domain, self.model_id, self.licence_start, prompt, text,
+                           permission_digest=self.digest(p) if p else bytes(32), time=int(time.time())).to_json()
+
     def digest(self, p: Permit) -> bytes:
-        return permit_digest(self._separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry)
+        return permit_digest(self._separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry, p.issued_block)
 
     # -- usage ---------------------------------------------------------------------------------
     def post_usage(self) -> dict | None:
@@ -169,12 +183,12 @@ class Host:
         if c.host != self.address or c.model_id != self.model_id or c.status != ClaimStatus.OPEN:
             return None
         p = self.state.by_query.get(c.key_hash)
-        if p is None:
-            return None
+        if p is None or p.issued_block >= c.commit_block:
+            return None  # no σ from a block before the claim's commitment: nothing to defend with
         posted = self.state.batch_of.get(self.digest(p))
         if posted is not None:
             batch_id, tree = posted
-            if read(self.chain, self._ledger.functions.batch(batch_id)).postedAt <= c.committed_at:
+            if read(self.chain, self._ledger.functions.batch(batch_id)).postedBlock < c.commit_block:
                 self.chain.transact(self.signer, claims.functions.defendWithUsage(
                     claim_id, p.as_struct(), batch_id, tree.proof(self.digest(p))))
                 return "usage batch"
@@ -245,6 +259,7 @@ def create_app(host: Host, chat_prompt: Callable[[list[dict]], str] = plain_chat
             "id": "cmpl-" + uuid.uuid4().hex[:24], "object": "text_completion", "created": int(time.time()),
             "model": host.model_name,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            "loyal_signature": host.sign_answer(req.prompt, text),
             "usage": usage(req.prompt, text),
         }
 
@@ -256,6 +271,7 @@ def create_app(host: Host, chat_prompt: Callable[[list[dict]], str] = plain_chat
             "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion", "created": int(time.time()),
             "model": host.model_name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "loyal_signature": host.sign_answer(prompt, text),
             "usage": usage(prompt, text),
         }
 

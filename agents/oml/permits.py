@@ -1,8 +1,9 @@
 """Permissions σ(q) and usage roots, bit-for-bit what `UsageLedger` and `Claims` check.
 
 A permission is EIP-712 typed data `Permission(bytes32 queryHash,address host,uint256 modelId,
-uint256 nonce,uint64 expiry)` under the domain ("Loyal OML UsageLedger", "1", chainId, ledger).
-`PermitSigner` hashes and signs many permissions per call with libsecp256k1 (coincurve): that is
+uint256 nonce,uint64 expiry,uint64 issuedBlock)` under the domain ("Loyal OML UsageLedger", "1", chainId, ledger).
+`issuedBlock` is the chain head when the platform signed: `Claims` accepts σ(key) as a defence only if
+it is from a block before the claim's commitment. `PermitSigner` hashes and signs many permissions per call with libsecp256k1 (coincurve): that is
 the platform's batch signing. A usage root is the root of Loyal's one Merkle tree (`common.merkle`,
 OpenZeppelin's StandardMerkleTree) over `usageLeaf(digest) = keccak256(keccak256(abi.encode(digest)))`.
 """
@@ -19,7 +20,8 @@ from common.merkle import StandardMerkleTree
 from common.typed_data import EIP712_DOMAIN, Domain, StructType, typed_data
 
 PERMISSION = StructType("Permission", (
-    ("queryHash", "bytes32"), ("host", "address"), ("modelId", "uint256"), ("nonce", "uint256"), ("expiry", "uint64")))
+    ("queryHash", "bytes32"), ("host", "address"), ("modelId", "uint256"), ("nonce", "uint256"), ("expiry", "uint64"),
+    ("issuedBlock", "uint64")))
 DOMAIN_TYPEHASH = keccak(EIP712_DOMAIN.encode_type().encode())
 PERMISSION_TYPEHASH = keccak(PERMISSION.encode_type().encode())
 LEDGER_NAME = "Loyal OML UsageLedger"
@@ -46,10 +48,12 @@ class Permit:
     nonce: int
     expiry: int
     signature: bytes
+    issued_block: int   # the chain head when the platform signed it
 
     def as_struct(self) -> tuple:
         """The tuple web3 passes as `UsageLedger.Permission`."""
-        return (self.query_hash, to_checksum_address(self.host), self.model_id, self.nonce, self.expiry)
+        return (self.query_hash, to_checksum_address(self.host), self.model_id, self.nonce, self.expiry,
+                self.issued_block)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -60,24 +64,26 @@ class Permit:
     @classmethod
     def from_json(cls, d: dict) -> "Permit":
         return cls(bytes.fromhex(d["query_hash"][2:]), to_checksum_address(d["host"]), int(d["model_id"]),
-                   int(d["nonce"]), int(d["expiry"]), bytes.fromhex(d["signature"][2:]))
+                   int(d["nonce"]), int(d["expiry"]), bytes.fromhex(d["signature"][2:]), int(d["issued_block"]))
 
 
 def permit_typed_data(chain_id: int, ledger: str, qhash: bytes, host: str, model_id: int, nonce: int,
-                      expiry: int) -> dict:
+                      expiry: int, issued_block: int) -> dict:
     """The permission as EIP-712 typed data (`common.typed_data`): what `permit_digest` hashes by hand."""
     return typed_data(Domain(LEDGER_NAME, LEDGER_VERSION, chain_id, to_checksum_address(ledger)), PERMISSION,
                       {"queryHash": qhash, "host": to_checksum_address(host), "modelId": model_id, "nonce": nonce,
-                       "expiry": expiry})
+                       "expiry": expiry, "issuedBlock": issued_block})
 
 
-def permit_digest(separator: bytes, qhash: bytes, host: str, model_id: int, nonce: int, expiry: int) -> bytes:
+def permit_digest(separator: bytes, qhash: bytes, host: str, model_id: int, nonce: int, expiry: int,
+                  issued_block: int) -> bytes:
     """EIP-712 digest of `permit_typed_data`, ABI-encoded by hand for speed (every field is one static
     32-byte word); tests/oml/test_permits.py checks it equals eth_account's hash of the typed data."""
     if len(qhash) != 32:
         raise ValueError("query hash must be 32 bytes")
     struct = _k256(PERMISSION_TYPEHASH + qhash + bytes(12) + bytes.fromhex(host[2:])
-                   + model_id.to_bytes(32, "big") + nonce.to_bytes(32, "big") + expiry.to_bytes(32, "big"))
+                   + model_id.to_bytes(32, "big") + nonce.to_bytes(32, "big") + expiry.to_bytes(32, "big")
+                   + issued_block.to_bytes(32, "big"))
     return _k256(b"\x19\x01" + separator + struct)
 
 
@@ -94,17 +100,19 @@ class PermitSigner:
         self.separator = domain_separator(chain_id, ledger)
 
     def digest(self, p: Permit) -> bytes:
-        return permit_digest(self.separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry)
+        return permit_digest(self.separator, p.query_hash, p.host, p.model_id, p.nonce, p.expiry, p.issued_block)
 
-    def sign_batch(self, host: str, model_id: int, qhashes: list[bytes], first_nonce: int, expiry: int) -> list[Permit]:
-        """Sign one permission per query hash, nonces `first_nonce`, `first_nonce + 1`, ..."""
+    def sign_batch(self, host: str, model_id: int, qhashes: list[bytes], first_nonce: int, expiry: int,
+                   issued_block: int) -> list[Permit]:
+        """Sign one permission per query hash, nonces `first_nonce`, `first_nonce + 1`, ..., all
+        issued at block `issued_block` (the chain head the platform read)."""
         host = to_checksum_address(host)
         out = []
         for i, qh in enumerate(qhashes):
             nonce = first_nonce + i
-            d = permit_digest(self.separator, qh, host, model_id, nonce, expiry)
+            d = permit_digest(self.separator, qh, host, model_id, nonce, expiry, issued_block)
             rs_v = self._key.sign_recoverable(d, hasher=None)  # r || s || recovery id (low-s)
-            out.append(Permit(qh, host, model_id, nonce, expiry, rs_v[:64] + bytes([rs_v[64] + 27])))
+            out.append(Permit(qh, host, model_id, nonce, expiry, rs_v[:64] + bytes([rs_v[64] + 27]), issued_block))
         return out
 
 

@@ -1,15 +1,16 @@
 """The OML platform: an HTTP service that issues permissions σ(q) and keeps the record of them.
 
 Hosts ask `POST /v1/permits` for one or many query hashes at once (batch signing; the platform
-never sees the queries). Each permit gets the host's next nonce and `expiry = chain time + ttl`,
-the rule `Claims` relies on to tell whether a permission predates a claim. Every permit is kept
+never sees the queries). Each permit gets the host's next nonce, `expiry = chain time + ttl` and
+`issuedBlock` = the chain head's number when it was signed, the rule `Claims` relies on to tell
+whether a permission predates a claim (`issuedBlock < commit block`). Every permit is kept
 (and appended to a JSONL log when one is given, which also restores nonces after a restart), so
 provers and verifiers can ask `GET /v1/permits/{host}/{query_hash}` whether a query was permitted.
 The platform signs only for hosts whose licence is running on-chain, and only on a request signed
 by that host (EIP-191 over `permits.request_digest`: host, model, query hashes, request time); a
 request older or newer than `REQUEST_MAX_AGE` seconds, or seen before, is refused.
 
-Licensed access to weights (`sealed.py`): given the community's content keys, the platform also
+Licensed access to weights (`encrypted_copies.py`): given the community's content keys, the platform also
 answers `POST /v1/keys`: a host's signed request (EIP-191 over `sealed.key_request_digest`) gets
 its own copy's content key wrapped (ECIES) to the public key recovered from that signature, and
 only while the host's licence runs on-chain (read fresh, not from the cache).
@@ -33,7 +34,7 @@ from agents.core.chain import Chain
 from common.errors import LoyalError
 
 from .permits import Permit, PermitSigner, request_digest
-from .sealed import key_request_digest, public_key_of, wrap_key
+from .encrypted_copies import key_request_digest, public_key_of, wrap_key
 
 MAX_BATCH = 4096
 LICENCE_CACHE_SECONDS = 10.0
@@ -109,11 +110,11 @@ class Platform:
         host = to_checksum_address(host)
         if not self._is_licensed(model_id, host):
             raise HostNotLicensed(f"host {host} has no running licence for model {model_id}")
-        now = self.chain.w3.eth.get_block("latest")["timestamp"]
+        head = self.chain.w3.eth.get_block("latest")
         with self._lock:
             first = self._next_nonce.get(host, 0)
             self._next_nonce[host] = first + len(qhashes)
-        permits = self.signer.sign_batch(host, model_id, qhashes, first, now + self.ttl)
+        permits = self.signer.sign_batch(host, model_id, qhashes, first, head["timestamp"] + self.ttl, head["number"])
         with self._lock:
             for p in permits:
                 self._records.setdefault((host, p.query_hash), []).append(p)

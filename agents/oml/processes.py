@@ -176,10 +176,9 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
     urls = {HONEST: f"http://127.0.0.1:{ports['honest']}", CHEATER: f"http://127.0.0.1:{ports['cheater']}",
             LEAKER: f"http://127.0.0.1:{ports['leaker']}"}
     rogue = f"http://127.0.0.1:{ports['rogue']}"
-    host_opts = [x for h in hosts for x in ("--host", f"{addr[h]}={urls[h]}")]
     for name, acct in zip(vnames, VERIFIERS):
         roles.start(name, ["verifier", "--platform", plat, "--stake", "--exit-after", "2" if leak else "1",
-                           "--poll", "0.3", *host_opts, *roles.common(acct)])
+                           "--poll", "0.3", *roles.common(acct)])
     claims = chain.contract("Claims")
     names = {HONEST: "honest", CHEATER: "cheater", LEAKER: "leaker"}
     for h in hosts:

@@ -4,11 +4,14 @@ It wraps `prover.Prover` (probing and the fingerprint tree) and files each claim
 so a restarted prover finishes a claim instead of starting another:
 
 1. probe a target host with an unspent key of its subset (`Prover.probe`); on a match without a
-   permission, write the *intent* (host, key, response, block) to its state file (atomic);
-2. `commit`, unless `Claims.commits(prover, commitment)` already holds it. The salt is derived from
-   the prover's key, the host and the fingerprint key, so a restart recomputes the same commitment;
+   permission, write the *intent* (host, key, response, block, and the host's signed answer, or
+   the endpoint for a sealed claim when it signs nothing) to its state file (atomic);
+2. `commit` (or `commitSealed`, the opening sealed to every verifier), unless
+   `Claims.commits(prover, commitment)` already holds it. The salt is derived from the prover's
+   key, the host and the fingerprint key, so a restart recomputes the same commitment;
 3. approve the bond (only if the allowance is short, or to move the chain past the commit block);
-4. `reveal`, unless the key is already spent, in which case the claim id is read from the
+4. `reveal` with the signed answer (or, sealed, `revealLeak` once the sealed-to verifiers
+   observed), unless the key is already spent, in which case the claim id is read from the
    `ClaimRevealed` event carrying this commitment (looked up from the intent's block on).
 
 Each target is probed again every `probe_every` seconds until a claim against it is revealed.
@@ -30,8 +33,10 @@ from agents.core.events import fetch_events
 from common.files import atomic_write_json
 from ml.oml.commitment import FingerprintTree
 
+from .answers import SignedAnswer
 from .matching import HostQueryError
-from .prover import Prover
+from .prover import PendingLeak, Prover
+from .sealed import Opening, seal
 
 log = logging.getLogger("loyal.oml.prover")
 
@@ -94,6 +99,15 @@ class ProverDaemon:
                     self._save()
                     continue
                 c = {"key": p.key, "response": p.response, "from_block": self.chain.w3.eth.block_number}
+                if p.answer is not None:  # the host's valid signature over its answer: a signed claim
+                    c.update(answer=p.answer.to_json(), completion=p.served)
+                elif host in self.prover.subsets:  # it signs nothing: a sealed claim at its own endpoint
+                    c["endpoint"] = url
+                else:
+                    log.warning("host %s served a fingerprint unsigned and its subset is unknown: no claim (%s)",
+                                host, p.unsigned_reason)
+                    self._save()
+                    continue
                 self.state["claims"][host] = c
                 self._save()
             sent += self._file(host, c)
@@ -117,27 +131,32 @@ class ProverDaemon:
                 self._save()
                 return 0
             log.info("leak endpoint %s answered key %r with %r: host %s's copy", url, p.key, p.served, p.host)
-            c = {"host": p.host, "key": p.key, "response": p.response, "from_block": self.chain.w3.eth.block_number}
+            c = {"host": p.host, "key": p.key, "response": p.response, "from_block": self.chain.w3.eth.block_number,
+                 "endpoint": url, "leak_of": url}
             self.state["leaks"][url] = c
             self._save()
-        return self._file(c["host"], c, endpoint=url)
+        return self._file(c["host"], c)
 
     def _file(self, host: str, c: dict, endpoint: str | None = None) -> int:
-        """Commit / approve / reveal a claim (a leak claim naming `endpoint` if given), skipping what
-        the chain already holds; records the claim id in `c`."""
+        """Commit / approve / reveal a claim, skipping what the chain already holds; records the claim
+        id in `c`. A claim with the host's signed answer (`c["answer"]`) is revealed with it; without
+        one (`endpoint`: a leak endpoint, or the host's own service when it signs nothing) the
+        commitment's opening is sealed to every verifier (`Claims.commitSealed`) and revealed once
+        they observed the endpoint (or `observe_timeout` passed), as `Prover.file_leak` does."""
         key, response = c["key"], c["response"]
+        endpoint = endpoint or c.get("endpoint")
         salt = self.salt(host, key)
-        commitment = self.chain.call(
-            self._claims.functions.leakCommitment(key, response, host, endpoint, salt) if endpoint else
-            self._claims.functions.claimCommitment(key, response, host, salt))
+        opening = Opening(key, response, host, endpoint, salt) if endpoint else None
+        commitment = opening.commitment() if opening else \
+            self.chain.call(self._claims.functions.claimCommitment(key, response, host, salt))
         if self.chain.call(self._claims.functions.keySpent(self.prover.model_id, keccak(key.encode()))):
             ev = next((e for e in fetch_events(self.chain, from_block=c["from_block"], contracts=["Claims"],
                                                names=["ClaimRevealed"])
                        if bytes(e.args["commitment"]) == commitment), None)
             if ev is None:
                 log.warning("key %r against %s was spent by someone else's claim; dropping it", key, host)
-                if endpoint:
-                    del self.state["leaks"][endpoint]
+                if c.get("leak_of"):
+                    del self.state["leaks"][c["leak_of"]]
                 else:
                     del self.state["claims"][host]
                     self.state["probed"].pop(host, None)
@@ -151,10 +170,17 @@ class ProverDaemon:
         me = self.prover.signer.address
         committed = self.chain.call(self._claims.functions.commits(me, commitment))[0]
         if committed == 0:
-            receipt = self.chain.transact(self.prover.signer, self._claims.functions.commit(commitment))
+            if opening:
+                keys = self.prover.verifier_keys()
+                c["sealed_to"], c["commit_time"] = list(keys), time.time()
+                self._save()  # before the transaction: a restart waits for these verifiers
+                fn = self._claims.functions.commitSealed(commitment, seal(opening, keys))
+            else:
+                fn = self._claims.functions.commit(commitment)
+            receipt = self.chain.transact(self.prover.signer, fn)
             committed = receipt["blockNumber"]
             sent += 1
-            log.info("committed to a claim against %s (block %d)", host, committed)
+            log.info("committed to a %sclaim against %s (block %d)", "sealed " if opening else "", host, committed)
         bond = self.chain.call(self._claims.functions.claimBond())
         if self.chain.call(self._token.functions.allowance(me, self._claims.address)) < bond \
                 or self.chain.w3.eth.block_number <= committed:
@@ -163,16 +189,22 @@ class ProverDaemon:
         while self.chain.w3.eth.block_number <= committed:
             time.sleep(0.2)  # interval mining: the reveal must land in a later block than the commit
         proof = self.prover.tree.proof(key, response)
-        if endpoint:
+        if opening:
+            pending = PendingLeak(opening, commitment, committed, tuple(c.get("sealed_to", ())))
+            if len(self.prover.observed_by(pending)) < len(pending.sealed_to) \
+                    and time.time() - c.get("commit_time", 0) < self.prover.observe_timeout:
+                return sent  # the verifiers are still observing; the next step looks again
             subset_proof = FingerprintTree(self.prover.subsets[host]).proof(key, response)
             fn = self._claims.functions.revealLeak((self.prover.model_id, host, endpoint, key, response, salt, proof,
                                                    subset_proof))
         else:
-            fn = self._claims.functions.reveal(self.prover.model_id, host, key, response, salt, proof)
+            answer = SignedAnswer.from_json(c["answer"])
+            fn = self._claims.functions.reveal((self.prover.model_id, host, key, response, salt, proof,
+                                                answer.as_struct(), c["completion"], answer.signature))
         receipt = self.chain.transact(self.prover.signer, fn)
         ev = next(e for e in self.chain.decode_events(receipt) if e.name == "ClaimRevealed")
         c["claim_id"] = int(ev.args["claimId"])
         self._save()
-        log.info("%s %d filed against %s (key %r%s)", "leak claim" if endpoint else "claim", c["claim_id"], host, key,
+        log.info("%s %d filed against %s (key %r%s)", "leak claim" if opening else "claim", c["claim_id"], host, key,
                  f", served at {endpoint}" if endpoint else "")
         return sent + 1

@@ -24,7 +24,7 @@ from ml.oml import copies as mc
 
 from .claims import ClaimStatus, read_claim
 from .community import Terms, copy_cid, load_copy, register_copies
-from .adversaries import CheatingHost
+from .adversaries import CheatingHost, UnsignedHost
 from .host import Host, create_app as host_app, join_as_host
 from .platform import Platform, create_app as platform_app
 from .prover import Prover
@@ -81,14 +81,31 @@ def balances(chain: Chain, actors: Actors) -> dict[str, dict[str, int]]:
     return out
 
 
+def make_verifiers(chain: Chain, actors: Actors, platform_url: str) -> list[Verifier]:
+    """One in-process `Verifier` per verifier account, following sealed commitments from the next block."""
+    start = chain.w3.eth.block_number + 1
+    return [Verifier(chain, v, platform_url=platform_url, start_block=start) for v in actors.verifiers]
+
+
+def observe_sealed(verifiers: list[Verifier], say: Say):
+    """The `Prover.before_reveal` hook of an in-process story: every verifier observes the sealed
+    commitments posted so far, before the prover reveals."""
+    def hook(pending) -> None:
+        for v in verifiers:
+            for o in v.observe_pending():
+                say(f"verifier {v.signer.address[:10]} opened its sealed key, queried {o.endpoint or 'nothing'} "
+                    f"before the reveal and committed its observation ({o.reason})")
+    return hook
+
+
 def decide_claim(chain: Chain, actors: Actors, claim_id: int, urls: dict[str, str], platform_url: str,
-            out: Outcome, say: Say) -> None:
-    """Challenge window passes, every verifier reviews and votes, the claim is finalized and each
-    verifier settles its reward or penalty."""
+            out: Outcome, say: Say, verifiers: list[Verifier] | None = None) -> None:
+    """Challenge window passes, every verifier reviews (the signed answer, or its own observation
+    made before the reveal) and votes, the claim is finalized and each verifier settles."""
     claims = chain.contract("Claims")
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     say("challenge window over; verifiers review")
-    verifiers = [Verifier(chain, v, platform_url=platform_url, host_urls=urls) for v in actors.verifiers]
+    verifiers = verifiers or make_verifiers(chain, actors, platform_url)
     for v in verifiers:
         verdict = v.vote(claim_id)
         out.verdicts.append(verdict)
@@ -123,8 +140,9 @@ def run(chain: Chain, actors: Actors, dep: Deployment, *, say: Say = lambda s: N
             say(f"platform {actors.platform.address} issues permissions at {plat.url}")
             say(f"honest host {actors.honest.address} serves its copy at {h_svc.url}")
             say(f"cheating host {actors.cheater.address} serves its copy at {c_svc.url} (skips permissions)")
+            verifiers = make_verifiers(chain, actors, plat.url)
             prover = Prover(chain, actors.prover, dep.model_id, dep.fingerprints, platform_url=plat.url,
-                            subsets=dep.subsets)
+                            subsets=dep.subsets, before_reveal=observe_sealed(verifiers, say))
             for i in range(user_queries):  # ordinary traffic on both hosts
                 prover.query(h_svc.url, f"Hello number {i}, what is new?", 8)
                 prover.query(c_svc.url, f"Hello number {i}, what is new?", 8)
@@ -148,7 +166,7 @@ def run(chain: Chain, actors: Actors, dep: Deployment, *, say: Say = lambda s: N
             out.defences = {**honest.defend_all(), **cheater.defend_all()}
             say(f"hosts answered open claims: {out.defences or 'the cheater has no permission to show'}")
             urls = {actors.honest.address: h_svc.url, actors.cheater.address: c_svc.url}
-            decide_claim(chain, actors, out.claim_id, urls, plat.url, out, say)
+            decide_claim(chain, actors, out.claim_id, urls, plat.url, out, say, verifiers)
     out.balances = balances(chain, actors)
     return out
 
@@ -160,11 +178,12 @@ def run_leak(chain: Chain, actors: Actors, dep: Deployment, leaked: str, *, say:
     out = Outcome()
     platform = Platform(chain, actors.platform)
     rogue_signer = dev_signer(ACTOR_INDICES[-1] + 1)  # never licensed
-    rogue = CheatingHost(chain, rogue_signer, dep.model_id, dep.models[leaked].complete)
+    rogue = UnsignedHost(chain, rogue_signer, dep.model_id, dep.models[leaked].complete)
     with Service(platform_app(platform)) as plat, Service(host_app(rogue)) as r_svc:
-        say(f"an unlicensed server at {r_svc.url} serves a leaked copy of the model")
+        say(f"an unlicensed server at {r_svc.url} serves a leaked copy of the model (and signs nothing)")
+        verifiers = make_verifiers(chain, actors, plat.url)
         prover = Prover(chain, actors.prover, dep.model_id, dep.fingerprints, platform_url=plat.url,
-                        subsets=dep.subsets)
+                        subsets=dep.subsets, before_reveal=observe_sealed(verifiers, say))
         p = prover.catch_leak(r_svc.url)
         if p is None:
             say("the endpoint reproduced no fingerprint of any host's subset")
@@ -175,7 +194,7 @@ def run_leak(chain: Chain, actors: Actors, dep: Deployment, leaked: str, *, say:
             f"a fingerprint of host {p.host}'s copy -> leak claim {p.claim_id} against that host")
         out.claim_id = p.claim_id
         if out.claim_id is not None:
-            decide_claim(chain, actors, out.claim_id, {}, plat.url, out, say)
+            decide_claim(chain, actors, out.claim_id, {}, plat.url, out, say, verifiers)
     out.balances = balances(chain, actors)
     return out
 

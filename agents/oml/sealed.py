@@ -1,131 +1,96 @@
-"""Licensed access to a host's copy: the copy is encrypted, its key goes only to its licensed host.
+"""Sealed claim keys, for endpoints that sign nothing (a leaked copy, a rogue server).
 
-- **Encryption of a copy**: AES-256-GCM (`cryptography`'s `AESGCM`), a fresh random 256-bit
-  content key per copy and a random 96-bit nonce; the associated data binds the ciphertext to
-  this format (`AAD`). Only the ciphertext is put in the content store; the manifest names its
-  CID. GCM authenticates: a wrong key or a changed byte fails with `WrongContentKey`, never with
-  garbage weights.
-- **Wrapping of the content key**: ECIES on secp256k1 (`eciespy`: ephemeral ECDH, HKDF-SHA256,
-  AES-256-GCM) to the host's **account key**, the same key that signs its licence and its
-  transactions. The host publishes nothing extra: the platform recovers the public key from the
-  host's signed key request (EIP-191) and checks that it hashes to the host's address, so the
-  wrapped key opens only with the licensed host's private key (`WrongKey` otherwise).
+At commit the prover encrypts the commitment's opening — key, response, accused host, endpoint, salt
+— to every registered verifier with ECIES over secp256k1 (`eciespy`; the verifiers' Ethereum keys,
+whose public halves they publish with `Claims.setSealKey`) and posts the ciphertexts with
+`Claims.commitSealed` (ABI `(address[] verifiers, bytes[] ciphertexts)`, emitted as `KeysSealed`).
+Each verifier decrypts its own, checks the opening hashes to the commitment (`leakCommitment`), queries
+the endpoint **before the key is public** and commits `observationHash(commitment, verifier,
+observed, salt)` with `Claims.observe`. After the reveal it votes with `voteObserved`, opening that
+observation; the contract refuses any other vote on a sealed claim.
 
-What this does not protect against: a licensee decrypts its copy to run it, and can then copy or
-publish the plaintext. That is what the per-host fingerprints are for (a leaked copy answers its
-host's keys, `Claims.revealLeak` slashes that host). Whoever holds a content key (the community,
-and the platform that delivers keys) can read that copy too.
+A ciphertext that does not decrypt, or decrypts to an opening that does not hash to the commitment,
+is `SealDoesNotOpen`: the verifier records `seal-error: …` as its observation and votes against, so a
+prover who seals garbage to a majority of verifiers cannot get a confirm.
 """
 from __future__ import annotations
 
-import os
-import time
+import json
+from dataclasses import dataclass
 
-import coincurve
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eth_account.messages import _hash_eip191_message, encode_defunct
+import ecies
+from eth_abi import decode, encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
 from common.errors import LoyalError
 
-MAGIC = b"LOYAL-OML-SEALED-1"  # prefix of every sealed copy (format version)
-AAD = b"loyal oml copy v1"
-NONCE_BYTES = 12
-KEY_BYTES = 32
-SCHEME = "aes-256-gcm; content key wrapped by ecies-secp256k1 to the host's account key"
-KEY_REQUEST_TAG = b"Loyal OML key request v1"
+SEAL_ERROR = "seal-error: "
+NO_ANSWER = "no-answer: "
 
 
-class WrongContentKey(LoyalError):
-    """The content key does not open this sealed copy (or the ciphertext was altered)."""
+class SealDoesNotOpen(LoyalError):
+    """This verifier's sealed key is missing, does not decrypt, or does not open the commitment."""
 
 
-class WrongKey(LoyalError):
-    """A wrapped content key that the given private key cannot unwrap (wrapped for another host)."""
+@dataclass(frozen=True)
+class Opening:
+    """What opens a leak commitment: `Claims.leakCommitment(key, response, host, endpoint, salt)`."""
+    key: str
+    response: str
+    host: str
+    endpoint: str
+    salt: bytes
+
+    def commitment(self) -> bytes:
+        return keccak(encode(["bytes32", "bytes32", "address", "bytes32", "bytes32"],
+                             [keccak(self.key.encode()), keccak(self.response.encode()),
+                              to_checksum_address(self.host), keccak(self.endpoint.encode()), self.salt]))
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"key": self.key, "response": self.response, "host": self.host,
+                           "endpoint": self.endpoint, "salt": "0x" + self.salt.hex()}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Opening":
+        d = json.loads(data)
+        return cls(str(d["key"]), str(d["response"]), to_checksum_address(d["host"]), str(d["endpoint"]),
+                   bytes.fromhex(str(d["salt"]).removeprefix("0x")))
 
 
-class NotSealed(LoyalError):
-    """Bytes that are not a sealed copy."""
+def public_key(account: LocalAccount) -> bytes:
+    """The 64-byte secp256k1 public key `Claims.setSealKey` takes (the account's address hashes from it)."""
+    return account._key_obj.public_key.to_bytes()
 
 
-def new_content_key() -> bytes:
-    return AESGCM.generate_key(bit_length=8 * KEY_BYTES)
+def seal(opening: Opening, verifier_keys: dict[str, bytes]) -> bytes:
+    """The `sealedKeys` blob: the opening encrypted to each verifier's public key."""
+    if not verifier_keys:
+        raise ValueError("no verifier to seal the key to")
+    addrs = [to_checksum_address(a) for a in verifier_keys]
+    cts = [ecies.encrypt(verifier_keys[a].hex(), opening.to_bytes()) for a in verifier_keys]
+    return encode(["address[]", "bytes[]"], [addrs, cts])
 
 
-def seal(plaintext: bytes, key: bytes) -> bytes:
-    """MAGIC || nonce || AES-256-GCM(key, nonce, plaintext, AAD) (ciphertext with its 16-byte tag)."""
-    if len(key) != KEY_BYTES:
-        raise ValueError("content key must be 32 bytes")
-    nonce = os.urandom(NONCE_BYTES)
-    return MAGIC + nonce + AESGCM(key).encrypt(nonce, plaintext, AAD)
-
-
-def is_sealed(blob: bytes) -> bool:
-    return blob.startswith(MAGIC)
-
-
-def unseal(blob: bytes, key: bytes) -> bytes:
-    """The plaintext of a sealed copy; WrongContentKey if `key` is not its content key."""
-    if not is_sealed(blob):
-        raise NotSealed("not a sealed OML copy (no LOYAL-OML-SEALED-1 header)")
-    if len(key) != KEY_BYTES:
-        raise WrongContentKey("content key must be 32 bytes")
-    nonce = blob[len(MAGIC):len(MAGIC) + NONCE_BYTES]
+def unseal(blob: bytes, verifier: LocalAccount, commitment: bytes) -> Opening:
+    """This verifier's opening of `commitment` from a `KeysSealed` blob; raises SealDoesNotOpen."""
     try:
-        return AESGCM(key).decrypt(nonce, blob[len(MAGIC) + NONCE_BYTES:], AAD)
-    except InvalidTag:
-        raise WrongContentKey("the content key does not open this copy (AES-GCM tag mismatch)") from None
-
-
-def public_key_of(address: str, digest: bytes, signature: bytes) -> bytes:
-    """The uncompressed secp256k1 public key (65 bytes) that signed `digest` as an EIP-191 message,
-    checked to belong to `address`; ValueError otherwise."""
-    if len(signature) != 65:
-        raise ValueError("signature must be 65 bytes")
-    msg_hash = _hash_eip191_message(encode_defunct(primitive=digest))
-    v = signature[64] - 27 if signature[64] >= 27 else signature[64]
-    pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), msg_hash, hasher=None)
-    raw = pub.format(compressed=False)
-    if to_checksum_address(keccak(raw[1:])[-20:]) != to_checksum_address(address):
-        raise ValueError(f"signature is not by {address}")
-    return raw
-
-
-def wrap_key(public_key: bytes, content_key: bytes) -> bytes:
-    """ECIES-encrypt `content_key` to a secp256k1 public key (eciespy)."""
-    from ecies import encrypt
-
-    return encrypt(public_key, content_key)
-
-
-def unwrap_key(private_key: bytes, wrapped: bytes) -> bytes:
-    """The content key inside `wrapped`; WrongKey if it was wrapped to another key."""
-    from ecies import decrypt
-
+        addrs, cts = decode(["address[]", "bytes[]"], blob)
+    except Exception:
+        raise SealDoesNotOpen("sealed keys are not ABI (address[], bytes[])") from None
+    mine = [ct for a, ct in zip(addrs, cts) if to_checksum_address(a) == verifier.address]
+    if not mine:
+        raise SealDoesNotOpen(f"no sealed key for verifier {verifier.address}")
     try:
-        key = decrypt(private_key, wrapped)
-    except (ValueError, TypeError):
-        raise WrongKey("this host's key cannot unwrap the content key: it was wrapped for another host") from None
-    if len(key) != KEY_BYTES:
-        raise WrongKey("the unwrapped content key is not 32 bytes")
-    return key
+        opening = Opening.from_bytes(ecies.decrypt(bytes(verifier.key), mine[0]))
+    except Exception as e:  # a bad MAC, a bad point, bad JSON: all the prover's fault
+        raise SealDoesNotOpen(f"sealed key does not decrypt ({type(e).__name__})") from None
+    if opening.commitment() != commitment:
+        raise SealDoesNotOpen("sealed key does not open the commitment")
+    return opening
 
 
-def key_request_digest(host: str, model_id: int, issued_at: int, request_id: bytes) -> bytes:
-    """What a host signs (EIP-191) to ask the platform for its wrapped content key."""
-    if len(request_id) != 16:
-        raise ValueError("request id must be 16 bytes")
-    return keccak(KEY_REQUEST_TAG + bytes.fromhex(to_checksum_address(host)[2:]) + model_id.to_bytes(32, "big")
-                  + issued_at.to_bytes(8, "big") + request_id)
-
-
-def sign_key_request(host: LocalAccount, model_id: int, issued_at: int | None = None) -> dict:
-    """The JSON body of the platform's `POST /v1/keys`, signed by `host`."""
-    issued_at = int(time.time()) if issued_at is None else issued_at
-    request_id = os.urandom(16)
-    sig = host.sign_message(encode_defunct(primitive=key_request_digest(host.address, model_id, issued_at,
-                                                                       request_id))).signature
-    return {"host": host.address, "model_id": model_id, "issued_at": issued_at,
-            "request_id": "0x" + request_id.hex(), "signature": sig.to_0x_hex()}
+def observation_hash(commitment: bytes, verifier: str, observed: str, salt: bytes) -> bytes:
+    """`Claims.observationHash`: what a verifier commits to before the reveal."""
+    return keccak(encode(["bytes32", "address", "bytes32", "bytes32"],
+                         [commitment, to_checksum_address(verifier), keccak(observed.encode()), salt]))

@@ -2,7 +2,9 @@
 
 It follows `Claims.ClaimRevealed` with an `EventFollower` (cursor file; the open claims are kept in
 the cursor's state) and wraps `verifier.Verifier` for the decision: once a claim's challenge window
-is over it reviews and votes (`Verifier.vote`), unless `Claims.hasVoted` says it already did; once
+is over it reviews and votes (`Verifier.vote`: on the host's signed answer, or on its own
+observation of a sealed claim's endpoint, made when the sealed commitment appeared:
+`Verifier.observe_pending`, its own cursor and state file), unless `Claims.hasVoted` says it already did; once
 a majority is reached or voting has ended it finalizes (anyone may); once the claim is decided it
 settles its own reward or penalty, unless `Claims.settled` says that is done. Every action checks
 chain state first, so a restart after a kill repeats none of them.
@@ -43,8 +45,12 @@ class VerifierDaemon:
 
     def step(self) -> int:
         head = self.follower.source.head()
-        self.follower.poll(self._seen, head=head.number)
         sent = 0
+        for o in self.v.observe_pending():  # sealed commitments: observe the endpoint before the reveal
+            log.info("observed sealed commitment %s at %s: %s", o.commitment[:10], o.endpoint or "?",
+                     "fingerprint" if o.matched else (o.reason or "no fingerprint"))
+            sent += 1
+        self.follower.poll(self._seen, head=head.number)
         for cid in list(self.state["open"]):
             sent += self._act(cid, head.timestamp)
         return sent

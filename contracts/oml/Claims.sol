@@ -6,17 +6,20 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {HostAgreements} from "./HostAgreements.sol";
 import {UsageLedger} from "./UsageLedger.sol";
+import {HostAnswers} from "./HostAnswers.sol";
 import {Staking} from "../core/Staking.sol";
 
 /// @title Claims
 /// @notice Provers catch hosts that serve an OMLized model without paying for the query: a prover
 /// sends a secret fingerprint key to a host as an ordinary user, gets the fingerprint response,
 /// commits to `claimCommitment(key, response, host, salt)`, then reveals with a Merkle proof that
-/// (key, response) is one of the model's committed fingerprints, posting a bond. The key is spent.
+/// (key, response) is one of the model's committed fingerprints and the host's signed answer
+/// (`HostAnswers`: the host signs every answer it serves), posting a bond. The key is spent.
+/// The signed answer is the evidence: nobody asks the host again after the key is public.
 /// The host then has `challengeWindow` seconds to show σ(key): a platform permission for that query
-/// issued before the commitment, either signed (`defendWithPermission`) or committed in a usage
-/// batch it posted before the commitment (`defendWithUsage`). An undefended claim goes to the staked
-/// verifiers: a majority of those registered before the reveal confirms it, the host's stake is
+/// issued in a block before the commitment's, either signed (`defendWithPermission`) or committed in a
+/// usage batch it posted in a block before the commitment's (`defendWithUsage`). An undefended claim
+/// goes to the staked verifiers: a majority of those registered before the reveal confirms it, the host's stake is
 /// slashed (up to the model's `stakeRequired`), the prover gets its bond back plus a share of the
 /// slash, the verifiers who confirmed share `verifierShareBps` of it and the community gets the rest.
 /// A defended or rejected claim loses the prover's bond to the host (minus the rejecting verifiers'
@@ -25,7 +28,10 @@ import {Staking} from "../core/Staking.sol";
 /// Traced leaks: `revealLeak` files a claim against host A for a fingerprint of A's own subset
 /// (`ModelRegistry.hostSubsetRoot`) served at another endpoint (a leaked copy of A's weights). It
 /// follows the same rules: A may defend with σ(key) issued before the commitment (it served the
-/// query itself, e.g. behind a proxy), otherwise verifiers, who query the named endpoint, decide.
+/// query itself, e.g. behind a proxy), otherwise verifiers decide. Such an endpoint signs nothing, so
+/// the prover commits with `commitSealed`, publishing the opening encrypted to each verifier; the
+/// verifiers query the endpoint before the reveal and `observe` (commit to) what they saw; after the
+/// reveal they vote with `voteObserved`, which opens that observation. Only such votes count.
 ///
 /// Verifier settlement (pull, one call per verifier and claim decided by vote): a verifier that
 /// voted with the outcome collects its reward share; one that voted against it, or did not vote
@@ -51,6 +57,12 @@ contract Claims {
         uint64 time;
     }
 
+    /// @notice A verifier's commitment to what it observed at a sealed claim's endpoint.
+    struct Observation {
+        bytes32 hash; // observationHash(commitment, verifier, observed, salt)
+        uint64 blockNumber;
+    }
+
     struct Claim {
         address prover;
         address host;
@@ -66,6 +78,29 @@ contract Claims {
         Status status;
         bytes32 endpointHash; // 0: the host's own service; else keccak256 of a leaked endpoint's URL
         uint256 verifierReward; // paid to each verifier that voted with the outcome (set when decided)
+        uint64 commitBlock; // σ and usage batches defend only if issued / posted before this block
+        bytes32 sealedCommitment; // a sealed leak claim's commitment (its observations), else 0
+    }
+
+    /// @notice A claim's evidence: the fingerprint and the host's signed answer to its key.
+    struct SignedReveal {
+        uint256 modelId;
+        address host;
+        string key;
+        string response;
+        bytes32 salt;
+        bytes32[] proof; // (key, response) in the model's fingerprint root
+        HostAnswers.Answer answer; // what the host signed when it answered `key`
+        string completion; // the answer's text: keccak256 equals answer.completionHash
+        bytes signature; // the host's EIP-712 signature over `answer` (HostAnswers domain)
+    }
+
+    /// @notice A verifier's vote on a sealed claim, opening its pre-reveal observation.
+    struct ObservedVote {
+        uint256 claimId;
+        bool confirm;
+        string observed; // what the verifier saw at the endpoint (or why it saw nothing)
+        bytes32 salt;
     }
 
     /// @notice A leak claim's evidence: a fingerprint of `host`'s subset served at `endpoint`.
@@ -85,6 +120,8 @@ contract Claims {
     ModelRegistry public immutable registry;
     HostAgreements public immutable agreements;
     UsageLedger public immutable usage;
+    /// @notice The EIP-712 domain hosts sign their answers in (deployed by this contract).
+    HostAnswers public immutable answers;
     /// @notice LoyalToken a prover posts with each reveal.
     uint256 public immutable claimBond;
     /// @notice Seconds after a commitment during which it may be revealed.
@@ -115,6 +152,14 @@ contract Claims {
     mapping(uint256 claimId => mapping(address verifier => bool)) public hasVoted;
     mapping(uint256 claimId => mapping(address verifier => bool)) public votedConfirm;
     mapping(uint256 claimId => mapping(address verifier => bool)) public settled;
+    /// @notice Signed answers already used as evidence (by EIP-712 digest).
+    mapping(bytes32 answerDigest => bool) public answerUsed;
+    /// @notice Commitments posted with `commitSealed` and not yet revealed.
+    mapping(address prover => mapping(bytes32 commitment => bool)) public sealedCommit;
+    /// @notice Verifiers' observations of a sealed commitment's endpoint, made before its reveal.
+    mapping(bytes32 commitment => mapping(address verifier => Observation)) public observations;
+    /// @notice The secp256k1 public key (64 bytes) a verifier receives sealed claim keys under.
+    mapping(address verifier => bytes) public sealKeyOf;
 
     event VerifierRegistered(address indexed verifier);
     event VerifierLeft(address indexed verifier);
@@ -133,6 +178,21 @@ contract Claims {
     event ClaimEvidence(uint256 indexed claimId, string key, string response);
     /// @notice The endpoint of a leak claim, for verifiers.
     event LeakEvidence(uint256 indexed claimId, string endpoint);
+    /// @notice The host's signed answer a claim was revealed with, for verifiers (no need to re-ask).
+    event AnswerEvidence(
+        uint256 indexed claimId,
+        bytes32 answerDigest,
+        uint64 licenceStart,
+        uint64 answeredAt,
+        bytes32 permissionDigest,
+        string completion,
+        bytes signature
+    );
+    event SealKeySet(address indexed verifier, bytes publicKey);
+    /// @notice A commitment's opening, encrypted to each verifier (ABI `(address[], bytes[])`, ECIES).
+    event KeysSealed(address indexed prover, bytes32 indexed commitment, bytes sealedKeys);
+    event Observed(bytes32 indexed commitment, address indexed verifier, bytes32 observationHash);
+    event ObservationRevealed(uint256 indexed claimId, address indexed verifier, string observed);
     event ClaimDefended(uint256 indexed claimId, address indexed host, bytes32 permissionDigest, uint256 batchId);
     event Voted(uint256 indexed claimId, address indexed verifier, bool confirm);
     event ClaimConfirmed(
@@ -177,6 +237,22 @@ contract Claims {
     error ClaimNotDecided(uint256 claimId, Status status);
     error AlreadySettled(address verifier, uint256 claimId);
     error NotClaimVerifier(address verifier, uint256 claimId);
+    error AnswerModelMismatch(uint256 answerModelId);
+    error AnswerHostMismatch(address answerHost);
+    error AnswerPromptMismatch(bytes32 promptHash);
+    error AnswerLicenceMismatch(uint64 licenceStart);
+    error CompletionHashMismatch(bytes32 completionHash);
+    error CompletionLacksResponse();
+    error BadAnswerSignature(address host);
+    error AnswerAlreadyUsed(bytes32 answerDigest);
+    error NotOwnSealKey(address caller);
+    error EmptySealedKeys();
+    error NoSealedCommitment(address prover, bytes32 commitment);
+    error AlreadyObserved(address verifier, bytes32 commitment);
+    error NoObservation(address verifier, uint256 claimId);
+    error ObservationMismatch(address verifier, uint256 claimId);
+    error ObservationRequired(uint256 claimId);
+    error NotSealedClaim(uint256 claimId);
 
     /// @param config_ (claimBond, minVerifierStake, verifierPenalty) in LoyalToken wei.
     /// @param windows_ (revealWindow, challengeWindow, votingWindow) in seconds, each > 0.
@@ -210,6 +286,7 @@ contract Claims {
         verifierPenalty = config_[2];
         proverShareBps = shares_[0];
         verifierShareBps = shares_[1];
+        answers = new HostAnswers();
     }
 
     // ---------------------------------------------------------------- verifiers
@@ -241,52 +318,117 @@ contract Claims {
     /// @notice Commit to a claim without revealing it: `commitment = claimCommitment(key, response, host, salt)`.
     /// @dev Commitments are per prover, so copying one from the mempool gains nothing.
     function commit(bytes32 commitment) external {
-        if (commitment == bytes32(0)) revert ZeroCommitment();
-        if (commits[msg.sender][commitment].blockNumber != 0) revert AlreadyCommitted(commitment);
-        commits[msg.sender][commitment] = Commit(uint64(block.number), uint64(block.timestamp));
-        emit ClaimCommitted(msg.sender, commitment);
+        _commit(commitment);
     }
 
     /// @notice Reveal a committed claim with the Merkle proof that (key, response) is a fingerprint
-    /// of `modelId`; spends the key and takes `claimBond` from the caller (needs an approval).
+    /// of `r.modelId` and the host's signed answer to the key; spends the key and the answer and takes
+    /// `claimBond` from the caller (needs an approval).
+    /// @dev Checked here: the answer is signed by `r.host` (HostAnswers domain: this chain and this
+    /// contract), names this model, the host's current licence and the key, `completion` hashes to
+    /// its completion hash and, for an exact fingerprint, starts with the response. A functional
+    /// fingerprint's rule (response prefix `loyal-functional-v1:`) is judged by verifiers off-chain.
     /// @return claimId id of the opened claim (ids start at 1).
-    function reveal(
-        uint256 modelId,
-        address host,
-        string calldata key,
-        string calldata response,
-        bytes32 salt,
-        bytes32[] calldata proof
-    ) external returns (uint256 claimId) {
-        bytes32 commitment = claimCommitment(key, response, host, salt);
-        uint64 committedAt = _checkCommit(commitment);
-        if (!agreements.hasSigned(modelId, host)) revert HostNotBound(modelId, host);
-        if (!registry.isFingerprint(modelId, key, response, proof)) revert NotAFingerprint(modelId);
-        claimId = _open(modelId, host, keccak256(bytes(key)), keccak256(bytes(response)), commitment, committedAt);
-        emit ClaimEvidence(claimId, key, response);
-        token.safeTransferFrom(msg.sender, address(this), claimBond);
-    }
-
-    /// @notice Reveal a committed leak claim: a fingerprint from `r.host`'s subset was served at
-    /// `r.endpoint`, which is not `r.host`'s own service; spends the key, takes `claimBond`.
-    /// @dev The commitment is `leakCommitment(key, response, host, endpoint, salt)`.
-    function revealLeak(LeakReveal calldata r) external returns (uint256 claimId) {
-        if (bytes(r.endpoint).length == 0) revert EmptyEndpoint();
-        uint64 committedAt = _checkCommit(leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt));
+    function reveal(SignedReveal calldata r) external returns (uint256 claimId) {
+        bytes32 commitment = claimCommitment(r.key, r.response, r.host, r.salt);
+        (uint64 committedAt, uint64 commitBlock) = _checkCommit(commitment);
         if (!agreements.hasSigned(r.modelId, r.host)) revert HostNotBound(r.modelId, r.host);
         if (!registry.isFingerprint(r.modelId, r.key, r.response, r.proof)) revert NotAFingerprint(r.modelId);
-        if (!registry.isHostSubsetFingerprint(r.modelId, r.host, r.key, r.response, r.subsetProof)) {
-            revert NotInHostSubset(r.modelId, r.host);
-        }
+        bytes32 digest = _checkAnswer(r);
+        answerUsed[digest] = true;
         claimId = _open(
             r.modelId,
             r.host,
             keccak256(bytes(r.key)),
             keccak256(bytes(r.response)),
-            leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt),
-            committedAt
+            commitment,
+            committedAt,
+            commitBlock
+        );
+        emit ClaimEvidence(claimId, r.key, r.response);
+        emit AnswerEvidence(
+            claimId, digest, r.answer.licenceStart, r.answer.time, r.answer.permissionDigest, r.completion, r.signature
+        );
+        token.safeTransferFrom(msg.sender, address(this), claimBond);
+    }
+
+    // ---------------------------------------------------------------- sealed claims (unsigned endpoints)
+
+    /// @notice Publish the secp256k1 public key (64 bytes, uncompressed, no prefix) that provers
+    /// seal claim keys to; it must be the caller's own (its address is derived from it).
+    function setSealKey(bytes calldata publicKey) external {
+        if (publicKey.length != 64 || address(uint160(uint256(keccak256(publicKey)))) != msg.sender) {
+            revert NotOwnSealKey(msg.sender);
+        }
+        sealKeyOf[msg.sender] = publicKey;
+        emit SealKeySet(msg.sender, publicKey);
+    }
+
+    /// @notice Commit to a leak claim and publish its opening (key, response, host, endpoint, salt)
+    /// encrypted to each verifier, so verifiers can query the endpoint before the key is public.
+    /// @param sealedKeys ABI `(address[] verifiers, bytes[] ciphertexts)`; not checked on-chain (a
+    /// verifier whose ciphertext does not open to the commitment observes that and votes against).
+    function commitSealed(bytes32 commitment, bytes calldata sealedKeys) external {
+        if (sealedKeys.length == 0) revert EmptySealedKeys();
+        _commit(commitment);
+        sealedCommit[msg.sender][commitment] = true;
+        emit KeysSealed(msg.sender, commitment, sealedKeys);
+    }
+
+    /// @notice Commit to what the caller (a registered verifier) observed at a sealed commitment's
+    /// endpoint; only possible before the commitment is revealed, once per verifier.
+    /// @param observationHash_ `observationHash(commitment, msg.sender, observed, salt)`
+    function observe(address prover, bytes32 commitment, bytes32 observationHash_) external {
+        if (!sealedCommit[prover][commitment]) revert NoSealedCommitment(prover, commitment);
+        if (!_isVerifier(msg.sender)) revert NotVerifier(msg.sender);
+        if (observationHash_ == bytes32(0)) revert ZeroCommitment();
+        if (observations[commitment][msg.sender].blockNumber != 0) revert AlreadyObserved(msg.sender, commitment);
+        observations[commitment][msg.sender] = Observation(observationHash_, uint64(block.number));
+        emit Observed(commitment, msg.sender, observationHash_);
+    }
+
+    /// @notice Vote on a sealed claim by opening the caller's pre-reveal observation; the only way
+    /// to vote on one (a verifier without an observation counts as not voting).
+    function voteObserved(ObservedVote calldata v) external {
+        Claim storage c = _claim(v.claimId);
+        bytes32 commitment = c.sealedCommitment;
+        if (commitment == bytes32(0)) revert NotSealedClaim(v.claimId);
+        Observation memory o = observations[commitment][msg.sender];
+        if (o.blockNumber == 0) revert NoObservation(msg.sender, v.claimId);
+        if (observationHash(commitment, msg.sender, v.observed, v.salt) != o.hash) {
+            revert ObservationMismatch(msg.sender, v.claimId);
+        }
+        _vote(v.claimId, c, v.confirm);
+        emit ObservationRevealed(v.claimId, msg.sender, v.observed);
+    }
+
+    /// @notice Reveal a sealed leak claim: a fingerprint from `r.host`'s subset was served at
+    /// `r.endpoint`, which signs no answers; spends the key, takes `claimBond`. Verifiers vote with
+    /// the observations they committed before this reveal (`voteObserved`).
+    /// @dev The commitment is `leakCommitment(key, response, host, endpoint, salt)`, posted with
+    /// `commitSealed`.
+    function revealLeak(LeakReveal calldata r) external returns (uint256 claimId) {
+        if (bytes(r.endpoint).length == 0) revert EmptyEndpoint();
+        bytes32 commitment = leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
+        (uint64 committedAt, uint64 commitBlock) = _checkCommit(commitment);
+        if (!sealedCommit[msg.sender][commitment]) revert NoSealedCommitment(msg.sender, commitment);
+        if (!agreements.hasSigned(r.modelId, r.host)) revert HostNotBound(r.modelId, r.host);
+        if (!registry.isFingerprint(r.modelId, r.key, r.response, r.proof)) revert NotAFingerprint(r.modelId);
+        if (!registry.isHostSubsetFingerprint(r.modelId, r.host, r.key, r.response, r.subsetProof)) {
+            revert NotInHostSubset(r.modelId, r.host);
+        }
+        delete sealedCommit[msg.sender][commitment];
+        claimId = _open(
+            r.modelId,
+            r.host,
+            keccak256(bytes(r.key)),
+            keccak256(bytes(r.response)),
+            commitment,
+            committedAt,
+            commitBlock
         );
         _claims[claimId].endpointHash = keccak256(bytes(r.endpoint));
+        _claims[claimId].sealedCommitment = commitment;
         emit ClaimEvidence(claimId, r.key, r.response);
         emit LeakEvidence(claimId, r.endpoint);
         token.safeTransferFrom(msg.sender, address(this), claimBond);
@@ -295,7 +437,7 @@ contract Claims {
     // ---------------------------------------------------------------- host defence
 
     /// @notice Defend claim `claimId` with a platform-signed permission for the claimed key,
-    /// issued before the claim was committed (`p.expiry <= committedAt + permissionTtl`).
+    /// issued in a block before the claim's commitment (`p.issuedBlock < commitBlock`).
     /// @dev Anyone may submit it; the prover's bond goes to the host.
     function defendWithPermission(uint256 claimId, UsageLedger.Permission calldata p, bytes calldata signature)
         external
@@ -307,7 +449,7 @@ contract Claims {
     }
 
     /// @notice Defend claim `claimId` by showing that the permission for the claimed key is in a
-    /// usage batch the host posted (and paid for) before the claim was committed.
+    /// usage batch the host posted (and paid for) in a block before the claim's commitment.
     function defendWithUsage(
         uint256 claimId,
         UsageLedger.Permission calldata p,
@@ -318,7 +460,7 @@ contract Claims {
         _checkPermissionFields(claimId, c, p);
         UsageLedger.Batch memory b = usage.batch(batchId);
         if (b.host != c.host || b.modelId != c.modelId) revert NotInBatch(claimId, batchId);
-        if (b.postedAt > c.committedAt) revert BatchPostedAfterCommit(claimId, batchId);
+        if (b.postedBlock >= c.commitBlock) revert BatchPostedAfterCommit(claimId, batchId);
         bytes32 digest = usage.permissionDigest(p);
         if (!usage.isInBatch(batchId, digest, proof)) revert NotInBatch(claimId, batchId);
         _defend(claimId, c, digest, batchId);
@@ -328,9 +470,14 @@ contract Claims {
 
     /// @notice Vote on an open claim: `confirm` = the host served the fingerprint without σ(key).
     /// @dev Only verifiers registered before the reveal block, still holding the minimum stake,
-    /// once per claim, until the voting deadline.
+    /// once per claim, until the voting deadline. Sealed claims take `voteObserved` instead.
     function vote(uint256 claimId, bool confirm) external {
         Claim storage c = _claim(claimId);
+        if (c.sealedCommitment != bytes32(0)) revert ObservationRequired(claimId);
+        _vote(claimId, c, confirm);
+    }
+
+    function _vote(uint256 claimId, Claim storage c, bool confirm) private {
         if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
         uint64 deadline = c.revealedAt + challengeWindow + votingWindow;
         if (block.timestamp > deadline) revert VotingClosed(deadline);
@@ -412,6 +559,15 @@ contract Claims {
         );
     }
 
+    /// @notice What a verifier commits to with `observe`: what it saw at the endpoint, salted.
+    function observationHash(bytes32 commitment, address verifier, string calldata observed, bytes32 salt)
+        public
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(commitment, verifier, keccak256(bytes(observed)), salt));
+    }
+
     /// @notice Whether `account` is currently a registered verifier.
     function isVerifier(address account) external view returns (bool) {
         return _isVerifier(account);
@@ -433,13 +589,48 @@ contract Claims {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The caller's commitment exists, is at least one block old and still revealable.
-    function _checkCommit(bytes32 commitment) private view returns (uint64) {
+    function _commit(bytes32 commitment) private {
+        if (commitment == bytes32(0)) revert ZeroCommitment();
+        if (commits[msg.sender][commitment].blockNumber != 0) revert AlreadyCommitted(commitment);
+        commits[msg.sender][commitment] = Commit(uint64(block.number), uint64(block.timestamp));
+        emit ClaimCommitted(msg.sender, commitment);
+    }
+
+    /// @dev The caller's commitment exists, is at least one block old and still revealable;
+    /// returns its time and block.
+    function _checkCommit(bytes32 commitment) private view returns (uint64, uint64) {
         Commit memory c = commits[msg.sender][commitment];
         if (c.blockNumber == 0) revert UnknownCommitment(commitment);
         if (block.number <= c.blockNumber) revert RevealTooEarly(c.blockNumber);
         if (block.timestamp > c.time + revealWindow) revert RevealWindowClosed(c.time + revealWindow);
-        return c.time;
+        return (c.time, c.blockNumber);
+    }
+
+    /// @dev The signed answer is the host's, unused, for this claim's model, licence, host and key,
+    /// and its completion is the one revealed (starting with the response for an exact fingerprint).
+    function _checkAnswer(SignedReveal calldata r) private view returns (bytes32 digest) {
+        HostAnswers.Answer calldata a = r.answer;
+        if (a.modelId != r.modelId) revert AnswerModelMismatch(a.modelId);
+        if (a.host != r.host) revert AnswerHostMismatch(a.host);
+        if (a.promptHash != keccak256(bytes(r.key))) revert AnswerPromptMismatch(a.promptHash);
+        if (a.licenceStart != agreements.licenceOf(r.modelId, r.host).startsAt) {
+            revert AnswerLicenceMismatch(a.licenceStart);
+        }
+        bytes calldata completion = bytes(r.completion);
+        if (a.completionHash != keccak256(completion)) revert CompletionHashMismatch(a.completionHash);
+        bytes calldata response = bytes(r.response);
+        bool functional = response.length >= 20 && bytes20(response[:20]) == bytes20("loyal-functional-v1:");
+        if (
+            !functional
+                && (completion.length < response.length
+                    || keccak256(completion[:response.length]) != keccak256(response))
+        ) {
+            revert CompletionLacksResponse();
+        }
+        bool ok;
+        (ok, digest) = answers.isSignedByHost(a, r.signature);
+        if (!ok) revert BadAnswerSignature(r.host);
+        if (answerUsed[digest]) revert AnswerAlreadyUsed(digest);
     }
 
     /// @dev Spend the key, consume the commitment and record an open claim.
@@ -449,7 +640,8 @@ contract Claims {
         bytes32 keyHash,
         bytes32 responseHash,
         bytes32 commitment,
-        uint64 committedAt
+        uint64 committedAt,
+        uint64 commitBlock
     ) private returns (uint256 claimId) {
         if (keySpent[modelId][keyHash]) revert KeySpent(modelId, keyHash);
         if (verifierCount == 0) revert NoVerifiers();
@@ -471,7 +663,9 @@ contract Claims {
             rejections: 0,
             status: Status.Open,
             endpointHash: bytes32(0),
-            verifierReward: 0
+            verifierReward: 0,
+            commitBlock: commitBlock,
+            sealedCommitment: bytes32(0)
         });
         emit ClaimRevealed(claimId, modelId, host, msg.sender, challengeEnds, commitment);
     }
@@ -526,15 +720,12 @@ contract Claims {
         if (block.timestamp > challengeEnds) revert ChallengeWindowClosed(challengeEnds);
     }
 
-    function _checkPermissionFields(uint256 claimId, Claim storage c, UsageLedger.Permission calldata p)
-        private
-        view
-    {
+    function _checkPermissionFields(uint256 claimId, Claim storage c, UsageLedger.Permission calldata p) private view {
         if (p.queryHash != c.keyHash || p.host != c.host || p.modelId != c.modelId) {
             revert PermissionMismatch(claimId);
         }
-        // Issued (expiry - ttl) no later than the commitment: the host could not yet know the key.
-        if (p.expiry > c.committedAt + usage.permissionTtl()) revert PermissionIssuedAfterCommit(claimId, p.expiry);
+        // Issued in a block before the commitment's: the host could not yet know the key was a claim's.
+        if (p.issuedBlock >= c.commitBlock) revert PermissionIssuedAfterCommit(claimId, p.issuedBlock);
     }
 
     function _isVerifier(address account) private view returns (bool) {

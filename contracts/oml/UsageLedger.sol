@@ -17,8 +17,9 @@ import {HostAgreements} from "./HostAgreements.sol";
 /// digests); both pay `feePerQuery` per query in LoyalToken straight to the model's community.
 /// @dev The EIP-712 domain binds a permission to this contract and chain id; `host` and `modelId`
 /// bind it to one licence; `nonce` (per host) makes on-chain redemption single-use; `expiry` bounds
-/// it in time. The platform issues every permission with `expiry = issue time + permissionTtl`,
-/// which lets `Claims` tell whether a permission existed before a claim was committed.
+/// it in time; `issuedBlock` is the chain head when the platform signed it, which lets `Claims` tell
+/// whether a permission existed before the block a claim was committed in (a timestamp cannot:
+/// several blocks may share one).
 /// Batches are not checked permission by permission on-chain (that is what makes them cheap): the
 /// platform, which issued the permissions, audits the posted roots off-chain.
 contract UsageLedger is EIP712, AccessControl {
@@ -26,8 +27,9 @@ contract UsageLedger is EIP712, AccessControl {
 
     /// @notice Role of the platform keys whose signatures count as permissions.
     bytes32 public constant PLATFORM_ROLE = keccak256("PLATFORM_ROLE");
-    bytes32 public constant PERMISSION_TYPEHASH =
-        keccak256("Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry)");
+    bytes32 public constant PERMISSION_TYPEHASH = keccak256(
+        "Permission(bytes32 queryHash,address host,uint256 modelId,uint256 nonce,uint64 expiry,uint64 issuedBlock)"
+    );
 
     /// @notice σ(q): the platform's permission for `host` to serve query `queryHash` of `modelId`.
     struct Permission {
@@ -36,6 +38,7 @@ contract UsageLedger is EIP712, AccessControl {
         uint256 modelId;
         uint256 nonce;
         uint64 expiry;
+        uint64 issuedBlock; // the chain head when the platform signed; Claims accepts σ only from before the commit block
     }
 
     /// @notice A posted usage batch.
@@ -46,6 +49,7 @@ contract UsageLedger is EIP712, AccessControl {
         uint64 postedAt;
         bytes32 root; // Merkle root over usageLeaf(permission digest) of the batch's queries
         uint256 feePaid;
+        uint64 postedBlock; // Claims accepts a batch as a defence only if posted before the commit block
     }
 
     IERC20 public immutable token;
@@ -117,7 +121,7 @@ contract UsageLedger is EIP712, AccessControl {
         if (root == bytes32(0)) revert ZeroRoot();
         (address community, uint256 fee) = _count(modelId, msg.sender, count);
         batchId = ++batchCount;
-        _batches[batchId] = Batch(modelId, msg.sender, count, uint64(block.timestamp), root, fee);
+        _batches[batchId] = Batch(modelId, msg.sender, count, uint64(block.timestamp), root, fee, uint64(block.number));
         emit UsagePosted(batchId, modelId, msg.sender, count, root, fee);
         if (fee != 0) token.safeTransferFrom(msg.sender, community, fee);
     }
@@ -125,7 +129,7 @@ contract UsageLedger is EIP712, AccessControl {
     /// @notice EIP-712 digest of a permission (what the platform signs; the "permission hash").
     function permissionDigest(Permission calldata p) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(PERMISSION_TYPEHASH, p.queryHash, p.host, p.modelId, p.nonce, p.expiry))
+            keccak256(abi.encode(PERMISSION_TYPEHASH, p.queryHash, p.host, p.modelId, p.nonce, p.expiry, p.issuedBlock))
         );
     }
 

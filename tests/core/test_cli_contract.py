@@ -378,8 +378,6 @@ CASES: dict[str, list[Case]] = {
         book_case("oml", "verifier", extra=("--platform", BAD_RPC)),
         Case("value", lambda e: ["oml", "verifier", "--platform", BAD_RPC, *chain_opts(e), "--keystore", str(e.ks)],
              "is not a registered verifier"),
-        Case("value", lambda e: ["oml", "verifier", "--platform", BAD_RPC, "--host", "nowhere", *chain_opts(e)],
-             "expected ADDRESS=http(s)://HOST:PORT"),
     ],
     "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",
                                                       "--out", str(e.tmp / "fp.jsonl")], "unknown strategy")],

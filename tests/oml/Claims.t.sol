@@ -8,7 +8,6 @@ import {Staking} from "../../contracts/core/Staking.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 contract ClaimsTest is OmlBase {
-
     /// @dev The honest host asks the platform for σ(key) when it serves fingerprint `i`.
     function _servedWithPermission(uint256 i, address who) internal view returns (UsageLedger.Permission memory p) {
         (string memory key,,) = FingerprintFixture.pair(i);
@@ -42,8 +41,8 @@ contract ClaimsTest is OmlBase {
     }
 
     function test_revealEventLinksTheCommitmentToTheClaimId() public {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 commitment = claims.claimCommitment(key, response, host2, keccak256("link"));
+        Claims.SignedReveal memory r = _signedReveal(0, host2, keccak256("link"));
+        bytes32 commitment = claims.claimCommitment(r.key, r.response, host2, keccak256("link"));
         vm.expectEmit(true, true, false, true, address(claims));
         emit Claims.ClaimCommitted(prover, commitment);
         vm.prank(prover);
@@ -54,7 +53,7 @@ contract ClaimsTest is OmlBase {
         vm.expectEmit(true, true, true, true, address(claims));
         emit Claims.ClaimRevealed(claimId, modelId, host2, prover, uint64(block.timestamp + CHALLENGE), commitment);
         vm.prank(prover);
-        assertEq(claims.reveal(modelId, host2, key, response, keccak256("link"), proof), claimId, "claim id");
+        assertEq(claims.reveal(r), claimId, "claim id");
     }
 
     function test_honestHostDefendedBySignedPermission() public {
@@ -84,28 +83,79 @@ contract ClaimsTest is OmlBase {
     }
 
     function test_defence_permissionObtainedAfterCommitReverts() public {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 commitment = claims.claimCommitment(key, response, host2, bytes32("s"));
-        vm.prank(prover);
-        claims.commit(commitment);
-        uint64 committedAt = uint64(block.timestamp);
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        _commitFor(r);
+        uint64 commitBlock = uint64(block.number);
         vm.roll(block.number + 1);
         vm.warp(block.timestamp + 10);
         vm.prank(prover);
-        uint256 claimId = claims.reveal(modelId, host2, key, response, bytes32("s"), proof);
-        UsageLedger.Permission memory late = _permission(key, host2, 1); // issued after the commitment
+        uint256 claimId = claims.reveal(r);
+        UsageLedger.Permission memory late = _permission(r.key, host2, 1); // issued after the commitment
         bytes memory sig = _platformSig(late);
-        vm.expectRevert(
-            abi.encodeWithSelector(Claims.PermissionIssuedAfterCommit.selector, claimId, late.expiry)
-        );
+        vm.expectRevert(abi.encodeWithSelector(Claims.PermissionIssuedAfterCommit.selector, claimId, late.issuedBlock));
         claims.defendWithPermission(claimId, late, sig);
-        assertTrue(late.expiry > committedAt + TTL, "late by construction");
+        assertTrue(late.issuedBlock > commitBlock, "late by construction");
+    }
+
+    /// @dev Issue #14: commit, σ and reveal in one second. A timestamp cannot order them; the block can.
+    function test_defence_permissionIssuedInTheCommitBlockReverts_sameTimestamp() public {
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        _commitFor(r);
+        UsageLedger.Permission memory sameBlock = _permission(r.key, host2, 1); // the commit block's head
+        vm.roll(block.number + 1); // reveal in the next block, same second
+        vm.prank(prover);
+        uint256 claimId = claims.reveal(r);
+        UsageLedger.Permission memory afterReveal = _permission(r.key, host2, 2); // requested after the reveal
+        assertEq(afterReveal.expiry, claims.claim(claimId).committedAt + TTL, "expiry cannot tell them apart");
+        uint256 hostBefore = token.balanceOf(host2);
+        for (uint256 i; i < 2; ++i) {
+            UsageLedger.Permission memory p = i == 0 ? sameBlock : afterReveal;
+            bytes memory sig = _platformSig(p);
+            vm.expectRevert(abi.encodeWithSelector(Claims.PermissionIssuedAfterCommit.selector, claimId, p.issuedBlock));
+            claims.defendWithPermission(claimId, p, sig);
+        }
+        _voteAll(claimId, true);
+        _passChallenge();
+        claims.finalize(claimId);
+        assertEq(staking.slashableOf(host2), 0, "the cheater is slashed");
+        assertEq(token.balanceOf(host2), hostBefore, "no bond for the cheater");
+    }
+
+    function test_defence_permissionFromTheBlockBeforeDefends_sameTimestamp() public {
+        Claims.SignedReveal memory r = _signedReveal(1, host, bytes32("s"));
+        UsageLedger.Permission memory p = _permission(r.key, host, 1); // served in the block before
+        bytes memory sig = _platformSig(p);
+        vm.roll(block.number + 1);
+        _commitFor(r);
+        vm.roll(block.number + 1);
+        vm.prank(prover);
+        uint256 claimId = claims.reveal(r);
+        uint256 hostBefore = token.balanceOf(host);
+        claims.defendWithPermission(claimId, p, sig);
+        assertTrue(claims.claim(claimId).status == Claims.Status.Defended, "defended");
+        assertEq(token.balanceOf(host), hostBefore + BOND, "bond to the honest host");
+        assertEq(staking.slashableOf(host), STAKE, "never slashed");
+    }
+
+    function test_defence_batchPostedInTheCommitBlockReverts() public {
+        Claims.SignedReveal memory r = _signedReveal(2, host2, bytes32("s"));
+        UsageLedger.Permission memory p = _servedWithPermission(2, host2);
+        vm.roll(block.number + 1);
+        _commitFor(r);
+        bytes32 leaf = usage.usageLeaf(usage.permissionDigest(p));
+        vm.prank(host2);
+        uint256 batchId = usage.postUsage(modelId, 1, leaf);
+        vm.roll(block.number + 1);
+        vm.prank(prover);
+        uint256 claimId = claims.reveal(r);
+        vm.expectRevert(abi.encodeWithSelector(Claims.BatchPostedAfterCommit.selector, claimId, batchId));
+        claims.defendWithUsage(claimId, p, batchId, new bytes32[](0));
     }
 
     function test_defence_batchPostedAfterCommitReverts() public {
         uint256 claimId = _claimFingerprint(2, host2);
         UsageLedger.Permission memory p = _servedWithPermission(2, host2);
-        p.expiry = claims.claim(claimId).committedAt; // pretend-early expiry; the batch is still late
+        p.issuedBlock = claims.claim(claimId).commitBlock - 1; // pretend-early σ; the batch is still late
         bytes32 leafHash = usage.usageLeaf(usage.permissionDigest(p));
         vm.prank(host2);
         uint256 batchId = usage.postUsage(modelId, 1, leafHash);
@@ -147,49 +197,46 @@ contract ClaimsTest is OmlBase {
     }
 
     function test_revealAfterWindowReverts() public {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 commitment = claims.claimCommitment(key, response, host2, bytes32("s"));
-        vm.prank(prover);
-        claims.commit(commitment);
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        _commitFor(r);
         uint64 deadline = uint64(block.timestamp) + REVEAL;
         vm.roll(block.number + 1);
         vm.warp(deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(Claims.RevealWindowClosed.selector, deadline));
         vm.prank(prover);
-        claims.reveal(modelId, host2, key, response, bytes32("s"), proof);
+        claims.reveal(r);
     }
 
     function test_revealInCommitBlockReverts() public {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 commitment = claims.claimCommitment(key, response, host2, bytes32("s"));
-        vm.startPrank(prover);
-        claims.commit(commitment);
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        _commitFor(r);
         vm.expectRevert(abi.encodeWithSelector(Claims.RevealTooEarly.selector, block.number));
-        claims.reveal(modelId, host2, key, response, bytes32("s"), proof);
-        vm.stopPrank();
+        vm.prank(prover);
+        claims.reveal(r);
     }
 
     function test_revealNeedsTheProversOwnCommitment() public {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 c = claims.claimCommitment(key, response, host2, bytes32("s"));
-        vm.prank(prover);
-        claims.commit(c);
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        _commitFor(r);
         vm.roll(block.number + 1);
-        vm.expectRevert(abi.encodeWithSelector(Claims.UnknownCommitment.selector, c));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                Claims.UnknownCommitment.selector, claims.claimCommitment(r.key, r.response, host2, r.salt)
+            )
+        );
         vm.prank(address(0xBAD)); // a front-runner replaying the reveal
-        claims.reveal(modelId, host2, key, response, bytes32("s"), proof);
+        claims.reveal(r);
     }
 
     function test_revealOfNonFingerprintReverts() public {
-        (string memory key,, bytes32[] memory proof) = FingerprintFixture.pair(0);
-        bytes32 commitment = claims.claimCommitment(key, "made up", host2, bytes32("s"));
-        vm.prank(prover);
-        claims.commit(commitment);
+        Claims.SignedReveal memory r = _signedReveal(0, host2, bytes32("s"));
+        r.response = "made up";
+        _commitFor(r);
         vm.roll(block.number + 1);
         vm.expectRevert(abi.encodeWithSelector(Claims.NotAFingerprint.selector, modelId));
         vm.prank(prover);
-        claims.reveal(modelId, host2, key, "made up", bytes32("s"), proof);
-        assertTrue(!claims.keySpent(modelId, keccak256(bytes(key))), "key not spent by a failed reveal");
+        claims.reveal(r);
+        assertTrue(!claims.keySpent(modelId, keccak256(bytes(r.key))), "key not spent by a failed reveal");
     }
 
     function test_claimAgainstUnboundHostReverts() public {

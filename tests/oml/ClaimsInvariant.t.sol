@@ -7,6 +7,8 @@ import {LoyalToken} from "../../contracts/core/LoyalToken.sol";
 import {Staking} from "../../contracts/core/Staking.sol";
 import {Claims} from "../../contracts/oml/Claims.sol";
 import {UsageLedger} from "../../contracts/oml/UsageLedger.sol";
+import {HostAgreements} from "../../contracts/oml/HostAgreements.sol";
+import {HostAnswers} from "../../contracts/oml/HostAnswers.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 /// @notice Random sequences of commit/reveal, defence, votes, time and finalize over the five fixture keys.
@@ -18,6 +20,8 @@ contract ClaimsHandler is Test {
     address[2] hosts;
     address[3] verifiers;
     uint256 platformKey;
+    uint256[2] hostKeys;
+    HostAgreements agreements;
 
     constructor(
         Claims claims_,
@@ -26,8 +30,12 @@ contract ClaimsHandler is Test {
         address prover_,
         address[2] memory hosts_,
         address[3] memory verifiers_,
-        uint256 platformKey_
+        uint256 platformKey_,
+        uint256[2] memory hostKeys_,
+        HostAgreements agreements_
     ) {
+        hostKeys = hostKeys_;
+        agreements = agreements_;
         claims = claims_;
         usage = usage_;
         modelId = modelId_;
@@ -46,15 +54,28 @@ contract ClaimsHandler is Test {
         vm.prank(prover);
         claims.commit(c);
         vm.roll(block.number + 1);
+        HostAnswers.Answer memory a = HostAnswers.Answer(
+            modelId,
+            host,
+            agreements.licenceOf(modelId, host).startsAt,
+            keccak256(bytes(key)),
+            keccak256(bytes(response)),
+            bytes32(0),
+            uint64(block.timestamp)
+        );
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(hostKeys[h % 2], claims.answers().answerDigest(a));
         vm.prank(prover);
-        claims.reveal(modelId, host, key, response, bytes32(i), proof);
+        claims.reveal(
+            Claims.SignedReveal(modelId, host, key, response, bytes32(i), proof, a, response, abi.encodePacked(r, s, v))
+        );
     }
 
     function defend(uint256 id) external {
         if (claims.claimCount() == 0) return;
         id = bound(id, 1, claims.claimCount());
         Claims.Claim memory c = claims.claim(id);
-        UsageLedger.Permission memory p = UsageLedger.Permission(c.keyHash, c.host, c.modelId, id, c.committedAt);
+        UsageLedger.Permission memory p =
+            UsageLedger.Permission(c.keyHash, c.host, c.modelId, id, c.committedAt, c.commitBlock - 1);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(platformKey, usage.permissionDigest(p));
         try claims.defendWithPermission(id, p, abi.encodePacked(r, s, v)) {} catch {}
     }
@@ -90,7 +111,9 @@ contract ClaimsInvariantTest is OmlBase {
 
     function setUp() public override {
         super.setUp();
-        handler = new ClaimsHandler(claims, usage, modelId, prover, [host, host2], verifiers, platformKey);
+        handler = new ClaimsHandler(
+            claims, usage, modelId, prover, [host, host2], verifiers, platformKey, [hostKey, host2Key], agreements
+        );
         supply = token.totalSupply();
         targetContract(address(handler));
     }
@@ -131,9 +154,11 @@ contract ClaimsInvariantTest is OmlBase {
 
     /// @dev No token is created or lost: every holder the protocol touches adds up to the supply.
     function invariant_tokensConserved() public view {
-        uint256 sum = token.balanceOf(address(claims)) + token.balanceOf(address(staking))
-            + token.balanceOf(community) + token.balanceOf(prover) + token.balanceOf(host) + token.balanceOf(host2);
-        for (uint256 i; i < 3; ++i) sum += token.balanceOf(verifiers[i]);
+        uint256 sum = token.balanceOf(address(claims)) + token.balanceOf(address(staking)) + token.balanceOf(community)
+            + token.balanceOf(prover) + token.balanceOf(host) + token.balanceOf(host2);
+        for (uint256 i; i < 3; ++i) {
+            sum += token.balanceOf(verifiers[i]);
+        }
         assertEq(sum, supply, "supply conserved");
         assertEq(token.totalSupply(), supply, "no mint");
     }

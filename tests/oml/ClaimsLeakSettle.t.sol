@@ -11,7 +11,9 @@ import {Staking} from "../../contracts/core/Staking.sol";
 /// settlement of verifier rewards and penalties.
 contract ClaimsLeakSettleTest is OmlBase {
     string constant ENDPOINT = "http://rogue.example:8000";
-
+    /// @dev Stands for the ECIES ciphertexts (the contract only publishes them; tests/oml/test_sealed.py opens real ones).
+    bytes constant SEALED = hex"5ea1ed";
+    string constant SERVED = "the endpoint's answer";
 
     function setUp() public override {
         super.setUp();
@@ -39,10 +41,31 @@ contract ClaimsLeakSettleTest is OmlBase {
         r = Claims.LeakReveal(modelId, target, ENDPOINT, key, response, bytes32("leak"), proof, sub);
     }
 
-    function _fileLeak(Claims.LeakReveal memory r) internal returns (uint256 claimId) {
-        bytes32 c = claims.leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
+    function _commitLeak(Claims.LeakReveal memory r) internal returns (bytes32 c) {
+        vm.roll(block.number + 1); // the prover commits in a later block than the query it was served
+        c = claims.leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
         vm.prank(prover);
-        claims.commit(c);
+        claims.commitSealed(c, SEALED);
+    }
+
+    /// @dev Every verifier observes `observed` at the endpoint before the reveal (salt = its index).
+    function _observeAll(bytes32 c, string memory observed) internal {
+        for (uint256 i; i < 3; ++i) {
+            bytes32 h = claims.observationHash(c, verifiers[i], observed, bytes32(i));
+            vm.prank(verifiers[i]);
+            claims.observe(prover, c, h);
+        }
+    }
+
+    function _voteObservedAll(uint256 claimId, bool confirm, string memory observed) internal {
+        for (uint256 i; i < 3; ++i) {
+            vm.prank(verifiers[i]);
+            claims.voteObserved(Claims.ObservedVote(claimId, confirm, observed, bytes32(i)));
+        }
+    }
+
+    function _fileLeak(Claims.LeakReveal memory r) internal returns (uint256 claimId) {
+        _observeAll(_commitLeak(r), SERVED);
         vm.roll(block.number + 1);
         vm.warp(block.timestamp + 12);
         vm.prank(prover);
@@ -54,16 +77,16 @@ contract ClaimsLeakSettleTest is OmlBase {
     function test_leakOfHostsCopy_slashesThatHost() public {
         uint256 communityBefore = token.balanceOf(community);
         Claims.LeakReveal memory r = _leak(2, 3, host2);
-        bytes32 c = claims.leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
-        vm.prank(prover);
-        claims.commit(c);
+        bytes32 c = _commitLeak(r);
+        _observeAll(c, SERVED);
         vm.roll(block.number + 1);
         vm.expectEmit(true, false, false, true, address(claims));
         emit Claims.LeakEvidence(1, ENDPOINT);
         vm.prank(prover);
         uint256 claimId = claims.revealLeak(r);
         assertEq(claims.claim(claimId).endpointHash, keccak256(bytes(ENDPOINT)), "endpoint recorded");
-        _voteAll(claimId, true);
+        assertEq(claims.claim(claimId).sealedCommitment, c, "sealed commitment recorded");
+        _voteObservedAll(claimId, true, SERVED);
         vm.warp(block.timestamp + CHALLENGE + 1);
         claims.finalize(claimId);
         assertTrue(claims.claim(claimId).status == Claims.Status.Confirmed, "confirmed");
@@ -75,9 +98,7 @@ contract ClaimsLeakSettleTest is OmlBase {
 
     function test_leakClaim_keyFromAnotherHostsSubsetReverts() public {
         Claims.LeakReveal memory r = _leak(0, 1, host2); // fingerprint 0 is in host's copy, not host2's
-        bytes32 c = claims.leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
-        vm.prank(prover);
-        claims.commit(c);
+        _commitLeak(r);
         vm.roll(block.number + 1);
         vm.expectRevert(abi.encodeWithSelector(Claims.NotInHostSubset.selector, modelId, host2));
         vm.prank(prover);
@@ -92,7 +113,7 @@ contract ClaimsLeakSettleTest is OmlBase {
         r = _leak(2, 3, host2);
         bytes32 c = claims.leakCommitment(r.key, r.response, r.host, "http://elsewhere", r.salt);
         vm.prank(prover);
-        claims.commit(c);
+        claims.commitSealed(c, SEALED);
         vm.roll(block.number + 1);
         bytes32 expected = claims.leakCommitment(r.key, r.response, r.host, r.endpoint, r.salt);
         vm.expectRevert(abi.encodeWithSelector(Claims.UnknownCommitment.selector, expected));
@@ -114,14 +135,12 @@ contract ClaimsLeakSettleTest is OmlBase {
 
     function test_leakAndOrdinaryClaimShareSpentKeys() public {
         _fileLeak(_leak(2, 3, host2));
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(2);
-        bytes32 c = claims.claimCommitment(key, response, host2, bytes32("x"));
-        vm.prank(prover);
-        claims.commit(c);
+        Claims.SignedReveal memory r = _signedReveal(2, host2, bytes32("x"));
+        _commitFor(r);
         vm.roll(block.number + 1);
-        vm.expectRevert(abi.encodeWithSelector(Claims.KeySpent.selector, modelId, keccak256(bytes(key))));
+        vm.expectRevert(abi.encodeWithSelector(Claims.KeySpent.selector, modelId, keccak256(bytes(r.key))));
         vm.prank(prover);
-        claims.reveal(modelId, host2, key, response, bytes32("x"), proof);
+        claims.reveal(r);
     }
 
     // ------------------------------------------------------------------ verifier settlement
@@ -253,12 +272,16 @@ contract ClaimsLeakSettleTest is OmlBase {
         }
         vm.warp(block.timestamp + CHALLENGE + VOTING + 1);
         claims.finalize(claimId);
-        for (uint256 i; i < 3; ++i) claims.settleVerifier(claimId, verifiers[i]);
+        for (uint256 i; i < 3; ++i) {
+            claims.settleVerifier(claimId, verifiers[i]);
+        }
         assertEq(token.balanceOf(address(claims)), 0, "claims holds nothing once settled");
         assertEq(staking.slashedBalance(address(claims)), 0, "all slashed stake paid out");
         uint256 sum = token.balanceOf(address(staking)) + token.balanceOf(community) + token.balanceOf(prover)
             + token.balanceOf(host) + token.balanceOf(host2);
-        for (uint256 i; i < 3; ++i) sum += token.balanceOf(verifiers[i]);
+        for (uint256 i; i < 3; ++i) {
+            sum += token.balanceOf(verifiers[i]);
+        }
         assertEq(sum, supply, "conserved");
     }
 }

@@ -8,6 +8,7 @@ import {ModelRegistry} from "../../contracts/oml/ModelRegistry.sol";
 import {HostAgreements} from "../../contracts/oml/HostAgreements.sol";
 import {UsageLedger} from "../../contracts/oml/UsageLedger.sol";
 import {Claims} from "../../contracts/oml/Claims.sol";
+import {HostAnswers} from "../../contracts/oml/HostAnswers.sol";
 import {FingerprintFixture} from "./FingerprintFixture.sol";
 
 /// @notice The whole OML suite deployed from source, one model registered with the Python-built
@@ -76,7 +77,9 @@ abstract contract OmlBase is Test {
         token.mint(host, 1_000 ether);
         token.mint(host2, 1_000 ether);
         token.mint(prover, 1_000 ether);
-        for (uint256 i; i < 3; ++i) token.mint(verifiers[i], 1_000 ether);
+        for (uint256 i; i < 3; ++i) {
+            token.mint(verifiers[i], 1_000 ether);
+        }
         vm.stopPrank();
 
         _approveAndStake(host, STAKE);
@@ -139,7 +142,8 @@ abstract contract OmlBase is Test {
             host: who,
             modelId: modelId,
             nonce: nonce,
-            expiry: uint64(block.timestamp) + TTL
+            expiry: uint64(block.timestamp) + TTL,
+            issuedBlock: uint64(block.number)
         });
     }
 
@@ -147,17 +151,69 @@ abstract contract OmlBase is Test {
         return _sig(platformKey, usage.permissionDigest(p));
     }
 
+    function _keyOf(address who) internal view returns (uint256) {
+        return who == host ? hostKey : host2Key;
+    }
+
+    /// @dev The answer `who` signs when it serves `completion` for `prompt` (no permission named).
+    function _answer(string memory prompt, string memory completion, address who)
+        internal
+        view
+        returns (HostAnswers.Answer memory)
+    {
+        return HostAnswers.Answer({
+            modelId: modelId,
+            host: who,
+            licenceStart: agreements.licenceOf(modelId, who).startsAt,
+            promptHash: keccak256(bytes(prompt)),
+            completionHash: keccak256(bytes(completion)),
+            permissionDigest: bytes32(0),
+            time: uint64(block.timestamp)
+        });
+    }
+
+    function _answerSig(HostAnswers.Answer memory a, uint256 signerKey) internal view returns (bytes memory) {
+        return _sig(signerKey, claims.answers().answerDigest(a));
+    }
+
+    /// @dev The reveal of fingerprint `i` against `target`, with `target`'s signed answer (the
+    /// response followed by more text).
+    function _signedReveal(uint256 i, address target, bytes32 salt)
+        internal
+        view
+        returns (Claims.SignedReveal memory r)
+    {
+        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(i);
+        string memory completion = string.concat(response, " and so on");
+        HostAnswers.Answer memory a = _answer(key, completion, target);
+        r = Claims.SignedReveal({
+            modelId: modelId,
+            host: target,
+            key: key,
+            response: response,
+            salt: salt,
+            proof: proof,
+            answer: a,
+            completion: completion,
+            signature: _answerSig(a, _keyOf(target))
+        });
+    }
+
+    function _commitFor(Claims.SignedReveal memory r) internal {
+        bytes32 c = claims.claimCommitment(r.key, r.response, r.host, r.salt);
+        vm.prank(prover);
+        claims.commit(c);
+    }
+
     /// @dev Commit, advance one block, reveal fingerprint `i` against `target`; returns the claim id.
     function _claimFingerprint(uint256 i, address target) internal returns (uint256 claimId) {
-        (string memory key, string memory response, bytes32[] memory proof) = FingerprintFixture.pair(i);
-        bytes32 salt = keccak256(abi.encode("salt", i, target));
-        bytes32 commitment = claims.claimCommitment(key, response, target, salt);
-        vm.prank(prover);
-        claims.commit(commitment);
+        Claims.SignedReveal memory r = _signedReveal(i, target, keccak256(abi.encode("salt", i, target)));
+        vm.roll(block.number + 1); // the prover commits in a later block than the query it was served
+        _commitFor(r);
         vm.roll(block.number + 1);
         vm.warp(block.timestamp + 12);
         vm.prank(prover);
-        claimId = claims.reveal(modelId, target, key, response, salt, proof);
+        claimId = claims.reveal(r);
     }
 
     function _voteAll(uint256 claimId, bool confirm) internal {

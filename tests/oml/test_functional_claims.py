@@ -13,6 +13,7 @@ from common.errors import Reverted
 from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.adversaries import CheatingHost
+from agents.oml.answers import answers_domain, sign_answer
 from agents.oml.host import Host, create_app as host_app
 from agents.oml.matching import HostQueryError, MalformedAnswer, decide
 from agents.oml.platform import Platform, create_app as platform_app
@@ -90,9 +91,15 @@ def test_functional_cheater_is_caught_confirmed_and_slashed(oml_functional):
     claims = o.chain.contract("Claims")
     assert o.chain.call(claims.functions.keySpent(o.model_id, keccak(cheater_probe.key.encode())))
     again = Prover(o.chain, o.prover, o.model_id, o.pairs, platform_url="http://127.0.0.1:9")
-    for host in (o.cheater.address, o.honest.address):
-        with pytest.raises(Reverted.named("KeySpent")):
-            again.file_claim(host, cheater_probe.key, cheater_probe.response)
+    with pytest.raises(Reverted.named("AnswerAlreadyUsed")):  # the same signed answer again
+        again.file_claim(o.cheater.address, cheater_probe.key, cheater_probe.response, cheater_probe.answer,
+                         cheater_probe.served)
+    licence = o.chain.call(o.chain.contract("HostAgreements").functions.licenceOf(o.model_id, o.honest.address))
+    honest_answer = sign_answer(o.honest, answers_domain(o.chain), o.model_id, licence[0], cheater_probe.key,
+                                cheater_probe.served, time=0)  # the honest host answering the same key
+    with pytest.raises(Reverted.named("KeySpent")):
+        again.file_claim(o.honest.address, cheater_probe.key, cheater_probe.response, honest_answer,
+                         cheater_probe.served)
 
 
 def test_functional_leak_is_traced_to_its_host(oml_functional):
@@ -121,7 +128,8 @@ def test_base_model_passes_the_prover_and_a_forced_functional_claim_is_voted_dow
             p = prover.catch(svc.url, o.cheater.address)
             assert not p.fingerprint_match and not p.permitted and p.claim_id is None
             assert F.Rule.parse(p.response) and p.reason
-            claim_id = prover.file_claim(o.cheater.address, p.key, p.response)
+            assert p.answer is not None  # the base model's host signs what it served
+            claim_id = prover.file_claim(o.cheater.address, p.key, p.response, p.answer, p.served)
             out = scenario.Outcome()
             scenario.decide_claim(o.chain, actors, claim_id, {o.cheater.address: svc.url}, plat.url, out,
                                   lambda s: None)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from eth_account.messages import encode_defunct
 
-from agents.oml import sealed
+from agents.oml import encrypted_copies as sealed
 from agents.oml.community import Terms, copy_cid, load_copy, register_copies
 from agents.oml.platform import Platform, create_app
 from agents.oml.serve import Service

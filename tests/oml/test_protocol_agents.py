@@ -12,6 +12,8 @@ from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import Host, PermissionDenied, create_app as host_app
 from agents.oml.platform import Platform, create_app as platform_app, sign_request
+from agents.oml.answers import SignedAnswer
+from agents.oml.matching import decide
 from agents.oml.prover import Prover
 from agents.oml.serve import Service
 
@@ -91,16 +93,19 @@ def test_honest_host_defends_a_wrongful_claim_with_its_usage_batch(oml):
         with Service(host_app(host)) as svc:
             prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url)
             key, response = oml.pairs[1]
-            assert prover.query(svc.url, key, 40).startswith(response)
+            m = decide(svc.url, key, response)
+            assert m.matched and m.answer is not None
             host.post_usage()
-            claim_id = prover.file_claim(oml.honest.address, key, response)  # ignores the platform record
+            chain.mine(1)  # the prover commits in a later block than the batch
+            # a signed answer naming σ: the prover ignores the platform record and claims anyway
+            claim_id = prover.file_claim(oml.honest.address, key, response, m.answer, m.served)
             assert host.defend_all() == {claim_id: "usage batch"}
     claims = chain.contract("Claims")
     assert read_claim(chain, claim_id).status == ClaimStatus.DEFENDED
     with pytest.raises(Reverted.named("ClaimNotOpen")):
         chain.transact(oml.prover, claims.functions.finalize(claim_id))
-    with pytest.raises(Reverted.named("KeySpent")):
-        prover.file_claim(oml.honest.address, key, response)
+    with pytest.raises(Reverted.named("AnswerAlreadyUsed")):
+        prover.file_claim(oml.honest.address, key, response, m.answer, m.served)
 
 
 def test_signed_permission_defends_before_usage_is_posted(oml):
@@ -110,8 +115,11 @@ def test_signed_permission_defends_before_usage_is_posted(oml):
         host = Host(chain, oml.honest, oml.model_id, oml.model.complete, platform_url=plat.url)
         prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url)
         key, response = oml.pairs[2]
-        assert host.serve(key, 40).startswith(response)
-        claim_id = prover.file_claim(oml.honest.address, key, response)
+        text = host.serve(key, 40)
+        assert text.startswith(response)
+        answer = SignedAnswer.from_json(host.sign_answer(key, text))
+        chain.mine(1)
+        claim_id = prover.file_claim(oml.honest.address, key, response, answer, text)
         assert host.defend(claim_id) == "signed permission"
 
 

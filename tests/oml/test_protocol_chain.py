@@ -26,7 +26,7 @@ def test_permit_digest_signature_and_redeem_match_the_ledger(oml):
     chain = oml.chain
     signer, ledger = _signer(oml)
     now = chain.w3.eth.get_block("latest")["timestamp"]
-    [p] = signer.sign_batch(oml.honest.address, oml.model_id, [query_hash("hi")], 0, now + 600)
+    [p] = signer.sign_batch(oml.honest.address, oml.model_id, [query_hash("hi")], 0, now + 600, 1)
     assert chain.call(ledger.functions.permissionDigest(p.as_struct())) == signer.digest(p)
     assert chain.call(ledger.functions.isPlatformPermission(p.as_struct(), p.signature))
     token = chain.contract("LoyalToken")
@@ -44,7 +44,7 @@ def test_permit_from_another_key_or_chain_is_rejected(oml, signers):
     rogue = PermitSigner(bytes(signers[20].key), chain.chain_id, ledger.address)
     other_chain = PermitSigner(bytes(oml.platform.key), chain.chain_id + 1, ledger.address)
     for s in (rogue, other_chain):
-        [p] = s.sign_batch(oml.honest.address, oml.model_id, [query_hash("hi")], 0, now + 600)
+        [p] = s.sign_batch(oml.honest.address, oml.model_id, [query_hash("hi")], 0, now + 600, 1)
         assert not chain.call(ledger.functions.isPlatformPermission(p.as_struct(), p.signature))
         with pytest.raises(Reverted.named("InvalidPermissionSignature")):
             chain.transact(oml.honest, ledger.functions.redeem(p.as_struct(), p.signature))
@@ -54,7 +54,7 @@ def test_usage_tree_proofs_verify_in_posted_batch(oml):
     chain = oml.chain
     signer, ledger = _signer(oml)
     now = chain.w3.eth.get_block("latest")["timestamp"]
-    permits = signer.sign_batch(oml.honest.address, oml.model_id, [query_hash(f"q{i}") for i in range(5)], 0, now + 600)
+    permits = signer.sign_batch(oml.honest.address, oml.model_id, [query_hash(f"q{i}") for i in range(5)], 0, now + 600, 1)
     tree = UsageTree([signer.digest(p) for p in permits])
     receipt = chain.transact(oml.honest, ledger.functions.postUsage(oml.model_id, len(permits), tree.root))
     batch_id = next(e for e in chain.decode_events(receipt) if e.name == "UsagePosted").args["batchId"]

@@ -14,6 +14,7 @@ import pytest
 
 from agents.core.events import fetch_events
 from agents.oml.adversaries import CheatingHost
+from agents.oml.answers import SignedAnswer
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.host import create_app as host_app
 from agents.oml.permits import query_hash
@@ -106,7 +107,9 @@ def test_host_killed_while_posting_usage_posts_it_once_and_still_defends(oml, ro
         _automine(chain, False)
         try:
             r = httpx.post(f"{url}/v1/completions", json={"prompt": key, "max_tokens": len(response) + 2}, timeout=60)
-            assert r.json()["choices"][0]["text"].startswith(response)
+            completion = r.json()["choices"][0]["text"]
+            assert completion.startswith(response)
+            answer = SignedAnswer.from_json(r.json()["loyal_signature"])
             r = httpx.post(f"{url}/v1/chat/completions", timeout=60,
                            json={"messages": [{"role": "user", "content": "hello"}], "max_tokens": 4})
             assert r.status_code == 200 and r.json()["choices"][0]["message"]["role"] == "assistant"
@@ -122,7 +125,7 @@ def test_host_killed_while_posting_usage_posts_it_once_and_still_defends(oml, ro
         assert _sent(chain, oml.honest.address) == before + 1, "the batch was not sent again"
         # a lying prover claims over the key the host was permitted to serve; the restarted host defends
         prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url, subsets=oml.subsets)
-        claim_id = prover.file_claim(oml.honest.address, key, response)
+        claim_id = prover.file_claim(oml.honest.address, key, response, answer, completion)
         roles.wait("host", lambda: read_claim(chain, claim_id).status == ClaimStatus.DEFENDED, "the defence")
         defended = [e for e in fetch_events(chain, contracts=["Claims"], names=["ClaimDefended"])]
         assert len(defended) == 1 and defended[0].args["batchId"] == posted[0].args["batchId"]
@@ -165,8 +168,7 @@ def test_verifier_killed_while_voting_votes_once_then_settles(oml, roles):
         chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
         me = oml.verifiers[0].address
         before = _sent(chain, me)
-        args = ["verifier", "--platform", plat.url, "--host", f"{oml.cheater.address}={c_svc.url}",
-                "--exit-after", "1", "--poll", "0.2", *roles.common(VERIFIER)]
+        args = ["verifier", "--platform", plat.url, "--exit-after", "1", "--poll", "0.2", *roles.common(VERIFIER)]
         _automine(chain, False)
         roles.start("verifier", args)
         _kill_when_pending(roles, "verifier", chain, me)  # its vote, in the mempool
