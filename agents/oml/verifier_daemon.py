@@ -7,7 +7,8 @@ observation of a sealed claim's endpoint, made when the sealed commitment appear
 `Verifier.observe_pending`, its own cursor and state file), unless `Claims.hasVoted` says it already did; once
 a majority is reached or voting has ended it finalizes (anyone may); once the claim is decided it
 settles its own reward or penalty, unless `Claims.settled` says that is done. Every action checks
-chain state first, so a restart after a kill repeats none of them.
+chain state first, so a restart after a kill repeats none of them; an observation that
+`Verifier.observe` recorded but whose transaction a kill prevented is sent on the next start.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from agents.core.events import EventCursor, EventFollower
 
 from .claims import ClaimStatus, read_claim
+from .sealed import observation_hash
 from .verifier import Verifier
 
 log = logging.getLogger("loyal.oml.verifier")
@@ -36,6 +38,7 @@ class VerifierDaemon:
         self._claims = claims
         self.challenge = self.chain.call(claims.functions.challengeWindow())
         self.voting = self.chain.call(claims.functions.votingWindow())
+        self._observed: set[str] = set()  # observations known to be on-chain (or too late to send)
 
     def _seen(self, ev, state: dict) -> None:
         cid = int(ev.args["claimId"])
@@ -45,7 +48,7 @@ class VerifierDaemon:
 
     def step(self) -> int:
         head = self.follower.source.head()
-        sent = 0
+        sent = self._finish_observations()
         for o in self.v.observe_pending():  # sealed commitments: observe the endpoint before the reveal
             log.info("observed sealed commitment %s at %s: %s", o.commitment[:10], o.endpoint or "?",
                      "fingerprint" if o.matched else (o.reason or "no fingerprint"))
@@ -53,6 +56,23 @@ class VerifierDaemon:
         self.follower.poll(self._seen, head=head.number)
         for cid in list(self.state["open"]):
             sent += self._act(cid, head.timestamp)
+        return sent
+
+    def _finish_observations(self) -> int:
+        """Send the `observe` of an observation recorded before a kill whose transaction never landed
+        (`Verifier.observe` writes the observation first), while its commitment is still unrevealed."""
+        sent = 0
+        for ckey, o in list(self.v.observations.items()):
+            if ckey in self._observed:
+                continue
+            commitment = bytes.fromhex(ckey[2:])
+            if self.chain.call(self._claims.functions.observations(commitment, self.me))[1] == 0 and \
+                    self.chain.call(self._claims.functions.sealedCommit(o.prover, commitment)):
+                h = observation_hash(commitment, self.me, o.observed, bytes.fromhex(o.salt[2:]))
+                self.chain.transact(self.v.signer, self._claims.functions.observe(o.prover, commitment, h))
+                log.info("observation of %s sent after a restart", ckey[:10])
+                sent += 1
+            self._observed.add(ckey)
         return sent
 
     def _act(self, cid: int, now: int) -> int:

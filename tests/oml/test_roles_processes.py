@@ -7,7 +7,6 @@ mines the block and restarts the role with the same arguments."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -183,4 +182,45 @@ def test_verifier_killed_while_voting_votes_once_then_settles(oml, roles):
     assert read_claim(chain, claim_id).status == ClaimStatus.CONFIRMED
     assert chain.call(claims.functions.settled(claim_id, me))
     assert _sent(chain, me) == before + 3  # vote, finalize, settle: each once
-    time.sleep(0)
+
+
+def test_verifier_killed_while_observing_a_sealed_claim_observes_once_then_votes_on_it(oml, roles):
+    """A leaked copy at an endpoint that signs nothing: the prover seals the claim's opening to the
+    verifiers. The verifier process is killed with its `observe` in the mempool; restarted, it does
+    not observe again, and after the reveal votes on the observation it recorded before the kill."""
+    from agents.oml.adversaries import UnsignedHost
+
+    chain = oml.chain
+    platform = Platform(chain, oml.platform)
+    honest = oml.honest.address
+    rogue = UnsignedHost(chain, oml.cheater, oml.model_id, oml.models[honest].complete)  # the honest host's copy
+    with Service(create_app(platform)) as plat, Service(host_app(rogue)) as r_svc:
+        prover = Prover(chain, oml.prover, oml.model_id, oml.pairs, platform_url=plat.url, subsets=oml.subsets)
+        key, response = oml.subsets[honest][0]
+        pending = prover.commit_leak(honest, r_svc.url, key, response)
+        assert len(pending.sealed_to) == 3
+        me = oml.verifiers[0].address
+        before = _sent(chain, me)
+        args = ["verifier", "--platform", plat.url, "--exit-after", "1", "--poll", "0.2", *roles.common(VERIFIER)]
+        _automine(chain, False)
+        roles.start("verifier", args)
+        _kill_when_pending(roles, "verifier", chain, me)  # its observation, in the mempool
+        roles.restart("verifier")
+        others = [Verifier(chain, v, platform_url=plat.url) for v in oml.verifiers[1:]]
+        for v in others:
+            v.observe_pending()
+        claim_id = prover.reveal_leak(pending)
+        claims = chain.contract("Claims")
+        chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
+        for v in others:
+            v.vote(claim_id)
+        roles.wait("verifier", lambda: roles.procs["verifier"].poll() is not None, "the verifier to settle", 240)
+    assert roles.procs["verifier"].returncode == 0, roles.log("verifier").read_text()[-2000:]
+    observed = [e for e in fetch_events(chain, contracts=["Claims"], names=["Observed"]) if e.args["verifier"] == me]
+    assert len(observed) == 1, "observed once, despite the kill"
+    shown = [e for e in fetch_events(chain, contracts=["Claims"], names=["ObservationRevealed"])
+             if e.args["verifier"] == me]
+    assert len(shown) == 1 and shown[0].args["observed"].startswith(response)
+    assert read_claim(chain, claim_id).status == ClaimStatus.CONFIRMED
+    assert chain.call(claims.functions.settled(claim_id, me))
+    assert _sent(chain, me) == before + 4  # observe, vote, finalize, settle: each once
