@@ -55,7 +55,8 @@ TREASURY_DEV_FUNDS = 100_000 * 10**18
 ALLOWED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     # safety standard: safety modules (awards), certification renewals, hardware approval
     "safety": (("HardwareRegistry", "approve"), ("DaoModelRegistry", "renewCertification"),
-               ("DaoTreasury", "awardModule"), ("PersonnelRegistry", "fileReport")),
+               ("DaoTreasury", "awardModule"), ("PersonnelRegistry", "fileReport"),
+               ("ClaimAppeals", "decide")),  # OML: appeals against a verifier majority
     # reviews: models and hardware in, budgets unfrozen after review, bounties for findings
     "review": (("DaoModelRegistry", "approve"), ("DaoModelRegistry", "reject"), ("HardwareRegistry", "approve"),
                ("DaoModelRegistry", "unfreezeBudget"), ("HardwareRegistry", "unfreezeBudget"),
@@ -162,6 +163,10 @@ def deploy_dao(d: Deployer) -> None:
         chain.transact(d.signer, gc.functions.setCreditPrice(CREDIT_PRICE))
         chain.transact(d.signer, gc.functions.setGasTax(GAS_TAX_BPS))
         chain.transact(d.signer, gc.functions.transferOwnership(governor))
+
+    appeals = chain.contract("ClaimAppeals")  # OML (deployed earlier): the governor decides appeals
+    if int(chain.call(appeals.functions.governor()), 16) == 0:
+        chain.transact(d.signer, appeals.functions.setGovernor(governor))
 
     gov = chain.contract("DaoGovernor")
     if not chain.call(gov.functions.bootstrapSealed()):

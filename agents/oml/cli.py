@@ -477,3 +477,9 @@ def verifier(
     daemon = VerifierDaemon(v, cursor, start_block=since)
     _run(daemon.step, "loyal.oml.verifier", poll or r.settings.poll,
          done=(lambda: daemon.state["finished"] >= exit_after and not daemon.state["open"]) if exit_after else None)
+
+
+from .appeals_cli import appeal_app, lineage_app  # noqa: E402  (#14: appeals, lineage claims)
+
+app.add_typer(appeal_app, name="appeal")
+app.add_typer(lineage_app, name="lineage")

@@ -230,7 +230,7 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
                            *(["--leak-endpoint", rogue] if leak else []), "--poll", "0.3", *roles.common(PROVER)])
     roles.wait("prover", lambda: roles.procs["prover"].poll() is not None, "the prover to finish")
     roles.check_alive("prover")
-    from .claims import read_claim
+    from .claims import ClaimStatus, read_claim
 
     st.claim_ids = list(range(1, chain.call(claims.functions.claimCount()) + 1))
     st.claim_id = st.claim_ids[0] if st.claim_ids else None
@@ -246,7 +246,14 @@ def run_story(chain: Chain, roles: Roles, *, base: str = "tiny", fingerprints: i
             + (" (its copy answers at the rogue endpoint)" if c.is_leak else ""))
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     chain.mine(1)
-    say("challenge window over (chain clock moved); the verifier processes review, vote, finalize and settle")
+    say("challenge window over (chain clock moved); the verifier processes review, vote and finalize")
+    roles.wait(None, lambda: all(read_claim(chain, c).status != ClaimStatus.OPEN for c in st.claim_ids),
+               "the verifiers to decide the claims", 300)
+    window = chain.call(chain.contract("ClaimAppeals").functions.appealWindow())
+    chain.advance_time(window + 1)
+    chain.mine(1)
+    say("appeal window over without an appeal (chain clock moved): the verifiers release the held payouts "
+        "and settle")
     roles.wait(None, lambda: all(roles.procs[n].poll() is not None for n in vnames), "the verifiers to settle", 300)
     for n in vnames:
         roles.check_alive(n)

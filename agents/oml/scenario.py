@@ -81,6 +81,13 @@ def balances(chain: Chain, actors: Actors) -> dict[str, dict[str, int]]:
     return out
 
 
+def release_after_appeal_window(chain: Chain, signer, claim_id: int) -> bool:
+    """Let a decided claim's appeal window pass (dev chain) and release its held payouts (agents/oml/appeals.py)."""
+    from agents.oml.appeals import release_when_final
+
+    return release_when_final(chain, signer, claim_id, wait=True)
+
+
 def make_verifiers(chain: Chain, actors: Actors, platform_url: str) -> list[Verifier]:
     """One in-process `Verifier` per verifier account, following sealed commitments from the next block."""
     start = chain.w3.eth.block_number + 1
@@ -120,6 +127,8 @@ def decide_claim(chain: Chain, actors: Actors, claim_id: int, urls: dict[str, st
                 f"community, {e.args['verifierReward'] / 1e18:g} to each confirming verifier")
         elif e.name == "ClaimRejected":
             say(f"claim {claim_id} rejected: {e.args['bondToHost'] / 1e18:g} LOYAL of the bond to the host")
+    if release_after_appeal_window(chain, actors.prover, claim_id):
+        say(f"appeal window over, no appeal: claim {claim_id}'s held payouts released")
     for v in verifiers:
         reward, penalty = v.settle(claim_id)
         out.settlements[v.signer.address] = (reward, penalty)

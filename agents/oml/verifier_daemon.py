@@ -6,7 +6,9 @@ is over it reviews and votes (`Verifier.vote`: on the host's signed answer, or o
 observation of a sealed claim's endpoint, made when the sealed commitment appeared:
 `Verifier.observe_pending`, its own cursor and state file), unless `Claims.hasVoted` says it already did; once
 a majority is reached or voting has ended it finalizes (anyone may); once the claim is decided it
-settles its own reward or penalty, unless `Claims.settled` says that is done. Every action checks
+once the outcome is final (the appeal window closed, or an appeal was decided: `ClaimAppeals`)
+releases the held payouts if nobody has, and settles its own reward or penalty, unless
+`Claims.settled` says that is done. Every action checks
 chain state first, so a restart after a kill repeats none of them; an observation that
 `Verifier.observe` recorded but whose transaction a kill prevented is sent on the next start.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from agents.core.events import EventCursor, EventFollower
 
+from .appeals import release_when_final
 from .claims import ClaimStatus, read_claim
 from .sealed import observation_hash
 from .verifier import Verifier
@@ -98,6 +101,13 @@ class VerifierDaemon:
         sent = 0
         if c.status in (ClaimStatus.CONFIRMED, ClaimStatus.REJECTED) and mine \
                 and not self.chain.call(self._claims.functions.settled(cid, self.me)):
+            if not self.chain.call(self._claims.functions.released(cid)):
+                # payouts are held until the appeal window closes (or an appeal is decided): release
+                # them once the outcome is final (anyone may), then settle on a later step
+                if release_when_final(self.chain, self.v.signer, cid):
+                    log.info("claim %d final: held payouts released", cid)
+                    return 1
+                return 0
             reward, penalty = self.v.settle(cid)
             log.info("claim %d %s: settled, reward %d wei, penalty %d wei", cid, c.status.name.lower(), reward, penalty)
             sent = 1

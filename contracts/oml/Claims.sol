@@ -9,6 +9,11 @@ import {UsageLedger} from "./UsageLedger.sol";
 import {HostAnswers} from "./HostAnswers.sol";
 import {Staking} from "../core/Staking.sol";
 
+/// @notice What Claims asks ClaimAppeals before releasing a decided claim's payouts.
+interface IClaimAppeals {
+    function isFinal(uint256 claimId) external view returns (bool);
+}
+
 /// @title Claims
 /// @notice Provers catch hosts that serve an OMLized model without paying for the query: a prover
 /// sends a secret fingerprint key to a host as an ordinary user, gets the fingerprint response,
@@ -39,6 +44,10 @@ import {Staking} from "../core/Staking.sol";
 /// paid to the model's community.
 /// A registered verifier's `minVerifierStake` is locked in Staking until it leaves, so penalties
 /// stay collectable: after leaving, the stake needs Staking's unstake delay to be withdrawn.
+/// Appeals: once the deployer binds ClaimAppeals (`setAppeals`), a claim decided by `finalize`
+/// holds its payouts (prover share, community share, bond) until `release`, which ClaimAppeals
+/// allows once the appeal window passed or an appeal was upheld; a DAO-reversed outcome is paid out
+/// by `overturn`. Verifiers settle only after the payouts are released.
 /// @dev Needs Staking.MODULE_ROLE and Staking.LOCKER_ROLE. Claims only bind hosts that signed the
 /// model's licence.
 contract Claims {
@@ -161,6 +170,17 @@ contract Claims {
     /// @notice The secp256k1 public key (64 bytes) a verifier receives sealed claim keys under.
     mapping(address verifier => bytes) public sealKeyOf;
 
+    // ---- appeals (ClaimAppeals): escrow of a vote-decided claim's payouts until its appeal is final
+    /// @notice The ClaimAppeals contract (0: no appeals; payouts happen when the claim is decided).
+    address public appeals;
+    address private immutable _deployer;
+    /// @notice When a claim was decided by `finalize` (appeals set only; 0 otherwise).
+    mapping(uint256 claimId => uint64) public decidedAt;
+    /// @notice Stake slashed for a confirmed claim, held until its payouts are released.
+    mapping(uint256 claimId => uint256) public slashedFor;
+    /// @notice Whether a decided claim's payouts (prover, community, host, bond) have been made.
+    mapping(uint256 claimId => bool) public released;
+
     event VerifierRegistered(address indexed verifier);
     event VerifierLeft(address indexed verifier);
     event ClaimCommitted(address indexed prover, bytes32 indexed commitment);
@@ -205,6 +225,11 @@ contract Claims {
     );
     event ClaimRejected(uint256 indexed claimId, address indexed host, uint256 bondToHost, uint256 verifierReward);
     event VerifierSettled(uint256 indexed claimId, address indexed verifier, uint256 reward, uint256 penalty);
+    event AppealsSet(address indexed appeals);
+    /// @notice ClaimAppeals reversed the outcome of `claimId` to `status` (a DAO decision).
+    event ClaimOverturned(uint256 indexed claimId, Status status, uint256 slashed);
+    /// @notice The held payouts of `claimId` were made, for outcome `status`.
+    event ClaimReleased(uint256 indexed claimId, Status status);
 
     error BadConfig();
     error ZeroCommitment();
@@ -237,6 +262,10 @@ contract Claims {
     error ClaimNotDecided(uint256 claimId, Status status);
     error AlreadySettled(address verifier, uint256 claimId);
     error NotClaimVerifier(address verifier, uint256 claimId);
+    error AppealsAlreadySet();
+    error NotAppeals(address caller);
+    /// @notice The claim's payouts are held (appeal window open or appeal pending) or already made.
+    error NotReleasable(uint256 claimId);
     error AnswerModelMismatch(uint256 answerModelId);
     error AnswerHostMismatch(address answerHost);
     error AnswerPromptMismatch(bytes32 promptHash);
@@ -273,6 +302,7 @@ contract Claims {
         ) {
             revert BadConfig();
         }
+        _deployer = msg.sender;
         token = token_;
         staking = staking_;
         registry = registry_;
@@ -517,6 +547,7 @@ contract Claims {
         Claim storage c = _claim(claimId);
         bool confirmed = c.status == Status.Confirmed;
         if (!confirmed && c.status != Status.Rejected) revert ClaimNotDecided(claimId, c.status);
+        if (!released[claimId]) revert NotReleasable(claimId);
         if (settled[claimId][verifier]) revert AlreadySettled(verifier, claimId);
         uint256 reward;
         uint256 penalty;
@@ -541,6 +572,78 @@ contract Claims {
         if (penalty != 0) {
             staking.slash(verifier, penalty, "OML: verifier voted against the outcome or did not vote");
             staking.payOutSlashed(registry.model(c.modelId).community, penalty);
+        }
+    }
+
+    // ---------------------------------------------------------------- appeals (ClaimAppeals)
+
+    /// @notice Bind the ClaimAppeals contract (deployer only, once). From then on a claim decided by
+    /// `finalize` holds its payouts until `release` (appeal window over, or appeal decided).
+    function setAppeals(address appeals_) external {
+        if (msg.sender != _deployer || appeals != address(0) || appeals_ == address(0)) revert AppealsAlreadySet();
+        appeals = appeals_;
+        emit AppealsSet(appeals_);
+    }
+
+    /// @notice Make the held payouts of a decided claim once ClaimAppeals says its outcome is final.
+    function release(uint256 claimId) external {
+        Claim storage c = _claim(claimId);
+        if (released[claimId] || decidedAt[claimId] == 0 || !IClaimAppeals(appeals).isFinal(claimId)) {
+            revert NotReleasable(claimId);
+        }
+        _pay(claimId, c);
+    }
+
+    /// @notice Reverse a decided, unreleased claim (ClaimAppeals only, on a DAO decision) and pay out.
+    /// Confirmed -> Rejected: the host gets its slashed stake back (as tokens), the bond goes to the host.
+    /// Rejected -> Confirmed: the host is slashed now (up to `stakeRequired`) and paid out as a confirmed claim.
+    /// The verifiers' rewards are recomputed for the new outcome (`settleVerifier` then penalises the
+    /// overturned majority).
+    function overturn(uint256 claimId) external {
+        if (msg.sender != appeals) revert NotAppeals(msg.sender);
+        Claim storage c = _claim(claimId);
+        if (released[claimId] || decidedAt[claimId] == 0) revert NotReleasable(claimId);
+        uint256 slashed = slashedFor[claimId];
+        if (c.status == Status.Confirmed) {
+            c.status = Status.Rejected;
+            c.verifierReward = c.rejections == 0 ? 0 : claimBond * verifierShareBps / 10_000 / c.rejections;
+            slashedFor[claimId] = 0;
+            emit ClaimOverturned(claimId, Status.Rejected, slashed);
+            if (slashed != 0) staking.payOutSlashed(c.host, slashed);
+        } else {
+            uint256 slashable = staking.slashableOf(c.host);
+            uint256 required = registry.model(c.modelId).stakeRequired;
+            slashed = required < slashable ? required : slashable;
+            c.status = Status.Confirmed;
+            c.verifierReward = c.confirmations == 0 ? 0 : slashed * verifierShareBps / 10_000 / c.confirmations;
+            slashedFor[claimId] = slashed;
+            emit ClaimOverturned(claimId, Status.Confirmed, slashed);
+            if (slashed != 0) staking.slash(c.host, slashed, "OML: claim confirmed on appeal");
+        }
+        _pay(claimId, c);
+    }
+
+    /// @dev Without ClaimAppeals pay at once; with it, hold until `release` or `overturn`.
+    function _releaseOrHold(uint256 claimId, Claim storage c) private {
+        if (appeals == address(0)) _pay(claimId, c);
+        else decidedAt[claimId] = uint64(block.timestamp);
+    }
+
+    /// @dev The payouts of a decided claim: confirmed -> prover share, community rest, bond back to
+    /// the prover (verifier shares stay for `settleVerifier`); rejected -> bond to the host minus the
+    /// rejecting verifiers' shares.
+    function _pay(uint256 claimId, Claim storage c) private {
+        released[claimId] = true;
+        emit ClaimReleased(claimId, c.status);
+        if (c.status == Status.Confirmed) {
+            uint256 slashed = slashedFor[claimId];
+            uint256 reward = slashed * proverShareBps / 10_000;
+            uint256 communityShare = slashed - reward - c.verifierReward * c.confirmations;
+            if (reward != 0) staking.payOutSlashed(c.prover, reward);
+            if (communityShare != 0) staking.payOutSlashed(registry.model(c.modelId).community, communityShare);
+            token.safeTransfer(c.prover, claimBond);
+        } else {
+            token.safeTransfer(c.host, claimBond - c.verifierReward * c.rejections);
         }
     }
 
@@ -691,9 +794,8 @@ contract Claims {
                     : "OML: fingerprint of the host's copy served at a leaked endpoint"
             );
         }
-        if (reward != 0) staking.payOutSlashed(c.prover, reward);
-        if (communityShare != 0) staking.payOutSlashed(m.community, communityShare);
-        token.safeTransfer(c.prover, claimBond);
+        slashedFor[claimId] = slashed;
+        _releaseOrHold(claimId, c);
     }
 
     /// @dev The bond goes to the host, minus the share of the verifiers that rejected (kept here
@@ -704,7 +806,7 @@ contract Claims {
         c.status = Status.Rejected;
         c.verifierReward = perVerifier;
         emit ClaimRejected(claimId, c.host, toHost, perVerifier);
-        token.safeTransfer(c.host, toHost);
+        _releaseOrHold(claimId, c);
     }
 
     function _defend(uint256 claimId, Claim storage c, bytes32 digest, uint256 batchId) private {

@@ -104,6 +104,7 @@ def test_rogue_endpoint_caught_with_sealed_keys_before_it_goes_quiet(oml):
             verdicts = [v.vote(p.claim_id) for v in verifiers[:2]]
             assert all(v.confirm and v.reproduced and "before the reveal" in v.reason for v in verdicts)
             chain.transact(oml.prover, claims.functions.finalize(p.claim_id))
+            scenario.release_after_appeal_window(chain, oml.prover, p.claim_id)  # payouts held for appeals
             settled = {v.signer.address: v.settle(p.claim_id) for v in verifiers}
     assert read_claim(chain, p.claim_id).status == ClaimStatus.CONFIRMED
     after = scenario.balances(chain, actors)

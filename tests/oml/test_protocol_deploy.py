@@ -36,3 +36,22 @@ def test_agreements_lock_host_stake_for_the_licence(oml):
     chain.transact(oml.prover, agreements.functions.release(oml.model_id, oml.honest.address))
     chain.transact(oml.honest, staking.functions.requestUnstake(500 * 10**18))
     assert chain.call(staking.functions.stakeOf(oml.honest.address)) == 0
+
+
+def test_suite_wires_appeals_and_lineage_claims(chain):
+    """ClaimAppeals is Claims' hook and a Staking module, bound to the DAO governor, whose Safety
+    proposals (and no other type) may call its `decide`; LineageClaims is a Staking module with m."""
+    from agents.dao.deploy import allowed_types, selector
+
+    staking, claims = chain.contract("Staking"), chain.contract("Claims")
+    appeals, lineage = chain.contract("ClaimAppeals"), chain.contract("LineageClaims")
+    module = chain.call(staking.functions.MODULE_ROLE())
+    assert chain.call(claims.functions.appeals()) == appeals.address
+    assert chain.call(staking.functions.hasRole(module, appeals.address))
+    assert chain.call(staking.functions.hasRole(module, lineage.address))
+    assert chain.call(appeals.functions.governor()) == chain.contract("DaoGovernor").address
+    assert chain.call(appeals.functions.bond()) == oml_deploy.APPEAL_BOND
+    assert chain.call(appeals.functions.appealWindow()) == oml_deploy.APPEAL_WINDOW
+    assert chain.call(lineage.functions.minMatches()) == oml_deploy.LINEAGE_MIN_MATCHES
+    assert chain.call(lineage.functions.claims()) == claims.address
+    assert allowed_types(chain, appeals.address, selector(chain, "ClaimAppeals", "decide")) == ["Safety"]

@@ -50,6 +50,13 @@ def _kill_when_pending(roles: Roles, name: str, chain, address: str, timeout: fl
         _automine(chain, True)
 
 
+def _pass_appeal_window(roles: Roles, chain, claim_id: int) -> None:
+    """Once the verifier process finalized the claim, move the clock past the appeal window."""
+    roles.wait("verifier", lambda: read_claim(chain, claim_id).status != ClaimStatus.OPEN, "the finalize")
+    chain.advance_time(chain.call(chain.contract("ClaimAppeals").functions.appealWindow()) + 1)
+    chain.mine(1)
+
+
 @pytest.fixture
 def roles(oml, anvil, tmp_path):
     with Roles(anvil.rpc_url, oml.chain.book.path, tmp_path) as r:
@@ -175,13 +182,14 @@ def test_verifier_killed_while_voting_votes_once_then_settles(oml, roles):
         roles.restart("verifier")
         for v in oml.verifiers[1:]:  # the other two vote in process
             Verifier(chain, v, platform_url=plat.url, host_urls={oml.cheater.address: c_svc.url}).vote(claim_id)
+        _pass_appeal_window(roles, chain, claim_id)
         roles.wait("verifier", lambda: roles.procs["verifier"].poll() is not None, "the verifier to settle", 240)
     assert roles.procs["verifier"].returncode == 0, roles.log("verifier").read_text()[-2000:]
     votes = [e for e in fetch_events(chain, contracts=["Claims"], names=["Voted"]) if e.args["verifier"] == me]
     assert len(votes) == 1 and votes[0].args["confirm"]
     assert read_claim(chain, claim_id).status == ClaimStatus.CONFIRMED
     assert chain.call(claims.functions.settled(claim_id, me))
-    assert _sent(chain, me) == before + 3  # vote, finalize, settle: each once
+    assert _sent(chain, me) == before + 4  # vote, finalize, release, settle: each once
 
 
 def test_verifier_killed_while_observing_a_sealed_claim_observes_once_then_votes_on_it(oml, roles):
@@ -214,6 +222,7 @@ def test_verifier_killed_while_observing_a_sealed_claim_observes_once_then_votes
         chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
         for v in others:
             v.vote(claim_id)
+        _pass_appeal_window(roles, chain, claim_id)
         roles.wait("verifier", lambda: roles.procs["verifier"].poll() is not None, "the verifier to settle", 240)
     assert roles.procs["verifier"].returncode == 0, roles.log("verifier").read_text()[-2000:]
     observed = [e for e in fetch_events(chain, contracts=["Claims"], names=["Observed"]) if e.args["verifier"] == me]
@@ -223,4 +232,4 @@ def test_verifier_killed_while_observing_a_sealed_claim_observes_once_then_votes
     assert len(shown) == 1 and shown[0].args["observed"].startswith(response)
     assert read_claim(chain, claim_id).status == ClaimStatus.CONFIRMED
     assert chain.call(claims.functions.settled(claim_id, me))
-    assert _sent(chain, me) == before + 4  # observe, vote, finalize, settle: each once
+    assert _sent(chain, me) == before + 5  # observe, vote, finalize, release, settle: each once
