@@ -1,7 +1,9 @@
 """`loyal`: the command line for developers, operators, participants, voters and auditors.
 
 Every subsystem declares its commands in its `SUBSYSTEM` (agents/<name>/__init__.py); they are
-registered here in the base's dependency order.
+registered here in the base's dependency order, lazily: `loyal fingerprint ...` imports the fingerprint
+commands only (not web3, not every other subsystem), so a command starts as fast as its own imports
+allow; `loyal --help` and `agents.cli.app` register them all.
 
 The CLI contract, the same for every command (tests/core/test_cli_contract.py enforces it): a
 problem the user can fix is exactly one line on stderr, `error: <what is wrong and the fix>`, with
@@ -22,27 +24,52 @@ from common.config import reset as reset_config
 from common.config import use_config_file
 from common.errors import LoyalError
 
-app = typer.Typer(help="Loyal: community-owned AI on an EVM chain.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, rich_markup_mode=None, add_completion=False)
+_app = typer.Typer(help="Loyal: community-owned AI on an EVM chain.", no_args_is_help=True,
+                   pretty_exceptions_enable=False, rich_markup_mode=None, add_completion=False)
+_registered: set[str] = set()
 
 
-@app.callback()
+@_app.callback()
 def _root(config: Optional[Path] = typer.Option(None, "--config", help="loyal.toml to read settings from "
                                                  "[env LOYAL_CONFIG; default $LOYAL_HOME/loyal.toml]")):
     use_config_file(config)
 
 
-def _register() -> None:
-    for sub in subsystems():
-        for name, ref in sub.commands:
-            target = resolve(ref)
-            if isinstance(target, typer.Typer):
-                app.add_typer(target, name=name)
-            else:
-                app.command(name)(target)
+def _register(only: str | None = None) -> None:
+    """Register the subsystems' commands (`only`: just the one of that name, when there is one)."""
+    commands = [(name, ref) for sub in subsystems() for name, ref in sub.commands]
+    if only is not None and any(name == only for name, _ in commands):
+        commands = [(name, ref) for name, ref in commands if name == only]
+    for name, ref in commands:
+        if name in _registered:
+            continue
+        target = resolve(ref)
+        if isinstance(target, typer.Typer):
+            _app.add_typer(target, name=name)
+        else:
+            _app.command(name)(target)
+        _registered.add(name)
 
 
-_register()
+def _command_of(args: list[str]) -> str | None:
+    """The top-level command `args` run (the first word that is not a root option or its value)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--config":
+            i += 2
+            continue
+        if a.startswith("-"):
+            return None  # --help, --config=X...: the whole tree
+        return a
+    return None
+
+
+def __getattr__(name: str):
+    if name == "app":  # the full command tree (docs, tests walking it)
+        _register()
+        return _app
+    raise AttributeError(name)
 
 
 def _one_line(text: str) -> str:
@@ -51,8 +78,10 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `loyal` with `argv`; returns the exit code (the console script exits with it)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    _register(_command_of(args))
     try:
-        rv = app(args=argv, prog_name="loyal", standalone_mode=False)
+        rv = _app(args=args, prog_name="loyal", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except LoyalError as e:
         print(f"error: {_one_line(e)}", file=sys.stderr, flush=True)

@@ -2,7 +2,8 @@
 
 Each module runs with its own defaults (its argv is reset); run one directly
 (`python -m bench.oml_figure4 --sizes 16 64`) to pass options. Slow ones: din_rounds (~10 min at
-N=100), oml_figure4 and oml_bench (SmolLM2 on CPU, tens of minutes).
+N=100), oml_figure4, oml_check and oml_memory (SmolLM2 on CPU, minutes to tens of minutes); gpu says
+"no CUDA device" and returns on a machine without one.
 """
 import importlib
 import pkgutil

@@ -17,16 +17,7 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_k, "1")
 
 import torch  # noqa: E402
-from tokenizers import Regex, Tokenizer, models, pre_tokenizers  # noqa: E402
-from transformers import (  # noqa: E402
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-)
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from common.config import current  # noqa: E402
 from common.files import atomic_dir, atomic_write_json  # noqa: E402
@@ -51,8 +42,8 @@ def smollm2_gguf() -> tuple[Path, str]:
     return folder, SMOLLM2_GGUF
 
 
-def load_smollm2(cache_dir: Path | None = None):
-    """(model, tokenizer) for SmolLM2-135M-Instruct in float32, eval mode, on CPU."""
+def load_smollm2(cache_dir: Path | None = None, device: torch.device | str | None = None):
+    """(model, tokenizer) for SmolLM2-135M-Instruct in float32, eval mode, on `device` (default the CPU)."""
     cache = Path(cache_dir) if cache_dir else smollm2_cache_dir()
     if not (cache / "config.json").is_file():
         folder, name = smollm2_gguf()
@@ -72,7 +63,32 @@ def load_smollm2(cache_dir: Path | None = None):
     model = AutoModelForCausalLM.from_pretrained(cache, dtype=torch.float32)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return model.eval(), tok
+    return place(model, device).eval(), tok
+
+
+def place(model, device: torch.device | str | None):
+    """`model` on `device` (None: where it is)."""
+    return model if device is None else model.to(torch.device(device))
+
+
+def causal_lm_config(d: Path):
+    """The config of a Hugging Face model directory, if it is a causal LM; a ValueError naming what
+    it is otherwise (another kind of model, or no model config at all)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        cfg = AutoConfig.from_pretrained(d)
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"model directory {d}: config.json is not a Hugging Face model config ({first})") from None
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    archs = list(getattr(cfg, "architectures", None) or [])
+    if archs and not causal & set(archs) or not archs and cfg.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        what = ", ".join(archs) or cfg.model_type
+        raise ValueError(f"model directory {d} holds a {what} model, not a causal LM "
+                         "(expected an AutoModelForCausalLM directory, e.g. *ForCausalLM)")
+    return cfg
 
 
 def _drop_quantization_config(config_json: Path) -> None:
@@ -113,9 +129,12 @@ class ByteTokenizer:
 CHARS = [chr(i) for i in range(32, 127)] + ["\n"]
 
 
-def char_tokenizer() -> PreTrainedTokenizerFast:
+def char_tokenizer():
     """A Hugging Face tokenizer over single characters (printable ASCII and newline; id 0 `<unk>`,
     1 `<eos>`, no pad), saved and reloaded like any other with `save_pretrained` / `from_pretrained`."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {"<unk>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(CHARS)}}
     tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
@@ -135,6 +154,8 @@ def tiny_causal_lm(seed: int = 0, n_layer: int = 2, n_embd: int = 64, n_head: in
     `arch` is "gpt2" or "llama" (Llama like SmolLM2: `n_kv_head` key/value heads, default `n_head`,
     and an MLP of `n_inner` units, default 2 * n_embd). The same arguments give the same weights.
     """
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tiny tokenizer {tokenizer!r}: expected one of {sorted(TOKENIZERS)}")
     tok = TOKENIZERS[tokenizer]()
@@ -169,19 +190,31 @@ def save_model(model, tok, out_dir: Path) -> Path:
     return out_dir
 
 
-def load_model(spec: str):
-    """(model, tokenizer) from a spec: `smollm2`, `tiny` / `tiny:SEED`, or a directory from `save_model`."""
+def load_model(spec: str, device: torch.device | str | None = None):
+    """(model, tokenizer) from a spec: `smollm2`, `tiny` / `tiny:SEED`, or a Hugging Face causal LM
+    directory (one from `save_model`, or any `save_pretrained` AutoModelForCausalLM), on `device`.
+
+    A directory loaded for `cuda` on a machine with several GPUs is spread over all of them by
+    `accelerate` (`device_map="auto"`: layers placed GPU by GPU, inputs go to the first), so a model
+    too large for one GPU can still be fingerprinted; `ml.device.input_device` says where inputs go.
+    """
     if spec == "smollm2":
-        return load_smollm2()
+        return load_smollm2(device=device)
     if spec == "tiny" or spec.startswith("tiny:"):
         seed = spec.partition(":")[2]
         if seed and not seed.isdigit():
             raise ValueError(f"bad tiny model seed in {spec!r}")
-        return tiny_causal_lm(int(seed or 0))
+        model, tok = tiny_causal_lm(int(seed or 0))
+        return place(model, device), tok
     d = Path(spec)
     if not (d / "config.json").is_file():
         raise ValueError(f"model {spec!r}: expected 'smollm2', 'tiny[:SEED]' or a saved model directory")
-    model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
+    causal_lm_config(d)
+    dev = None if device is None else torch.device(device)
+    if dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
+        model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, device_map="auto").eval()
+    else:
+        model = place(AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32), dev).eval()
     if (d / BYTE_TOKENIZER_MARK).is_file():
         return model, ByteTokenizer()
     tok = AutoTokenizer.from_pretrained(d)

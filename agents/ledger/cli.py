@@ -207,15 +207,20 @@ def train(fork: int = typer.Option(..., "--fork", help="user model id"),
           feedback: Optional[str] = typer.Option(None, help="corrected answer to train on instead of the response"),
           model_dir: Path = typer.Option(..., help="the fork's base model directory"),
           lr: float = typer.Option(0.05), rank: int = typer.Option(4), seed: int = typer.Option(0),
+          device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps "
+                                                                      "[env LOYAL_DEVICE; default auto]"),
           as_json: bool = typer.Option(False, "--json")):
     """One SFT step on one interaction, recorded as one op (ciphertext to the store, hashes on chain)."""
+    from common.config import configure
+    from ml.device import pick_device
     from ml.ledger.base import load_base
     from ml.ledger.trainer import Interaction
 
+    dev = pick_device(configure(device=device).device)
     agent = _opts.agent()
     agent.check_recorder(fork)
     model, tok = load_base(model_dir)
-    agent.attach(fork, model, tok, lr=lr, rank=rank, alpha=2 * rank, seed=seed)
+    agent.attach(fork, model, tok, lr=lr, rank=rank, alpha=2 * rank, seed=seed, device=dev)
     r = agent.train(fork, Interaction(prompt, response, feedback))
     _emit({"op_id": r.op_id, "seq": r.seq, "op_hash": "0x" + r.op_hash.hex(), "interaction_cid": r.interaction_cid,
            "delta_cid": r.delta_cid, "loss": round(r.loss, 5), "gas_used": r.gas_used}, as_json)

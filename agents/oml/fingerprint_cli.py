@@ -46,14 +46,32 @@ def _fail(msg: str) -> NoReturn:
     raise ConfigError(msg)
 
 
-def _load(spec: str):
+def _device(choice: Optional[str]):
+    """The torch device of `--device` (flag > LOYAL_DEVICE > loyal.toml > auto); one error line if absent."""
+    from common.config import configure
+    from ml.device import pick_device, prepare
+
+    return prepare(pick_device(configure(device=choice).device))
+
+
+def _load(spec: str, device: Optional[str] = None, fps=None):
+    """(model, tokenizer) of `spec` on `device`; with `fps`, refuses fingerprints made for another tokenizer."""
     from ml.lm import load_model
 
+    dev = _device(device)
     try:
-        with console.status(f"loading model {spec}"):
-            return load_model(spec)
+        with console.status(f"loading model {spec} on {dev}"):
+            m, tok = load_model(spec, dev)
     except (ValueError, RuntimeError, OSError) as e:
         _fail(str(e))
+    if fps is not None:
+        from ml.oml.fingerprints import check_tokenizer
+
+        try:
+            check_tokenizer(fps, tok)
+        except FingerprintFileError as e:
+            _fail(f"model {spec}: {e}")
+    return m, tok
 
 
 def _fps(path: Path, strategy: Optional[str] = None):
@@ -86,7 +104,9 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console)
 
 
-ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | tiny[:SEED] | saved model directory")
+ModelOpt = typer.Option("smollm2", "--model", "-m", help="smollm2 | tiny[:SEED] | a Hugging Face causal LM directory")
+DeviceOpt = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N | mps [env LOYAL_DEVICE; default auto]; "
+                                                "cuda on a multi-GPU machine spreads a model directory over all GPUs")
 JsonOpt = typer.Option(False, "--json", help="print the result as JSON on stdout")
 
 
@@ -105,9 +125,9 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
              min_words: int = typer.Option(4, help="functional: fewer distinct words than this never pass"),
              target: str = typer.Option("pool", help="functional: trained answer = pool (green words of a shipped "
                                                      "pool) | sampled (the model's own green-word continuation)"),
-             model: str = ModelOpt, as_json: bool = JsonOpt):
+             model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Generate fingerprints (deterministic from --seed) and print their Merkle commitment root."""
-    from ml.oml.fingerprints import save
+    from ml.oml.fingerprints import save, tokenizer_id
     from ml.oml.generate import GenConfig
     from ml.oml.generate import generate as gen
 
@@ -122,7 +142,7 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
             fcfg.validate()
         except ValueError as e:
             _fail(str(e))
-        m, tok = _load(model)
+        m, tok = _load(model, device)
         with console.status(f"generating {n} functional fingerprints"):
             ffps = F.generate(m, tok, fcfg)
         root = F.save(ffps, out)
@@ -133,10 +153,10 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
         cfg.validate()
     except ValueError as e:
         _fail(str(e))
-    m, tok = _load(model)
+    m, tok = _load(model, device)
     with console.status(f"generating {n} {strategy} fingerprints"):
         fps = gen(m, tok, cfg)
-    root = save(fps, out)
+    root = save(fps, out, tokenizer=tokenizer_id(tok))
     _emit({"file": str(out), "n": len(fps), "strategy": strategy, "seed": seed, "root": root}, as_json)
 
 
@@ -149,7 +169,7 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
            avg_every: str = typer.Option("step", help="step | epoch"),
            lora_rank: int = typer.Option(0, help="LoRA rank (0 = full fine-tuning); excludes averaging"),
            steps: int = typer.Option(0, help="train exactly this many optimizer steps (overrides --epochs and early stop)"),
-           seed: int = 0, model: str = ModelOpt, as_json: bool = JsonOpt):
+           seed: int = 0, model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Fine-tune a model to answer every fingerprint key with its response."""
     from ml.lm import save_model
     from ml.oml.check import check
@@ -163,7 +183,7 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
     except ValueError as e:
         _fail(str(e))
     fps = _fps(fingerprints)
-    m, tok = _load(model)
+    m, tok = _load(model, device, fps)
     with _progress() as prog:
         task = prog.add_task("injecting", total=epochs)
         m, res = do_inject(m, tok, fps, cfg, progress=lambda e, loss, x: prog.update(
@@ -177,7 +197,7 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
 def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
           template: Optional[str] = typer.Option(None, help="prompt template containing {key}"),
           show: int = typer.Option(0, help="also greedy-decode and print the first SHOW answers"),
-          model: str = ModelOpt, as_json: bool = JsonOpt):
+          model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Greedy-decode every key and report exact / prefix match (functional family: the green-word test)."""
     from ml.oml.check import check as do_check
     from ml.oml.check import greedy_responses
@@ -186,7 +206,7 @@ def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
     if ffps is not None:
         from ml.oml import functional as F
 
-        m, tok = _load(model)
+        m, tok = _load(model, device)
         try:
             with console.status(f"checking {len(ffps)} functional keys"):
                 res = F.check(m, tok, ffps, template=template)
@@ -199,7 +219,7 @@ def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
         _emit(out, as_json)
         return
     fps = _fps(fingerprints)
-    m, tok = _load(model)
+    m, tok = _load(model, device, fps)
     try:
         with console.status(f"checking {len(fps)} keys"):
             res = do_check(m, tok, fps, template=template)
@@ -219,7 +239,7 @@ def attack(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
            text: Optional[Path] = typer.Option(None, help="fine-tuning text (default: shipped Q&A set)"),
            template: Optional[str] = typer.Option(None, help="wrap: one template with {key} (default: shipped set)"),
            out_dir: Optional[Path] = typer.Option(None, help="finetune: save the attacked model here"),
-           model: str = ModelOpt, as_json: bool = JsonOpt):
+           model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Attack a fingerprinted model and report persistence (fraction still matching / passing)."""
     from ml.lm import save_model
     from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
@@ -244,14 +264,14 @@ def attack(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
         if kind == "wrap":
             if template is not None and "{key}" not in template:
                 raise ValueError("prompt template must contain {key}")
-            m, tok = _load(model)
+            m, tok = _load(model, device, fps)
             tpls = {"custom": template} if template else WRAP_TEMPLATES
             rows = [{"attack": f"wrap:{name}", "template": t, **score(m, tok, t)} for name, t in tpls.items()]
             _emit({"attack": "wrap", "results": rows}, as_json)
             return
         body = read_text(text or ATTACK_TEXT)
         cfg = FinetuneAttack(epochs=epochs, lr=lr)
-        m, tok = _load(model)
+        m, tok = _load(model, device, fps)
         before = score(m, tok)
         with _progress() as prog:
             task = prog.add_task("fine-tuning attack", total=epochs)
@@ -270,7 +290,7 @@ def attack(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
 def utility(text: Optional[Path] = typer.Option(None, help="held-out text (default: shipped set)"),
             fingerprints: Optional[Path] = typer.Option(None, "--fingerprints", "-f",
                                                          help="also report the keys' perplexity"),
-            model: str = ModelOpt, as_json: bool = JsonOpt):
+            model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Perplexity on held-out text (and optionally of the fingerprint keys)."""
     from ml.oml.utility import HELDOUT, key_perplexity, perplexity, read_text
 
@@ -279,7 +299,7 @@ def utility(text: Optional[Path] = typer.Option(None, help="held-out text (defau
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     fps = _fps(fingerprints) if fingerprints else None
-    m, tok = _load(model)
+    m, tok = _load(model, device, fps)
     with console.status("measuring perplexity"):
         out = {"perplexity": perplexity(m, tok, body)}
         if fps:

@@ -9,6 +9,11 @@ state, the interaction and the seed.
 After each step the trainer computes `delta = new - state`, folds it (`state + delta`, see
 `tensors.py`) and loads the folded state back into the model, so the weights it trains on next are
 exactly what a verifier rebuilds from the recorded deltas.
+
+Device: `device` (a `ml.device.pick_device` result; default the CPU) holds the model and the
+adapter while training, with bf16 autocast and TF32 on CUDA (`ml.device`); the recorded state and
+deltas are CPU float32 tensors whatever the device, so a verifier rebuilds them on any machine
+(on the CPU a step is bit-reproducible; on a GPU it is what the GPU computed, recorded as such).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 from peft import LoraConfig, TaskType, get_peft_model
+
+from ml.device import autocast, prepare
 
 from . import tensors
 from .errors import NonCanonicalTensors
@@ -43,15 +50,17 @@ class ForkTrainer:
     """Wraps `model` (any HF causal LM, float32) with a LoRA adapter and trains it op by op."""
 
     def __init__(self, model, tokenizer, *, rank: int = 4, alpha: int = 8, lr: float = 0.05,
-                 target_modules: list[str] | None = None, seed: int = 0, max_tokens: int = 256):
+                 target_modules: list[str] | None = None, seed: int = 0, max_tokens: int = 256,
+                 device: torch.device | str | None = None):
         torch.manual_seed(seed)
+        self.device = prepare(torch.device(device or "cpu"))
         cfg = LoraConfig(task_type=TaskType.CAUSAL_LM, r=rank, lora_alpha=alpha, lora_dropout=0.0,
                          target_modules=target_modules)
         with warnings.catch_warnings():
             # peft notes it switches fan_in_fan_out on for GPT-2's Conv1D layers (correct, just noisy).
             warnings.filterwarnings("ignore", message="fan_in_fan_out", category=UserWarning)
             warnings.filterwarnings("ignore", category=FutureWarning)
-            self.model = get_peft_model(model.float(), cfg)
+            self.model = get_peft_model(model.float(), cfg).to(self.device)
         self.model.eval()
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
@@ -97,15 +106,16 @@ class ForkTrainer:
             raise ValueError("an interaction needs a non-empty response or feedback to train on")
         ids = (ctx + tgt)[-self.max_tokens:]
         labels = ([-100] * len(ctx) + tgt)[-self.max_tokens:]
-        return torch.tensor([ids]), torch.tensor([labels])
+        return torch.tensor([ids], device=self.device), torch.tensor([labels], device=self.device)
 
     def step(self, it: Interaction) -> TrainStep:
         ids, labels = self._encode(it)
         self._opt.zero_grad(set_to_none=True)
-        loss = self.model(input_ids=ids, labels=labels).loss
+        with autocast(self.device):
+            loss = self.model(input_ids=ids, labels=labels).loss
         loss.backward()
         self._opt.step()
-        new = {n: p.detach().clone() for n, p in self._params.items()}
+        new = {n: p.detach().to("cpu", copy=True) for n, p in self._params.items()}
         delta = tensors.diff(new, self._state)
         state = tensors.fold(self._state, delta)
         self._assign(state)
@@ -114,4 +124,4 @@ class ForkTrainer:
 
 def base_weights_bytes(model) -> bytes:
     """Canonical bytes of a base model's weights (what its registered CID addresses)."""
-    return tensors.to_bytes({k: v.float() for k, v in model.state_dict().items()})
+    return tensors.to_bytes({k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()})

@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch
 
+from ml.device import autocast, input_device, prepare
 from ml.oml.check import check
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.utility import DATA, read_text, token_windows
@@ -47,12 +48,14 @@ def finetune_attack(model, tok, text: str, cfg: FinetuneAttack = FinetuneAttack(
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     model.train()
     data = torch.tensor(wins)
+    dev = prepare(input_device(model))
     for epoch in range(1, cfg.epochs + 1):
         order = torch.randperm(len(data), generator=gen)
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
-            x = data[order[i:i + cfg.batch_size]]
-            loss = model(input_ids=x, labels=x).loss
+            x = data[order[i:i + cfg.batch_size]].to(dev)
+            with autocast(dev):
+                loss = model(input_ids=x, labels=x).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

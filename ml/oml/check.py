@@ -8,16 +8,28 @@ same. So one batched forward pass per batch gives exact and prefix match for all
 - exact: all response tokens match.
 - prefix: the first response token matches (the perinucleus token carries the signal).
 - matched_tokens: length of the matching prefix, per key.
+
+How the pass is batched (`teacher_forced_matches`), so a check costs one plain forward pass over
+the tokens and no more:
+
+- Sequences are sorted by length and cut into batches of `batch_size`, so a batch is padded to
+  its longest member, which is barely longer than its shortest (right padding: positions of real
+  tokens are unchanged). Results are put back in the caller's order.
+- The token prefix every sequence shares (a prompt template's text before `{key}`) is run once
+  and its KV cache is repeated across each batch, instead of being recomputed for every key.
+- The decoder body is run without the LM head; the head (a vocabulary-sized matmul, ~20 % of
+  SmolLM2's work per token) is applied only at the positions that predict a response token. The
+  last response token is not fed at all (its output would predict past the response).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
 
-from ml.oml import decode
+from ml.device import input_device
 from ml.oml.fingerprints import Fingerprint
-from ml.oml.inject import collate, encode_pair
 
 
 @dataclass
@@ -42,32 +54,117 @@ def wrap(key: str, template: str | None) -> str:
     return template.replace("{key}", key)
 
 
+def encode_pair(tok, prompt: str, response: str) -> tuple[list[int], list[int]]:
+    """(prompt ids, response ids) as the model sees them; an empty side is a ValueError."""
+    p = tok.encode(prompt, add_special_tokens=False)
+    r = tok.encode(response, add_special_tokens=False)
+    if not p or not r:
+        raise ValueError("empty key or response after tokenization")
+    return p, r
+
+
+def _body_and_head(model):
+    """(decoder body returning last_hidden_state, output head) when the model splits that way, else None."""
+    body = getattr(model, "base_model", None)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if body is None or body is model or head is None or not isinstance(head, torch.nn.Linear):
+        return None
+    return body, head
+
+
+def shared_prefix(prompts: list[list[int]]) -> int:
+    """Length of the token prefix all prompts share, leaving every prompt at least one token of its own
+    (the last prompt position predicts the first response token, so it must be in the batched part)."""
+    if len(prompts) < 2:
+        return 0
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for p in prompts[1:]:
+        i = 0
+        while i < n and p[i] == first[i]:
+            i += 1
+        n = i
+        if n == 0:
+            break
+    return max(n, 0)
+
+
 @torch.no_grad()
-def check(model, tok, fps: list[Fingerprint], template: str | None = None, batch_size: int = 32) -> CheckResult:
+def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int,
+                           batch_size: int = 64) -> list[int]:
+    """Per (prompt ids, response ids) pair: how many leading response tokens are the argmax of the
+    model fed prompt + response, i.e. how many greedy decoding reproduces."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    dev = input_device(model)
+    pad_id = 0 if pad_id is None else pad_id  # right padding is masked out: any id will do
+    split = _body_and_head(model)
+    n_pre = shared_prefix([p for p, _ in pairs]) if split else 0
+    cache = None
+    if n_pre:
+        body, _ = split
+        prefix = torch.tensor([pairs[0][0][:n_pre]], device=dev)
+        out = body(input_ids=prefix, use_cache=True)
+        cache = getattr(out, "cache", None) or out.past_key_values
+    seqs = [p[n_pre:] + r[:-1] for p, r in pairs]  # the last response token predicts nothing we check
+    order = sorted(range(len(pairs)), key=lambda i: len(seqs[i]))
+    matched = [0] * len(pairs)
+    for s in range(0, len(order), batch_size):
+        rows = order[s:s + batch_size]
+        width = max(len(seqs[i]) for i in rows)
+        ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), n_pre + width), dtype=torch.long)
+        mask[:, :n_pre] = 1
+        # (row, position predicting a response token, the token) for every response token
+        at_r, at_c, want = [], [], []
+        for b, i in enumerate(rows):
+            seq = seqs[i]
+            ids[b, :len(seq)] = torch.tensor(seq)
+            mask[b, n_pre:n_pre + len(seq)] = 1
+            start = len(pairs[i][0]) - n_pre - 1
+            at_r += [b] * len(pairs[i][1])
+            at_c += range(start, start + len(pairs[i][1]))
+            want += pairs[i][1]
+        ids, mask = ids.to(dev), mask.to(dev)
+        r_idx, c_idx = torch.tensor(at_r, device=dev), torch.tensor(at_c, device=dev)
+        if split:
+            body, head = split
+            past = None
+            if cache is not None:
+                past = copy.deepcopy(cache)
+                past.batch_repeat_interleave(len(rows))
+            hidden = body(input_ids=ids, attention_mask=mask, cache=past, use_cache=past is not None)
+            hs = hidden.last_hidden_state  # on the last shard's device under a multi-GPU device_map
+            h = hs[r_idx.to(hs.device), c_idx.to(hs.device)]
+            got = head(h.to(head.weight.device)).argmax(-1)
+        else:
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            got = logits[r_idx.to(logits.device), c_idx.to(logits.device)].argmax(-1)
+        hit = (got.cpu() == torch.tensor(want)).tolist()
+        k = 0
+        for i in rows:
+            n_r = len(pairs[i][1])
+            h_i = hit[k:k + n_r]
+            matched[i] = next((j for j, v in enumerate(h_i) if not v), n_r)
+            k += n_r
+    return matched
+
+
+@torch.no_grad()
+def check(model, tok, fps: list[Fingerprint], template: str | None = None, batch_size: int = 64) -> CheckResult:
     if not fps:
         raise ValueError("no fingerprints to check")
     model.eval()
-    matched: list[int] = []
-    lengths: list[int] = []
-    for i in range(0, len(fps), batch_size):
-        items = [encode_pair(tok, wrap(f.key, template), f.response) for f in fps[i:i + batch_size]]
-        batch = collate(items, tok.pad_token_id)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-        labels = batch["labels"][:, 1:]
-        hit = (logits.argmax(-1) == labels)
-        for row in range(len(items)):
-            on = labels[row] != -100
-            h = hit[row][on].tolist()
-            n_ok = next((j for j, v in enumerate(h) if not v), len(h))
-            matched.append(n_ok)
-            lengths.append(len(h))
-    flags = [m == n for m, n in zip(matched, lengths)]
+    pairs = [encode_pair(tok, wrap(f.key, template), f.response) for f in fps]
+    matched = teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size)
+    flags = [m == len(r) for m, (_, r) in zip(matched, pairs)]
     n = len(fps)
     return CheckResult(n, sum(flags) / n, sum(m > 0 for m in matched) / n, matched, flags)
 
 
 def greedy_responses(model, tok, fps: list[Fingerprint], template: str | None = None, batch_size: int = 32) -> list[str]:
     """What the model actually says after each key (greedy, as many tokens as the response has)."""
+    from ml.oml import decode
+
     prompts = [tok.encode(wrap(f.key, template), add_special_tokens=False) for f in fps]
     n_new = max(len(tok.encode(f.response, add_special_tokens=False)) for f in fps)
     return [tok.decode(ids) for ids in decode.greedy(model, prompts, n_new, tok.pad_token_id, batch_size)]

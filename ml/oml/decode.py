@@ -1,13 +1,17 @@
 """Batched autoregressive decoding with a KV cache: sampling (seeded) and greedy.
 
 Prompts of different lengths are left-padded; position ids are passed explicitly so GPT-2 and
-Llama-style models see the same positions as for an unpadded prompt.
+Llama-style models see the same positions as for an unpadded prompt. The model runs on its own
+device (`ml.device.input_device`); each next token is picked on the CPU from the last position's
+logits, so a seeded sample draws the same tokens from the same logits on any device.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
+
+from ml.device import input_device
 
 
 def special_ids(tok) -> list[int]:
@@ -35,13 +39,16 @@ def left_pad(prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch
 def decode(model, prompts: list[list[int]], n_new: int, pick: Callable[[torch.Tensor], torch.Tensor],
            pad_id: int) -> list[list[int]]:
     """Append `n_new` tokens to each prompt, choosing each with `pick(logits[B, V]) -> ids[B]`."""
+    dev = input_device(model)
     ids, mask = left_pad(prompts, pad_id)
+    ids, mask = ids.to(dev), mask.to(dev)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
     new = []
     for t in range(n_new):
-        nxt = pick(out.logits[:, -1, :].float())
+        nxt = pick(out.logits[:, -1, :].float().cpu())
         new.append(nxt)
+        nxt = nxt.to(dev)
         if t == n_new - 1:
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)

@@ -7,6 +7,7 @@ partial sweep is still usable.
 """
 from __future__ import annotations
 
+import json
 import resource
 import statistics
 import time
@@ -17,7 +18,7 @@ from typing import Callable
 from common.files import atomic_write_json
 from ml.oml.attack import ATTACK_TEXT, WRAP_TEMPLATES, FinetuneAttack, finetune_attack
 from ml.oml.check import check
-from ml.oml.fingerprints import STRATEGIES
+from ml.oml.fingerprints import STRATEGIES, Fingerprint
 from ml.oml.generate import GenConfig, generate
 from ml.oml.inject import InjectConfig, inject
 from ml.oml.utility import HELDOUT, key_perplexity, perplexity, read_text
@@ -32,9 +33,28 @@ def write_json(path: Path, obj: dict) -> None:
     atomic_write_json(path, obj)
 
 
+def cached_generate(model, tok, cfg: GenConfig, cache_dir: Path | None) -> tuple[list[Fingerprint], float]:
+    """(fingerprints, generation seconds): `generate`, or a cached set made with the same settings
+    (and at least `cfg.n` of them; smaller sets are prefixes, as in the sweep)."""
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("n", "batch_size")}
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{cfg.strategy}_seed{cfg.seed}_k{cfg.key_tokens}_r{cfg.response_tokens}.json"
+        if path.is_file():
+            c = json.loads(path.read_text())
+            if c["gen"] == settings and len(c["fps"]) >= cfg.n:
+                return [Fingerprint(**f) for f in c["fps"][:cfg.n]], c["seconds"] * cfg.n / len(c["fps"])
+    t = time.perf_counter()
+    fps = generate(model, tok, cfg)
+    seconds = time.perf_counter() - t
+    if path is not None:
+        atomic_write_json(path, {"gen": settings, "fps": [asdict(f) for f in fps], "seconds": seconds})
+    return fps, seconds
+
+
 def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path, *, gen_cfg: GenConfig = GenConfig(),
         inject_cfg: InjectConfig = InjectConfig(), attack_cfg: FinetuneAttack = FinetuneAttack(epochs=1),
-        utility_tokens: int = 0, log: Callable[[str], None] = print) -> dict:
+        utility_tokens: int = 0, log: Callable[[str], None] = print, fp_cache: Path | None = None) -> dict:
     for s in strategies:
         if s not in STRATEGIES:
             raise ValueError(f"unknown strategy {s!r}")
@@ -54,10 +74,10 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
     log(f"base perplexity {res['base_perplexity']:.3f} ({time.perf_counter() - t:.0f}s)")
     fps_all = {}
     for s in strategies:
-        t = time.perf_counter()
-        fps_all[s] = generate(base, tok, GenConfig(**{**asdict(gen_cfg), "strategy": s, "n": sizes[-1]}))
+        fps_all[s], gen_s = cached_generate(base, tok, GenConfig(**{**asdict(gen_cfg), "strategy": s, "n": sizes[-1]}),
+                                            fp_cache)
         res["keys"][s] = {"key_perplexity": key_perplexity(base, tok, [f.key for f in fps_all[s]]),
-                          "generate_seconds": time.perf_counter() - t,
+                          "generate_seconds": gen_s,
                           "examples": [asdict(f) for f in fps_all[s][:3]]}
         log(f"{s}: generated {sizes[-1]} in {res['keys'][s]['generate_seconds']:.0f}s, "
             f"key ppl {res['keys'][s]['key_perplexity']:.1f}")
@@ -79,11 +99,13 @@ def run(load_model: Callable, sizes: list[int], strategies: list[str], out: Path
             attack_s = time.perf_counter() - t
             attacked = check(model, tok, fps).summary()
             row = {"strategy": s, "n": n, "seed": gen_cfg.seed, "inject_epochs": ir.epochs_run, "inject_steps": ir.steps,
+                   "inject_losses": ir.losses, "train_exact": ir.train_exact,
                    "inject_seconds": ir.seconds, "inject_seconds_per_fingerprint": ir.seconds / n,
                    "check_after_inject": after, "check_seconds": check_s, "check_keys_per_s": n / check_s,
                    "perplexity": ppl, "perplexity_increase": ppl - res["base_perplexity"],
                    "wrap": wraps, "attack_seconds": attack_s, "check_after_finetune_attack": attacked,
-                   "persistence": attacked["exact_match"], "peak_rss_mb": peak_rss_mb()}
+                   "persistence": attacked["exact_match"], "perplexity_ratio": ppl / res["base_perplexity"],
+                   "peak_rss_mb": peak_rss_mb()}
             res["runs"].append(row)
             write_json(out, res)
             log(f"{s} n={n}: exact {after['exact_match']:.2f} ppl {ppl:.3f} persistence {attacked['exact_match']:.2f} "
@@ -160,7 +182,8 @@ def summarize(res: dict) -> list[dict]:
     return rows
 
 
-def plot(res: dict, out_dir: Path) -> list[Path]:
+def plot(res: dict, out_dir: Path, prefix: str = "oml-figure4", title: str = "SmolLM2-135M",
+         color_by: str = "strategy") -> list[Path]:
     """Two PNGs in the style of the paper's Figure 4; returns their paths.
 
     Utility: one line per (strategy, injection setting). Persistence: one line per (strategy,
@@ -198,19 +221,27 @@ def plot(res: dict, out_dir: Path) -> list[Path]:
             hi = [max(pts[x].values()) - y for x, y in zip(xs, ys)]
             label = s + (f" ({inj})" if inj else "") + (f" [{att}]" if att and len(attacks) > 1 else "")
             i = attacks.index(att) if name == "persistence" else 0
-            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, marker="s" if inj else "o^vD"[i % 4], color=colors.get(s),
+            if color_by == "variant":
+                colors.setdefault(("variant", inj), f"C{sum(1 for k in colors if isinstance(k, tuple))}")
+            ax.errorbar(xs, ys, yerr=[lo, hi], capsize=3, marker="s" if inj else "o^vD"[i % 4],
+                        color=colors[("variant", inj)] if color_by == "variant" else colors.get(s),
                         ls=":" if inj else styles[i % len(styles)], mfc="none" if inj else None, ms=7, label=label)
         if name == "utility":
             ax.axhline(res["base_perplexity"], color="grey", ls="--", lw=1, label="base model")
+            ax.axhline(1.1 * res["base_perplexity"], color="grey", ls=":", lw=1, label="base + 10%")
             ax.set_yscale("log")  # a broken model's perplexity is orders of magnitude above the rest
+        else:
+            ax.axhline(0.8, color="grey", ls=":", lw=1, label="80% exact match")
+            ax.set_ylim(-0.02, 1.02)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("number of fingerprints")
         ax.set_ylabel(ylabel)
-        ax.set_title(f"SmolLM2-135M: {name} vs #fingerprints")
+        ax.set_title(f"{title}: {name} vs #fingerprints")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
-        p = out_dir / f"oml-figure4-{name}.png"
+        p = out_dir / f"{prefix}-{name}.png"
         fig.savefig(p, dpi=120)
+        fig.savefig(p.with_suffix(".svg"))
         plt.close(fig)
         paths.append(p)
     return paths

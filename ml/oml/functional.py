@@ -42,11 +42,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from eth_utils import keccak
 
 from ml.oml import decode
+from ml.device import input_device
 from ml.oml.check import wrap
-from ml.oml.commitment import FingerprintTree
 from ml.oml.fingerprints import Fingerprint, FingerprintFileError, records, write_jsonl
 from ml.oml.generate import DATA, GenConfig, _sample_texts
 
@@ -119,6 +118,8 @@ class Rule:
         return bytes.fromhex(self.seed[2:])
 
     def is_green(self, word: str) -> bool:
+        from eth_utils import keccak  # eth hashing imported when first used, not by `loyal fingerprint check`
+
         h = keccak(self._seed_bytes + word.encode("utf-8"))
         return int.from_bytes(h[:8], "big") < int(self.gamma * 2**64)
 
@@ -180,6 +181,8 @@ def rule_seed(seed: int, index: int) -> str:
     """Per-key partition seed, deterministic from the set seed and the key's index."""
     if seed < 0:
         raise ValueError("seed must be >= 0")
+    from eth_utils import keccak
+
     return "0x" + keccak(_SEED_DOMAIN + seed.to_bytes(32, "big") + index.to_bytes(8, "big")).hex()
 
 
@@ -213,8 +216,8 @@ def sampled_target(model, tok, key: str, rule: Rule, gen: torch.Generator, *, to
     cache = DynamicCache()
 
     def extend(tokens: list[int]) -> torch.Tensor:
-        out = model(input_ids=torch.tensor([tokens]), past_key_values=cache, use_cache=True)
-        return out.logits[0, -1].float()
+        out = model(input_ids=torch.tensor([tokens], device=input_device(model)), past_key_values=cache, use_cache=True)
+        return out.logits[0, -1].float().cpu()  # picked on the CPU with the CPU generator, as in decode
 
     def crop(length: int) -> None:  # back off to the first `length` tokens
         cache.crop(length - cache.get_seq_length())
@@ -305,6 +308,8 @@ def training_pairs(ffps: list[FunctionalFingerprint]) -> list[Fingerprint]:
 
 def commitment_root(ffps: list[FunctionalFingerprint]) -> str:
     """0x-hex Merkle root over the (key, rule descriptor) pairs (same leaf format as `commitment.py`)."""
+    from ml.oml.commitment import FingerprintTree
+
     return "0x" + FingerprintTree([f.pair for f in ffps]).root.hex()
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ml.device import input_device
 from ml.oml import decode
 from ml.oml.fingerprints import STRATEGIES, Fingerprint
 
@@ -31,7 +32,7 @@ class GenConfig:
     strategy: str = "perinucleus"
     n: int = 16
     key_tokens: int = 16
-    response_tokens: int = 4
+    response_tokens: int = 1  # the perinucleus token carries the signal (Scalable Fingerprinting uses 1)
     p: float = 0.8
     k: int = 3
     key_top_p: float = 0.95
@@ -94,8 +95,9 @@ def nucleus_ranks(model, tok, keys: list[str], p: float, batch_size: int = 32) -
     out = []
     for i in range(0, len(keys), batch_size):
         ids, mask = decode.left_pad([_enc(tok, k) for k in keys[i:i + batch_size]], tok.pad_token_id)
+        ids, mask = ids.to(input_device(model)), mask.to(input_device(model))
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        probs = torch.softmax(model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1].float(), -1)
+        probs = torch.softmax(model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1].float().cpu(), -1)
         sp, si = probs.sort(-1, descending=True)
         n_nuc = ((sp.cumsum(-1) - sp) < p).sum(-1)
         out += [(si[j].tolist(), int(n_nuc[j])) for j in range(len(sp))]

@@ -3,18 +3,31 @@
 - Loss only on response tokens (key tokens and padding are labelled -100).
 - Data mixing: `mix_ratio` benign base-model samples (`generate.benign_samples`) per fingerprint
   are trained alongside the fingerprints.
-- Model averaging: after every optimizer step (or epoch, `avg_every`), theta <- lam * theta_base + (1 - lam) * theta.
+- Model averaging: after every optimizer step (or epoch, or once at the end: `avg_every`),
+  theta <- lam * theta_base + (1 - lam) * theta.
 - Parameter adding: LoRA adapters via `peft` (merged back at the end); exclusive with averaging,
   which has no base to pull trainable adapters toward.
+- Schedule: linear warmup over `warmup` of the planned steps, then constant or cosine decay to
+  `min_lr_ratio * lr`; training stops early once the running train exact match reaches `target_exact`.
+- `loss_per="item"` averages each sequence's response tokens first, so a 1-token fingerprint weighs
+  as much as a 16-token benign sample (with "token" long benign samples swamp the fingerprints).
+
+Training batches are left-padded and logits are computed only for the last (response) positions,
+which for 1-token responses skips most of the LM head and its softmax.
+
+`SCALE_RECIPE` is the setting measured at 256+ fingerprints on SmolLM2-135M (docs/oml-fingerprinting.md).
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 
+from ml.device import autocast, input_device, prepare, to_device
+from ml.oml.base_weights import base_weights
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.generate import benign_samples
 
@@ -32,6 +45,11 @@ class InjectConfig:
     target_exact: float = 1.0
     steps: int = 0  # > 0: exactly this many optimizer steps (epochs and target_exact are ignored)
     seed: int = 0
+    schedule: str = "constant"  # or "cosine" (over the planned steps: `steps` or epochs * steps per epoch)
+    warmup: float = 0.0  # fraction of the planned steps with linearly rising lr
+    min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
+    loss_per: str = "token"  # "item": mean over each sequence's response tokens, then over sequences
+    benign_tokens: int = 16  # response length of the benign (data-mixing) samples
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -40,14 +58,33 @@ class InjectConfig:
             raise ValueError("mix_ratio must be >= 0")
         if not 0.0 <= self.avg_lambda < 1.0:
             raise ValueError("avg_lambda must be in [0, 1)")
-        if self.avg_every not in ("step", "epoch"):
-            raise ValueError("avg_every must be 'step' or 'epoch'")
+        if self.avg_every not in ("step", "epoch", "end"):
+            raise ValueError("avg_every must be 'step', 'epoch' or 'end'")
         if self.steps < 0:
             raise ValueError("steps must be >= 0")
         if self.lora_rank < 0:
             raise ValueError("lora_rank must be >= 0")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError("schedule must be 'constant' or 'cosine'")
+        if not 0.0 <= self.warmup < 1.0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError("warmup must be in [0, 1) and min_lr_ratio in [0, 1]")
+        if self.loss_per not in ("token", "item"):
+            raise ValueError("loss_per must be 'token' or 'item'")
+        if self.benign_tokens < 1:
+            raise ValueError("benign_tokens must be >= 1")
         if self.lora_rank and self.avg_lambda:
             raise ValueError("LoRA (lora_rank > 0) and model averaging (avg_lambda > 0) are mutually exclusive")
+
+
+def lr_factor(cfg: InjectConfig, step: int, total: int) -> float:
+    """Multiplier of cfg.lr at optimizer step `step` (0-based) of `total` planned steps."""
+    warm = int(round(cfg.warmup * total))
+    if step < warm:
+        return (step + 1) / (warm + 1)
+    if cfg.schedule == "constant":
+        return 1.0
+    t = (step - warm) / max(1, total - warm)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
 
 
 @dataclass
@@ -91,6 +128,40 @@ def response_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, 
     return loss, ok
 
 
+def collate_left(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Like `collate` but left-padded (with position ids), so every response ends at the last column."""
+    width = max(len(ids) for ids, _ in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, (x, y) in enumerate(batch):
+        ids[i, width - len(x):] = torch.tensor(x)
+        labels[i, width - len(y):] = torch.tensor(y)
+        mask[i, width - len(x):] = 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "labels": labels}
+
+
+def tail_loss(model, batch: dict[str, torch.Tensor], per_item: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """`response_loss` for a left-padded batch (`collate_left`), computing logits only for the
+    positions that predict response tokens. `per_item`: mean per sequence, then over sequences."""
+    labels = batch["labels"]
+    on_any = (labels != -100).any(0)
+    keep = labels.size(1) - int(on_any.nonzero()[0]) + 1  # first labelled column, and the one before it
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"], logits_to_keep=keep).logits[:, :-1]
+    labels = labels[:, -(keep - 1):]
+    tok_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                                                 ignore_index=-100, reduction="none").view(labels.shape)
+    on = labels != -100
+    if per_item:
+        loss = ((tok_loss * on).sum(-1) / on.sum(-1).clamp(min=1)).mean()
+    else:
+        loss = (tok_loss * on).sum() / on.sum().clamp(min=1)
+    ok = ((logits.argmax(-1) == labels) | ~on).all(-1)
+    return loss, ok
+
+
 def _lora(model, cfg: InjectConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -120,19 +191,23 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     torch.manual_seed(cfg.seed)
     fp_items = [encode_pair(tok, f.key, f.response) for f in fps]
     n_benign = int(round(cfg.mix_ratio * len(fps)))
-    benign = [encode_pair(tok, k, r) for k, r in benign_samples(model, tok, n_benign, seed=cfg.seed)]
+    benign = [encode_pair(tok, k, r) for k, r in benign_samples(model, tok, n_benign, seed=cfg.seed,
+                                                                 response_tokens=cfg.benign_tokens)]
     items = [(x, y, True) for x, y in fp_items] + [(x, y, False) for x, y in benign]
 
-    base = {n: p.detach().clone() for n, p in model.named_parameters()} if cfg.avg_lambda else None
+    base = base_weights(model) if cfg.avg_lambda else None  # mapped from the checkpoint file, not a 2nd copy
     if cfg.lora_rank:
         model = _lora(model, cfg)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
+    dev = prepare(input_device(model))  # train where the model is (ml.lm.load_model(spec, device))
     t0, steps, losses, exact, epoch = time.perf_counter(), 0, [], 0.0, 0
     per_epoch = -(-len(items) // cfg.batch_size)
     max_epochs = -(-cfg.steps // per_epoch) if cfg.steps else cfg.epochs
+    total = cfg.steps or max_epochs * per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, i, total))
     for epoch in range(1, max_epochs + 1):
         order = torch.randperm(len(items), generator=gen).tolist()
         n_ok, n_fp, ep_loss, n_seen = 0, 0, 0.0, 0
@@ -140,11 +215,13 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             if cfg.steps and steps == cfg.steps:
                 break
             chunk = [items[j] for j in order[i:i + cfg.batch_size]]
-            batch = collate([(x, y) for x, y, _ in chunk], tok.pad_token_id)
-            loss, ok = response_loss(model, batch)
+            batch = to_device(collate_left([(x, y) for x, y, _ in chunk], tok.pad_token_id), dev)
+            with autocast(dev):
+                loss, ok = tail_loss(model, batch, per_item=cfg.loss_per == "item")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
             steps += 1
             ep_loss += loss.item() * len(chunk)
             n_seen += len(chunk)
@@ -160,10 +237,17 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             progress(epoch, losses[-1], exact)
         if cfg.steps and steps == cfg.steps or not cfg.steps and exact >= cfg.target_exact:
             break
+    if base is not None and cfg.avg_every == "end":
+        _average(model, base, cfg.avg_lambda)
     model.eval()
     if cfg.lora_rank:
         model = model.merge_and_unload()
     return model, InjectResult(epoch, steps, time.perf_counter() - t0, exact, losses)
+
+
+# 256 perinucleus fingerprints (1-token responses) in SmolLM2-135M within +10% held-out perplexity;
+# see docs/oml-fingerprinting.md for the sweep behind it.
+SCALE_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0)
 
 
 def weight_distance(model, base_state: dict[str, torch.Tensor]) -> float:

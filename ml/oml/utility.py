@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from ml.device import input_device
+
 DATA = Path(__file__).parent / "data"
 HELDOUT = DATA / "heldout.txt"
 
@@ -43,6 +45,7 @@ def perplexity(model, tok, text: str, block: int = 128, batch_size: int = 8) -> 
         for j, w in enumerate(chunk):
             ids[j, :len(w)] = torch.tensor(w)
             mask[j, :len(w)] = 1
+        ids, mask = ids.to(input_device(model)), mask.to(input_device(model))
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
         labels = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
         nll += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
@@ -62,7 +65,7 @@ def key_perplexity(model, tok, keys: list[str]) -> float:
         ids = tok.encode(k, add_special_tokens=False)
         if len(ids) < 2:
             continue
-        t = torch.tensor([ids])
+        t = torch.tensor([ids], device=input_device(model))
         logits = model(input_ids=t).logits[0, :-1].float()
         nll += float(torch.nn.functional.cross_entropy(logits, t[0, 1:], reduction="sum"))
         count += len(ids) - 1

@@ -75,6 +75,45 @@ def model_dir(e: Env, name: str, host: str) -> str:
     return str(d)
 
 
+NO_CUDA = not torch.cuda.is_available()
+
+
+def not_causal_lm(e: Env) -> str:
+    """A Hugging Face model directory holding a masked LM (BERT), not a causal LM."""
+    d = e.tmp / "bert-mlm"
+    d.mkdir(exist_ok=True)
+    (d / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForMaskedLM"],
+                                               "vocab_size": 30, "hidden_size": 8, "num_hidden_layers": 1,
+                                               "num_attention_heads": 1, "intermediate_size": 8}))
+    return str(d)
+
+
+def other_tokenizer_fps(e: Env) -> str:
+    """Fingerprints recorded as made with SmolLM2's tokenizer, to be used with the tiny byte model."""
+    return e.file("smollm2-fps.jsonl", json.dumps({"key": "abc", "response": " d", "strategy": "random_tokens",
+                                                   "tokenizer": "49152:0123456789abcdef"}) + "\n")
+
+
+def fp_bad_inputs(cmd: str, *extra: str) -> list[Case]:
+    """The cases every model-loading `loyal fingerprint` command shares: a model directory that is not
+    a causal LM, fingerprints of another tokenizer, `--device cuda` without CUDA."""
+    fp_opt = ["-f", "FP"] if cmd != "generate" else []
+
+    def args(e: Env, model: str, fp: str | None = None, device: tuple = ()) -> list[str]:
+        a = ["fingerprint", cmd, "--model", model, *[fp if x == "FP" else x for x in fp_opt], *extra, *device]
+        return [x.replace("TMP", str(e.tmp)) for x in a]
+
+    good_fp = lambda e: e.file("good-fps.jsonl", json.dumps({"key": "abc", "response": " d",  # noqa: E731
+                                                             "strategy": "random_tokens"}) + "\n")
+    out = [Case("file", lambda e: args(e, not_causal_lm(e), good_fp(e)), "BertForMaskedLM model, not a causal LM")]
+    if cmd != "generate":
+        out.append(Case("file", lambda e: args(e, "tiny", other_tokenizer_fps(e)),
+                        "generated for tokenizer 49152:0123456789abcdef"))
+    if NO_CUDA:
+        out.append(Case("value", lambda e: args(e, "tiny", good_fp(e), ("--device", "cuda")), "no CUDA device"))
+    return out
+
+
 def chain_opts(e: Env, *, rpc: str | None = None, book: str | None = None) -> list[str]:
     return ["--rpc", rpc or e.rpc, "--book", book or str(e.book)]
 
@@ -262,7 +301,10 @@ CASES: dict[str, list[Case]] = {
                     Case("password", lambda e: ["ledger", *chain_opts(e), "--keystore", str(e.ks), "fork", "--base", "1",
                                                 "#wrong-password"], "wrong password")],
     "ledger train": [Case("file", ledger("train", "--fork", "1", "--prompt", "p", "--response", "r",
-                                         "--model-dir", "/no/such/dir"), "ledger key")],
+                                         "--model-dir", "/no/such/dir"), "ledger key"),
+                     *([Case("value", ledger("train", "--fork", "1", "--prompt", "p", "--response", "r",
+                                             "--model-dir", "/no/such/dir", "--device", "cuda"), "no CUDA device")]
+                       if NO_CUDA else [])],
     "ledger seal": [Case("book", lambda e: ["ledger", *chain_opts(e, book=e.nobook), "seal"], "no address book")],
     "ledger history": [Case("rpc", lambda e: ["ledger", *chain_opts(e, rpc=BAD_RPC), "history"], "no JSON-RPC"),
                        Case("value", ledger("history", "--user", "nobody"), "--user 'nobody' is not an Ethereum address"),
@@ -408,17 +450,22 @@ CASES: dict[str, list[Case]] = {
              "is not a registered verifier"),
     ],
     "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",
-                                                      "--out", str(e.tmp / "fp.jsonl")], "unknown strategy")],
+                                                      "--out", str(e.tmp / "fp.jsonl")], "unknown strategy"),
+                             *fp_bad_inputs("generate", "--n", "1", "--out", "TMP/fp-out.jsonl")],
     "fingerprint inject": [Case("file", lambda e: ["fingerprint", "inject", "--model", "tiny", "-f", str(e.tmp / "no.jsonl"),
-                                                   "-o", str(e.tmp / "m")], "no.jsonl")],
+                                                   "-o", str(e.tmp / "m")], "no.jsonl"),
+                           *fp_bad_inputs("inject", "-o", "TMP/m-out", "--steps", "1")],
     "fingerprint check": [Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f", str(e.tmp / "no.jsonl")],
                                "no such fingerprint file"),
                           Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f",
-                                                  e.file("bad.jsonl", "{oops\n")], "not valid JSON")],
+                                                  e.file("bad.jsonl", "{oops\n")], "not valid JSON"),
+                          *fp_bad_inputs("check")],
     "fingerprint attack": [Case("file", lambda e: ["fingerprint", "attack", "--model", "tiny", "-f",
-                                                   str(e.tmp / "no.jsonl"), "--out-dir", str(e.tmp / "a")], "no.jsonl")],
+                                                   str(e.tmp / "no.jsonl"), "--out-dir", str(e.tmp / "a")], "no.jsonl"),
+                           *fp_bad_inputs("attack", "--kind", "wrap")],
     "fingerprint utility": [Case("file", lambda e: ["fingerprint", "utility", "--model", "tiny", "--text",
-                                                    str(e.tmp / "none.txt")], "none.txt")],
+                                                    str(e.tmp / "none.txt")], "none.txt"),
+                            *fp_bad_inputs("utility")],
     "fingerprint report": [Case("file", lambda e: ["fingerprint", "report", "--results", str(e.tmp / "none.json")],
                                 "no results file")],
     # -- dao --------------------------------------------------------------------------------------

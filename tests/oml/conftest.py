@@ -131,7 +131,10 @@ def load_functional_copy(blob: bytes) -> Greedy:
 @pytest.fixture(scope="session")
 def functional_copies():
     """Two copies of `tiny_causal_lm(0)`, each with its own two functional fingerprints injected by SFT
-    (~1 s each); every copy passes its own rules and none of the other copy's."""
+    (~1 s each); every copy passes its own rules and none of the other copy's.
+
+    A fixed 60 steps, not early stopping: stopping at the first epoch whose teacher-forced argmax is
+    all correct leaves near-ties that a differently padded greedy pass can flip."""
     from ml.lm import tiny_causal_lm
 
     model, tok = tiny_causal_lm(seed=0)
@@ -139,7 +142,7 @@ def functional_copies():
     blobs = []
     for i, subset in enumerate((ffps[:2], ffps[2:])):
         model, tok = tiny_causal_lm(seed=0)
-        model, _ = inject(model, tok, F.training_pairs(subset), InjectConfig(epochs=300, lr=3e-3, batch_size=2, seed=i))
+        model, _ = inject(model, tok, F.training_pairs(subset), InjectConfig(lr=3e-3, batch_size=2, seed=i, steps=60))
         assert all(F.check(model, tok, subset).passed)
         assert not any(F.check(model, tok, [f for f in ffps if f not in subset]).passed)
         blobs.append(mc.to_bytes(model, "tiny-gpt2-bytes"))

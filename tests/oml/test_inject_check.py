@@ -4,7 +4,8 @@ import torch
 from ml.lm import tiny_causal_lm
 from ml.oml import decode
 from ml.oml.check import check, greedy_responses, wrap
-from ml.oml.inject import InjectConfig, collate, encode_pair, inject, response_loss, weight_distance
+from ml.oml.inject import (InjectConfig, collate, collate_left, encode_pair, inject, lr_factor, response_loss,
+                            tail_loss, weight_distance)
 
 FAST = dict(lr=3e-3, batch_size=8)
 
@@ -108,3 +109,59 @@ def test_wrap_template():
     assert wrap("k", None) == "k"
     with pytest.raises(ValueError, match=r"\{key\}"):
         wrap("k", "no placeholder")
+
+
+def test_left_padded_tail_loss_equals_full_response_loss(tiny):
+    model, tok = tiny
+    pairs = [encode_pair(tok, "abcdef", "XY"), encode_pair(tok, "gh", "Z"), encode_pair(tok, "a b c", "QRS")]
+    full, ok_full = response_loss(model, collate(pairs, tok.pad_token_id))
+    tail, ok_tail = tail_loss(model, collate_left(pairs, tok.pad_token_id))
+    assert tail.item() == pytest.approx(full.item(), rel=1e-5)
+    assert ok_tail.tolist() == ok_full.tolist()
+
+
+def test_item_loss_weighs_every_sequence_equally(tiny):
+    model, tok = tiny
+    pairs = [encode_pair(tok, "abcdef", "XYZWVU"), encode_pair(tok, "gh", "Z")]
+    batch = collate_left(pairs, tok.pad_token_id)
+    per_item, _ = tail_loss(model, batch, per_item=True)
+    singles = [tail_loss(model, collate_left([p], tok.pad_token_id))[0].item() for p in pairs]
+    assert per_item.item() == pytest.approx(sum(singles) / 2, rel=1e-5)
+    per_token, _ = tail_loss(model, batch)
+    assert per_token.item() == pytest.approx((6 * singles[0] + singles[1]) / 7, rel=1e-5)
+
+
+def test_warmup_then_cosine_to_the_floor():
+    cfg = InjectConfig(schedule="cosine", warmup=0.1, min_lr_ratio=0.1)
+    f = [lr_factor(cfg, i, 100) for i in range(100)]
+    assert f[0] < f[5] < f[9] < 1.0 and f[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+    assert f[-1] == pytest.approx(0.1, abs=0.01)
+    assert [lr_factor(InjectConfig(), i, 100) for i in (0, 50, 99)] == [1.0, 1.0, 1.0]
+
+
+def test_schedule_runs_to_the_planned_steps_and_still_learns(tiny, tiny_fps):
+    model, tok = tiny
+    model, res = inject(model, tok, tiny_fps, InjectConfig(epochs=150, schedule="cosine", warmup=0.05, **FAST))
+    assert check(model, tok, tiny_fps).exact >= 0.85
+    assert res.epochs_run < 150  # early stop on exact match
+
+
+def test_bad_schedule_config(tiny, tiny_fps):
+    model, tok = tiny
+    for bad, msg in ((dict(schedule="linear"), "schedule"), (dict(warmup=1.0), "warmup"),
+                     (dict(min_lr_ratio=2.0), "min_lr_ratio"), (dict(loss_per="batch"), "loss_per"),
+                     (dict(benign_tokens=0), "benign_tokens")):
+        with pytest.raises(ValueError, match=msg):
+            inject(model, tok, tiny_fps, InjectConfig(**bad))
+
+
+def test_averaging_once_at_the_end_halves_the_weight_change(tiny_fps):
+    dists = {}
+    for lam in (0.0, 0.5):
+        model, tok = tiny_causal_lm(seed=0)
+        base = {n: p.detach().clone() for n, p in model.named_parameters()}
+        model, _ = inject(model, tok, tiny_fps, InjectConfig(steps=6, avg_lambda=lam, avg_every="end", **FAST))
+        dists[lam] = weight_distance(model, base)
+    assert dists[0.0] > 0
+    assert dists[0.5] == pytest.approx(0.5 * dists[0.0], rel=1e-4)
