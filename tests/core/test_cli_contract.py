@@ -259,7 +259,7 @@ CASES: dict[str, list[Case]] = {
         Case("file", lambda e: ["din", "participant", "--task", "0", "--client", str(e.tmp / "absent.py") + ":fn",
                                 *chain_opts(e)], "no such file"),
         Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
-                                 "--device", "tpu", *chain_opts(e)], "expected auto, cpu, cuda or cuda:N"),
+                                 "--device", "tpu", *chain_opts(e)], "expected auto, cpu, cuda, cuda:N or mps"),
         *([Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
                                     "--device", "cuda", *chain_opts(e)], "no CUDA device here")]
           if not torch.cuda.is_available() else []),
