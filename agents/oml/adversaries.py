@@ -72,3 +72,27 @@ class GarbageSealProver(Prover):
         block = self._commit_then_next_block(
             self._claims.functions.commitSealed(opening.commitment(), seal(decoy, keys)))
         return PendingLeak(opening, opening.commitment(), block, tuple(keys))
+
+
+def _cheating_durable_host():
+    from .host_daemon import DurableHost
+
+    class CheatingDurableHost(DurableHost):
+        """`loyal oml host serve` that skips permissions (the demo's and tests' cheating host process)."""
+        asks_permission = False
+
+        def __init__(self, *a, platform_url: str | None = None, **kw):
+            super().__init__(*a, platform_url=platform_url, **kw)
+
+    return CheatingDurableHost
+
+
+if __name__ == "__main__":
+    # `python -m agents.oml.adversaries host serve ARGS...`: `loyal oml host serve ARGS...` as a cheating host.
+    import sys
+
+    from agents import cli as _cli
+    from agents.oml import cli as _oml_cli
+
+    _oml_cli.HOST_CLASS = _cheating_durable_host()
+    sys.exit(_cli.main(["oml", *sys.argv[1:]]))

@@ -1,5 +1,5 @@
-"""A community registers its OMLized model: weights in the content store, fingerprint root and
-licence terms on-chain."""
+"""A community registers its OMLized model: per-host copies encrypted in the content store
+(`encrypted_copies.py`), fingerprint root, subset roots and licence terms on-chain."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,8 @@ from eth_account.signers.local import LocalAccount
 from agents.core.chain import Chain
 from agents.core.store import ContentStore
 from ml.oml.commitment import FingerprintTree
+
+from .encrypted_copies import SCHEME, new_content_key, seal, unseal
 
 
 @dataclass(frozen=True)
@@ -59,22 +61,30 @@ def trace_leak(chain: Chain, model_id: int, key: str, response: str,
 
 def register_copies(chain: Chain, community: LocalAccount, store: ContentStore, base: str,
                     copies: dict[str, bytes], subsets: dict[str, list[tuple[str, str]]],
-                    fingerprints: list[tuple[str, str]], terms: Terms) -> tuple[int, str, dict[str, str]]:
-    """Register a model shipped as one fingerprinted copy per host.
+                    fingerprints: list[tuple[str, str]], terms: Terms) -> tuple[int, str, dict[str, bytes]]:
+    """Register a model shipped as one fingerprinted copy per host, each copy encrypted.
 
-    Each copy's weights go in the store; the registered model CID is a JSON manifest
-    `{"base", "copies": {host: cid}}`; the full fingerprint set is the model's root and each
-    host's subset root is recorded for leak tracing. Returns (model id, manifest CID, copy CIDs).
+    Each copy is sealed (`encrypted_copies.seal`: AES-256-GCM under a fresh content key) and only the
+    ciphertext goes in the store; the registered model CID is a JSON manifest
+    `{"base", "scheme", "copies": {host: ciphertext CID}}`; the full fingerprint set is the model's
+    root and each host's subset root is recorded for leak tracing. Returns (model id, manifest CID,
+    content keys by host): the keys are the community's secret, handed to the platform, which wraps
+    each one to its host's key once that host's licence runs (`platform.Platform.wrapped_key`).
     """
-    cids = {host: store.put(blob) for host, blob in copies.items()}
-    manifest = json.dumps({"base": base, "copies": cids}, sort_keys=True).encode()
+    keys = {host: new_content_key() for host in copies}
+    cids = {host: store.put(seal(blob, keys[host])) for host, blob in copies.items()}
+    manifest = json.dumps({"base": base, "scheme": SCHEME, "copies": cids}, sort_keys=True).encode()
     model_id, manifest_cid = register_model(chain, community, store, manifest, fingerprints, terms)
     for host, subset in subsets.items():
         set_host_subset(chain, community, model_id, host, subset)
-    return model_id, manifest_cid, cids
+    return model_id, manifest_cid, keys
 
 
 def copy_cid(store: ContentStore, manifest_cid: str, host: str) -> str:
-    """The CID of `host`'s copy named in a model manifest (KeyError if the host has none)."""
+    """The CID of `host`'s (sealed) copy named in a model manifest (KeyError if the host has none)."""
     return json.loads(store.get(manifest_cid))["copies"][host]
 
+
+def load_copy(store: ContentStore, manifest_cid: str, host: str, content_key: bytes) -> bytes:
+    """`host`'s copy from the store, decrypted with its content key (WrongContentKey if it is not)."""
+    return unseal(store.get(copy_cid(store, manifest_cid, host)), content_key)

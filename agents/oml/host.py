@@ -1,5 +1,5 @@
 """A licensed host: stakes, signs the licence (EIP-712), serves the model over an OpenAI-compatible
-`POST /v1/completions`, asks the platform for σ(q) before answering each query (a request signed
+`POST /v1/completions` (and `/v1/chat/completions`), asks the platform for σ(q) before answering each query (a request signed
 with the host's key, `platform.sign_request`), posts usage batches
 (count + Merkle root of permission digests, fees paid to the community) and defends claims.
 Every answer carries the host's EIP-712 signature (`answers.py`, `Host.sign_answer`) as
@@ -215,9 +215,38 @@ class CompletionRequest(BaseModel):
     temperature: float = 0.0
 
 
-def create_app(host: Host) -> FastAPI:
-    """OpenAI-compatible completions endpoint (greedy decoding; one choice)."""
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int = Field(default=32, ge=1, le=256)
+    temperature: float = 0.0
+
+
+def plain_chat_prompt(messages: list[dict]) -> str:
+    """A chat rendered for a model without a chat template: `role: content` lines, then `assistant:`."""
+    return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+
+def create_app(host: Host, chat_prompt: Callable[[list[dict]], str] = plain_chat_prompt) -> FastAPI:
+    """OpenAI-compatible `POST /v1/completions`, `POST /v1/chat/completions` and `GET /v1/models`
+    (greedy decoding; one choice). A chat is rendered to one prompt (`chat_prompt`: the model's chat
+    template when it has one) and that prompt is the query the permission names."""
     app = FastAPI(title="Loyal OML host")
+
+    def answer(prompt: str, max_tokens: int) -> str:
+        try:
+            return host.serve(prompt, max_tokens)
+        except PermissionDenied as e:
+            raise HTTPException(503, str(e)) from None
+
+    def usage(prompt: str, text: str) -> dict:
+        return {"prompt_tokens": len(prompt.encode()), "completion_tokens": len(text.encode()),
+                "total_tokens": len(prompt.encode()) + len(text.encode())}
 
     @app.get("/v1/models")
     def models() -> dict:
@@ -225,17 +254,25 @@ def create_app(host: Host) -> FastAPI:
 
     @app.post("/v1/completions")
     def completions(req: CompletionRequest) -> dict:
-        try:
-            text = host.serve(req.prompt, req.max_tokens)
-        except PermissionDenied as e:
-            raise HTTPException(503, str(e)) from None
+        text = answer(req.prompt, req.max_tokens)
         return {
             "id": "cmpl-" + uuid.uuid4().hex[:24], "object": "text_completion", "created": int(time.time()),
             "model": host.model_name,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
             "loyal_signature": host.sign_answer(req.prompt, text),
-            "usage": {"prompt_tokens": len(req.prompt.encode()), "completion_tokens": len(text.encode()),
-                      "total_tokens": len(req.prompt.encode()) + len(text.encode())},
+            "usage": usage(req.prompt, text),
+        }
+
+    @app.post("/v1/chat/completions")
+    def chat(req: ChatRequest) -> dict:
+        prompt = chat_prompt([m.model_dump() for m in req.messages])
+        text = answer(prompt, req.max_tokens)
+        return {
+            "id": "chatcmpl-" + uuid.uuid4().hex[:24], "object": "chat.completion", "created": int(time.time()),
+            "model": host.model_name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "loyal_signature": host.sign_answer(prompt, text),
+            "usage": usage(prompt, text),
         }
 
     return app

@@ -9,6 +9,11 @@ provers and verifiers can ask `GET /v1/permits/{host}/{query_hash}` whether a qu
 The platform signs only for hosts whose licence is running on-chain, and only on a request signed
 by that host (EIP-191 over `permits.request_digest`: host, model, query hashes, request time); a
 request older or newer than `REQUEST_MAX_AGE` seconds, or seen before, is refused.
+
+Licensed access to weights (`encrypted_copies.py`): given the community's content keys, the platform also
+answers `POST /v1/keys`: a host's signed request (EIP-191 over `sealed.key_request_digest`) gets
+its own copy's content key wrapped (ECIES) to the public key recovered from that signature, and
+only while the host's licence runs on-chain (read fresh, not from the cache).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from agents.core.chain import Chain
 from common.errors import LoyalError
 
 from .permits import Permit, PermitSigner, request_digest
+from .encrypted_copies import key_request_digest, public_key_of, wrap_key
 
 MAX_BATCH = 4096
 LICENCE_CACHE_SECONDS = 10.0
@@ -43,6 +49,10 @@ class BadRequestSignature(LoyalError):
     """A permit request not signed by the host it names (or stale, or replayed)."""
 
 
+class NoCopyForHost(LoyalError):
+    """The platform holds no content key for this host's copy of the model."""
+
+
 def sign_request(host: LocalAccount, model_id: int, qhashes: list[bytes], issued_at: int | None = None) -> dict:
     """The JSON body of `POST /v1/permits`, signed by `host`."""
     issued_at = int(time.time()) if issued_at is None else issued_at
@@ -54,7 +64,8 @@ def sign_request(host: LocalAccount, model_id: int, qhashes: list[bytes], issued
 
 
 class Platform:
-    def __init__(self, chain: Chain, signer: LocalAccount, *, log_path: str | Path | None = None):
+    def __init__(self, chain: Chain, signer: LocalAccount, *, log_path: str | Path | None = None,
+                 content_keys: dict[int, dict[str, bytes]] | None = None):
         self.chain = chain
         ledger = chain.contract("UsageLedger")
         self.address = signer.address
@@ -68,9 +79,17 @@ class Platform:
         self._seen: dict[bytes, int] = {}  # request digest -> issued_at, while within REQUEST_MAX_AGE
         self.issued = 0
         self._log = Path(log_path) if log_path else None
+        self._content_keys = {m: {to_checksum_address(h): k for h, k in ks.items()}
+                              for m, ks in (content_keys or {}).items()}
+        self.keys_delivered = 0
         if self._log and self._log.exists():
-            for line in self._log.read_text().splitlines():
-                self._remember(Permit.from_json(json.loads(line)))
+            lines = self._log.read_text().splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    self._remember(Permit.from_json(json.loads(line)))
+                except (ValueError, KeyError):
+                    if i < len(lines) - 1:  # only the last line can be torn (a kill mid-append)
+                        raise LoyalError(f"permit log {self._log} line {i + 1} is corrupt") from None
 
     def _remember(self, p: Permit) -> None:
         self._records.setdefault((p.host, p.query_hash), []).append(p)
@@ -127,10 +146,51 @@ class Platform:
                 raise BadRequestSignature("request already served (replay)")
             self._seen[digest] = issued_at
 
+    def _fresh_and_new(self, digest: bytes, issued_at: int) -> None:
+        now = int(time.time())
+        if abs(now - issued_at) > REQUEST_MAX_AGE:
+            raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
+        with self._lock:
+            for d in [d for d, t in self._seen.items() if abs(now - t) > REQUEST_MAX_AGE]:
+                del self._seen[d]
+            if digest in self._seen:
+                raise BadRequestSignature("request already served (replay)")
+            self._seen[digest] = issued_at
+
+    def wrapped_key(self, host: str, model_id: int, issued_at: int, request_id: bytes, signature: bytes) -> bytes:
+        """`host`'s content key for `model_id`, ECIES-wrapped to the key that signed the request.
+        Raises BadRequestSignature (not the host's signature, stale, replayed), HostNotLicensed
+        (no running licence, read on-chain now) or NoCopyForHost."""
+        host = to_checksum_address(host)
+        if len(request_id) != 16:
+            raise BadRequestSignature("request id must be 16 bytes")
+        digest = key_request_digest(host, model_id, issued_at, request_id)
+        try:
+            public_key = public_key_of(host, digest, signature)
+        except ValueError as e:
+            raise BadRequestSignature(f"key request not signed by host {host} ({e})") from None
+        self._fresh_and_new(digest, issued_at)
+        if not self.chain.call(self._agreements.functions.isLicensed(model_id, host)):
+            raise HostNotLicensed(f"host {host} has no running licence for model {model_id}: "
+                                  "sign it first (`loyal oml license`)")
+        key = self._content_keys.get(model_id, {}).get(host)
+        if key is None:
+            raise NoCopyForHost(f"the platform holds no copy key for host {host} in model {model_id}")
+        self.keys_delivered += 1
+        return wrap_key(public_key, key)
+
     def records(self, host: str, qhash: bytes) -> list[Permit]:
         """Every permit issued to `host` for this query hash."""
         with self._lock:
             return list(self._records.get((to_checksum_address(host), qhash), []))
+
+
+class KeyRequest(BaseModel):
+    host: str
+    model_id: int = Field(ge=1)
+    issued_at: int
+    request_id: str
+    signature: str
 
 
 class PermitRequest(BaseModel):
@@ -180,6 +240,21 @@ def create_app(platform: Platform) -> FastAPI:
         except HostNotLicensed as e:
             raise HTTPException(403, str(e)) from None
         return {"permits": [p.to_json() for p in issued]}
+
+    @app.post("/v1/keys")
+    def keys(req: KeyRequest) -> dict:
+        if not is_address(req.host):
+            raise HTTPException(422, f"host {req.host!r} is not an address")
+        try:
+            wrapped = platform.wrapped_key(req.host, req.model_id, req.issued_at, _hexbytes(req.request_id),
+                                           _hexbytes(req.signature))
+        except BadRequestSignature as e:
+            raise HTTPException(401, str(e)) from None
+        except HostNotLicensed as e:
+            raise HTTPException(403, str(e)) from None
+        except NoCopyForHost as e:
+            raise HTTPException(404, str(e)) from None
+        return {"host": to_checksum_address(req.host), "model_id": req.model_id, "wrapped_key": "0x" + wrapped.hex()}
 
     @app.get("/v1/permits/{host}/{qhash}")
     def records(host: str, qhash: str) -> dict:

@@ -23,7 +23,7 @@ from agents.core.signers import dev_signer
 from ml.oml import copies as mc
 
 from .claims import ClaimStatus, read_claim
-from .community import Terms, copy_cid, register_copies
+from .community import Terms, copy_cid, load_copy, register_copies
 from .adversaries import CheatingHost, UnsignedHost
 from .host import Host, create_app as host_app, join_as_host
 from .platform import Platform, create_app as platform_app
@@ -235,7 +235,7 @@ def prepare(chain: Chain, admin: LocalAccount, store, *, spec: mc.CopySpec = mc.
             + (f" (cached in {cache_dir})" if cache_dir else ""))
     subsets = {h.address: s for h, s in zip(hosts, built.subsets)}
     terms = Terms(fee_per_query=TOKEN, stake_required=500 * TOKEN, licence_period=30 * 24 * 3600, query_budget=10_000)
-    model_id, manifest, cids = register_copies(
+    model_id, manifest, keys = register_copies(
         chain, actors.community, store, spec.base, {h.address: b for h, b in zip(hosts, built.blobs)},
         subsets, built.fingerprints, terms)
     say(f"community {actors.community.address} registered model {model_id}: manifest {manifest}, "
@@ -247,8 +247,9 @@ def prepare(chain: Chain, admin: LocalAccount, store, *, spec: mc.CopySpec = mc.
         chain.transact(admin, ledger.functions.grantRole(role, actors.platform.address))
     for h in hosts:
         join_as_host(chain, h, model_id)
-    # every host loads exactly its registered copy (hash-checked get by the CID in the manifest)
-    models = {h.address: mc.load(store.get(copy_cid(store, manifest, h.address))) for h in hosts}
+    # every host loads exactly its registered copy (hash-checked get by the CID in the manifest, decrypted)
+    models = {h.address: mc.load(load_copy(store, manifest, h.address, keys[h.address])) for h in hosts}
+    cids = {h.address: copy_cid(store, manifest, h.address) for h in hosts}
     say(f"{len(hosts)} hosts staked, signed the licence (EIP-712; stake locked for the licence) and loaded "
         f"their own copies ({', '.join(c[:16] + '…' for c in cids.values())}); verifiers staked and registered")
     for v in actors.verifiers:

@@ -39,6 +39,7 @@ class Env:
     broke: Path  # LOYAL, no ETH
     not_keystore: Path  # JSON that is not a keystore
     task: int
+    oml_model: int = 0  # an OML model whose only copy is for dev account 6 (no licence signed)
 
     @property
     def nobook(self) -> str:
@@ -63,6 +64,15 @@ DAO_CALL = ("--call", 'PersonnelRegistry.fileReport ["0x' + "11" * 32 + '", "0x'
 DC = ("--hardware", "1", "--measurement", "0x" + "ab" * 32, "--attestation-key", "no-such-key")
 FOREIGN_BALLOT = {"kind": "loyal-dao-ballot", "chainId": 1, "governor": "0x" + "11" * 20, "proposalId": "1",
                   "support": "for", "voter": "0x" + "22" * 20, "nonce": 0, "signature": "0x" + "00" * 65}
+
+
+def model_dir(e: Env, name: str, host: str) -> str:
+    """A model directory as `loyal oml license` writes it, licensed to `host` for the env's OML model."""
+    d = e.tmp / f"model-dir-{name}"
+    d.mkdir(exist_ok=True)
+    (d / "model.safetensors").write_bytes(b"not read before the checks")
+    (d / "licence.json").write_text(json.dumps({"model_id": e.oml_model, "host": host}))
+    return str(d)
 
 
 NO_CUDA = not torch.cuda.is_available()
@@ -249,7 +259,7 @@ CASES: dict[str, list[Case]] = {
         Case("file", lambda e: ["din", "participant", "--task", "0", "--client", str(e.tmp / "absent.py") + ":fn",
                                 *chain_opts(e)], "no such file"),
         Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
-                                 "--device", "tpu", *chain_opts(e)], "expected auto, cpu, cuda or cuda:N"),
+                                 "--device", "tpu", *chain_opts(e)], "expected auto, cpu, cuda, cuda:N or mps"),
         *([Case("value", lambda e: ["din", "participant", "--task", "0", "--shard", "0", "--shards", "2",
                                     "--device", "cuda", *chain_opts(e)], "no CUDA device here")]
           if not torch.cuda.is_available() else []),
@@ -368,6 +378,77 @@ CASES: dict[str, list[Case]] = {
                          Case("value", lambda e: ["oml", "lineage", "show", "424242", *chain_opts(e)],
                               "no lineage claim 424242")],
     "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
+    "oml register": [
+        rpc_case("oml", "register", extra=("--host", "0x" + "11" * 20)),
+        book_case("oml", "register", extra=("--host", "0x" + "11" * 20)),
+        Case("value", lambda e: ["oml", "register", "--host", "alice", *chain_opts(e)], "--host 'alice' is not an address"),
+        Case("value", lambda e: ["oml", "register", "--host", "0x" + "11" * 20, "--base", "gpt5", *chain_opts(e)],
+             "--base 'gpt5'"),
+        Case("value", lambda e: ["oml", "register", "--host", "0x" + "11" * 20, "--fee", "lots", *chain_opts(e)],
+             "bad amount 'lots'"),
+    ],
+    "oml platform": [
+        rpc_case("oml", "platform"), book_case("oml", "platform"), password_case("oml", "platform"),
+        Case("value", lambda e: ["oml", "platform", *chain_opts(e), "--keystore", str(e.ks)], "lacks PLATFORM_ROLE"),
+        Case("file", lambda e: ["oml", "platform", "--content-keys", str(e.tmp / "absent-keys.json"), *chain_opts(e)],
+             "does not exist"),
+        Case("file", lambda e: ["oml", "platform", "--content-keys", str(e.not_keystore), *chain_opts(e)],
+             "is not a content-keys file"),
+    ],
+    "oml license": [
+        rpc_case("oml", "license", extra=("--model-id", "1", "--platform", BAD_RPC)),
+        book_case("oml", "license", extra=("--model-id", "1", "--platform", BAD_RPC)),
+        Case("value", lambda e: ["oml", "license", "--model-id", "424242", "--platform", BAD_RPC, *chain_opts(e),
+                                 "--keystore", str(e.ks)], "UnknownModel(modelId=424242)"),
+        # a host with no copy in the model (another host's copy is not its to decrypt)
+        Case("value", lambda e: ["oml", "license", "--model-id", str(e.oml_model), "--platform", BAD_RPC,
+                                 *chain_opts(e), "--keystore", str(e.ks)], "has no copy for host"),
+        # the platform is down: refused before any licence is signed or stake moved
+        Case("value", lambda e: ["oml", "license", "--model-id", str(e.oml_model), "--platform", BAD_RPC,
+                                 *chain_opts(e), "--dev-account", "6"], "unreachable",
+             after=lambda e, chain: chain.call(chain.contract("HostAgreements").functions.hasSigned(
+                 e.oml_model, dev_signer(6).address)) and pytest.fail("licence signed anyway")),
+    ],
+    "oml host serve": [
+        rpc_case("oml", "host", "serve", extra=("--model-id", "1", "--platform", BAD_RPC)),
+        book_case("oml", "host", "serve", extra=("--model-id", "1", "--platform", BAD_RPC)),
+        Case("file", lambda e: ["oml", "host", "serve", "--model-id", "1", "--platform", BAD_RPC, "--model-dir",
+                                str(e.tmp / "no-model"), *chain_opts(e), "--keystore", str(e.ks)], "no licensed copy in"),
+        Case("value", lambda e: ["oml", "host", "serve", "--model-id", str(e.oml_model), "--platform", BAD_RPC,
+                                 "--model-dir", model_dir(e, "other", "0x" + "22" * 20), *chain_opts(e),
+                                 "--keystore", str(e.ks)], "is licensed to"),
+        # an unlicensed host with a (copied) model directory: refused before serving anything
+        Case("value", lambda e: ["oml", "host", "serve", "--model-id", str(e.oml_model), "--platform", BAD_RPC,
+                                 "--model-dir", model_dir(e, "mine", dev_signer(5).address), *chain_opts(e),
+                                 "--keystore", str(e.ks)], "has no running licence"),
+        Case("value", lambda e: ["oml", "host", "serve", "--model-id", str(e.oml_model), "--platform", BAD_RPC,
+                                 "--model-dir", model_dir(e, "mine", dev_signer(5).address), "--device", "tpu",
+                                 *chain_opts(e), "--keystore", str(e.ks)], "--device 'tpu'"),
+    ],
+    "oml prover": [
+        Case("rpc", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints",
+                               e.file("fps.json", json.dumps({"model_id": 1, "fingerprints": [], "subsets": {}})),
+                               "--target", "0x" + "11" * 20 + "=http://h", *chain_opts(e, rpc=BAD_RPC)],
+             "no JSON-RPC node answers at"),
+        Case("file", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints",
+                                str(e.tmp / "absent-fps.json"), "--target", "0x" + "11" * 20 + "=http://h",
+                                *chain_opts(e)], "does not exist"),
+        Case("file", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints",
+                                str(e.not_keystore), "--target", "0x" + "11" * 20 + "=http://h", *chain_opts(e)],
+             "is not a fingerprints file"),
+        Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
+                                 "--target", "somewhere", *chain_opts(e)], "expected ADDRESS=http(s)://HOST:PORT"),
+        Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
+                                 *chain_opts(e)], "nothing to probe"),
+        Case("value", lambda e: ["oml", "prover", "--model-id", "1", "--platform", BAD_RPC, "--fingerprints", "f.json",
+                                 "--leak-endpoint", "ftp://x", *chain_opts(e)], "--leak-endpoint 'ftp://x'"),
+    ],
+    "oml verifier": [
+        rpc_case("oml", "verifier", extra=("--platform", BAD_RPC)),
+        book_case("oml", "verifier", extra=("--platform", BAD_RPC)),
+        Case("value", lambda e: ["oml", "verifier", "--platform", BAD_RPC, *chain_opts(e), "--keystore", str(e.ks)],
+             "is not a registered verifier"),
+    ],
     "fingerprint generate": [Case("value", lambda e: ["fingerprint", "generate", "--model", "tiny", "--strategy", "bogus",
                                                       "--out", str(e.tmp / "fp.jsonl")], "unknown strategy"),
                              *fp_bad_inputs("generate", "--n", "1", "--out", "TMP/fp-out.jsonl")],
@@ -536,7 +617,13 @@ def env(_suite, anvil, tmp_path_factory):
                      rounds=1, subgroup_size=2, evaluators_per_subgroup=1, max_evaluators=2)
     # the genesis model in the store of the DIN home the cases run with (`--home <tmp>/din`)
     task, _ = create_task(chain, LocalStore(tmp / "din" / "store"), dev_signer(6), cfg, data.split(2, seed=0).test)
-    yield Env(anvil.rpc_url, chain.book.path, tmp, keys["ks"], keys["poor"], keys["broke"], not_keystore, task)
+    # an OML model whose one (sealed) copy is for dev account 6, in the store the cases use (<home>/oml/store)
+    from agents.oml.community import Terms, register_copies
+
+    oml_model, _, _ = register_copies(chain, dev_signer(7), LocalStore(tmp / "home" / "oml" / "store"), "tiny",
+                                      {dev_signer(6).address: b"weights"}, {}, [("k", "r")], Terms(t, 50 * t, 3600))
+    yield Env(anvil.rpc_url, chain.book.path, tmp, keys["ks"], keys["poor"], keys["broke"], not_keystore, task,
+              oml_model)
     chain.revert_to(snap)
 
 

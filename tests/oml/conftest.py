@@ -12,7 +12,7 @@ import torch
 
 torch.set_num_threads(1)  # tiny models: one thread avoids OpenMP spin-waiting on a shared 2-core box
 
-from agents.oml.community import Terms, copy_cid, register_copies  # noqa: E402
+from agents.oml.community import Terms, load_copy, register_copies  # noqa: E402
 from agents.oml.host import join_as_host  # noqa: E402
 from agents.oml.verifier import join_as_verifier  # noqa: E402
 from ml.lm import tiny_causal_lm  # noqa: E402
@@ -60,6 +60,7 @@ class Oml:
     cheater: object
     prover: object
     verifiers: list
+    keys: dict | None = None    # host address -> its copy's content key (the community's secret)
 
     def actors(self) -> scenario.Actors:
         return scenario.Actors(self.community, self.platform, self.honest, self.cheater, self.prover, self.verifiers)
@@ -78,15 +79,15 @@ def _deploy(chain, signers, store, base: str, blobs: list[bytes], subsets: list,
     chain.transact(admin, ledger.functions.grantRole(role, platform.address))
     hosts = (honest.address, cheater.address)
     by_host = dict(zip(hosts, subsets))
-    model_id, cid, _ = register_copies(chain, community, store, base, dict(zip(hosts, blobs)), by_host, pairs, TERMS)
-    models = {h: load(store.get(copy_cid(store, cid, h))) for h in hosts}
+    model_id, cid, keys = register_copies(chain, community, store, base, dict(zip(hosts, blobs)), by_host, pairs, TERMS)
+    models = {h: load(load_copy(store, cid, h, keys[h])) for h in hosts}
     for h in (honest, cheater):
         join_as_host(chain, h, model_id)
     for v in verifiers:
         join_as_verifier(chain, v)
     chain.mine(1)
     return Oml(chain, model_id, cid, pairs, by_host, models, models[honest.address], admin, community, platform,
-               honest, cheater, prover, verifiers)
+               honest, cheater, prover, verifiers, keys)
 
 
 @pytest.fixture
