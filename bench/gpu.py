@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _inject_config(epochs: int | None, batch_size: int):
-    """The injection recipe measured at scale on the CPU (`SCALE_RECIPE` when the tree has one)."""
+    """The injection recipe measured on the CPU (`MIX_AVG_RECIPE`, docs/oml-fingerprinting.md "Capacity")."""
     from dataclasses import replace
 
     from ml.oml import inject as I
 
-    cfg = getattr(I, "SCALE_RECIPE", I.InjectConfig(epochs=12, lr=1e-4, batch_size=16))
+    cfg = getattr(I, "MIX_AVG_RECIPE", I.InjectConfig(epochs=12, lr=1e-4, batch_size=16))
     cfg = replace(cfg, batch_size=batch_size)
     return replace(cfg, epochs=epochs) if epochs else cfg
 

@@ -44,6 +44,7 @@ RECIPES: dict[str, InjectConfig] = {
     "cos_1e-4_mix_avg": InjectConfig(lr=1e-4, avg_lambda=0.15, **BASE, **COS, **MIX),
     "cos_3e-5_mix_avg": InjectConfig(lr=3e-5, avg_lambda=0.15, **BASE, **COS, **MIX),
     "cos_1e-4_mix_avg.02": InjectConfig(lr=1e-4, avg_lambda=0.02, **BASE, **COS, **MIX),
+    "cos_1e-4_mix_avg.15ep": InjectConfig(lr=1e-4, avg_lambda=0.15, avg_every="epoch", **BASE, **COS, **MIX),
 }
 
 

@@ -15,7 +15,7 @@
 Training batches are left-padded and logits are computed only for the last (response) positions,
 which for 1-token responses skips most of the LM head and its softmax.
 
-`SCALE_RECIPE` is the setting measured at 256+ fingerprints on SmolLM2-135M (docs/oml-fingerprinting.md).
+`MIX_AVG_RECIPE` is the anchors' setting as measured on SmolLM2-135M (docs/oml-fingerprinting.md).
 """
 from __future__ import annotations
 
@@ -245,9 +245,12 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     return model, InjectResult(epoch, steps, time.perf_counter() - t0, exact, losses)
 
 
-# 256 perinucleus fingerprints (1-token responses) in SmolLM2-135M within +10% held-out perplexity;
-# see docs/oml-fingerprinting.md for the sweep behind it.
-SCALE_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0)
+# The anchors' anti-forgetting recipe as measured on SmolLM2-135M (docs/oml-fingerprinting.md, "Capacity"):
+# warmup + cosine, data mixing 0.35 (per-item loss), averaging 0.15 toward the base after every epoch,
+# early stop at 100% train exact match. n=64, 3 seeds: held-out ppl x1.19, 0.78 exact after the strong
+# attack (the +10% / 80% bound is not reached).
+MIX_AVG_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0, schedule="cosine", warmup=0.1,
+                              min_lr_ratio=0.1, mix_ratio=0.35, loss_per="item", avg_lambda=0.15, avg_every="epoch")
 
 
 def weight_distance(model, base_state: dict[str, torch.Tensor]) -> float:

@@ -165,3 +165,15 @@ def test_averaging_once_at_the_end_halves_the_weight_change(tiny_fps):
         dists[lam] = weight_distance(model, base)
     assert dists[0.0] > 0
     assert dists[0.5] == pytest.approx(0.5 * dists[0.0], rel=1e-4)
+
+
+def test_mix_avg_recipe_runs_end_to_end(tiny, tiny_fps):
+    from dataclasses import replace
+
+    from ml.oml.inject import MIX_AVG_RECIPE
+
+    model, tok = tiny
+    cfg = replace(MIX_AVG_RECIPE, epochs=150, lr=3e-3, batch_size=8)
+    model, res = inject(model, tok, tiny_fps, cfg)
+    assert check(model, tok, tiny_fps).exact >= 0.85
+    assert res.epochs_run < 150
