@@ -45,7 +45,11 @@ def suite_contract(book: dict[str, dict], name: str):
     entry = book.get(name)
     if not entry:
         raise click.ClickException(f"{name} is not in the address book for chain {chain.chain_id}: run `loyal deploy`")
-    return project.get_contract(name).at(entry["address"])
+    container = project.get_contract(name)
+    # Ape keeps contract types per address on disk for custom networks; a devnet redeployed in another
+    # order reuses addresses, so state this book's type first or Ape would bind a stale one.
+    chain.contracts[entry["address"]] = container.contract_type
+    return container.at(entry["address"])
 
 
 def fmt_tokens(wei: int) -> str:
