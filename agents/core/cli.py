@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -52,6 +53,27 @@ def require_suite(chain) -> None:
         raise DeploymentMissing(f"no address book for chain {chain.chain_id} at {chain.book.path}: "
                                 "run `loyal deploy` (or `loyal devnet`), or pass --book")
 
+
+
+@dataclass
+class Role:
+    """What every role command resolves first: settings, chain, signer, its state folder."""
+    settings: Settings
+    chain: object
+    signer: object
+    home: Path
+
+
+def resolve_role(rpc, book, keystore, dev_account, home: Optional[Path], subsystem: str) -> Role:
+    """Settings (flag `rpc` over env/file), logging, the chain with its suite, the signer, and the role's
+    state folder (`home`, else `<home setting>/<subsystem>`)."""
+    from .logs import setup_logging
+
+    s = configure(rpc_url=rpc)
+    setup_logging(s.log_level)
+    chain = connect(s, book)
+    require_suite(chain)
+    return Role(s, chain, signer(chain, s, keystore, dev_account), home or s.home / subsystem)
 
 def devnet(
     keep: bool = typer.Option(False, "--keep", help="leave the chain running after the scenario (Ctrl-C stops it)"),

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, connect, require_suite, signer
+from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, Role, resolve_role
 from common.config import configure
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -125,26 +124,11 @@ _DONE = typer.Option(False, "--exit-when-done", help="exit once the task is sett
 _HOME = typer.Option(None, "--home", help="DIN state folder: content store and cursors [default <home setting>/din]")
 
 
-@dataclass
-class _Role:
-    """What every role command resolves first: settings, chain, signer, its state folder."""
-    settings: object
-    chain: object
-    signer: object
-    home: Path
+def _role(rpc, book, keystore, dev_account, home) -> Role:
+    return resolve_role(rpc, book, keystore, dev_account, home, "din")
 
 
-def _role(rpc, book, keystore, dev_account, home) -> _Role:
-    from agents.core.logs import setup_logging
-
-    s = configure(rpc_url=rpc)
-    setup_logging(s.log_level)
-    chain = connect(s, book)
-    require_suite(chain)
-    return _Role(s, chain, signer(chain, s, keystore, dev_account), home or s.home / "din")
-
-
-def _run_role(make, role: str, task: int, r: _Role, poll, exit_when_done: bool):
+def _run_role(make, role: str, task: int, r: Role, poll, exit_when_done: bool):
     from agents.core.store import open_store
 
     from .run import cursor_path, run

@@ -103,11 +103,9 @@ def demo(
 
 # ---------------------------------------------------------------- one role per OS process
 
-from dataclasses import dataclass  # noqa: E402
 from typing import Optional  # noqa: E402
 
-from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, connect, require_suite, signer  # noqa: E402
-from common.config import configure  # noqa: E402
+from agents.core.cli import BOOK, DEV_ACCOUNT, KEYSTORE, RPC, Role, resolve_role  # noqa: E402
 
 _HOME = typer.Option(None, "--home", help="OML state folder: content store, cursors, logs [default <home setting>/oml]")
 _POLL = typer.Option(None, "--poll", help="seconds to sleep when idle [setting poll]")
@@ -118,25 +116,11 @@ host_app = typer.Typer(help="A licensed host: serve its decrypted copy.", no_arg
 app.add_typer(host_app, name="host")
 
 
-@dataclass
-class _Role:
-    settings: object
-    chain: object
-    signer: object
-    home: Path
+def _role(rpc, book, keystore, dev_account, home) -> Role:
+    return resolve_role(rpc, book, keystore, dev_account, home, "oml")
 
 
-def _role(rpc, book, keystore, dev_account, home) -> _Role:
-    from agents.core.logs import setup_logging
-
-    s = configure(rpc_url=rpc)
-    setup_logging(s.log_level)
-    chain = connect(s, book)
-    require_suite(chain)
-    return _Role(s, chain, signer(chain, s, keystore, dev_account), home or s.home / "oml")
-
-
-def _store(r: _Role):
+def _store(r: Role):
     from agents.core.store import open_store
 
     return open_store(root=None if r.settings.ipfs_api else r.home / "store")
