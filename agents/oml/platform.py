@@ -127,7 +127,9 @@ class Platform:
     def check_request(self, host: str, model_id: int, qhashes: list[bytes], issued_at: int, request_id: bytes,
                       signature: str) -> None:
         """Raise BadRequestSignature unless `host` signed this request recently and only once."""
-        self._check_fresh(issued_at)
+        now = int(time.time())
+        if abs(now - issued_at) > REQUEST_MAX_AGE:
+            raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
         if len(request_id) != 16:
             raise BadRequestSignature("request id must be 16 bytes")
         digest = request_digest(to_checksum_address(host), model_id, qhashes, issued_at, request_id)
@@ -137,21 +139,17 @@ class Platform:
             raise BadRequestSignature("malformed request signature") from None
         if signer != to_checksum_address(host):
             raise BadRequestSignature(f"request signed by {signer}, not by host {to_checksum_address(host)}")
-        self._remember(digest, issued_at)
+        with self._lock:
+            for d in [d for d, t in self._seen.items() if abs(now - t) > REQUEST_MAX_AGE]:
+                del self._seen[d]
+            if digest in self._seen:
+                raise BadRequestSignature("request already served (replay)")
+            self._seen[digest] = issued_at
 
     def _fresh_and_new(self, digest: bytes, issued_at: int) -> None:
-        self._check_fresh(issued_at)
-        self._remember(digest, issued_at)
-
-    @staticmethod
-    def _check_fresh(issued_at: int) -> None:
         now = int(time.time())
         if abs(now - issued_at) > REQUEST_MAX_AGE:
             raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
-
-    def _remember(self, digest: bytes, issued_at: int) -> None:
-        """Refuse a request digest already served (a replay); forget those older than REQUEST_MAX_AGE."""
-        now = int(time.time())
         with self._lock:
             for d in [d for d, t in self._seen.items() if abs(now - t) > REQUEST_MAX_AGE]:
                 del self._seen[d]
