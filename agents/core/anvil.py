@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class Anvil:
         self.chain_id = chain_id
         self.block_time = block_time
         self.proc: subprocess.Popen | None = None
+        self.cache_dir: Path | None = None
 
     @property
     def rpc_url(self) -> str:
@@ -83,11 +85,15 @@ class Anvil:
 
     def start(self) -> "Anvil":
         binary = anvil_binary()
+        # Anvil writes a full state snapshot per old block under ~/.foundry/anvil/tmp and never
+        # removes it when stopped (about 1 MB per block on our suite: gigabytes per test run).
+        # Each node gets its own cache directory, removed by stop().
         for attempt in range(3):
+            self.cache_dir = Path(tempfile.mkdtemp(prefix="loyal-anvil-"))
             port = self.port or _free_port()
             cmd = [binary, "--host", "127.0.0.1", "--port", str(port), "--accounts", str(self.accounts),
                    "--balance", str(self.balance_eth), "--mnemonic", ANVIL_MNEMONIC,
-                   "--chain-id", str(self.chain_id), "--silent"]
+                   "--chain-id", str(self.chain_id), "--cache-path", str(self.cache_dir), "--silent"]
             if self.block_time:
                 cmd += ["--block-time", str(self.block_time)]
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -108,6 +114,7 @@ class Anvil:
 
     def stop(self) -> None:
         if self.proc is None:
+            self._remove_cache()
             return
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
@@ -119,6 +126,12 @@ class Anvil:
         if self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None
+        self._remove_cache()
+
+    def _remove_cache(self) -> None:
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+            self.cache_dir = None
 
     def __enter__(self) -> "Anvil":
         return self.start()

@@ -137,3 +137,28 @@ def test_a_dropped_transaction_is_broadcast_again_and_a_missing_receipt_times_ou
         assert result["r"]["status"] == 1 and chain.rebroadcasts >= 1
         with pytest.raises(TransactionTimeout, match="has no receipt after 1 s"):
             chain.transact(dev_signer(0), token.functions.transfer(dev_signer(1).address, 5), timeout=1)
+
+
+def test_anvil_keeps_its_state_cache_in_its_own_directory_and_removes_it_on_stop():
+    """Anvil snapshots old blocks' state to disk and never deletes them itself; a test run left
+    gigabytes behind in ~/.foundry/anvil/tmp until the disk filled."""
+    import httpx
+
+    from agents.core.anvil import Anvil
+
+    node = Anvil(accounts=2).start()
+    cache = node.cache_dir
+    try:
+        # Past Anvil's in-memory window (500 blocks) each block's state goes to the cache.
+        with httpx.Client(timeout=30) as http:
+            def rpc(method: str, params: list):
+                return http.post(node.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                     "params": params}).json()["result"]
+            (sender, _) = rpc("eth_accounts", [])
+            for _ in range(560):
+                rpc("eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x1"}])
+        assert cache is not None and any(cache.iterdir()), "anvil wrote no state snapshots to --cache-path"
+    finally:
+        node.stop()
+    assert not cache.exists()
+    assert node.cache_dir is None
