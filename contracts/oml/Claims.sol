@@ -8,6 +8,7 @@ import {HostAgreements} from "./HostAgreements.sol";
 import {UsageLedger} from "./UsageLedger.sol";
 import {HostAnswers} from "./HostAnswers.sol";
 import {Staking} from "../core/Staking.sol";
+import {VoteTally} from "./VoteTally.sol";
 
 /// @notice What Claims asks ClaimAppeals before releasing a decided claim's payouts.
 interface IClaimAppeals {
@@ -529,10 +530,12 @@ contract Claims {
         if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
         uint64 challengeEnds = c.revealedAt + challengeWindow;
         if (block.timestamp <= challengeEnds) revert ChallengeWindowOpen(challengeEnds);
-        uint256 n = c.verifiersAtReveal;
-        if (uint256(c.confirmations) * 2 > n) {
+        VoteTally.Outcome o = VoteTally.outcome(
+            c.confirmations, c.rejections, c.verifiersAtReveal, block.timestamp > challengeEnds + votingWindow
+        );
+        if (o == VoteTally.Outcome.Confirmed) {
             _confirm(claimId, c);
-        } else if (uint256(c.rejections) * 2 >= n || block.timestamp > challengeEnds + votingWindow) {
+        } else if (o == VoteTally.Outcome.Rejected) {
             _reject(claimId, c);
         } else {
             revert VotingOpen(challengeEnds + votingWindow);

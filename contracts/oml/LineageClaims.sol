@@ -8,6 +8,7 @@ import {HostAgreements} from "./HostAgreements.sol";
 import {UsageLedger} from "./UsageLedger.sol";
 import {Claims} from "./Claims.sol";
 import {Staking} from "../core/Staking.sol";
+import {VoteTally} from "./VoteTally.sol";
 
 /// @title LineageClaims
 /// @notice Claims that a model served at some endpoint descends from host A's licensed copy (A's
@@ -265,10 +266,12 @@ contract LineageClaims {
         if (c.status != Status.Open) revert ClaimNotOpen(claimId, c.status);
         uint64 challengeEnds = c.revealedAt + challengeWindow;
         if (block.timestamp <= challengeEnds) revert ChallengeWindowOpen(challengeEnds);
-        uint256 n = c.verifiersAtReveal;
-        if (uint256(c.confirmations) * 2 > n) {
+        VoteTally.Outcome o = VoteTally.outcome(
+            c.confirmations, c.rejections, c.verifiersAtReveal, block.timestamp > challengeEnds + votingWindow
+        );
+        if (o == VoteTally.Outcome.Confirmed) {
             _confirm(claimId, c);
-        } else if (uint256(c.rejections) * 2 >= n || block.timestamp > challengeEnds + votingWindow) {
+        } else if (o == VoteTally.Outcome.Rejected) {
             c.status = Status.Rejected;
             emit LineageRejected(claimId, c.host, claimBond);
             token.safeTransfer(c.host, claimBond);
