@@ -127,9 +127,6 @@ class Platform:
     def check_request(self, host: str, model_id: int, qhashes: list[bytes], issued_at: int, request_id: bytes,
                       signature: str) -> None:
         """Raise BadRequestSignature unless `host` signed this request recently and only once."""
-        now = int(time.time())
-        if abs(now - issued_at) > REQUEST_MAX_AGE:
-            raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
         if len(request_id) != 16:
             raise BadRequestSignature("request id must be 16 bytes")
         digest = request_digest(to_checksum_address(host), model_id, qhashes, issued_at, request_id)
@@ -139,14 +136,11 @@ class Platform:
             raise BadRequestSignature("malformed request signature") from None
         if signer != to_checksum_address(host):
             raise BadRequestSignature(f"request signed by {signer}, not by host {to_checksum_address(host)}")
-        with self._lock:
-            for d in [d for d, t in self._seen.items() if abs(now - t) > REQUEST_MAX_AGE]:
-                del self._seen[d]
-            if digest in self._seen:
-                raise BadRequestSignature("request already served (replay)")
-            self._seen[digest] = issued_at
+        self._accept_once(digest, issued_at)
 
-    def _fresh_and_new(self, digest: bytes, issued_at: int) -> None:
+    def _accept_once(self, digest: bytes, issued_at: int) -> None:
+        """Raise BadRequestSignature for a signed request that is stale or already served; else
+        remember it (permit and key requests share this one replay memory)."""
         now = int(time.time())
         if abs(now - issued_at) > REQUEST_MAX_AGE:
             raise BadRequestSignature(f"request time {issued_at} is more than {REQUEST_MAX_AGE} s from now ({now})")
@@ -169,7 +163,7 @@ class Platform:
             public_key = public_key_of(host, digest, signature)
         except ValueError as e:
             raise BadRequestSignature(f"key request not signed by host {host} ({e})") from None
-        self._fresh_and_new(digest, issued_at)
+        self._accept_once(digest, issued_at)
         if not self.chain.call(self._agreements.functions.isLicensed(model_id, host)):
             raise HostNotLicensed(f"host {host} has no running licence for model {model_id}: "
                                   "sign it first (`loyal oml license`)")
