@@ -60,6 +60,8 @@ def deploy_oml(d: Deployer) -> None:
     lineage = d.ensure("LineageClaims", claims, (LINEAGE_MIN_MATCHES, CLAIM_BOND, REVEAL_WINDOW, CHALLENGE_WINDOW,
                                                  VOTING_WINDOW, PROVER_SHARE_BPS))
     d.grant_module(lineage)  # slashes a host whose copy's descendant is served elsewhere
+    if d.chain.call(c.functions.lineageClaims()) == ZERO_ADDRESS:
+        d.chain.transact(d.signer, c.functions.setLineageClaims(lineage))  # one ledger of spent keys
     platform = current().oml_platform
     if platform:
         d.grant_role("UsageLedger", "PLATFORM_ROLE", platform)

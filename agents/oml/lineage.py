@@ -102,9 +102,8 @@ class LineageProver:
         self._claims = chain.contract("Claims")
 
     def _spent(self, key: str) -> bool:
-        kh = keccak(text=key)
-        return bool(self.chain.call(self._lineage.functions.keySpent(self.model_id, kh))
-                    or self.chain.call(self._claims.functions.keySpent(self.model_id, kh)))
+        """Spent by any claim, single-key or lineage (Claims keeps the one ledger)."""
+        return bool(self.chain.call(self._claims.functions.keySpent(self.model_id, keccak(text=key))))
 
     def trace(self, url: str) -> Trace:
         """Send every unspent key of every host's subset to `url`; the host whose keys it reproduces most."""

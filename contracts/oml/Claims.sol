@@ -175,6 +175,9 @@ contract Claims {
     /// @notice The ClaimAppeals contract (0: no appeals; payouts happen when the claim is decided).
     address public appeals;
     address private immutable _deployer;
+    /// @notice The LineageClaims contract, which spends its keys here (0: none bound).
+    address public lineageClaims;
+
     /// @notice When a claim was decided by `finalize` (appeals set only; 0 otherwise).
     mapping(uint256 claimId => uint64) public decidedAt;
     /// @notice Stake slashed for a confirmed claim, held until its payouts are released.
@@ -227,6 +230,7 @@ contract Claims {
     event ClaimRejected(uint256 indexed claimId, address indexed host, uint256 bondToHost, uint256 verifierReward);
     event VerifierSettled(uint256 indexed claimId, address indexed verifier, uint256 reward, uint256 penalty);
     event AppealsSet(address indexed appeals);
+    event LineageClaimsSet(address indexed lineageClaims);
     /// @notice ClaimAppeals reversed the outcome of `claimId` to `status` (a DAO decision).
     event ClaimOverturned(uint256 indexed claimId, Status status, uint256 slashed);
     /// @notice The held payouts of `claimId` were made, for outcome `status`.
@@ -264,6 +268,8 @@ contract Claims {
     error AlreadySettled(address verifier, uint256 claimId);
     error NotClaimVerifier(address verifier, uint256 claimId);
     error AppealsAlreadySet();
+    error LineageClaimsAlreadySet();
+    error NotLineageClaims(address caller);
     error NotAppeals(address caller);
     /// @notice The claim's payouts are held (appeal window open or appeal pending) or already made.
     error NotReleasable(uint256 claimId);
@@ -586,6 +592,26 @@ contract Claims {
         if (msg.sender != _deployer || appeals != address(0) || appeals_ == address(0)) revert AppealsAlreadySet();
         appeals = appeals_;
         emit AppealsSet(appeals_);
+    }
+
+    // ---------------------------------------------------------------- lineage claims (LineageClaims)
+
+    /// @notice Bind the LineageClaims contract (deployer only, once): one ledger of spent keys, so a
+    /// key revealed in either kind of claim is refused by both.
+    function setLineageClaims(address lineageClaims_) external {
+        if (msg.sender != _deployer || lineageClaims != address(0) || lineageClaims_ == address(0)) {
+            revert LineageClaimsAlreadySet();
+        }
+        lineageClaims = lineageClaims_;
+        emit LineageClaimsSet(lineageClaims_);
+    }
+
+    /// @notice Spend `keyHash` of model `modelId` for a lineage claim (LineageClaims only, inside
+    /// the reveal that emits its `LineageRevealed`). Reverts KeySpent if any claim spent it before.
+    function spendKey(uint256 modelId, bytes32 keyHash) external {
+        if (msg.sender != lineageClaims) revert NotLineageClaims(msg.sender);
+        if (keySpent[modelId][keyHash]) revert KeySpent(modelId, keyHash);
+        keySpent[modelId][keyHash] = true;
     }
 
     /// @notice Make the held payouts of a decided claim once ClaimAppeals says its outcome is final.

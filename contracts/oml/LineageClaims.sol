@@ -20,14 +20,15 @@ import {VoteTally} from "./VoteTally.sol";
 /// bound: P[Bin(n, p0) >= m] with p0 the per-key chance-match rate measured on the base model and n
 /// the subset size (`ml/oml/lineage.py`). The flow mirrors `Claims`: commit to
 /// `lineageCommitment`, reveal from the next block within `revealWindow` posting `claimBond` (each
-/// key is spent here, and keys spent in Claims are refused); during `challengeWindow` host A may
-/// show, for every revealed key, a platform permission issued in a block before the commitment's (the endpoint
-/// is A's own service behind a proxy): Defended, bond to A. Otherwise the staked verifiers of
+/// key is spent in Claims' one ledger of spent keys: a key revealed by any claim is refused by
+/// both); during `challengeWindow` host A may show, for every revealed key, a platform permission
+/// issued in a block before the commitment's (the endpoint is A's own service behind a proxy): Defended, bond to A. Otherwise the staked verifiers of
 /// `Claims` (registered before the reveal) vote; a strict majority confirms and A is slashed like a
 /// leak (up to `stakeRequired`: `proverShareBps` to the prover, the rest to the community, bond
 /// back); a rejecting majority, or the end of voting without a majority, gives the bond to A.
-/// @dev Needs Staking.MODULE_ROLE. Lineage votes carry no reward or penalty (Claims' settlement
-/// covers single-key claims only), and lineage outcomes are not appealable.
+/// @dev Needs Staking.MODULE_ROLE and Claims' `setLineageClaims(this)`. Lineage votes carry no
+/// reward or penalty (Claims' settlement covers single-key claims only), and lineage outcomes are
+/// not appealable.
 contract LineageClaims {
     using SafeERC20 for IERC20;
 
@@ -88,7 +89,7 @@ contract LineageClaims {
     ModelRegistry public immutable registry;
     HostAgreements public immutable agreements;
     UsageLedger public immutable usage;
-    /// @notice Claims: its verifier set votes on lineage claims, its spent keys are refused here.
+    /// @notice Claims: its verifier set votes on lineage claims; its ledger of spent keys is shared.
     Claims public immutable claims;
     /// @notice m: the fewest subset keys a lineage claim must reveal.
     uint32 public immutable minMatches;
@@ -101,7 +102,6 @@ contract LineageClaims {
     mapping(address prover => mapping(bytes32 commitment => Commit)) public commits;
     uint256 public claimCount;
     mapping(uint256 claimId => LineageClaim) private _claims;
-    mapping(uint256 modelId => mapping(bytes32 keyHash => bool)) public keySpent;
     mapping(uint256 claimId => mapping(address verifier => bool)) public hasVoted;
 
     event LineageCommitted(address indexed prover, bytes32 indexed commitment);
@@ -128,7 +128,6 @@ contract LineageClaims {
     error BelowThreshold(uint256 matches, uint256 minMatches);
     error LengthMismatch();
     error HostNotBound(uint256 modelId, address host);
-    error KeySpent(uint256 modelId, bytes32 keyHash);
     error NotInHostSubset(uint256 modelId, address host, uint256 index);
     error NoVerifiers();
     error UnknownClaim(uint256 claimId);
@@ -317,18 +316,18 @@ contract LineageClaims {
         return (cm.time, cm.blockNumber);
     }
 
-    /// @dev Check every pair against the host's subset root and spend its key (here); a key spent
-    /// in Claims, or repeated in this reveal, is refused. Returns the digest of the key hashes.
+    /// @dev Check every pair against the host's subset root and spend its key in Claims' one ledger
+    /// of spent keys (Claims.KeySpent for a key any claim spent, or repeated in this reveal).
+    /// Returns the digest of the key hashes.
     function _spendKeys(Reveal calldata r) private returns (bytes32) {
         uint256 n = r.keys.length;
         bytes32[] memory keyHashes = new bytes32[](n);
         for (uint256 i; i < n; ++i) {
-            bytes32 kh = keccak256(bytes(r.keys[i]));
-            if (keySpent[r.modelId][kh] || claims.keySpent(r.modelId, kh)) revert KeySpent(r.modelId, kh);
             if (!registry.isHostSubsetFingerprint(r.modelId, r.host, r.keys[i], r.responses[i], r.subsetProofs[i])) {
                 revert NotInHostSubset(r.modelId, r.host, i);
             }
-            keySpent[r.modelId][kh] = true;
+            bytes32 kh = keccak256(bytes(r.keys[i]));
+            claims.spendKey(r.modelId, kh);
             keyHashes[i] = kh;
         }
         return keccak256(abi.encode(keyHashes));

@@ -21,6 +21,7 @@ contract LineageClaimsTest is OmlBase {
         bytes32 moduleRole = staking.MODULE_ROLE();
         vm.prank(admin);
         staking.grantRole(moduleRole, address(lineage));
+        claims.setLineageClaims(address(lineage));
         // host's copy carries every fixture fingerprint: its subset root is the fixture's root.
         vm.prank(community);
         registry.setHostSubsetRoot(modelId, host, FingerprintFixture.ROOT);
@@ -110,7 +111,7 @@ contract LineageClaimsTest is OmlBase {
         LineageClaims.Reveal memory r = _reveal(_idx(0, 1, 1), host);
         _commit(r);
         vm.prank(prover);
-        vm.expectRevert(abi.encodeWithSelector(LineageClaims.KeySpent.selector, modelId, keccak256(bytes(r.keys[1]))));
+        vm.expectRevert(abi.encodeWithSelector(Claims.KeySpent.selector, modelId, keccak256(bytes(r.keys[1]))));
         lineage.reveal(r);
     }
 
@@ -119,8 +120,32 @@ contract LineageClaimsTest is OmlBase {
         LineageClaims.Reveal memory r = _reveal(_idx(0, 1, 2), host);
         _commit(r);
         vm.prank(prover);
-        vm.expectRevert(abi.encodeWithSelector(LineageClaims.KeySpent.selector, modelId, keccak256(bytes(r.keys[2]))));
+        vm.expectRevert(abi.encodeWithSelector(Claims.KeySpent.selector, modelId, keccak256(bytes(r.keys[2]))));
         lineage.reveal(r);
+    }
+
+    function test_keySpentInLineageRevertsInClaims() public {
+        LineageClaims.Reveal memory r = _reveal(_idx(0, 1, 2), host);
+        _commit(r);
+        vm.prank(prover);
+        lineage.reveal(r);
+        assertTrue(claims.keySpent(modelId, keccak256(bytes(r.keys[1]))), "lineage key not spent in Claims");
+        Claims.SignedReveal memory s = _signedReveal(1, host2, keccak256("salt"));
+        vm.roll(block.number + 1);
+        _commitFor(s);
+        vm.roll(block.number + 1);
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(Claims.KeySpent.selector, modelId, keccak256(bytes(r.keys[1]))));
+        claims.reveal(s);
+    }
+
+    function test_onlyBoundLineageClaimsSpendsKeys_boundOnce() public {
+        vm.prank(prover);
+        vm.expectRevert(abi.encodeWithSelector(Claims.NotLineageClaims.selector, prover));
+        claims.spendKey(modelId, keccak256("a key"));
+        vm.expectRevert(Claims.LineageClaimsAlreadySet.selector);
+        claims.setLineageClaims(address(0xBEEF));
+        assertTrue(claims.lineageClaims() == address(lineage), "lineage contract rebound");
     }
 
     function test_keysOutsideHostSubsetRevert() public {

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from eth_utils import keccak
 
 from agents.core.signers import dev_signer
 from agents.dao.governance import Dao
@@ -142,7 +143,9 @@ def test_derived_copy_served_elsewhere_is_traced_and_its_host_slashed(chain, lin
     assert chain.call(staking.functions.stakeOf(dep.traced.address)) == 0
     assert chain.call(staking.functions.stakeOf(dep.other.address)) == STAKE
     assert chain.call(token.functions.balanceOf(dep.prover.address)) == prover_before + STAKE * 2_000 // 10_000
-    # the revealed keys are spent: the same evidence cannot be filed twice
+    # the revealed keys are spent in Claims' one ledger: no claim of either kind can file them again
+    claims = chain.contract("Claims")
+    assert all(chain.call(claims.functions.keySpent(dep.model_id, keccak(text=k))) for k, _ in t.matched)
     with pytest.raises(Reverted.named("KeySpent")):
         LineageProver(chain, dep.prover, dep.model_id, dep.subsets).file(dep.traced.address, "http://x", t.matched)
 
