@@ -1,5 +1,6 @@
-"""`loyal oml appeal ...` and `loyal oml lineage ...`: appeals against a verifier majority and
-lineage thresholds from the command line (agents/oml/appeals.py, ml/oml/lineage.py)."""
+"""`loyal oml appeal ...` and `loyal oml lineage ...`: appeals against a verifier majority, and
+lineage claims (threshold, trace and file, vote, finalize, show) from the command line
+(agents/oml/appeals.py, agents/oml/lineage.py, ml/oml/lineage.py)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from common.config import configure
 from common.errors import ConfigError
 
 appeal_app = typer.Typer(help="Appeal a claim's verifier decision to the DAO (ClaimAppeals).", no_args_is_help=True)
-lineage_app = typer.Typer(help="Lineage claims: the threshold m and claim records (LineageClaims).",
+lineage_app = typer.Typer(help="Lineage claims: trace a served model to a host's copy, file, vote, finalize "
+                          "(LineageClaims).",
                           no_args_is_help=True)
 _JSON = typer.Option(False, "--json", help="print the result as JSON on stdout")
 
@@ -169,14 +171,84 @@ def threshold(
 def lineage_show(claim: str = typer.Argument(..., help="lineage claim id"), rpc: Optional[str] = RPC,
                  book: Optional[Path] = BOOK, as_json: bool = _JSON):
     """A lineage claim's record: host, revealed matches, votes, status."""
-    from .lineage import read_lineage
-
     _, chain = _chain(rpc, book)
     cid = _claim_id(claim)
-    if cid > chain.call(chain.contract("LineageClaims").functions.claimCount()):
-        raise ConfigError(f"no lineage claim {cid}")
-    r = read_lineage(chain, cid)
+    r = _existing_lineage(chain, cid)
     _print({"claimId": cid, "host": r.host, "matches": r.matches, "confirmations": r.confirmations,
             "rejections": r.rejections, "status": r.status.name}, as_json,
            f"lineage claim {cid} against {r.host}: {r.matches} keys, {r.confirmations} confirm / "
            f"{r.rejections} reject, {r.status.name.lower()}")
+
+
+def _existing_lineage(chain, claim_id: int):
+    from .lineage import read_lineage
+
+    if claim_id > chain.call(chain.contract("LineageClaims").functions.claimCount()):
+        raise ConfigError(f"no lineage claim {claim_id} (see `loyal events -c LineageClaims`)")
+    return read_lineage(chain, claim_id)
+
+
+@lineage_app.command("trace")
+def lineage_trace(
+    url: str = typer.Argument(..., help="endpoint serving the suspect model (http(s)://HOST:PORT)"),
+    model_id: int = typer.Option(..., "--model-id", help="the registered model whose copies are traced"),
+    fingerprints: Path = typer.Option(..., "--fingerprints", help="fingerprints file from `loyal oml register`"),
+    file: bool = typer.Option(False, "--file", help="file a lineage claim (bond) if a host's keys reach m"),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+):
+    """Query URL with every unspent key of every host's subset; report the host whose keys it
+    reproduces most, and with --file claim against that host once at least m match."""
+    from .lineage import LineageProver
+    from .prover import read_fingerprints_file
+
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"endpoint {url!r}: expected http(s)://HOST:PORT")
+    _, subsets = read_fingerprints_file(fingerprints, model_id)
+    s, chain = _chain(rpc, book)
+    who = signer(chain, s, keystore, dev_account)
+    p = LineageProver(chain, who, model_id, subsets)
+    t = p.catch(url.rstrip("/")) if file else p.trace(url.rstrip("/"))
+    verdict = (f"traced to {t.host}: {len(t.matched)} keys >= m = {t.m}" if t.traced else
+               f"not traced: best host {t.host} with {len(t.matched)} keys < m = {t.m}")
+    filed = f"; lineage claim {t.claim_id} filed" if t.claim_id else ""
+    _print({"endpoint": t.endpoint, "host": t.host, "matched": len(t.matched), "m": t.m, "traced": t.traced,
+            "tried": t.tried, "counts": t.counts, "claimId": t.claim_id}, as_json, f"{url}: {verdict}{filed}")
+
+
+@lineage_app.command("vote")
+def lineage_vote(
+    claim: str = typer.Argument(..., help="lineage claim id"),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+):
+    """As a verifier: query the claim's endpoint with its revealed keys and vote to confirm only if
+    the reveal matches the commitment and at least m keys are reproduced."""
+    from .lineage import LineageVerifier
+
+    s, chain = _chain(rpc, book)
+    cid = _claim_id(claim)
+    who = signer(chain, s, keystore, dev_account)
+    _existing_lineage(chain, cid)
+    v = LineageVerifier(chain, who).vote(cid)
+    _print({"claimId": cid, "confirm": v.confirm, "reproduced": v.reproduced, "m": v.m,
+            "inCommitment": v.in_commitment}, as_json,
+           f"lineage claim {cid}: voted {'confirm' if v.confirm else 'reject'} ({v.reproduced} of the revealed keys "
+           f"reproduced, m = {v.m})")
+
+
+@lineage_app.command("finalize")
+def lineage_finalize(
+    claim: str = typer.Argument(..., help="lineage claim id"),
+    rpc: Optional[str] = RPC, book: Optional[Path] = BOOK, keystore: Optional[str] = KEYSTORE,
+    dev_account: Optional[int] = DEV_ACCOUNT, as_json: bool = _JSON,
+):
+    """Settle an undefended lineage claim after its challenge window (anyone may call it)."""
+    s, chain = _chain(rpc, book)
+    cid = _claim_id(claim)
+    who = signer(chain, s, keystore, dev_account)
+    _existing_lineage(chain, cid)
+    chain.transact(who, chain.contract("LineageClaims").functions.finalize(cid))
+    r = _existing_lineage(chain, cid)
+    _print({"claimId": cid, "host": r.host, "status": r.status.name}, as_json,
+           f"lineage claim {cid} against {r.host}: {r.status.name.lower()}")

@@ -396,11 +396,9 @@ def prover(
 ):
     """Prover daemon: query hosts as a user with keys of their own subsets; claim (commit, reveal
     with the bond) against a host that serves a fingerprint without the platform's permission."""
-    import json as _json
-
     from common.errors import ConfigError
 
-    from .prover import Prover
+    from .prover import Prover, read_fingerprints_file
     from .prover_daemon import ProverDaemon
 
     t = _pairs(targets or [], "--target")
@@ -410,16 +408,7 @@ def prover(
     bad = [u for u in leaks if not u.startswith(("http://", "https://"))]
     if bad:
         raise ConfigError(f"--leak-endpoint {bad[0]!r}: expected http(s)://HOST:PORT")
-    try:
-        d = _json.loads(fingerprints.read_text())
-        fps = [tuple(p) for p in d["fingerprints"]]
-        subsets = {h: [tuple(p) for p in ps] for h, ps in d["subsets"].items()}
-        if int(d["model_id"]) != model_id:
-            raise ConfigError(f"{fingerprints} holds the fingerprints of model {d['model_id']}, not {model_id}")
-    except FileNotFoundError:
-        raise ConfigError(f"fingerprints file {fingerprints} does not exist") from None
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"{fingerprints} is not a fingerprints file (from `loyal oml register`)") from None
+    fps, subsets = read_fingerprints_file(fingerprints, model_id)
     r = _role(rpc, book, keystore, dev_account, home)
     _model(r.chain, model_id)
     p = Prover(r.chain, r.signer, model_id, fps, platform_url=platform_url, subsets=subsets)

@@ -16,9 +16,11 @@ from that host's own subset, and probes an unlicensed endpoint with one key of e
 match there is a leaked copy, and `file_leak` claims against the host whose subset it came from."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import httpx
@@ -28,12 +30,33 @@ from eth_utils import keccak
 from agents.core.chain import Chain
 from agents.core.events import fetch_events
 from agents.core.views import read
+from common.errors import ConfigError
 from ml.oml.commitment import FingerprintTree
 
 from .answers import BadSignedAnswer, SignedAnswer, answers_domain, check
 from .matching import Match, complete, decide
 from .permits import query_hash
 from .sealed import Opening, seal
+
+
+Pair = tuple[str, str]  # (key, response)
+
+
+def read_fingerprints_file(path: Path, model_id: int) -> tuple[list[Pair], dict[str, list[Pair]]]:
+    """(every fingerprint, host -> its subset) from the secret file `loyal oml register` writes for
+    provers; ConfigError naming the problem for a missing file, another format or another model."""
+    try:
+        d = json.loads(Path(path).read_text())
+        fps = [(str(k), str(r)) for k, r in d["fingerprints"]]
+        subsets = {h: [(str(k), str(r)) for k, r in ps] for h, ps in d["subsets"].items()}
+        held = int(d["model_id"])
+    except FileNotFoundError:
+        raise ConfigError(f"fingerprints file {path} does not exist") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{path} is not a fingerprints file (from `loyal oml register`)") from None
+    if held != model_id:
+        raise ConfigError(f"{path} holds the fingerprints of model {held}, not {model_id}")
+    return fps, subsets
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,42 @@ def test_derived_copy_served_elsewhere_is_traced_and_its_host_slashed(chain, lin
         LineageProver(chain, dep.prover, dep.model_id, dep.subsets).file(dep.traced.address, "http://x", t.matched)
 
 
+def test_lineage_cli_traces_files_votes_and_finalizes(chain, anvil, lineage_models, lineage_dep, tmp_path):
+    """The same story from the command line: `loyal oml lineage trace --file`, `vote` by each
+    verifier, `finalize`; a fingerprints file of another model is one clear line and no claim."""
+    import json
+
+    from tests.cli_runner import invoke
+
+    dep, staking = lineage_dep, chain.contract("Staking")
+    lineage = chain.contract("LineageClaims")
+    net = ["--rpc", anvil.rpc_url, "--book", str(chain.book.path)]
+    fps_file = tmp_path / "fps.json"
+    fps_file.write_text(json.dumps({"model_id": dep.model_id, "fingerprints": lineage_models.pairs,
+                                    "subsets": dep.subsets}))
+    with _serve(chain, dep, lineage_models.derived, lineage_models.tok) as svc:
+        wrong = invoke(["oml", "lineage", "trace", svc.url, "--model-id", dep.model_id + 1, "--fingerprints",
+                        fps_file, "--file", "--dev-account", 13, *net])
+        assert wrong.exit_code == 1 and f"holds the fingerprints of model {dep.model_id}" in wrong.stderr
+        assert chain.call(lineage.functions.claimCount()) == 0
+        r = invoke(["oml", "lineage", "trace", svc.url, "--model-id", dep.model_id, "--fingerprints", fps_file,
+                    "--file", "--json", "--dev-account", 13, *net])
+        assert r.exit_code == 0, r.output
+        t = json.loads(r.stdout)
+        assert t["traced"] and t["host"] == dep.traced.address and t["matched"] >= t["m"]
+        cid = t["claimId"]
+        chain.advance_time(chain.call(lineage.functions.challengeWindow()) + 1)
+        for i in (15, 16, 17):
+            v = invoke(["oml", "lineage", "vote", cid, "--json", "--dev-account", i, *net])
+            assert v.exit_code == 0 and json.loads(v.stdout)["confirm"], v.output
+    again = invoke(["oml", "lineage", "vote", cid, "--dev-account", 15, *net])
+    assert again.exit_code == 1 and "AlreadyVoted" in again.stderr
+    f = invoke(["oml", "lineage", "finalize", cid, "--json", "--dev-account", 13, *net])
+    assert f.exit_code == 0 and json.loads(f.stdout)["status"] == "CONFIRMED", f.output
+    assert chain.call(staking.functions.stakeOf(dep.traced.address)) == 0
+    assert chain.call(staking.functions.stakeOf(dep.other.address)) == STAKE
+
+
 def test_unrelated_model_stays_below_m_and_a_short_claim_reverts(chain, lineage_models, lineage_dep):
     dep, lineage = lineage_dep, chain.contract("LineageClaims")
     with _serve(chain, dep, lineage_models.attacked_base, lineage_models.tok) as svc:
