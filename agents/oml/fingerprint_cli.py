@@ -116,7 +116,9 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
              n: int = typer.Option(16, "--n", help="number of fingerprints"),
              seed: int = 0, p: float = typer.Option(0.8, help="perinucleus: nucleus mass"),
              k: int = typer.Option(3, help="perinucleus: tokens just outside the nucleus to choose from"),
-             key_tokens: int = 16, response_tokens: int = 4,
+             key_tokens: int = 16,
+             response_tokens: int = typer.Option(1, help="exact family: response length in tokens (1, as in "
+                                                 "Scalable Fingerprinting: the perinucleus token is the signal)"),
              family: str = typer.Option("exact", help="exact (fixed response, by --strategy) | functional "
                                                       "(green/red word rule)"),
              gamma: float = typer.Option(0.25, help="functional: fraction of words that are green"),
