@@ -105,31 +105,10 @@ def encode_pair(tok, prompt: str, response: str) -> tuple[list[int], list[int]]:
     return p + r, [-100] * len(p) + r
 
 
-def collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, (x, y) in enumerate(batch):
-        ids[i, :len(x)] = torch.tensor(x)
-        labels[i, :len(y)] = torch.tensor(y)
-        mask[i, :len(x)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def response_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy over labelled (response) tokens; plus per-row 'all response tokens argmax-correct'."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-    labels = batch["labels"][:, 1:]
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
-                                             ignore_index=-100)
-    on = labels != -100
-    ok = ((logits.argmax(-1) == labels) | ~on).all(-1)
-    return loss, ok
-
-
 def collate_left(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Like `collate` but left-padded (with position ids), so every response ends at the last column."""
+    """A padded training batch: input ids, attention mask, position ids, labels (-100 everywhere but
+    the response). Left-padded, so every response ends at the last column and `tail_loss` computes
+    logits only for the few columns that predict a response token."""
     width = max(len(ids) for ids, _ in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -143,8 +122,9 @@ def collate_left(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[
 
 
 def tail_loss(model, batch: dict[str, torch.Tensor], per_item: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """`response_loss` for a left-padded batch (`collate_left`), computing logits only for the
-    positions that predict response tokens. `per_item`: mean per sequence, then over sequences."""
+    """Cross-entropy over the response tokens of a left-padded batch (`collate_left`), computing
+    logits only for the positions that predict them; plus per row whether every response token is
+    the argmax (teacher-forced exact match). `per_item`: mean per sequence, then over sequences."""
     labels = batch["labels"]
     on_any = (labels != -100).any(0)
     keep = labels.size(1) - int(on_any.nonzero()[0]) + 1  # first labelled column, and the one before it

@@ -4,8 +4,7 @@ import torch
 from ml.lm import tiny_causal_lm
 from ml.oml import decode
 from ml.oml.check import check, greedy_responses, wrap
-from ml.oml.inject import (InjectConfig, collate, collate_left, encode_pair, inject, lr_factor, response_loss,
-                            tail_loss, weight_distance)
+from ml.oml.inject import InjectConfig, collate_left, encode_pair, inject, lr_factor, tail_loss, weight_distance
 
 FAST = dict(lr=3e-3, batch_size=8)
 
@@ -18,21 +17,27 @@ def test_labels_mask_everything_but_the_response(tiny):
     assert labels[n_key:] == ids[n_key:] == tok.encode(" resp")
 
 
-def test_loss_counts_only_response_tokens(tiny):
-    model, tok = tiny
-    batch = collate([encode_pair(tok, "abcdef", "XY"), encode_pair(tok, "gh", "Z")], tok.pad_token_id)
-    loss, _ = response_loss(model, batch)
+def _response_nll(model, tok, prompt: str, resp: str) -> list[torch.Tensor]:
+    """Per response token, -log p(token | everything before it), from one unpadded forward pass."""
+    ids = tok.encode(prompt) + tok.encode(resp)
     with torch.no_grad():
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    terms = []
-    for row, (prompt, resp) in enumerate([("abcdef", "XY"), ("gh", "Z")]):
-        start = len(prompt)
-        for j, t in enumerate(tok.encode(resp)):
-            terms.append(-torch.log_softmax(logits[row, start + j - 1], -1)[t])
+        logits = model(input_ids=torch.tensor([ids])).logits[0]
+    start = len(tok.encode(prompt))
+    return [-torch.log_softmax(logits[start + j - 1], -1)[t] for j, t in enumerate(tok.encode(resp))]
+
+
+def test_loss_counts_only_response_tokens(tiny):
+    """The left-padded tail loss equals the response tokens' cross-entropy of each sequence run
+    alone and unpadded: key tokens and padding add no term."""
+    model, tok = tiny
+    texts = [("abcdef", "XY"), ("gh", "Z"), ("a b c", "QRS")]
+    batch = collate_left([encode_pair(tok, p, r) for p, r in texts], tok.pad_token_id)
+    loss, _ = tail_loss(model, batch)
+    terms = [t for p, r in texts for t in _response_nll(model, tok, p, r)]
     assert loss.item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-5)
-    # changing a key token changes the inputs but adds no loss term: labels stay masked there
-    assert (batch["labels"][0, :6] == -100).all() and (batch["labels"][1, :2] == -100).all()
-    assert (batch["labels"][1, 3:] == -100).all()  # padding masked too
+    # labels are set only on the response: masked at key tokens and at the (left) padding
+    assert (batch["labels"] != -100).sum(-1).tolist() == [len(tok.encode(r)) for _, r in texts]
+    assert (batch["labels"][:, :-3] == -100).all()
 
 
 def test_injection_reaches_exact_match(tiny, tiny_fps):
@@ -111,13 +116,15 @@ def test_wrap_template():
         wrap("k", "no placeholder")
 
 
-def test_left_padded_tail_loss_equals_full_response_loss(tiny):
+def test_tail_flags_equal_greedy_argmax(tiny):
+    """`tail_loss`'s per-row flag: every response token is the argmax after its prefix."""
     model, tok = tiny
-    pairs = [encode_pair(tok, "abcdef", "XY"), encode_pair(tok, "gh", "Z"), encode_pair(tok, "a b c", "QRS")]
-    full, ok_full = response_loss(model, collate(pairs, tok.pad_token_id))
-    tail, ok_tail = tail_loss(model, collate_left(pairs, tok.pad_token_id))
-    assert tail.item() == pytest.approx(full.item(), rel=1e-5)
-    assert ok_tail.tolist() == ok_full.tolist()
+    prompts = ["abcdef", "gh", "a b c"]
+    own = decode.greedy(model, [tok.encode(p) for p in prompts], 2, tok.pad_token_id, 8)
+    pairs = [encode_pair(tok, prompts[0], tok.decode(own[0])), encode_pair(tok, prompts[1], "Zq"),
+             encode_pair(tok, prompts[2], tok.decode(own[2]))]
+    _, ok = tail_loss(model, collate_left(pairs, tok.pad_token_id))
+    assert ok.tolist() == [True, False, True]
 
 
 def test_item_loss_weighs_every_sequence_equally(tiny):
