@@ -114,6 +114,14 @@ def fp_bad_inputs(cmd: str, *extra: str) -> list[Case]:
     return out
 
 
+def lineage_trace(e: Env, *, model_id: str = "1", text: str | None = None, url: str = "http://127.0.0.1:9",
+                  **chain) -> list[str]:
+    """`loyal oml lineage trace` with a prover's fingerprints file for model 1 (or `text` as the file)."""
+    fps = text if text is not None else json.dumps({"model_id": 1, "fingerprints": [["k", "r"]], "subsets": {}})
+    return ["oml", "lineage", "trace", url, "--model-id", model_id, "--fingerprints",
+            e.file("lineage-fps.json", fps), "--file", *chain_opts(e, **chain)]
+
+
 def chain_opts(e: Env, *, rpc: str | None = None, book: str | None = None) -> list[str]:
     return ["--rpc", rpc or e.rpc, "--book", book or str(e.book)]
 
@@ -377,6 +385,26 @@ CASES: dict[str, list[Case]] = {
     "oml lineage show": [rpc_case("oml", "lineage", "show", extra=("1",)), book_case("oml", "lineage", "show", extra=("1",)),
                          Case("value", lambda e: ["oml", "lineage", "show", "424242", *chain_opts(e)],
                               "no lineage claim 424242")],
+    "oml lineage trace": [
+        Case("rpc", lambda e: lineage_trace(e, rpc=BAD_RPC), "no JSON-RPC node answers at"),
+        Case("book", lambda e: lineage_trace(e, book=e.nobook), "no address book for chain 31337"),
+        Case("password", lambda e: [*lineage_trace(e), "--keystore", str(e.ks), "#wrong-password"], "wrong password"),
+        Case("value", lambda e: lineage_trace(e, url="suspect:9000"), "expected http(s)://HOST:PORT"),
+        Case("file", lambda e: lineage_trace(e, text="{}"), "is not a fingerprints file"),
+        Case("file", lambda e: lineage_trace(e, model_id="2"), "holds the fingerprints of model 1, not 2"),
+        Case("file", lambda e: [*lineage_trace(e)[:-6], str(e.tmp / "absent.json"), "--file", *chain_opts(e)],
+             "does not exist")],
+    "oml lineage vote": [rpc_case("oml", "lineage", "vote", extra=("1",)), book_case("oml", "lineage", "vote", extra=("1",)),
+                         password_case("oml", "lineage", "vote", extra=("1",)),
+                         Case("value", lambda e: ["oml", "lineage", "vote", "first", *chain_opts(e)], "is not a number"),
+                         Case("value", lambda e: ["oml", "lineage", "vote", "424242", *chain_opts(e), "--dev-account",
+                                                  "15"], "no lineage claim 424242")],
+    "oml lineage finalize": [rpc_case("oml", "lineage", "finalize", extra=("1",)),
+                             book_case("oml", "lineage", "finalize", extra=("1",)),
+                             password_case("oml", "lineage", "finalize", extra=("1",)),
+                             Case("value", lambda e: ["oml", "lineage", "finalize", "0", *chain_opts(e)], "ids start at 1"),
+                             Case("value", lambda e: ["oml", "lineage", "finalize", "424242", *chain_opts(e),
+                                                      "--dev-account", "13"], "no lineage claim 424242")],
     "oml demo": [Case("value", lambda e: ["oml", "demo", "--fingerprints", "0"], "Invalid value for '--fingerprints'")],
     "oml register": [
         rpc_case("oml", "register", extra=("--host", "0x" + "11" * 20)),
