@@ -45,6 +45,14 @@ RECIPES: dict[str, InjectConfig] = {
     "cos_3e-5_mix_avg": InjectConfig(lr=3e-5, avg_lambda=0.15, **BASE, **COS, **MIX),
     "cos_1e-4_mix_avg.02": InjectConfig(lr=1e-4, avg_lambda=0.02, **BASE, **COS, **MIX),
     "cos_1e-4_mix_avg.15ep": InjectConfig(lr=1e-4, avg_lambda=0.15, avg_every="epoch", **BASE, **COS, **MIX),
+    # Past 100 % train exact match (early stop took 80 steps at n = 256): a wider margin per key
+    # before end-of-training averaging pulls the weights back towards the base.
+    "cos_1e-4_160steps": InjectConfig(lr=1e-4, steps=160, batch_size=16, **COS),
+    # Smaller steps for longer (a solution nearer the base?), and a low-rank update (LoRA on every
+    # linear layer, merged back): do they buy more fingerprint margin per unit of perplexity?
+    "cos_3e-5_30ep": InjectConfig(lr=3e-5, epochs=30, batch_size=16, target_exact=1.0, **COS),
+    "lora32_cos_1e-3": InjectConfig(lr=1e-3, epochs=30, batch_size=16, target_exact=1.0, lora_rank=32,
+                                    lora_alpha=64, **COS),
 }
 
 
