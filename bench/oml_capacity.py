@@ -51,6 +51,10 @@ RECIPES: dict[str, InjectConfig] = {
     # Smaller steps for longer (a solution nearer the base?), and a low-rank update (LoRA on every
     # linear layer, merged back): do they buy more fingerprint margin per unit of perplexity?
     "cos_3e-5_30ep": InjectConfig(lr=3e-5, epochs=30, batch_size=16, target_exact=1.0, **COS),
+    # A pull toward the base at every step (like weight decay toward the base) lets the optimiser keep
+    # only the directions the fingerprints need, where end averaging shrinks every direction alike.
+    "cos_1e-4_avg.02step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.02, **COS),
+    "cos_1e-4_avg.05step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.05, **COS),
     "lora32_cos_1e-3": InjectConfig(lr=1e-3, epochs=30, batch_size=16, target_exact=1.0, lora_rank=32,
                                     lora_alpha=64, **COS),
 }
