@@ -48,6 +48,24 @@ def wait_for_rpc(url: str, timeout: float = 15.0, proc: subprocess.Popen | None 
     raise RpcUnreachable(f"no JSON-RPC node answers at {url} after {timeout:.0f}s ({last})")
 
 
+CACHE_PREFIX = "loyal-anvil-"
+
+
+def _sweep_stale_caches() -> None:
+    """Remove state caches left by nodes whose starting process died without `stop()` (SIGKILL):
+    each cache directory is named after the PID of the process that started its node."""
+    for d in Path(tempfile.gettempdir()).glob(f"{CACHE_PREFIX}*-*"):
+        pid = d.name.removeprefix(CACHE_PREFIX).partition("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
+
+
 def _die_with_parent() -> None:
     """In the child before exec: ask the kernel for SIGTERM when the parent dies (Linux only)."""
     import ctypes
@@ -88,8 +106,9 @@ class Anvil:
         # Anvil writes a full state snapshot per old block under ~/.foundry/anvil/tmp and never
         # removes it when stopped (about 1 MB per block on our suite: gigabytes per test run).
         # Each node gets its own cache directory, removed by stop().
+        _sweep_stale_caches()
         for attempt in range(3):
-            self.cache_dir = Path(tempfile.mkdtemp(prefix="loyal-anvil-"))
+            self.cache_dir = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-"))
             port = self.port or _free_port()
             cmd = [binary, "--host", "127.0.0.1", "--port", str(port), "--accounts", str(self.accounts),
                    "--balance", str(self.balance_eth), "--mnemonic", ANVIL_MNEMONIC,

@@ -1,5 +1,7 @@
 """Chain client, deploy path and error decoding, against a real Anvil."""
 import json
+import os
+import shutil
 
 import pytest
 
@@ -162,3 +164,27 @@ def test_anvil_keeps_its_state_cache_in_its_own_directory_and_removes_it_on_stop
         node.stop()
     assert not cache.exists()
     assert node.cache_dir is None
+
+
+def test_anvil_sweeps_the_caches_of_nodes_whose_starter_was_killed(tmp_path):
+    """A node started by a process that was SIGKILLed never ran `stop()`: the next node started
+    anywhere removes its cache; caches of live starters stay."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from agents.core.anvil import CACHE_PREFIX, Anvil
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{dead.stdout.strip()}-"))
+    (stale / "0xabc.json").write_text("{}")
+    live = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getppid()}-"))
+    try:
+        with Anvil(accounts=1):
+            pass
+        assert not stale.exists()
+        assert live.exists()
+    finally:
+        shutil.rmtree(live, ignore_errors=True)
+        shutil.rmtree(stale, ignore_errors=True)
