@@ -2,7 +2,10 @@
 import json
 import platform
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -17,3 +20,17 @@ def write(name: str, data: dict) -> Path:
     p.write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
     print(json.dumps(data, indent=2))
     return p
+
+
+@contextmanager
+def devnet(accounts: int = 32) -> Iterator[tuple["Chain", Path]]:
+    """A fresh Anvil with the suite deployed by dev account 0: (chain, scratch directory), both gone on exit."""
+    from agents.core.anvil import Anvil
+    from agents.core.chain import Chain
+    from agents.core.deploy import deploy_suite
+    from agents.core.signers import dev_signer
+
+    with Anvil(accounts=accounts) as node, tempfile.TemporaryDirectory() as tmp:
+        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+        deploy_suite(chain, dev_signer(0))
+        yield chain, Path(tmp)

@@ -9,7 +9,7 @@ from agents.core.chain import Chain
 from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 
-from . import write
+from . import devnet, write
 
 
 def start_to_deployed(runs: int = 5) -> dict:
@@ -31,10 +31,8 @@ def start_to_deployed(runs: int = 5) -> dict:
 
 
 def staking_gas() -> dict:
-    with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+    with devnet() as (chain, _):
         admin, alice = dev_signer(0), dev_signer(1)
-        deploy_suite(chain, admin)
         token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
         chain.transact(admin, token.functions.mint(alice.address, 10**24))
         chain.transact(admin, staking.functions.grantRole(chain.call(staking.functions.MODULE_ROLE()), admin.address))

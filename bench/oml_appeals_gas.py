@@ -3,12 +3,7 @@ deployed suite (real DAO governor): appeal, the DAO's Safety proposal (propose, 
 ClaimAppeals.decide -> Claims.overturn), penaliseVerifier, release of held payouts, lapse; lineage
 commit / reveal (m = 14 keys of a 64-key subset, and 32 keys) / vote / finalize.
 Writes bench/results/oml_appeals_gas.json."""
-import tempfile
-from pathlib import Path
 
-from agents.core.anvil import Anvil
-from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.core.token import Stakes
@@ -23,7 +18,7 @@ from agents.oml.prover import Prover
 from agents.oml.verifier import join_as_verifier
 from ml.oml.commitment import FingerprintTree
 
-from . import write
+from . import devnet, write
 
 TOKEN = 10**18
 
@@ -33,10 +28,8 @@ def _gas(chain, signer, fn) -> int:
 
 
 def main() -> None:
-    with Anvil(accounts=40) as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+    with devnet(accounts=40) as (chain, tmp):
         admin = dev_signer(0)
-        deploy_suite(chain, admin)
         token = chain.contract("LoyalToken")
         for i in range(1, 20):
             chain.transact(admin, token.functions.mint(dev_signer(i).address, 100_000 * TOKEN))
@@ -44,7 +37,7 @@ def main() -> None:
         verifiers = [dev_signer(i) for i in (15, 16, 17)]
         pairs = [(f"lineage key {i:03d} with some padding", f"response {i:03d}") for i in range(128)]
         subsets = {host.address: pairs[:64], host2.address: pairs[64:]}
-        store = LocalStore(Path(tmp) / "store")
+        store = LocalStore(tmp / "store")
         model_id, _ = register_model(chain, community, store, b"gas bench", pairs,
                                      Terms(TOKEN, 500 * TOKEN, 30 * 86400, 0))
         for h, sub in subsets.items():

@@ -6,16 +6,12 @@ vote, publishing a seal key) and the wall time of a claim round trip: signed (pr
 3 observed votes, finalize). One fresh Anvil; tiny fingerprinted GPT-2 copies (one per host)."""
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import torch
 
-from agents.core.anvil import Anvil
 from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
@@ -29,7 +25,7 @@ from agents.oml.serve import Service
 from ml.oml.commitment import FingerprintTree
 from ml.oml.copies import CopySpec
 
-from . import write
+from . import devnet, write
 
 
 def signing_in_process(host, n: int = 300) -> dict:
@@ -147,13 +143,11 @@ def round_trips(chain: Chain, actors, dep, plat_url: str) -> dict:
 
 def main() -> None:
     torch.set_num_threads(1)
-    with Anvil(accounts=70) as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+    with devnet(accounts=70) as (chain, tmp):
         admin = dev_signer(0)
-        deploy_suite(chain, admin)
         token = chain.contract("LoyalToken")
         fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731
-        actors, dep = scenario.prepare(chain, admin, LocalStore(Path(tmp) / "s"),
+        actors, dep = scenario.prepare(chain, admin, LocalStore(tmp / "s"),
                                        spec=CopySpec(base="tiny", hosts=2, per_host=4), fund=fund)
         platform = Platform(chain, actors.platform)
         with Service(platform_app(platform)) as plat:

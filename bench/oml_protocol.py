@@ -5,22 +5,19 @@ verifier takes to review a functional vs an exact claim against the same host. O
 tiny fingerprinted GPT-2 copies (one per host) serve."""
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import torch
 
-from agents.core.anvil import Anvil
 from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import LocalStore
 from agents.oml import scenario
 from agents.oml.community import Terms, register_model
 from agents.oml.adversaries import CheatingHost
 from agents.oml.host import Host, create_app as host_app, join_as_host
+from agents.oml.appeals import release_when_final
 from agents.oml.answers import answers_domain, sign_answer
 from agents.oml.matching import decide
 from agents.oml.sealed import Opening, observation_hash, public_key, seal
@@ -36,7 +33,7 @@ from ml.oml.copies import CopySpec, to_bytes
 from ml.oml.commitment import FingerprintTree
 from ml.oml.inject import InjectConfig, inject
 
-from . import write
+from . import devnet, write
 
 
 def signing_in_process(n: int = 20_000) -> dict:
@@ -123,6 +120,7 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
     votes = [g(chain.transact(v, claims.functions.vote(cheat_id, True))) for v in actors.verifiers]
     steps["vote"] = round(statistics.mean(votes))
     steps["finalize_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(cheat_id)))
+    release_when_final(chain, actors.prover, cheat_id, wait=True)  # payouts are held for the appeal window
     steps["settleVerifier_reward"] = round(statistics.mean(
         g(chain.transact(v, claims.functions.settleVerifier(cheat_id, v.address))) for v in actors.verifiers))
     # a traced leak (sealed): a key of the honest host's subset, served at another endpoint; all three
@@ -144,6 +142,7 @@ def gas(chain: Chain, actors, model_id: int, fps, subsets, platform: Platform, h
         chain.transact(v, claims.functions.voteObserved((leak_id, True, "seen", c)))
     chain.advance_time(chain.call(claims.functions.challengeWindow()) + 1)
     steps["finalize_leak_confirm_slash"] = g(chain.transact(actors.prover, claims.functions.finalize(leak_id)))
+    release_when_final(chain, actors.prover, leak_id, wait=True)
     absent = actors.verifiers[2]
     steps["settleVerifier_penalty"] = g(chain.transact(actors.prover, claims.functions.settleVerifier(
         leak_id, absent.address)))
@@ -210,13 +209,11 @@ def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -
 
 def main() -> None:
     torch.set_num_threads(1)
-    with Anvil(accounts=64) as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+    with devnet(accounts=64) as (chain, tmp):
         admin = dev_signer(0)
-        deploy_suite(chain, admin)
         token = chain.contract("LoyalToken")
         fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731
-        actors, dep = scenario.prepare(chain, admin, LocalStore(Path(tmp) / "s"),
+        actors, dep = scenario.prepare(chain, admin, LocalStore(tmp / "s"),
                                        spec=CopySpec(base="tiny", per_host=4), fund=fund)
         model_id, fps = dep.model_id, dep.fingerprints
         platform = Platform(chain, actors.platform)
@@ -229,7 +226,7 @@ def main() -> None:
             http = signing_over_http(plat.url, actors.honest, model_id)
             gas_used = gas(chain, actors, model_id, fps, dep.subsets, platform, honest)
             # after the gas figures, so its claims do not pre-warm the storage slots they measure
-            review = verifier_review(chain, actors, LocalStore(Path(tmp) / "s"), plat.url)
+            review = verifier_review(chain, actors, LocalStore(tmp / "s"), plat.url)
     write("oml_protocol", {
         "note": "2 shared CPU cores, ~8 concurrent agents; tiny byte-level GPT-2 (2 layers, 64 dims), greedy 8 tokens",
         "permission_signing_in_process": signing_in_process(),
