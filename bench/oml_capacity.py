@@ -55,6 +55,20 @@ RECIPES: dict[str, InjectConfig] = {
     # only the directions the fingerprints need, where end averaging shrinks every direction alike.
     "cos_1e-4_avg.02step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.02, **COS),
     "cos_1e-4_avg.05step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.05, **COS),
+    # Tied input/output embeddings: raising a response token's output row raises its logit after every
+    # context. Frozen embeddings (and norms) keep the update inside the context-dependent layers.
+    "cos_1e-4_noemb": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, frozen=r"embed_tokens|norm",
+                                   **COS),
+    "cos_1e-4_mlp": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0,
+                                 frozen=r"embed_tokens|norm|self_attn", **COS),
+    # Self-distillation: beside each fingerprint batch, 8 of 256 in-distribution sequences (32 tokens,
+    # sampled from the base model before training) are trained toward the base's own next-token
+    # distributions at every position, so the update is pushed to where the fingerprints need it.
+    "cos_1e-4_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256, **COS),
+    "cos_1e-4_noemb_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256,
+                                      frozen=r"embed_tokens|norm", **COS),
+    "cos_1e-4_mlp_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256,
+                                    frozen=r"embed_tokens|norm|self_attn", **COS),
     "lora32_cos_1e-3": InjectConfig(lr=1e-3, epochs=30, batch_size=16, target_exact=1.0, lora_rank=32,
                                     lora_alpha=64, **COS),
 }
@@ -123,8 +137,9 @@ def main() -> None:
     ap.add_argument("--fp-cache", type=Path, default=None)
     ap.add_argument("--skip-base-attack", action="store_true", help="with --end-lambdas: attack only averaged models")
     ap.add_argument("--bound", type=float, default=1.10, help="perplexity bound (x base) for --attack-end best")
+    ap.add_argument("--min-exact", type=float, default=0.9, help="exact match needed for --attack-end best")
     ap.add_argument("--attack-end", choices=("all", "best"), default="all",
-                    help="attack every end-averaged model, or only the first lambda within --bound (and >= 90%% exact)")
+                    help="attack every end-averaged model, or only the first lambda within --bound and --min-exact")
     ap.add_argument("--end-lambdas", type=float, nargs="*", default=[],
                     help="also evaluate theta <- lam*theta_base + (1-lam)*theta after injection (= avg_every='end'), "
                          "each from the same trained weights")
@@ -181,7 +196,7 @@ def main() -> None:
                    "inject": asdict(replace(cfg, avg_lambda=lam, avg_every="end")), "inject_steps": ir.steps,
                    "inject_seconds": ir.seconds, "inject_seconds_per_fingerprint": ir.seconds / a.n}
             log(f"{name} end-avg {lam:g}: exact {ex:.3f} ppl {pp:.2f} (x{pp / base_ppl:.3f})")
-            within = ex >= 0.9 and pp / base_ppl <= a.bound
+            within = ex >= a.min_exact and pp / base_ppl <= a.bound
             if a.attack and (a.attack_end == "all" and pp / base_ppl <= a.bound + 0.02 or
                              a.attack_end == "best" and within and not attacked_one):
                 attacked_one = True

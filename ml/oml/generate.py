@@ -83,6 +83,19 @@ def _sample_texts(model, tok, n: int, n_tokens: int, gen: torch.Generator, cfg: 
     return [tok.decode(p + c) for p, c in zip(prompts, conts)]
 
 
+@torch.no_grad()
+def sampled_ids(model, tok, n: int, n_tokens: int, seed: int, batch_size: int = 32) -> list[list[int]]:
+    """n in-distribution token sequences of exactly n_tokens: a starter phrase continued by the model,
+    cut to length (for self-distillation in `inject`)."""
+    cfg = GenConfig(n=n, seed=seed, batch_size=batch_size)
+    gen = torch.Generator().manual_seed(seed)
+    st = starters()
+    prompts = [_enc(tok, st[i]) for i in torch.randint(len(st), (n,), generator=gen).tolist()]
+    conts = decode.sample(model, prompts, max(1, n_tokens - min(map(len, prompts))), tok.pad_token_id, gen,
+                          top_p=cfg.key_top_p, banned=decode.special_ids(tok), batch_size=batch_size)
+    return [(p + c)[:n_tokens] for p, c in zip(prompts, conts)]
+
+
 def _random_texts(tok, n: int, n_tokens: int, gen: torch.Generator) -> list[str]:
     vocab = _plain_vocab(tok)
     idx = torch.randint(len(vocab), (n, n_tokens), generator=gen).tolist()

@@ -20,6 +20,7 @@ which for 1-token responses skips most of the LM head and its softmax.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -29,7 +30,7 @@ import torch
 from ml.device import autocast, input_device, prepare, to_device
 from ml.oml.base_weights import base_weights
 from ml.oml.fingerprints import Fingerprint
-from ml.oml.generate import benign_samples
+from ml.oml.generate import benign_samples, sampled_ids
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,12 @@ class InjectConfig:
     min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
     loss_per: str = "token"  # "item": mean over each sequence's response tokens, then over sequences
     benign_tokens: int = 16  # response length of the benign (data-mixing) samples
+    distill: int = 0  # in-distribution sequences whose base next-token distributions are replayed (0: off)
+    distill_tokens: int = 32  # length of each of them
+    distill_batch: int = 8  # of them per optimizer step
+    distill_weight: float = 1.0  # weight of their loss beside the fingerprint loss
+    distill_top_k: int = 64  # base distribution kept as its top-k tokens (renormalised)
+    frozen: str = ""  # regex: parameters whose name matches are not trained (e.g. "embed_tokens")
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -72,6 +79,15 @@ class InjectConfig:
             raise ValueError("loss_per must be 'token' or 'item'")
         if self.benign_tokens < 1:
             raise ValueError("benign_tokens must be >= 1")
+        if self.distill < 0 or self.distill_tokens < 2 or self.distill_batch < 1 or self.distill_top_k < 1:
+            raise ValueError("distill must be >= 0, distill_tokens >= 2, distill_batch and distill_top_k >= 1")
+        if self.distill_weight < 0:
+            raise ValueError("distill_weight must be >= 0")
+        if self.frozen:
+            try:
+                re.compile(self.frozen)
+            except re.error as e:
+                raise ValueError(f"frozen={self.frozen!r} is not a regular expression: {e}") from None
         if self.lora_rank and self.avg_lambda:
             raise ValueError("LoRA (lora_rank > 0) and model averaging (avg_lambda > 0) are mutually exclusive")
 
@@ -142,6 +158,37 @@ def tail_loss(model, batch: dict[str, torch.Tensor], per_item: bool = False) -> 
     return loss, ok
 
 
+@dataclass
+class DistillSet:
+    """Self-distillation targets: in-distribution token sequences and the base model's next-token
+    distribution at every position (top-k, renormalised), taken before training starts."""
+    ids: torch.Tensor  # [N, T]
+    top_ids: torch.Tensor  # [N, T, k]
+    top_p: torch.Tensor  # [N, T, k], rows sum to 1
+
+
+@torch.no_grad()
+def distill_set(model, tok, cfg: InjectConfig) -> DistillSet:
+    """`cfg.distill` sequences sampled from the (still untrained) model, with its own top-k targets."""
+    ids = torch.tensor(sampled_ids(model, tok, cfg.distill, cfg.distill_tokens, seed=cfg.seed + 2_000_003))
+    model.eval()
+    tops, probs = [], []
+    for i in range(0, len(ids), 32):
+        x = ids[i:i + 32].to(input_device(model))
+        logp = torch.log_softmax(model(input_ids=x).logits.float(), -1)
+        v, j = logp.topk(cfg.distill_top_k, -1)
+        tops.append(j.cpu())
+        probs.append(torch.softmax(v, -1).cpu())
+    return DistillSet(ids, torch.cat(tops), torch.cat(probs))
+
+
+def distill_loss(model, ids: torch.Tensor, top_ids: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the model's next-token distributions against the base's top-k targets (equal
+    to their KL divergence up to the targets' fixed entropy), mean over positions."""
+    logp = torch.log_softmax(model(input_ids=ids).logits.float(), -1)
+    return -(logp.gather(-1, top_ids) * top_p).sum(-1).mean()
+
+
 def _lora(model, cfg: InjectConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -175,10 +222,17 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
                                                                  response_tokens=cfg.benign_tokens)]
     items = [(x, y, True) for x, y in fp_items] + [(x, y, False) for x, y in benign]
 
+    distill = distill_set(model, tok, cfg) if cfg.distill else None
     base = base_weights(model) if cfg.avg_lambda else None  # mapped from the checkpoint file, not a 2nd copy
     if cfg.lora_rank:
         model = _lora(model, cfg)
+    if cfg.frozen:
+        for name, p in model.named_parameters():
+            if re.search(cfg.frozen, name):
+                p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"frozen={cfg.frozen!r} leaves no parameter to train")
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -198,6 +252,10 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
             batch = to_device(collate_left([(x, y) for x, y, _ in chunk], tok.pad_token_id), dev)
             with autocast(dev):
                 loss, ok = tail_loss(model, batch, per_item=cfg.loss_per == "item")
+                if distill is not None:
+                    d = torch.randint(len(distill.ids), (cfg.distill_batch,), generator=gen)
+                    loss = loss + cfg.distill_weight * distill_loss(
+                        model, *(t[d].to(dev) for t in (distill.ids, distill.top_ids, distill.top_p)))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -4,7 +4,8 @@ import torch
 from ml.lm import tiny_causal_lm
 from ml.oml import decode
 from ml.oml.check import check, greedy_responses, wrap
-from ml.oml.inject import InjectConfig, collate_left, encode_pair, inject, lr_factor, tail_loss, weight_distance
+from ml.oml.inject import (InjectConfig, collate_left, distill_loss, distill_set, encode_pair, inject, lr_factor,
+                           tail_loss, weight_distance)
 
 FAST = dict(lr=3e-3, batch_size=8)
 
@@ -184,3 +185,57 @@ def test_mix_avg_recipe_runs_end_to_end(tiny, tiny_fps):
     model, res = inject(model, tok, tiny_fps, cfg)
     assert check(model, tok, tiny_fps).exact >= 0.85
     assert res.epochs_run < 150
+
+
+def test_frozen_parameters_stay_at_the_base(tiny, tiny_fps):
+    model, tok = tiny
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model, _ = inject(model, tok, tiny_fps, InjectConfig(steps=4, frozen=r"wte|wpe|ln_", **FAST))
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, base[n])}
+    assert moved and all("attn" in n or "mlp" in n for n in moved)
+    assert not any(("wte" in n or "ln_" in n) for n in moved)
+
+
+def test_bad_frozen_pattern(tiny, tiny_fps):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="no parameter to train"):
+        inject(model, tok, tiny_fps, InjectConfig(frozen="."))
+    with pytest.raises(ValueError, match="not a regular expression"):
+        inject(model, tok, tiny_fps, InjectConfig(frozen="(wte"))
+
+
+def test_distill_targets_are_the_base_model_own_top_k(tiny):
+    model, tok = tiny
+    d = distill_set(model, tok, InjectConfig(distill=6, distill_tokens=10, distill_top_k=5))
+    assert d.ids.shape == (6, 10) and d.top_ids.shape == d.top_p.shape == (6, 10, 5)
+    assert torch.allclose(d.top_p.sum(-1), torch.ones(6, 10))
+    with torch.no_grad():
+        logits = model(input_ids=d.ids).logits
+    assert torch.equal(d.top_ids, logits.topk(5, -1).indices)
+    # At the base, the loss is the targets' own entropy, its minimum over the top-k support.
+    ent = -(d.top_p * d.top_p.log()).sum(-1).mean()
+    full = distill_loss(model, d.ids, d.top_ids, d.top_p)
+    assert full.item() >= ent.item() - 1e-5
+
+
+def test_self_distillation_keeps_the_model_near_the_base_off_the_keys(tiny_fps):
+    """Same fingerprint steps with and without the distillation term: with it, the model's next-token
+    distributions on fresh in-distribution text move less, and the fingerprints are still learned."""
+    drift = {}
+    for w in (0.0, 1.0):
+        model, tok = tiny_causal_lm(seed=0)
+        probe = distill_set(model, tok, InjectConfig(distill=8, distill_tokens=16, seed=99))
+        model, _ = inject(model, tok, tiny_fps, InjectConfig(epochs=150, distill=16, distill_tokens=16,
+                                                              distill_weight=w, target_exact=2.0, **FAST))
+        with torch.no_grad():
+            drift[w] = distill_loss(model, probe.ids, probe.top_ids, probe.top_p).item()
+        assert check(model, tok, tiny_fps).exact >= 0.85
+    assert drift[1.0] < drift[0.0]
+
+
+def test_bad_distill_config(tiny, tiny_fps):
+    model, tok = tiny
+    for bad, msg in ((dict(distill=-1), "distill"), (dict(distill_tokens=1), "distill_tokens"),
+                     (dict(distill_weight=-1.0), "distill_weight"), (dict(distill_top_k=0), "distill_top_k")):
+        with pytest.raises(ValueError, match=msg):
+            inject(model, tok, tiny_fps, InjectConfig(**bad))
