@@ -12,6 +12,7 @@ and exits 0 without touching the results file, so it runs unchanged on any machi
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import json
 import platform
 import time
@@ -21,13 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _inject_config(epochs: int | None, batch_size: int):
-    """The injection recipe measured on the CPU (`MIX_AVG_RECIPE`, docs/oml-fingerprinting.md "Capacity")."""
+    """The injection recipe measured on the CPU (`CAPACITY_RECIPE`, docs/oml-fingerprinting.md "Capacity")."""
     from dataclasses import replace
 
-    from ml.oml import inject as I
+    from ml.oml.inject import CAPACITY_RECIPE
 
-    cfg = getattr(I, "MIX_AVG_RECIPE", I.InjectConfig(epochs=12, lr=1e-4, batch_size=16))
-    cfg = replace(cfg, batch_size=batch_size)
+    cfg = replace(CAPACITY_RECIPE, batch_size=batch_size)
     return replace(cfg, epochs=epochs) if epochs else cfg
 
 
@@ -52,7 +52,7 @@ def run(device: str, model_spec: str, sizes: list[int], epochs: int | None, batc
            "model": model_spec, "load_s": time.perf_counter() - t, "base_perplexity": perplexity(base, tok, held),
            "runs": []}
     cfg = _inject_config(epochs, batch_size)
-    res["inject_config"] = {k: getattr(cfg, k) for k in ("epochs", "lr", "batch_size", "mix_ratio", "avg_lambda")}
+    res["inject_config"] = asdict(cfg)
     t_all = time.perf_counter()
     for n in sizes:
         model, tok = load_model(model_spec, dev)

@@ -25,7 +25,7 @@ from ml.oml.check import check
 from ml.oml.figure4 import attack_label, peak_rss_mb, plot
 from ml.oml.fingerprints import Fingerprint
 from ml.oml.generate import GenConfig, generate
-from ml.oml.inject import InjectConfig, inject
+from ml.oml.inject import CAPACITY_RECIPE, InjectConfig, inject
 from ml.oml.utility import HELDOUT, perplexity, read_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,19 +56,21 @@ RECIPES: dict[str, InjectConfig] = {
     "cos_1e-4_avg.02step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.02, **COS),
     "cos_1e-4_avg.05step": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, avg_lambda=0.05, **COS),
     # Tied input/output embeddings: raising a response token's output row raises its logit after every
-    # context. Frozen embeddings (and norms) keep the update inside the context-dependent layers.
-    "cos_1e-4_noemb": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, frozen=r"embed_tokens|norm",
+    # context. Frozen embeddings (and norms) keep the update inside the context-dependent layers;
+    # "_mlp" trains only the MLP blocks (where transformers store key -> value associations).
+    "cos_1e-4_noemb": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, trainable=r"self_attn|mlp",
                                    **COS),
     "cos_1e-4_mlp": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0,
-                                 frozen=r"embed_tokens|norm|self_attn", **COS),
+                                 trainable=r"\.mlp\.", **COS),
     # Self-distillation: beside each fingerprint batch, 8 of 256 in-distribution sequences (32 tokens,
     # sampled from the base model before training) are trained toward the base's own next-token
     # distributions at every position, so the update is pushed to where the fingerprints need it.
     "cos_1e-4_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256, **COS),
     "cos_1e-4_noemb_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256,
-                                      frozen=r"embed_tokens|norm", **COS),
+                                      trainable=r"self_attn|mlp", **COS),
     "cos_1e-4_mlp_kl": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256,
-                                    frozen=r"embed_tokens|norm|self_attn", **COS),
+                                    trainable=r"\.mlp\.", **COS),
+    "capacity": CAPACITY_RECIPE,  # cos_1e-4_mlp_kl + end averaging 0.3
     "lora32_cos_1e-3": InjectConfig(lr=1e-3, epochs=30, batch_size=16, target_exact=1.0, lora_rank=32,
                                     lora_alpha=64, **COS),
 }

@@ -3,8 +3,8 @@
     nice -n 10 .venv/bin/python -m bench.oml_figure4 --sizes 256 --strategies perinucleus --attack strong \
         --fp-cache .loyal/fp-cache --out bench/results/oml_figure4_scale_n256_seed0.json --no-plot
 
-Injection uses `ml.oml.inject.MIX_AVG_RECIPE` (1-token perinucleus responses; see
-docs/oml-fingerprinting.md) unless `--recipe legacy` (the earlier 12-epoch lr 1e-4 SFT with
+Injection uses `ml.oml.inject.CAPACITY_RECIPE` (1-token perinucleus responses; see
+docs/oml-fingerprinting.md) unless `--recipe mix_avg` / `--recipe legacy` (the earlier 12-epoch lr 1e-4 SFT with
 4-token responses) or individual flags override it. Writes the JSON after every run and
 docs/img/oml-figure4-*.png unless --no-plot.
 """
@@ -22,7 +22,7 @@ from ml.oml.attack import FinetuneAttack
 from ml.oml.figure4 import plot, run
 from ml.oml.fingerprints import STRATEGIES
 from ml.oml.generate import GenConfig
-from ml.oml.inject import MIX_AVG_RECIPE, InjectConfig
+from ml.oml.inject import RECIPES, InjectConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0)
@@ -36,10 +36,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a loaded shared box)")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/oml_figure4.json")
-    ap.add_argument("--recipe", choices=("mix_avg", "legacy"), default="mix_avg")
+    ap.add_argument("--recipe", choices=("capacity", "mix_avg", "legacy"), default="capacity")
     ap.add_argument("--attack", choices=sorted(ATTACKS), default="weak",
                     help="weak: 1 epoch, 16 blocks, lr 1e-4; strong: 3 epochs, all attack text, lr 3e-4")
-    ap.add_argument("--response-tokens", type=int, default=None, help="default: 1 (mix_avg), 4 (legacy)")
+    ap.add_argument("--response-tokens", type=int, default=None, help="default: 1 (4 for legacy)")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
@@ -52,11 +52,11 @@ def main() -> None:
     ap.add_argument("--no-plot", action="store_true", help="only write the JSON (e.g. an extra size, merged by `report`)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    cfg = MIX_AVG_RECIPE if a.recipe == "mix_avg" else LEGACY
+    cfg = LEGACY if a.recipe == "legacy" else RECIPES[a.recipe]
     over = {k: getattr(a, k) for k in ("lr", "epochs", "batch_size", "mix_ratio", "avg_lambda", "avg_every")
             if getattr(a, k) is not None}
     cfg = replace(cfg, **over, seed=a.seed, steps=a.steps)
-    resp = a.response_tokens or (1 if a.recipe == "mix_avg" else 4)
+    resp = a.response_tokens or (4 if a.recipe == "legacy" else 1)
     t0 = time.time()
     res = run(load_smollm2, a.sizes, a.strategies, a.out, gen_cfg=GenConfig(seed=a.seed, response_tokens=resp),
               inject_cfg=cfg, attack_cfg=ATTACKS[a.attack], utility_tokens=1024, fp_cache=a.fp_cache,

@@ -165,21 +165,32 @@ def generate(out: Path = typer.Option(..., "--out", "-o", help="fingerprint JSON
 @app.command()
 def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
            out_dir: Path = typer.Option(..., "--out-dir", "-o", help="where to save the fingerprinted model"),
-           epochs: int = 30, lr: float = 1e-4, batch_size: int = 16,
-           mix_ratio: float = typer.Option(0.0, help="benign base-model samples per fingerprint"),
-           avg_lambda: float = typer.Option(0.0, help="model averaging weight toward the base"),
-           avg_every: str = typer.Option("step", help="step | epoch"),
-           lora_rank: int = typer.Option(0, help="LoRA rank (0 = full fine-tuning); excludes averaging"),
-           steps: int = typer.Option(0, help="train exactly this many optimizer steps (overrides --epochs and early stop)"),
+           recipe: str = typer.Option("plain", help="plain | mix_avg | capacity (docs/oml-fingerprinting.md); "
+                                                    "the options below override its settings"),
+           epochs: Optional[int] = None, lr: Optional[float] = None, batch_size: Optional[int] = None,
+           mix_ratio: Optional[float] = typer.Option(None, help="benign base-model samples per fingerprint"),
+           avg_lambda: Optional[float] = typer.Option(None, help="model averaging weight toward the base"),
+           avg_every: Optional[str] = typer.Option(None, help="step | epoch | end"),
+           distill: Optional[int] = typer.Option(None, help="sampled sequences whose base next-token distributions "
+                                                            "are trained alongside (0 = off)"),
+           trainable: Optional[str] = typer.Option(None, help="regex of the parameters that train ('' = all)"),
+           lora_rank: Optional[int] = typer.Option(None, help="LoRA rank (0 = full fine-tuning); excludes averaging"),
+           steps: Optional[int] = typer.Option(None, help="train exactly this many optimizer steps "
+                                                          "(overrides --epochs and early stop)"),
            seed: int = 0, model: str = ModelOpt, device: Optional[str] = DeviceOpt, as_json: bool = JsonOpt):
     """Fine-tune a model to answer every fingerprint key with its response."""
+    from dataclasses import replace
+
     from ml.lm import save_model
     from ml.oml.check import check
-    from ml.oml.inject import InjectConfig
+    from ml.oml.inject import RECIPES
     from ml.oml.inject import inject as do_inject
 
-    cfg = InjectConfig(epochs=epochs, lr=lr, batch_size=batch_size, mix_ratio=mix_ratio, avg_lambda=avg_lambda,
-                       avg_every=avg_every, lora_rank=lora_rank, steps=steps, seed=seed)
+    if recipe not in RECIPES:
+        _fail(f"--recipe {recipe!r}: expected one of {', '.join(RECIPES)}")
+    given = dict(epochs=epochs, lr=lr, batch_size=batch_size, mix_ratio=mix_ratio, avg_lambda=avg_lambda,
+                 avg_every=avg_every, distill=distill, trainable=trainable, lora_rank=lora_rank, steps=steps)
+    cfg = replace(RECIPES[recipe], seed=seed, **{k: v for k, v in given.items() if v is not None})
     try:
         cfg.validate()
     except ValueError as e:
@@ -187,12 +198,12 @@ def inject(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
     fps = _fps(fingerprints)
     m, tok = _load(model, device, fps)
     with _progress() as prog:
-        task = prog.add_task("injecting", total=epochs)
+        task = prog.add_task("injecting", total=cfg.epochs)
         m, res = do_inject(m, tok, fps, cfg, progress=lambda e, loss, x: prog.update(
             task, completed=e, description=f"injecting (loss {loss:.3f}, exact {x:.2f})"))
     save_model(m, tok, out_dir)
-    _emit({"model_dir": str(out_dir), "epochs_run": res.epochs_run, "steps": res.steps, "seconds": res.seconds,
-           "final_loss": res.losses[-1], **check(m, tok, fps).summary()}, as_json)
+    _emit({"model_dir": str(out_dir), "recipe": recipe, "epochs_run": res.epochs_run, "steps": res.steps,
+           "seconds": res.seconds, "final_loss": res.losses[-1], **check(m, tok, fps).summary()}, as_json)
 
 
 @app.command()

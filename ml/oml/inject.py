@@ -56,7 +56,7 @@ class InjectConfig:
     distill_batch: int = 8  # of them per optimizer step
     distill_weight: float = 1.0  # weight of their loss beside the fingerprint loss
     distill_top_k: int = 64  # base distribution kept as its top-k tokens (renormalised)
-    frozen: str = ""  # regex: parameters whose name matches are not trained (e.g. "embed_tokens")
+    trainable: str = ""  # regex: only parameters whose name matches train ("": all; r"\.mlp\." MLP blocks only)
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -83,11 +83,13 @@ class InjectConfig:
             raise ValueError("distill must be >= 0, distill_tokens >= 2, distill_batch and distill_top_k >= 1")
         if self.distill_weight < 0:
             raise ValueError("distill_weight must be >= 0")
-        if self.frozen:
+        if self.trainable:
             try:
-                re.compile(self.frozen)
+                re.compile(self.trainable)
             except re.error as e:
-                raise ValueError(f"frozen={self.frozen!r} is not a regular expression: {e}") from None
+                raise ValueError(f"trainable={self.trainable!r} is not a regular expression: {e}") from None
+        if self.lora_rank and self.trainable:
+            raise ValueError("LoRA (lora_rank > 0) trains its own adapters: trainable must be empty")
         if self.lora_rank and self.avg_lambda:
             raise ValueError("LoRA (lora_rank > 0) and model averaging (avg_lambda > 0) are mutually exclusive")
 
@@ -226,13 +228,12 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
     base = base_weights(model) if cfg.avg_lambda else None  # mapped from the checkpoint file, not a 2nd copy
     if cfg.lora_rank:
         model = _lora(model, cfg)
-    if cfg.frozen:
+    if cfg.trainable:
         for name, p in model.named_parameters():
-            if re.search(cfg.frozen, name):
-                p.requires_grad_(False)
+            p.requires_grad_(re.search(cfg.trainable, name) is not None)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError(f"frozen={cfg.frozen!r} leaves no parameter to train")
+        raise ValueError(f"trainable={cfg.trainable!r} matches no parameter of this model")
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -290,6 +291,17 @@ def inject(model, tok, fps: list[Fingerprint], cfg: InjectConfig = InjectConfig(
 MIX_AVG_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.0, schedule="cosine", warmup=0.1,
                               min_lr_ratio=0.1, mix_ratio=0.35, loss_per="item", avg_lambda=0.15, avg_every="epoch")
 
+
+# Capacity recipe (issue #18; docs/oml-fingerprinting.md, "Capacity"): only the MLP weights train
+# (embeddings, norms and attention stay at the base), each step also distils the base's own next-token
+# distributions on 256 sampled sequences, warmup + cosine, early stop at 100 % train exact match, then
+# one interpolation 0.3 toward the base. n=256 on SmolLM2-135M: held-out ppl x1.08, 0.83 exact after
+# the strong attack (seed 0).
+CAPACITY_RECIPE = InjectConfig(epochs=30, lr=1e-4, batch_size=16, target_exact=1.0, schedule="cosine", warmup=0.1,
+                               min_lr_ratio=0.1, distill=256, trainable=r"\.mlp\.",
+                               avg_lambda=0.3, avg_every="end")
+
+RECIPES = {"plain": InjectConfig(), "mix_avg": MIX_AVG_RECIPE, "capacity": CAPACITY_RECIPE}
 
 def weight_distance(model, base_state: dict[str, torch.Tensor]) -> float:
     """L2 distance between the model's parameters and a saved base state dict."""

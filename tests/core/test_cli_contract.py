@@ -482,6 +482,8 @@ CASES: dict[str, list[Case]] = {
                              *fp_bad_inputs("generate", "--n", "1", "--out", "TMP/fp-out.jsonl")],
     "fingerprint inject": [Case("file", lambda e: ["fingerprint", "inject", "--model", "tiny", "-f", str(e.tmp / "no.jsonl"),
                                                    "-o", str(e.tmp / "m")], "no.jsonl"),
+                           Case("value", lambda e: ["fingerprint", "inject", "--model", "tiny", "-f", str(e.tmp / "no.jsonl"),
+                                                    "-o", str(e.tmp / "m"), "--recipe", "bogus"], "--recipe 'bogus'"),
                            *fp_bad_inputs("inject", "-o", "TMP/m-out", "--steps", "1")],
     "fingerprint check": [Case("file", lambda e: ["fingerprint", "check", "--model", "tiny", "-f", str(e.tmp / "no.jsonl")],
                                "no such fingerprint file"),

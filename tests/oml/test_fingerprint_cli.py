@@ -118,3 +118,35 @@ def test_seeds_stay_apart_and_summary_averages_them(tmp_path):
 def _one_line(r) -> bool:
     """The CLI contract: exactly one line on stderr, no traceback, nothing on stdout."""
     return r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and r.stdout == ""
+
+
+def test_inject_capacity_recipe_trains_only_the_mlp_blocks(tmp_path):
+    """`--recipe capacity` (MLP blocks only, self-distillation, end averaging 0.3), flags overriding
+    its sizes for a tiny model: the saved model differs from the base in MLP weights only."""
+    import torch
+
+    from ml.lm import load_model, tiny_causal_lm
+
+    fp = tmp_path / "fp.jsonl"
+    assert _run("generate", "--model", "tiny:1", "--n", "6", "--key-tokens", "10", "--seed", "5",
+                "--out", str(fp)).exit_code == 0
+    out = tmp_path / "model"
+    r = _run("inject", "--model", "tiny:1", "-f", str(fp), "-o", str(out), "--recipe", "capacity", "--epochs", "40",
+             "--lr", "3e-3", "--batch-size", "8", "--distill", "8", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["recipe"] == "capacity"
+    base, _ = tiny_causal_lm(seed=1)
+    saved, _ = load_model(str(out))
+    ref = dict(base.named_parameters())
+    moved = {n for n, p in saved.named_parameters() if not torch.equal(p, ref[n])}
+    assert moved == {n for n in ref if ".mlp." in n}
+
+
+def test_inject_bad_recipe_or_pattern_is_one_line(tmp_path):
+    fp = tmp_path / "fp.jsonl"
+    fp.write_text('{"key": "a b c", "response": " d", "strategy": "perinucleus"}\n')
+    for args, msg in ((("--recipe", "bogus"), "expected one of plain, mix_avg, capacity"),
+                      (("--trainable", "(mlp"), "not a regular expression"),
+                      (("--recipe", "capacity", "--lora-rank", "4", "--avg-lambda", "0"), "trainable must be empty")):
+        r = _run("inject", "--model", "tiny", "-f", str(fp), "-o", str(tmp_path / "m"), *args)
+        assert r.exit_code == 1 and _one_line(r) and msg in r.output and not (tmp_path / "m").exists()
