@@ -5,7 +5,11 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
+
+if TYPE_CHECKING:
+    from agents.core.anvil import Anvil
+    from agents.core.chain import Chain
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -22,9 +26,15 @@ def write(name: str, data: dict) -> Path:
     return p
 
 
+class Devnet(NamedTuple):
+    chain: "Chain"
+    tmp: Path  # scratch directory (address book, stores), removed on exit
+    node: "Anvil"  # for its rpc_url (subprocesses) and pid (CPU accounting)
+
+
 @contextmanager
-def devnet(accounts: int = 32) -> Iterator[tuple["Chain", Path]]:
-    """A fresh Anvil with the suite deployed by dev account 0: (chain, scratch directory), both gone on exit."""
+def devnet(accounts: int = 32) -> Iterator[Devnet]:
+    """A fresh Anvil with the suite deployed by dev account 0, and a scratch directory; both gone on exit."""
     from agents.core.anvil import Anvil
     from agents.core.chain import Chain
     from agents.core.deploy import deploy_suite
@@ -33,4 +43,4 @@ def devnet(accounts: int = 32) -> Iterator[tuple["Chain", Path]]:
     with Anvil(accounts=accounts) as node, tempfile.TemporaryDirectory() as tmp:
         chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
         deploy_suite(chain, dev_signer(0))
-        yield chain, Path(tmp)
+        yield Devnet(chain, Path(tmp), node)

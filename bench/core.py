@@ -31,7 +31,7 @@ def start_to_deployed(runs: int = 5) -> dict:
 
 
 def staking_gas() -> dict:
-    with devnet() as (chain, _):
+    with devnet() as (chain, _, _):
         admin, alice = dev_signer(0), dev_signer(1)
         token, staking = chain.contract("LoyalToken"), chain.contract("Staking")
         chain.transact(admin, token.functions.mint(alice.address, 10**24))

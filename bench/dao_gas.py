@@ -7,32 +7,23 @@ import json
 import os
 import statistics
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 from eth_utils import keccak
 
-from agents.core.anvil import Anvil
 from agents.core.artifacts import REPO
+from agents.core.anvil import Anvil
 from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.token import Token
 from agents.dao.datacenter import Datacenter
 from agents.dao.demo import HARDWARE_KEY, MEASUREMENT, OPERATOR, members, run_demo
 from agents.dao.governance import Action, Dao
 
-from . import write
+from . import devnet, write
 
 REPORTS = [(b"\x11" * 32, b"\x22" * 32), (b"\x33" * 32, b"\x44" * 32), (b"\x55" * 32, b"\x66" * 32)]
 VOTERS = ("safety1", "safety2", "policy1", "policy3")  # direct votes; safety3, policy2 by signature
-
-
-def _fresh(tmp: str, node: Anvil) -> Chain:
-    chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "31337.json")
-    deploy_suite(chain, dev_signer(0))
-    return chain
 
 
 def _g(r) -> int:
@@ -226,8 +217,7 @@ def demo_wall_time(runs: int = 3) -> dict:
     times, chain_times = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        with Anvil(accounts=40) as node, tempfile.TemporaryDirectory() as tmp:
-            chain = _fresh(tmp, node)
+        with devnet(accounts=40) as (chain, _, _):
             s = run_demo(chain, log=lambda _: None)
         times.append(time.perf_counter() - t0)
         chain_times.append(s["seconds"])
@@ -236,8 +226,7 @@ def demo_wall_time(runs: int = 3) -> dict:
 
 
 def main() -> None:
-    with Anvil(accounts=40) as node, tempfile.TemporaryDirectory() as tmp:
-        chain = _fresh(tmp, node)
+    with devnet(accounts=40) as (chain, _, node):
         dao = Dao(chain)
         snap = chain.snapshot()  # an Anvil snapshot is used up by its revert: take it again each time
         base = oz_baseline(chain, dao)

@@ -17,10 +17,9 @@ import platform
 import statistics
 from pathlib import Path
 
-from agents.core.anvil import Anvil
 from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
+from bench import devnet
 from agents.din.contracts import Din, Stage, TaskConfig, lower_median
 from common.merkle import StandardMerkleTree
 
@@ -207,9 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     evaluators, k = 8, 3
     results = {}
     secagg_n = 50
-    with Anvil(accounts=1 + sum(n + evaluators + 1 for n in sizes) + 2 * (secagg_n + evaluators + 1) + 8) as node:
-        chain = Chain.connect(node.rpc_url, book_path=Path("/tmp") / f"din-gas-{node.port}" / "31337.json")
-        deploy_suite(chain, dev_signer(0))
+    with devnet(accounts=1 + sum(n + evaluators + 1 for n in sizes) + 2 * (secagg_n + evaluators + 1) + 8) as (chain, _, _):
         din = Din(chain)
         first = 1
         for n in sizes:

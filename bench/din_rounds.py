@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -37,9 +36,8 @@ for _k, _v in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1
     os.environ.setdefault(_k, _v)
 
 from agents.core import events as core_events  # noqa: E402
-from agents.core.anvil import Anvil  # noqa: E402
 from agents.core.chain import Chain  # noqa: E402
-from agents.core.deploy import deploy_suite  # noqa: E402
+from bench import devnet  # noqa: E402
 from agents.core.signers import dev_signer  # noqa: E402
 from agents.core.store import LocalStore  # noqa: E402
 from agents.din.contracts import GLOBAL, ROUND_STAGES, Stage  # noqa: E402
@@ -160,9 +158,7 @@ def one(n: int) -> dict:
     evaluators = max(K, groups * K)
     sc = Scenario(participants=n, evaluators=evaluators, rounds=1, subgroup_size=S, evaluators_per_subgroup=K,
                   poisoners=(), lazy=(), first_account=1)
-    with Anvil(accounts=n + evaluators + 4) as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "31337.json")
-        deploy_suite(chain, dev_signer(0))
+    with devnet(accounts=n + evaluators + 4) as (chain, tmp, node):
         meter = Meter(chain)
         with meter.process_hooks():
             runner = Runner(chain, LocalStore(Path(tmp) / "store"), Path(tmp), sc)

@@ -20,16 +20,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from agents.core.anvil import Anvil
-from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
+from bench import devnet
 from agents.core.store import LocalStore
 from agents.din.scenario import Runner, Scenario
 from agents.explorer.db import connect_db
@@ -59,10 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     n = args.participants
     res: dict = {"machine": {"cpu_count": os.cpu_count(), "python": platform.python_version()}}
-    with Anvil(accounts=n + 16) as node, tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        chain = Chain.connect(node.rpc_url, book_path=tmp / "31337.json")
-        deploy_suite(chain, dev_signer(0))
+    with devnet(accounts=n + 16) as (chain, tmp, node):
         t = time.monotonic()
         sc = Scenario(participants=n, evaluators=8, rounds=1, subgroup_size=10, evaluators_per_subgroup=2,
                       poisoners=(), lazy=(), first_account=1)

@@ -4,7 +4,6 @@ random GPT-2 and 100 ops (`ledger_agent.json`); `--model smollm2 --ops 20` runs 
 SmolLM2-135M-Instruct (`ledger_agent_smollm2.json`, also `python -m bench ledger_smollm2`)."""
 import argparse
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -12,9 +11,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from agents.core.anvil import Anvil  # noqa: E402
-from agents.core.chain import Chain  # noqa: E402
-from agents.core.deploy import deploy_suite  # noqa: E402
 from agents.core.signers import dev_signer  # noqa: E402
 from agents.core.store import LocalStore  # noqa: E402
 from agents.ledger.agent import UserAgent  # noqa: E402
@@ -25,7 +21,7 @@ from ml.ledger.rebuild import RecordedOp, rebuild  # noqa: E402
 from ml.ledger.trainer import ForkTrainer, Interaction  # noqa: E402
 from ml.ledger.tiny import make_tiny_lm  # noqa: E402
 
-from . import write  # noqa: E402
+from . import devnet, write  # noqa: E402
 
 
 def smollm2_dir() -> Path:
@@ -59,11 +55,8 @@ def mldsa_timings(chain_id: int, ledger: str, n: int = 200) -> dict:
 
 def measure(model: str = "tiny", n_ops: int = 100, lr: float = 0.5) -> dict:
     warnings.filterwarnings("ignore")
-    with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with devnet() as (chain, tmp, _):
         model_dir = make_tiny_lm(tmp / "tiny") if model == "tiny" else smollm2_dir()
-        chain = Chain.connect(node.rpc_url, book_path=tmp / "b.json")
-        deploy_suite(chain, dev_signer(0))
         store = LocalStore(tmp / "store")
         admin = UserAgent(chain, dev_signer(0), store, None, tmp / "admin")
         base_model, _ = load_base(model_dir)

@@ -9,22 +9,18 @@ storage); `ledger_gas.json` is the current one, with that run's figures beside i
 import json
 import os
 import statistics
-import tempfile
 from pathlib import Path
 
 from eth_abi import encode
 from eth_utils import keccak
 
-from agents.core.anvil import Anvil
 from agents.core.artifacts import DEFAULT_BUILD_DIR
-from agents.core.chain import Chain
-from agents.core.deploy import deploy_suite
 from agents.core.signers import dev_signer
 from agents.core.store import cid_of
 from agents.core.views import read
 from ml.ledger.ophash import OpFields, op_hash
 
-from . import RESULTS, write
+from . import RESULTS, devnet, write
 
 
 def _record(chain, c, signer, fid):
@@ -79,10 +75,8 @@ def _claim(chain, c, owner, op_id, op: OpFields, tmp: Path):
 
 
 def main() -> None:
-    with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
-        chain = Chain.connect(node.rpc_url, book_path=Path(tmp) / "b.json")
+    with devnet() as (chain, tmp, _):
         admin, alice = dev_signer(0), dev_signer(1)
-        deploy_suite(chain, admin)
         c = chain.contract("TrainingLedger")
         g = lambda r: r["gasUsed"]  # noqa: E731
         base_rcpt = chain.transact(admin, c.functions.registerBaseModel(cid_of(b"base"), "bench"))
@@ -102,7 +96,7 @@ def main() -> None:
         last_id = [e for e in chain.decode_events(last_rcpt) if e.name == "TrainingRecorded"][0].args["opId"]
         key_rcpt = chain.transact(alice, c.functions.registerBlockKey(os.urandom(32), cid_of(os.urandom(1952))))
         sig_rcpt = chain.transact(alice, c.functions.submitBlockSignature(2, cid_of(os.urandom(3309))))
-        claim_rcpt, final_rcpt = _claim(chain, c, alice, last_id, last, Path(tmp))
+        claim_rcpt, final_rcpt = _claim(chain, c, alice, last_id, last, tmp)
         floor = _floor(chain, admin, 21)
         record_later = int(statistics.median(later))
         floor_later = int(statistics.median(floor[1:]))

@@ -5,17 +5,12 @@ rebuilds it from the base through both fork points (100 deltas decrypted, commit
 compared byte for byte), proves the 100 ops in their blocks on and off chain and checks every
 block signature of the three owners."""
 import os
-import tempfile
 import time
 import warnings
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from agents.core.anvil import Anvil  # noqa: E402
-from agents.core.chain import Chain  # noqa: E402
-from agents.core.deploy import deploy_suite  # noqa: E402
 from agents.core.signers import dev_signer  # noqa: E402
 from agents.core.store import LocalStore  # noqa: E402
 from agents.ledger.agent import UserAgent  # noqa: E402
@@ -25,18 +20,15 @@ from ml.ledger.crypto import UserKey  # noqa: E402
 from ml.ledger.tiny import make_tiny_lm  # noqa: E402
 from ml.ledger.trainer import Interaction  # noqa: E402
 
-from . import write  # noqa: E402
+from . import devnet, write  # noqa: E402
 
 PLAN = ((1, 40), (2, 30), (3, 30))  # (dev account, ops) per generation
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    with Anvil() as node, tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with devnet() as (chain, tmp, _):
         model_dir = make_tiny_lm(tmp / "tiny")
-        chain = Chain.connect(node.rpc_url, book_path=tmp / "b.json")
-        deploy_suite(chain, dev_signer(0))
         store = LocalStore(tmp / "store")
         admin = UserAgent(chain, dev_signer(0), store, None, tmp / "admin")
         base_id, _ = admin.register_base(load_base(model_dir)[0], "tiny")

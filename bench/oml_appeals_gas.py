@@ -28,7 +28,7 @@ def _gas(chain, signer, fn) -> int:
 
 
 def main() -> None:
-    with devnet(accounts=40) as (chain, tmp):
+    with devnet(accounts=40) as (chain, tmp, _):
         admin = dev_signer(0)
         token = chain.contract("LoyalToken")
         for i in range(1, 20):

@@ -143,7 +143,7 @@ def round_trips(chain: Chain, actors, dep, plat_url: str) -> dict:
 
 def main() -> None:
     torch.set_num_threads(1)
-    with devnet(accounts=70) as (chain, tmp):
+    with devnet(accounts=70) as (chain, tmp, _):
         admin = dev_signer(0)
         token = chain.contract("LoyalToken")
         fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731

@@ -209,7 +209,7 @@ def verifier_review(chain: Chain, actors, store, plat_url: str, runs: int = 7) -
 
 def main() -> None:
     torch.set_num_threads(1)
-    with devnet(accounts=64) as (chain, tmp):
+    with devnet(accounts=64) as (chain, tmp, _):
         admin = dev_signer(0)
         token = chain.contract("LoyalToken")
         fund = lambda a: chain.transact(admin, token.functions.mint(a, 100_000 * 10**18))  # noqa: E731

@@ -199,7 +199,7 @@ def participant(
 
     from common.errors import ConfigError
     from ml.din import data
-    from ml.din.client import pick_device
+    from ml.device import pick_device
     from ml.din.client_loader import context, load_client
 
     from .participant import ParticipantDaemon

@@ -38,7 +38,6 @@ def demo(
     from agents.core.signers import dev_signer
     from agents.core.store import LocalStore
     from common.config import configure
-    from common.errors import ConfigError
     from ml.oml.copies import CopySpec
 
     from . import scenario

@@ -37,7 +37,6 @@ import torch
 from flwr.client import ClientApp, NumPyClient
 
 from common.errors import LoyalError
-from ml.device import pick_device  # noqa: F401  (re-exported: `--device` of the DIN client)
 from ml.din import model as M
 from ml.din.data import Shard
 from ml.din.errors import BadUpdate, ClientError

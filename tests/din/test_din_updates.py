@@ -46,7 +46,7 @@ def test_copies_mismatched_and_late_reveals_earn_nothing(chain, store, tmp_path)
                 din.reveal_update(p7, task, 0, seen["own"], liar().secret(task, UPDATE_TAG, 0))
 
     res = runner.run(on_stage)
-    din, task = runner.din, res.task
+    din = runner.din
     copier, disguised, late = parts[5], parts[6], parts[7]
 
     # every participant committed; all but the liar revealed; the copier's CID is the original's

@@ -7,7 +7,6 @@ events of the suite's token.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from agents.core.artifacts import DEFAULT_BUILD_DIR
 from agents.core.chain import Chain

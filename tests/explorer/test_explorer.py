@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 from rich.console import Console

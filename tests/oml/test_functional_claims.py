@@ -14,7 +14,7 @@ from agents.oml import scenario
 from agents.oml.claims import ClaimStatus, read_claim
 from agents.oml.adversaries import CheatingHost
 from agents.oml.answers import answers_domain, sign_answer
-from agents.oml.host import Host, create_app as host_app
+from agents.oml.host import create_app as host_app
 from agents.oml.matching import HostQueryError, MalformedAnswer, decide
 from agents.oml.platform import Platform, create_app as platform_app
 from agents.oml.prover import Prover
