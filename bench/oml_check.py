@@ -9,7 +9,8 @@ Measured, in one run (writes bench/results/oml_check.json):
 - `cli_check_1_key_s` / `cli_check_n_keys_s`: wall time of the real command (`python -m agents.cli
   fingerprint check`, a fresh process: imports, model load from the float32 cache, tokenizer,
   check) with one key and with `--n` keys; the first is the fixed start-up.
-- `teacher_forced_s` vs `plain_forward_s`: in one process, `check.check` over the `--n` keys against
+- `teacher_forced_s` (float32) and `screened_s` (bf16 screen + float32 recheck of close calls, what
+  the command does where bf16 is native) vs `plain_forward_s`: in one process, `check.check` over the `--n` keys against
   `model(input_ids, attention_mask)` over exactly the same token sequences in the same length-sorted
   batches (full logits, what anyone would write); `ratio` is the first over the second (best of
   `--repeat`). `cpu_s` figures are the process CPU time of the same spans (robust to a loaded box).
@@ -62,6 +63,7 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
 
     from ml.lm import load_smollm2
     from ml.oml import decode
+    from ml.oml import check as C
     from ml.oml.check import check, encode_pair, teacher_forced_matches
     from ml.oml.fingerprints import load
 
@@ -83,23 +85,31 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
                 mask[b, :len(q)] = 1
             model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
 
-    best = {"teacher_forced": (1e9, 0.0), "plain_forward": (1e9, 0.0)}
-    res = None
-    for _ in range(repeat):  # interleaved, so a load spike hits both alike
-        for name, fn in (("plain_forward", plain), ("teacher_forced", lambda: check(model, tok, fps, batch_size=batch_size))):
+    runs = {"plain_forward": plain,
+            "teacher_forced": lambda: check(model, tok, fps, batch_size=batch_size, screen=False),
+            "screened": lambda: check(model, tok, fps, batch_size=batch_size, screen=True)}
+    best = {name: (1e9, 0.0) for name in runs}
+    res = {}
+    for _ in range(repeat):  # interleaved, so a load spike hits all alike
+        for name, fn in runs.items():
             t, c = time.perf_counter(), _cpu()
-            out = fn()
+            res[name] = fn()
             wall, cpu = time.perf_counter() - t, _cpu() - c
-            if name == "teacher_forced":
-                res = out
             if wall < best[name][0]:
                 best[name] = (wall, cpu)
+    _, m16 = C._matches(model, pairs, tok.pad_token_id, batch_size, low_precision=True)
+    _, m32 = C._matches(model, pairs, tok.pad_token_id, batch_size, low_precision=False)
     out = {"tokens": n_tokens, "batch_size": batch_size, "repeat": repeat,
            "teacher_forced_s": best["teacher_forced"][0], "teacher_forced_cpu_s": best["teacher_forced"][1],
+           "screened_s": best["screened"][0], "screened_cpu_s": best["screened"][1],
            "plain_forward_s": best["plain_forward"][0], "plain_forward_cpu_s": best["plain_forward"][1],
            "ratio": best["teacher_forced"][0] / best["plain_forward"][0],
            "ratio_cpu": best["teacher_forced"][1] / best["plain_forward"][1],
-           "exact_match": res.exact, "prefix_match": res.prefix}
+           "screened_ratio": best["screened"][0] / best["plain_forward"][0],
+           "screen_margin": C.SCREEN_MARGIN, "screen_rechecked_keys": sum(m < C.SCREEN_MARGIN for m in m16),
+           "screen_max_gap_change": max(abs(a - b) for a, b in zip(m16, m32)),
+           "screened_equals_float32": res["screened"].matched_tokens == res["teacher_forced"].matched_tokens,
+           "exact_match": res["teacher_forced"].exact, "prefix_match": res["teacher_forced"].prefix}
     if n_greedy:
         # half the keys answered with the model's own greedy continuation (exact by construction),
         # half with their committed response (mismatching on the base model): the check's flags and

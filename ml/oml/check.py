@@ -20,16 +20,27 @@ the tokens and no more:
 - The decoder body is run without the LM head; the head (a vocabulary-sized matmul, ~20 % of
   SmolLM2's work per token) is applied only at the positions that predict a response token. The
   last response token is not fed at all (its output would predict past the response).
+- bf16 screen, float32 answer: where the device computes bf16 natively (CUDA; CPUs with
+  AVX512-BF16 or AMX), the body runs first under bf16 autocast, about twice as fast; any key whose
+  response token is within `SCREEN_MARGIN` logits of the best other token at some position is run
+  again in float32, and the result is the float32 model's greedy answer (tested against it).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
 import torch
 
-from ml.device import input_device
+from ml.device import bf16_autocast, bf16_native, input_device
 from ml.oml.fingerprints import Fingerprint
+
+
+# Logit gap below which a bf16 screening answer is recomputed in float32: bf16 autocast moved the gap
+# between a response token and the best other token by at most 0.17 (mean 0.03) over 256 perinucleus
+# keys on SmolLM2-135M (bench/oml_check.py), so 1.0 leaves a wide margin.
+SCREEN_MARGIN = 1.0
 
 
 @dataclass
@@ -89,25 +100,26 @@ def shared_prefix(prompts: list[list[int]]) -> int:
 
 
 @torch.no_grad()
-def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int,
-                           batch_size: int = 64) -> list[int]:
-    """Per (prompt ids, response ids) pair: how many leading response tokens are the argmax of the
-    model fed prompt + response, i.e. how many greedy decoding reproduces."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
+def _matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int,
+             low_precision: bool) -> tuple[list[int], list[float]]:
+    """One batched teacher-forced pass: per pair, the matched response tokens and the smallest
+    |logit(response token) - best other logit| over its response positions. `low_precision` runs the
+    decoder body under bf16 autocast (the head stays float32)."""
     dev = input_device(model)
     pad_id = 0 if pad_id is None else pad_id  # right padding is masked out: any id will do
     split = _body_and_head(model)
+    precision = bf16_autocast(dev) if low_precision else contextlib.nullcontext()
     n_pre = shared_prefix([p for p, _ in pairs]) if split else 0
     cache = None
     if n_pre:
         body, _ = split
         prefix = torch.tensor([pairs[0][0][:n_pre]], device=dev)
-        out = body(input_ids=prefix, use_cache=True)
+        with precision:
+            out = body(input_ids=prefix, use_cache=True)
         cache = getattr(out, "cache", None) or out.past_key_values
     seqs = [p[n_pre:] + r[:-1] for p, r in pairs]  # the last response token predicts nothing we check
     order = sorted(range(len(pairs)), key=lambda i: len(seqs[i]))
-    matched = [0] * len(pairs)
+    matched, margin = [0] * len(pairs), [0.0] * len(pairs)
     for s in range(0, len(order), batch_size):
         rows = order[s:s + batch_size]
         width = max(len(seqs[i]) for i in rows)
@@ -132,30 +144,61 @@ def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_
             if cache is not None:
                 past = copy.deepcopy(cache)
                 past.batch_repeat_interleave(len(rows))
-            hidden = body(input_ids=ids, attention_mask=mask, cache=past, use_cache=past is not None)
+            with precision:
+                hidden = body(input_ids=ids, attention_mask=mask, cache=past, use_cache=past is not None)
             hs = hidden.last_hidden_state  # on the last shard's device under a multi-GPU device_map
             h = hs[r_idx.to(hs.device), c_idx.to(hs.device)]
-            got = head(h.to(head.weight.device)).argmax(-1)
+            logits = head(h.to(head.weight.device, head.weight.dtype)).float().cpu()
         else:
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            got = logits[r_idx.to(logits.device), c_idx.to(logits.device)].argmax(-1)
-        hit = (got.cpu() == torch.tensor(want)).tolist()
+            with precision:
+                out = model(input_ids=ids, attention_mask=mask).logits
+            logits = out[r_idx.to(out.device), c_idx.to(out.device)].float().cpu()
+        want_t = torch.tensor(want)
+        mine = logits.gather(1, want_t[:, None])[:, 0]
+        others = logits.scatter(1, want_t[:, None], float("-inf")).max(-1).values
+        gap = (mine - others).tolist()  # > 0: the response token is the argmax
         k = 0
         for i in rows:
             n_r = len(pairs[i][1])
-            h_i = hit[k:k + n_r]
-            matched[i] = next((j for j, v in enumerate(h_i) if not v), n_r)
+            g = gap[k:k + n_r]
+            matched[i] = next((j for j, v in enumerate(g) if v <= 0), n_r)
+            margin[i] = min(abs(v) for v in g)
             k += n_r
+    return matched, margin
+
+
+@torch.no_grad()
+def teacher_forced_matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int,
+                           batch_size: int = 64, screen: bool | None = None) -> list[int]:
+    """Per (prompt ids, response ids) pair: how many leading response tokens are the argmax of the
+    model fed prompt + response, i.e. how many greedy decoding reproduces.
+
+    `screen` (default: where the device computes bf16 natively): a first pass under bf16 autocast
+    (about twice as fast on a CPU with AVX512-BF16), then every pair with a response position whose
+    logit gap is below `SCREEN_MARGIN` is run again in float32 and takes that answer. A bf16 answer
+    is kept only where the float32 one could differ only if bf16 moved a logit gap by more than
+    `SCREEN_MARGIN` (measured: at most 0.17 on SmolLM2-135M)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if screen is None:
+        screen = bf16_native(input_device(model))
+    matched, margin = _matches(model, pairs, pad_id, batch_size, low_precision=screen)
+    close = [i for i, m in enumerate(margin) if screen and m < SCREEN_MARGIN]
+    if close:
+        exact, _ = _matches(model, [pairs[i] for i in close], pad_id, batch_size, low_precision=False)
+        for i, m in zip(close, exact):
+            matched[i] = m
     return matched
 
 
 @torch.no_grad()
-def check(model, tok, fps: list[Fingerprint], template: str | None = None, batch_size: int = 64) -> CheckResult:
+def check(model, tok, fps: list[Fingerprint], template: str | None = None, batch_size: int = 64,
+          screen: bool | None = None) -> CheckResult:
     if not fps:
         raise ValueError("no fingerprints to check")
     model.eval()
     pairs = [encode_pair(tok, wrap(f.key, template), f.response) for f in fps]
-    matched = teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size)
+    matched = teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size, screen)
     flags = [m == len(r) for m, (_, r) in zip(matched, pairs)]
     n = len(fps)
     return CheckResult(n, sum(flags) / n, sum(m > 0 for m in matched) / n, matched, flags)

@@ -38,12 +38,13 @@ def _fingerprints(model, tok, template):
     return fps, want_exact, want_matched
 
 
+@pytest.mark.parametrize("screen", [False, True])
 @pytest.mark.parametrize("template", [None, "System: answer briefly.\nUser: {key}\nAssistant:"])
-def test_check_flags_equal_greedy_decoding(template):
+def test_check_flags_equal_greedy_decoding(template, screen):
     model, tok = tiny_causal_lm(seed=1)
     fps, want_exact, want_matched = _fingerprints(model, tok, template)
     for bs in (1, 3, 64):  # reordering by length across several batches, and one batch
-        res = check(model, tok, fps, template=template, batch_size=bs)
+        res = check(model, tok, fps, template=template, batch_size=bs, screen=screen)
         assert res.exact_flags == want_exact
         assert res.matched_tokens == want_matched
     # and against the real token-by-token decode of every key
@@ -51,9 +52,10 @@ def test_check_flags_equal_greedy_decoding(template):
     assert res.exact_flags == [s == tok.encode(f.response) for s, f in zip(said, fps)]
 
 
+@pytest.mark.parametrize("screen", [False, True])
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
 @pytest.mark.parametrize("prefix", [[], list(b"Shared system prompt: ")])
-def test_matched_tokens_equal_greedy_tokens(arch, prefix):
+def test_matched_tokens_equal_greedy_tokens(arch, prefix, screen):
     """Token level, any continuation (also ones that are not valid text): the matching prefix the
     batched pass reports is the one greedy decoding produces, for exact and mismatching responses."""
     model, tok = tiny_causal_lm(seed=2, arch=arch)
@@ -68,7 +70,7 @@ def test_matched_tokens_equal_greedy_tokens(arch, prefix):
         pairs.append((prompt, ids))
         want.append(5 if at is None else at)
     for bs in (2, 5, 32):
-        assert teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size=bs) == want
+        assert teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size=bs, screen=screen) == want
 
 
 def test_shared_prefix_leaves_each_prompt_a_token():
@@ -91,7 +93,7 @@ def test_template_prefix_is_computed_once(monkeypatch):
         seen.append(tuple(kw["input_ids"].shape))
         return orig(*a, **kw)
     monkeypatch.setattr(body, "forward", spy)
-    teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size=8)
+    teacher_forced_matches(model, pairs, tok.pad_token_id, batch_size=8, screen=False)
     n_pre = len("A long shared system prompt: ")
     assert seen == [(1, n_pre), (3, len("defgh") + len(" xy") - 1)]  # the last response token is not fed
 
@@ -100,3 +102,23 @@ def test_bad_batch_size():
     model, tok = tiny_causal_lm(seed=1)
     with pytest.raises(ValueError, match="batch_size"):
         check(model, tok, [Fingerprint("k", "r", "random_tokens")], batch_size=0)
+
+
+def test_bf16_screen_alone_would_differ_and_the_float32_recheck_restores_greedy(monkeypatch):
+    """A random tiny model's logits are nearly tied, so bf16 alone flips argmaxes; every close call is
+    run again in float32, and the answer is the float32 model's greedy one."""
+    from ml.oml import check as C
+
+    model, tok = tiny_causal_lm(seed=2, arch="llama")
+    rng = random.Random(9)
+    pairs, want = [], []
+    for n in range(60):
+        prompt = [rng.randrange(256) for _ in range(rng.randint(2, 15))]
+        ids = decode.greedy(model, [prompt], 5, tok.pad_token_id)[0]
+        pairs.append((prompt, ids))
+        want.append(5)
+    assert teacher_forced_matches(model, pairs, tok.pad_token_id, screen=False) == want
+    assert teacher_forced_matches(model, pairs, tok.pad_token_id, screen=True) == want
+    monkeypatch.setattr(C, "SCREEN_MARGIN", 0.0)  # keep every bf16 answer
+    assert teacher_forced_matches(model, pairs, tok.pad_token_id, screen=True) != want
+

@@ -47,6 +47,18 @@ class Recorder(torch.nn.Module):
                 self.seen.add(v.device)
 
 
+def test_bf16_screen_only_where_bf16_is_native(monkeypatch):
+    import ml.device as D
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(D, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert not D.bf16_native(cpu)  # AVX-512 without BF16: oneDNN would emulate bf16, slower than float32
+    for flags in ({"avx512f", "avx512_bf16"}, {"amx_bf16"}):
+        monkeypatch.setattr(D, "_cpu_flags", lambda f=flags: frozenset(f))
+        assert D.bf16_native(cpu)
+    assert not D.bf16_native(torch.device("meta"))
+
+
 def test_model_and_batches_land_on_the_picked_device(tmp_path):
     """`load_model(spec, device)` puts the model there; generate/check/inject feed it batches there."""
     dev = pick_device("cpu")
