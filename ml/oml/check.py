@@ -103,7 +103,8 @@ def shared_prefix(prompts: list[list[int]]) -> int:
 def _matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int,
              low_precision: bool) -> tuple[list[int], list[float]]:
     """One batched teacher-forced pass: per pair, the matched response tokens and the smallest
-    |logit(response token) - best other logit| over its response positions. `low_precision` runs the
+    |logit(response token) - best other logit| over the response positions that decide that count
+    (up to the first mismatch). `low_precision` runs the
     decoder body under bf16 autocast (the head stays float32)."""
     dev = input_device(model)
     pad_id = 0 if pad_id is None else pad_id  # right padding is masked out: any id will do
@@ -162,7 +163,7 @@ def _matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch
             n_r = len(pairs[i][1])
             g = gap[k:k + n_r]
             matched[i] = next((j for j, v in enumerate(g) if v <= 0), n_r)
-            margin[i] = min(abs(v) for v in g)
+            margin[i] = min(abs(v) for v in g[:matched[i] + 1])  # later positions cannot change the count
             k += n_r
     return matched, margin
 
