@@ -26,7 +26,7 @@ Built-in client config keys (all optional): `epochs` (int, 5), `lr` (float, 0.5)
 Device: `DinClient(shard, device=...)` trains on that torch device (model and batches moved there;
 batch order is drawn on the CPU, so it is the same on every device). On the CPU the update is
 bit-reproducible for a given seed; on CUDA it is reproducible up to the GPU's float arithmetic.
-`pick_device("auto"|"cpu"|"cuda"|"cuda:N")` resolves the `--device` option.
+`ml.device.pick_device("auto"|"cpu"|"cuda"|"cuda:N")` resolves the `--device` option.
 """
 from __future__ import annotations
 
