@@ -149,15 +149,15 @@ def _matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch
                 hidden = body(input_ids=ids, attention_mask=mask, cache=past, use_cache=past is not None)
             hs = hidden.last_hidden_state  # on the last shard's device under a multi-GPU device_map
             h = hs[r_idx.to(hs.device), c_idx.to(hs.device)]
-            logits = head(h.to(head.weight.device, head.weight.dtype)).float().cpu()
+            logits = head(h.to(head.weight.device, head.weight.dtype)).float()
         else:
             with precision:
                 out = model(input_ids=ids, attention_mask=mask).logits
-            logits = out[r_idx.to(out.device), c_idx.to(out.device)].float().cpu()
-        want_t = torch.tensor(want)
+            logits = out[r_idx.to(out.device), c_idx.to(out.device)].float()
+        want_t = torch.tensor(want, device=logits.device)
         mine = logits.gather(1, want_t[:, None])[:, 0]
         others = logits.scatter(1, want_t[:, None], float("-inf")).max(-1).values
-        gap = (mine - others).tolist()  # > 0: the response token is the argmax
+        gap = (mine - others).tolist()  # > 0: the response token is the argmax (only the gaps leave the device)
         k = 0
         for i in rows:
             n_r = len(pairs[i][1])

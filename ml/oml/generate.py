@@ -73,11 +73,15 @@ def _enc(tok, text: str) -> list[int]:
     return tok.encode(text, add_special_tokens=False)
 
 
+def _starter_prompts(tok, n: int, gen: torch.Generator) -> list[list[int]]:
+    """n starter phrases drawn with `gen`, tokenized: where every in-distribution sample begins."""
+    st = starters()
+    return [_enc(tok, st[i]) for i in torch.randint(len(st), (n,), generator=gen).tolist()]
+
+
 def _sample_texts(model, tok, n: int, n_tokens: int, gen: torch.Generator, cfg: GenConfig) -> list[str]:
     """n in-distribution texts: a random starter phrase continued by the model for n_tokens."""
-    st = starters()
-    picks = torch.randint(len(st), (n,), generator=gen).tolist()
-    prompts = [_enc(tok, st[i]) for i in picks]
+    prompts = _starter_prompts(tok, n, gen)
     conts = decode.sample(model, prompts, n_tokens, tok.pad_token_id, gen, top_p=cfg.key_top_p,
                           banned=decode.special_ids(tok), batch_size=cfg.batch_size)
     return [tok.decode(p + c) for p, c in zip(prompts, conts)]
@@ -89,8 +93,7 @@ def sampled_ids(model, tok, n: int, n_tokens: int, seed: int, batch_size: int = 
     cut to length (for self-distillation in `inject`)."""
     cfg = GenConfig(n=n, seed=seed, batch_size=batch_size)
     gen = torch.Generator().manual_seed(seed)
-    st = starters()
-    prompts = [_enc(tok, st[i]) for i in torch.randint(len(st), (n,), generator=gen).tolist()]
+    prompts = _starter_prompts(tok, n, gen)
     conts = decode.sample(model, prompts, max(1, n_tokens - min(map(len, prompts))), tok.pad_token_id, gen,
                           top_p=cfg.key_top_p, banned=decode.special_ids(tok), batch_size=batch_size)
     return [(p + c)[:n_tokens] for p, c in zip(prompts, conts)]
