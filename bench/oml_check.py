@@ -9,6 +9,8 @@ Measured, in one run (writes bench/results/oml_check.json):
 - `cli_check_1_key_s` / `cli_check_n_keys_s`: wall time of the real command (`python -m agents.cli
   fingerprint check`, a fresh process: imports, model load from the float32 cache, tokenizer,
   check) with one key and with `--n` keys; the first is the fixed start-up.
+- `in_process` uses the plain-torch Llama the command loads (`ml.llama`), `in_process_transformers`
+  transformers' `LlamaForCausalLM`; `same_matches_as_transformers`: both give the same matched-token counts.
 - `teacher_forced_s` (float32) and `screened_s` (bf16 screen + float32 recheck of close calls, what
   the command does where bf16 is native) vs `plain_forward_s`: in one process, `check.check` over the `--n` keys against
   `model(input_ids, attention_mask)` over exactly the same token sequences in the same length-sorted
@@ -58,16 +60,19 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> dict:
+def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int, loader: str) -> dict:
+    """The in-process figures with SmolLM2 loaded by `loader`: "ml.llama" (the plain-torch decoder the
+    command uses) or "transformers" (`LlamaForCausalLM`)."""
     import torch
 
-    from ml.lm import load_smollm2
+    from ml.lm import load_for_inference, load_smollm2
     from ml.oml import decode
     from ml.oml import check as C
     from ml.oml.check import check, encode_pair, teacher_forced_matches
     from ml.oml.fingerprints import load
 
-    model, tok = load_smollm2()
+    model, tok = load_for_inference("smollm2") if loader == "ml.llama" else load_smollm2()
+    assert type(model).__module__.startswith("ml.llama" if loader == "ml.llama" else "transformers"), type(model)
     fps = load(fp_file)
     pairs = [encode_pair(tok, f.key, f.response) for f in fps]
     seqs = sorted((p + r[:-1] for p, r in pairs), key=len)  # the very tokens check feeds
@@ -99,7 +104,7 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
                 best[name] = (wall, cpu)
     _, m16 = C._matches(model, pairs, tok.pad_token_id, batch_size, low_precision=True)
     _, m32 = C._matches(model, pairs, tok.pad_token_id, batch_size, low_precision=False)
-    out = {"tokens": n_tokens, "batch_size": batch_size, "repeat": repeat,
+    out = {"loader": loader, "tokens": n_tokens, "batch_size": batch_size, "repeat": repeat,
            "teacher_forced_s": best["teacher_forced"][0], "teacher_forced_cpu_s": best["teacher_forced"][1],
            "screened_s": best["screened"][0], "screened_cpu_s": best["screened"][1],
            "plain_forward_s": best["plain_forward"][0], "plain_forward_cpu_s": best["plain_forward"][1],
@@ -109,7 +114,8 @@ def _in_process(fp_file: Path, repeat: int, n_greedy: int, batch_size: int) -> d
            "screen_margin": C.SCREEN_MARGIN, "screen_rechecked_keys": sum(m < C.SCREEN_MARGIN for m in m16),
            "screen_max_gap_change": max(abs(a - b) for a, b in zip(m16, m32)),
            "screened_equals_float32": res["screened"].matched_tokens == res["teacher_forced"].matched_tokens,
-           "exact_match": res["teacher_forced"].exact, "prefix_match": res["teacher_forced"].prefix}
+           "exact_match": res["teacher_forced"].exact, "prefix_match": res["teacher_forced"].prefix,
+           "matched_tokens": res["teacher_forced"].matched_tokens}
     if n_greedy:
         # half the keys answered with the model's own greedy continuation (exact by construction),
         # half with their committed response (mismatching on the base model): the check's flags and
@@ -156,7 +162,10 @@ def main() -> None:
     import torch
 
     res["torch_threads"] = torch.get_num_threads()
-    res["in_process"] = _in_process(fp_n, a.repeat, a.greedy, a.batch_size)
+    res["in_process"] = _in_process(fp_n, a.repeat, a.greedy, a.batch_size, "ml.llama")
+    res["in_process_transformers"] = _in_process(fp_n, a.repeat, a.greedy, a.batch_size, "transformers")
+    res["same_matches_as_transformers"] = (res["in_process"].pop("matched_tokens")
+                                           == res["in_process_transformers"].pop("matched_tokens"))
     if not a.skip_inject:
         out_dir = tmp / "injected"
         inj = _cli(["fingerprint", "inject", "-f", str(fp_n), "--out-dir", str(out_dir), "--steps", str(a.steps),

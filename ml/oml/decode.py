@@ -53,8 +53,7 @@ def decode(model, prompts: list[list[int]], n_new: int, pick: Callable[[torch.Te
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         pos = pos[:, -1:] + 1
-        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
-                    past_key_values=out.past_key_values, use_cache=True)
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=out.cache, use_cache=True)
     if not new:
         return [[] for _ in prompts]
     return torch.stack(new, dim=1).tolist()

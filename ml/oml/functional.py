@@ -216,7 +216,7 @@ def sampled_target(model, tok, key: str, rule: Rule, gen: torch.Generator, *, to
     cache = DynamicCache()
 
     def extend(tokens: list[int]) -> torch.Tensor:
-        out = model(input_ids=torch.tensor([tokens], device=input_device(model)), past_key_values=cache, use_cache=True)
+        out = model(input_ids=torch.tensor([tokens], device=input_device(model)), cache=cache, use_cache=True)
         return out.logits[0, -1].float().cpu()  # picked on the CPU with the CPU generator, as in decode
 
     def crop(length: int) -> None:  # back off to the first `length` tokens

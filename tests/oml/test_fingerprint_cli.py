@@ -77,6 +77,15 @@ def test_cli_bad_input_is_a_clear_error(tmp_path):
     assert r.exit_code == 1 and _one_line(r)
     r = _run("report", "--results", str(tmp_path / "none.json"))
     assert r.exit_code == 1 and _one_line(r) and "no results file" in r.output
+    # a plain Llama directory (loaded without transformers by check) whose weights file is broken
+    from ml.lm import save_model, tiny_causal_lm
+
+    llama_dir = save_model(*tiny_causal_lm(0, arch="llama", tokenizer="chars", n_positions=64), tmp_path / "llama")
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"key": "ab", "response": "c", "strategy": "perinucleus"}\n')
+    (llama_dir / "model.safetensors").write_bytes(b"truncated")
+    r = _run("check", "--model", str(llama_dir), "-f", str(good))
+    assert r.exit_code == 1 and _one_line(r) and "cannot read model.safetensors" in r.output
 
 
 def test_merge_keeps_runs_of_different_attacks_and_injections_apart(tmp_path):
