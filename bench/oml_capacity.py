@@ -72,10 +72,10 @@ RECIPES: dict[str, InjectConfig] = {
                                     trainable=r"\.mlp\.", **COS),
     "cos_1e-4_mlp_kl3": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=256,
                                      distill_weight=3.0, trainable=r"\.mlp\.", **COS),
-    # the distillation set doubled (512 sequences; the same 8 per step): less overfit to its own samples?
+    # the distillation set doubled (512 sequences; the same 8 per step): CAPACITY_RECIPE before its end averaging
     "cos_1e-4_mlp_kl512": InjectConfig(lr=1e-4, epochs=30, batch_size=16, target_exact=1.0, distill=512,
                                        trainable=r"\.mlp\.", **COS),
-    "capacity": CAPACITY_RECIPE,  # cos_1e-4_mlp_kl + end averaging 0.3
+    "capacity": CAPACITY_RECIPE,  # cos_1e-4_mlp_kl512 + end averaging 0.3 (was cos_1e-4_mlp_kl + 0.3)
     "lora32_cos_1e-3": InjectConfig(lr=1e-3, epochs=30, batch_size=16, target_exact=1.0, lora_rank=32,
                                     lora_alpha=64, **COS),
 }

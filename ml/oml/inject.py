@@ -294,11 +294,11 @@ MIX_AVG_RECIPE = InjectConfig(epochs=12, lr=1e-4, batch_size=16, target_exact=1.
 
 # Capacity recipe (issue #18; docs/oml-fingerprinting.md, "Capacity"): only the MLP weights train
 # (embeddings, norms and attention stay at the base), each step also distils the base's own next-token
-# distributions on 256 sampled sequences, warmup + cosine, early stop at 100 % train exact match, then
-# one interpolation 0.3 toward the base. n=256 on SmolLM2-135M: held-out ppl x1.08, 0.83 exact after
-# the strong attack (seed 0).
+# distributions on 8 of 512 sequences sampled from it before training, warmup + cosine, early stop at
+# 100 % train exact match, then one interpolation 0.3 toward the base. n=256 on SmolLM2-135M, 3 seeds:
+# held-out ppl x1.076-1.092 (bound x1.10), 0.80-0.84 exact after the strong attack (bound 0.80).
 CAPACITY_RECIPE = InjectConfig(epochs=30, lr=1e-4, batch_size=16, target_exact=1.0, schedule="cosine", warmup=0.1,
-                               min_lr_ratio=0.1, distill=256, trainable=r"\.mlp\.",
+                               min_lr_ratio=0.1, distill=512, trainable=r"\.mlp\.",
                                avg_lambda=0.3, avg_every="end")
 
 RECIPES = {"plain": InjectConfig(), "mix_avg": MIX_AVG_RECIPE, "capacity": CAPACITY_RECIPE}
