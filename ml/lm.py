@@ -194,6 +194,11 @@ def save_model(model, tok, out_dir: Path) -> Path:
     return out_dir
 
 
+def _spread_over_gpus(dev: torch.device | None) -> bool:
+    """Is a model loaded for `dev` spread over several GPUs (plain `cuda` on a multi-GPU machine)?"""
+    return dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1
+
+
 def load_model(spec: str, device: torch.device | str | None = None):
     """(model, tokenizer) from a spec: `smollm2`, `tiny` / `tiny:SEED`, or a Hugging Face causal LM
     directory (one from `save_model`, or any `save_pretrained` AutoModelForCausalLM), on `device`.
@@ -217,7 +222,7 @@ def load_model(spec: str, device: torch.device | str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = None if device is None else torch.device(device)
-    if dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1:
+    if _spread_over_gpus(dev):
         model = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, device_map="auto").eval()
     else:
         model = place(AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32), dev).eval()
@@ -239,9 +244,8 @@ def load_for_inference(spec: str, device: torch.device | str | None = None):
     from ml import llama
 
     dev = None if device is None else torch.device(device)
-    several_gpus = dev is not None and dev.type == "cuda" and dev.index is None and torch.cuda.device_count() > 1
     d = smollm2_cache_dir() if spec == "smollm2" else None if spec == "tiny" or spec.startswith("tiny:") else Path(spec)
-    if d is not None and not several_gpus and not (d / BYTE_TOKENIZER_MARK).is_file():
+    if d is not None and not _spread_over_gpus(dev) and not (d / BYTE_TOKENIZER_MARK).is_file():
         loaded = llama.load(d, dev)
         if loaded is not None:
             return loaded
